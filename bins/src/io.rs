@@ -1,0 +1,96 @@
+//! Input, output and error reporting shared by the tools.
+
+use anyhow::{bail, Context};
+use as_common::asb::{AsbError, EncodeError};
+use as_common::stream::StreamError;
+use std::fs::File;
+use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Read and write in chunks this large: pipes and files both do well with it.
+pub const CHUNK: usize = 256 << 10;
+
+/// Opens `path` for reading, or stdin for `None` and `-`.
+pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read>> {
+    match path {
+        None => Ok(Box::new(io::stdin().lock())),
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(io::stdin().lock())),
+        Some(p) => {
+            let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            Ok(Box::new(f))
+        }
+    }
+}
+
+/// Buffered input.
+pub fn buffered(r: Box<dyn Read>) -> BufReader<Box<dyn Read>> {
+    BufReader::with_capacity(CHUNK, r)
+}
+
+/// Standard output for binary data: refused when it is a terminal, as zstd does.
+pub fn binary_stdout(what: &str) -> anyhow::Result<io::StdoutLock<'static>> {
+    let out = io::stdout();
+    if out.is_terminal() {
+        bail!("refusing to write {what} to a terminal: redirect or pipe the output");
+    }
+    Ok(out.lock())
+}
+
+/// An optional path argument that names stdin when absent or `-`.
+pub fn input_name(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+        _ => "stdin".into(),
+    }
+}
+
+/// The error and its causes on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let s = if is_broken_pipe(e) {
+        "output closed before all data was written (broken pipe)".to_string()
+    } else {
+        format!("{e:#}")
+    };
+    s.replace('\n', " ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io = c
+            .downcast_ref::<io::Error>()
+            .or(match c.downcast_ref::<StreamError>() {
+                Some(StreamError::Io(e)) => Some(e),
+                _ => None,
+            })
+            .or(match c.downcast_ref::<EncodeError>() {
+                Some(EncodeError::Io(e)) => Some(e),
+                _ => None,
+            });
+        io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Bad input (exit 3) versus any other failure (exit 1).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let bad_input = e.chain().any(|c| {
+        matches!(c.downcast_ref::<StreamError>(), Some(s) if !matches!(s, StreamError::Io(_)))
+            || matches!(c.downcast_ref::<AsbError>(), Some(a) if !matches!(a.kind, as_common::asb::AsbErrorKind::Io(_)))
+            || matches!(c.downcast_ref::<EncodeError>(), Some(x) if !matches!(x, EncodeError::Io(_)))
+            || c.downcast_ref::<BadInput>().is_some()
+    });
+    if bad_input {
+        crate::EXIT_BAD_INPUT
+    } else {
+        crate::EXIT_ERROR
+    }
+}
+
+/// An input problem found by a tool itself (not by the library's readers).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Flushes `w`, naming what it is in the error.
+pub fn flush(mut w: impl Write) -> anyhow::Result<()> {
+    w.flush().context("cannot write the output")
+}

@@ -1,0 +1,121 @@
+//! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
+
+use crate::io::{binary_stdout, open_input, BadInput, CHUNK};
+use anyhow::Context;
+use as_common::stream::{MAGIC, ZSTD_MAGIC};
+use clap::Parser;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+/// Compress or decompress a backup with zstd, as asbackup -z zstd does.
+///
+/// Compresses standard input (or INPUT) to standard output with zstd at asbackup's default level
+/// 3. The output is ordinary zstd data: `zstd -d` and asrestore -z zstd read it.
+///
+/// With -d, decompresses; concatenated frames (asbackup starts a new frame at every flush) are read
+/// one after another. Input that is not zstd data, or that ends inside a frame, is an error
+/// (exit status 3).
+#[derive(Parser, Debug)]
+#[command(name = "as-zstd", version, max_term_width = 100)]
+pub struct Args {
+    /// Decompress instead of compressing.
+    #[arg(short, long)]
+    pub decompress: bool,
+
+    /// Compression level, as zstd's (negative levels are faster, 19 and up much slower).
+    #[arg(
+        short = 'l',
+        long = "level",
+        default_value_t = 3,
+        allow_negative_numbers = true
+    )]
+    pub level: i32,
+
+    /// Compression worker threads; 0 uses one per core. As with zstd -T.
+    #[arg(short = 'T', long, default_value_t = 1)]
+    pub threads: u32,
+
+    /// The data to read; standard input when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let range = zstd::compression_level_range();
+    if !range.contains(&args.level) {
+        anyhow::bail!(
+            "compression level {} is out of range ({} to {})",
+            args.level,
+            range.start(),
+            range.end()
+        );
+    }
+    let input = BufReader::with_capacity(CHUNK, open_input(args.input.as_deref())?);
+    let out = binary_stdout(if args.decompress {
+        "decompressed data"
+    } else {
+        "compressed data"
+    })?;
+    if args.decompress {
+        decompress(input, out)
+    } else {
+        let threads = match args.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            n => n,
+        };
+        compress(input, out, args.level, threads)
+    }
+}
+
+fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> anyhow::Result<()> {
+    let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+    enc.multithread(threads)
+        .context("cannot start zstd worker threads")?;
+    // zstd's command-line tool checks its output with a content checksum by default; so do we.
+    enc.include_checksum(true)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the input")),
+        };
+        enc.write_all(&buf[..n])
+            .context("cannot write the output")?;
+    }
+    enc.finish()?.flush().context("cannot write the output")?;
+    Ok(())
+}
+
+fn decompress(mut input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
+    let start = input.fill_buf().context("cannot read the input")?;
+    if !start.is_empty() && !start.starts_with(&ZSTD_MAGIC) && !is_skippable(start) {
+        let what = if start.starts_with(b"Version ") {
+            "it is ASB text, not compressed"
+        } else if start.starts_with(&MAGIC[..4]) {
+            "it is a record stream, not compressed"
+        } else {
+            "bad magic"
+        };
+        return Err(BadInput(format!("input is not zstd-compressed data ({what})")).into());
+    }
+    let mut dec = zstd::stream::read::Decoder::with_buffer(input)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match dec.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BadInput(format!("corrupt or truncated zstd data: {e}")).into()),
+        };
+        out.write_all(&buf[..n])
+            .context("cannot write the output")?;
+    }
+    out.flush().context("cannot write the output")?;
+    Ok(())
+}
+
+/// zstd skippable frames (magic 0x184D2A50..=0x184D2A5F, little-endian) are valid zstd data too.
+fn is_skippable(b: &[u8]) -> bool {
+    b.len() >= 4 && b[1..4] == [0x2a, 0x4d, 0x18] && b[0] & 0xf0 == 0x50
+}

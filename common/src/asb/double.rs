@@ -1,0 +1,167 @@
+//! Doubles as the C tool prints them (`printf("%.17g")` with glibc), and as its reader accepts them.
+
+use std::io::Write;
+
+/// Appends `v` formatted exactly like glibc's `%.17g`.
+pub fn write_g17(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v < 0.0 { b"-inf" } else { b"inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
+        return;
+    }
+    // 17 significant digits, correctly rounded: d.dddddddddddddddde±X
+    let sci = format!("{v:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("exponent in {:e} output");
+    let exp: i32 = exp.parse().expect("integer exponent");
+    if (-4..17).contains(&exp) {
+        let fixed = format!("{:.*}", (16 - exp) as usize, v);
+        out.extend_from_slice(strip_zeros(&fixed).as_bytes());
+    } else {
+        out.extend_from_slice(strip_zeros(mantissa).as_bytes());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
+    }
+}
+
+fn strip_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Parses a double token as the C reader does: decimal or exponent notation, or `nan`/`inf`/
+/// `infinity` in any case with an optional sign. A `-nan` keeps its sign bit.
+pub fn parse_double(tok: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(tok).ok()?;
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "nan" => f64::NAN,
+        "inf" | "infinity" => f64::INFINITY,
+        _ => {
+            // Only digits, one '.', and an exponent: reject forms Rust accepts but C does not.
+            let ok = !body.is_empty()
+                && body
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+                && body
+                    .bytes()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == b'.');
+            if !ok {
+                return None;
+            }
+            body.parse::<f64>().ok()?
+        }
+    };
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(v: f64) -> String {
+        let mut o = Vec::new();
+        write_g17(&mut o, v);
+        String::from_utf8(o).unwrap()
+    }
+
+    /// The table of §6.3 of the format reference, plus the values §19 saw on a real server.
+    #[test]
+    fn matches_glibc_table() {
+        let table: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (100.0, "100"),
+            (0.1, "0.10000000000000001"),
+            (1.2345, "1.2344999999999999"),
+            (123.456, "123.456"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (1e-20, "9.9999999999999995e-21"),
+            (1e20, "1e+20"),
+            (5e-324, "4.9406564584124654e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (3.141592653589793, "3.1415926535897931"),
+            (99.5, "99.5"),
+            (-1.5, "-1.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (f64::NAN, "nan"),
+            (-f64::NAN, "-nan"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, want) in table {
+            assert_eq!(g(*v), *want, "formatting {v:e}");
+        }
+    }
+
+    #[test]
+    fn parse_accepts_c_forms_and_round_trips() {
+        for (s, v) in [
+            ("1e+17", 1e17),
+            ("-0", -0.0),
+            ("0.10000000000000001", 0.1),
+            ("INF", f64::INFINITY),
+        ] {
+            assert_eq!(
+                parse_double(s.as_bytes()).unwrap().to_bits(),
+                f64::to_bits(v),
+                "{s}"
+            );
+        }
+        assert!(parse_double(b"-nan").unwrap().is_sign_negative());
+        assert!(parse_double(b"nan").unwrap().is_sign_positive());
+        for bad in ["", "-", "abc", "1x", "0x10", " 1", "nan1"] {
+            assert!(
+                parse_double(bad.as_bytes()).is_none(),
+                "{bad:?} must be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn g17_round_trips_every_bit_pattern_it_prints() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..20000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if v.is_nan() {
+                continue;
+            }
+            let s = g(v);
+            assert_eq!(
+                parse_double(s.as_bytes()).unwrap().to_bits(),
+                v.to_bits(),
+                "{s}"
+            );
+        }
+    }
+}

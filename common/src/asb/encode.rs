@@ -1,0 +1,322 @@
+//! ASB text encoder, byte for byte what asbackup 4.5.8 writes (`enc_text.c`).
+
+use super::double::write_g17;
+use super::{bin_letter, INCOMPLETE_MARKER};
+use crate::record::{particle, Record, SIndex, Udf, Value};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use std::io::{self, Write};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EncodeError {
+    #[error("record {digest}: {what}")]
+    BadRecord { digest: String, what: String },
+    #[error("UDF {name}: {what}")]
+    BadUdf { name: String, what: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Output is collected here and handed to the writer in chunks of about this size, always at a
+/// record boundary, so that whatever reaches the output is whole records.
+const FLUSH_AT: usize = 256 << 10;
+
+pub struct AsbWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    compact: bool,
+    written: u64,
+}
+
+/// Appends `name` with `\`, space and LF escaped by a backslash.
+pub fn escape_into(out: &mut Vec<u8>, name: &[u8]) {
+    if memchr::memchr3(b'\\', b' ', b'\n', name).is_none() {
+        out.extend_from_slice(name);
+        return;
+    }
+    for &c in name {
+        if matches!(c, b'\\' | b' ' | b'\n') {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+}
+
+fn put_uint(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends `"<len> <bytes>"` raw, or `"<b64len> <base64>"`.
+fn put_payload(out: &mut Vec<u8>, data: &[u8], raw: bool) {
+    if raw {
+        put_uint(out, data.len());
+        out.push(b' ');
+        out.extend_from_slice(data);
+    } else {
+        let n = data.len().div_ceil(3) * 4;
+        put_uint(out, n);
+        out.push(b' ');
+        let at = out.len();
+        out.resize(at + n, 0);
+        B64.encode_slice(data, &mut out[at..])
+            .expect("base64 length computed exactly");
+    }
+}
+
+fn b64(data: &[u8]) -> String {
+    B64.encode(data)
+}
+
+impl<W: Write> AsbWriter<W> {
+    pub fn new(out: W, compact: bool) -> Self {
+        AsbWriter {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + (64 << 10)),
+            compact,
+            written: 0,
+        }
+    }
+
+    /// `Version 3.1`, `# namespace` (when known) and `# first-file` (for the first file only).
+    pub fn header(&mut self, namespace: Option<&[u8]>, first_file: bool) -> io::Result<()> {
+        self.buf.extend_from_slice(b"Version 3.1\n");
+        if let Some(ns) = namespace {
+            self.buf.extend_from_slice(b"# namespace ");
+            escape_into(&mut self.buf, ns);
+            self.buf.push(b'\n');
+        }
+        if first_file {
+            self.buf.extend_from_slice(b"# first-file\n");
+        }
+        self.maybe_flush()
+    }
+
+    pub fn sindex(&mut self, s: &SIndex) -> io::Result<()> {
+        let b = &mut self.buf;
+        b.extend_from_slice(b"* i ");
+        escape_into(b, &s.namespace);
+        b.push(b' ');
+        escape_into(b, s.set.as_deref().unwrap_or_default());
+        b.push(b' ');
+        escape_into(b, &s.name);
+        b.extend_from_slice(&[b' ', s.index_type.letter(), b' ', b'1', b' ']);
+        escape_into(b, &s.bin);
+        b.extend_from_slice(&[b' ', s.data_type.letter()]);
+        if let Some(ctx) = &s.context {
+            b.push(b' ');
+            escape_into(b, ctx);
+        }
+        b.push(b'\n');
+        self.maybe_flush()
+    }
+
+    pub fn udf(&mut self, u: &Udf) -> Result<(), EncodeError> {
+        if u.kind != b'L' {
+            return Err(EncodeError::BadUdf {
+                name: String::from_utf8_lossy(&u.name).into_owned(),
+                what: format!(
+                    "unsupported UDF language {:?} (only L, Lua, exists)",
+                    u.kind as char
+                ),
+            });
+        }
+        let b = &mut self.buf;
+        b.extend_from_slice(b"* u L ");
+        escape_into(b, &u.name);
+        b.push(b' ');
+        put_payload(b, &u.content, true);
+        b.push(b'\n');
+        self.maybe_flush()?;
+        Ok(())
+    }
+
+    /// Appends one record; on error nothing of it is written.
+    pub fn record(&mut self, r: &Record) -> Result<(), EncodeError> {
+        let start = self.buf.len();
+        if let Err(what) = self.put_record(r) {
+            self.buf.truncate(start);
+            return Err(EncodeError::BadRecord {
+                digest: b64(&r.digest),
+                what,
+            });
+        }
+        self.maybe_flush()?;
+        Ok(())
+    }
+
+    fn put_record(&mut self, r: &Record) -> Result<(), String> {
+        let compact = self.compact;
+        let b = &mut self.buf;
+        if let Some(key) = &r.key {
+            b.extend_from_slice(b"+ k ");
+            put_key(b, key, compact)?;
+            b.push(b'\n');
+        }
+        b.extend_from_slice(b"+ n ");
+        escape_into(b, &r.namespace);
+        b.extend_from_slice(b"\n+ d ");
+        put_payload_b64_only(b, &r.digest);
+        b.push(b'\n');
+        if let Some(set) = &r.set {
+            if !set.is_empty() {
+                b.extend_from_slice(b"+ s ");
+                escape_into(b, set);
+                b.push(b'\n');
+            }
+        }
+        b.extend_from_slice(b"+ g ");
+        put_uint(b, r.generation);
+        b.extend_from_slice(b"\n+ t ");
+        put_uint(b, r.expiry);
+        b.extend_from_slice(b"\n+ b ");
+        let n: u16 = r
+            .bins
+            .len()
+            .try_into()
+            .map_err(|_| format!("{} bins is more than the format's 65535", r.bins.len()))?;
+        put_uint(b, n);
+        b.push(b'\n');
+        for bin in &r.bins {
+            put_bin(b, &bin.name, &bin.value, compact)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the output as not a complete backup: a `#` line where a record may start makes both
+    /// asrestore and as-decode stop with an error instead of restoring a partial backup.
+    pub fn poison(&mut self, reason: &str) -> io::Result<()> {
+        let reason: String = reason
+            .chars()
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
+        self.buf.extend_from_slice(INCOMPLETE_MARKER);
+        self.buf.extend_from_slice(reason.as_bytes());
+        self.buf.push(b'\n');
+        self.flush()
+    }
+
+    fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.written += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Hands everything buffered to the writer and flushes it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        self.out.flush()
+    }
+
+    /// Bytes handed to the writer so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.out)
+    }
+}
+
+fn put_payload_b64_only(out: &mut Vec<u8>, data: &[u8]) {
+    let n = data.len().div_ceil(3) * 4;
+    let at = out.len();
+    out.resize(at + n, 0);
+    B64.encode_slice(data, &mut out[at..])
+        .expect("base64 length computed exactly");
+}
+
+fn fixed8(v: &Value) -> Result<u64, String> {
+    v.as_u64().ok_or_else(|| {
+        format!(
+            "particle type {} needs 8 bytes, has {}",
+            v.ptype,
+            v.data.len()
+        )
+    })
+}
+
+fn put_key(b: &mut Vec<u8>, key: &Value, compact: bool) -> Result<(), String> {
+    match key.ptype {
+        particle::INTEGER => {
+            b.extend_from_slice(b"I ");
+            put_uint(b, fixed8(key)? as i64);
+        }
+        particle::FLOAT => {
+            b.extend_from_slice(b"D ");
+            write_g17(b, f64::from_bits(fixed8(key)?));
+        }
+        particle::STRING => {
+            b.extend_from_slice(b"S ");
+            put_payload(b, &key.data, true);
+        }
+        particle::BLOB => {
+            b.extend_from_slice(if compact { b"B! " } else { b"B " });
+            put_payload(b, &key.data, compact);
+        }
+        t => return Err(format!("unsupported key type {t}")),
+    }
+    Ok(())
+}
+
+fn put_bin(b: &mut Vec<u8>, name: &[u8], v: &Value, compact: bool) -> Result<(), String> {
+    let letter = bin_letter(v.ptype).ok_or_else(|| {
+        format!(
+            "bin {:?}: unknown particle type {}",
+            String::from_utf8_lossy(name),
+            v.ptype
+        )
+    })?;
+    b.extend_from_slice(b"- ");
+    b.push(letter);
+    let bytes_like = !matches!(
+        v.ptype,
+        particle::NIL
+            | particle::INTEGER
+            | particle::FLOAT
+            | particle::STRING
+            | particle::GEOJSON
+            | particle::BOOL
+    );
+    if bytes_like && compact {
+        b.push(b'!');
+    }
+    b.push(b' ');
+    escape_into(b, name);
+    match v.ptype {
+        particle::NIL => {}
+        particle::INTEGER => {
+            b.push(b' ');
+            put_uint(b, fixed8(v)? as i64);
+        }
+        particle::FLOAT => {
+            b.push(b' ');
+            write_g17(b, f64::from_bits(fixed8(v)?));
+        }
+        particle::BOOL => {
+            let [flag] = v.data.as_ref() else {
+                return Err(format!(
+                    "boolean particle needs 1 byte, has {}",
+                    v.data.len()
+                ));
+            };
+            b.extend_from_slice(if *flag != 0 { b" T" } else { b" F" });
+        }
+        particle::STRING | particle::GEOJSON => {
+            b.push(b' ');
+            put_payload(b, &v.data, true);
+        }
+        _ => {
+            b.push(b' ');
+            put_payload(b, &v.data, compact);
+        }
+    }
+    b.push(b'\n');
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! A buffered byte reader that knows the line and column of the next byte, for error messages.
+//! Payloads may hold line feeds; they count as lines, as in an editor.
+
+use std::io::{self, Read};
+
+const BUF: usize = 256 << 10;
+
+pub(crate) struct Input<R> {
+    r: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    line: u64,
+    col: u64,
+}
+
+/// Where a token scan stopped.
+pub(crate) enum Stop {
+    /// At this delimiter byte, which is not consumed.
+    At(u8),
+    Eof,
+    /// The token reached the size limit without a delimiter.
+    TooLong,
+}
+
+impl<R: Read> Input<R> {
+    pub fn new(r: R) -> Self {
+        Input {
+            r,
+            buf: vec![0; BUF].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            line: 1,
+            col: 1,
+        }
+    }
+
+    /// (line, column) of the next byte, both from 1.
+    pub fn pos(&self) -> (u64, u64) {
+        (self.line, self.col)
+    }
+
+    /// Makes at least one byte available; false at end of input.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.pos < self.end {
+            return Ok(true);
+        }
+        loop {
+            match self.r.read(&mut self.buf) {
+                Ok(n) => {
+                    self.pos = 0;
+                    self.end = n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// At least `n` bytes ahead (fewer only at end of input), without consuming them.
+    pub fn peek_n(&mut self, n: usize) -> io::Result<&[u8]> {
+        debug_assert!(n <= self.buf.len());
+        if self.end - self.pos < n {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            while self.end < n {
+                match self.r.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(k) => self.end += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    pub fn peek(&mut self) -> io::Result<Option<u8>> {
+        Ok(if self.fill()? {
+            Some(self.buf[self.pos])
+        } else {
+            None
+        })
+    }
+
+    pub fn bump(&mut self) -> io::Result<Option<u8>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let c = self.buf[self.pos];
+        self.pos += 1;
+        advance(&mut self.line, &mut self.col, &[c]);
+        Ok(Some(c))
+    }
+
+    /// Appends bytes to `out` up to (not including) the first byte for which `stop` holds.
+    /// With `unescape`, a backslash is dropped and the byte after it taken literally.
+    /// At most `max` bytes are appended.
+    pub fn token(
+        &mut self,
+        out: &mut Vec<u8>,
+        unescape: bool,
+        max: usize,
+        stop: impl Fn(u8) -> bool,
+    ) -> io::Result<Stop> {
+        let start_len = out.len();
+        loop {
+            if !self.fill()? {
+                return Ok(Stop::Eof);
+            }
+            let avail = &self.buf[self.pos..self.end];
+            let found = avail
+                .iter()
+                .position(|&c| stop(c) || (unescape && c == b'\\'));
+            let n = found.unwrap_or(avail.len());
+            let room = max - (out.len() - start_len);
+            if n > room {
+                out.extend_from_slice(&avail[..room]);
+                self.pos += room;
+                self.advance_cols_only(room);
+                return Ok(Stop::TooLong);
+            }
+            out.extend_from_slice(&avail[..n]);
+            self.pos += n;
+            self.advance_cols_only(n);
+            if found.is_none() {
+                continue;
+            }
+            let c = self.buf[self.pos];
+            if !(unescape && c == b'\\') {
+                return Ok(Stop::At(c));
+            }
+            self.bump()?; // the backslash itself
+            match self.bump()? {
+                Some(_) if out.len() - start_len >= max => return Ok(Stop::TooLong),
+                Some(e) => out.push(e),
+                None => return Ok(Stop::Eof),
+            }
+        }
+    }
+
+    /// Tokens hold no unescaped LF; escaped LFs go through `bump`, which counts lines.
+    fn advance_cols_only(&mut self, n: usize) {
+        self.col += n as u64;
+    }
+
+    /// Appends exactly `n` bytes to `out`, growing it only as data arrives (a huge claimed length
+    /// fails at end of input instead of allocating). Returns how many bytes were appended.
+    pub fn bytes(&mut self, n: u64, out: &mut Vec<u8>) -> io::Result<u64> {
+        let mut left = n;
+        while left > 0 {
+            if !self.fill()? {
+                break;
+            }
+            let take = (self.end - self.pos).min(left.min(usize::MAX as u64) as usize);
+            let chunk = &self.buf[self.pos..self.pos + take];
+            out.extend_from_slice(chunk);
+            advance(&mut self.line, &mut self.col, chunk);
+            self.pos += take;
+            left -= take as u64;
+        }
+        Ok(n - left)
+    }
+}
+
+/// Moves a (line, column) position over `consumed`.
+fn advance(line: &mut u64, col: &mut u64, consumed: &[u8]) {
+    match memchr::memrchr(b'\n', consumed) {
+        None => *col += consumed.len() as u64,
+        Some(last) => {
+            *line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+            *col = (consumed.len() - last) as u64;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared core of the Aerospike backup toolkit.
+//!
+//! - [`record`]: records with raw particles, secondary-index and UDF definitions;
+//! - [`stream`]: the framed record stream that connects the tools;
+//! - [`asb`]: the ASB text backup format, encoder and decoder;
+//! - [`gen`]: a seedable generator of realistic records for tests and benchmarks.
+
+pub mod asb;
+pub mod gen;
+pub mod record;
+pub mod stream;
+
+/// Version of the toolkit, recorded in stream headers.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

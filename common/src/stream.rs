@@ -1,0 +1,409 @@
+//! The framed record stream that connects the tools (documented in `man/as-stream.5`).
+//!
+//! ```text
+//! stream  = magic version frame*            ; the first frame is a header, the last a trailer
+//! magic   = 89 41 53 52 0D 0A 1A 0A         ; "\x89ASR\r\n\x1a\n", PNG-style
+//! version = u32 little-endian (1)
+//! frame   = kind:u8 len:u32le payload[len] crc:u32le   ; crc = CRC32C over kind, len and payload
+//! ```
+//!
+//! Payloads are MessagePack (`rmp-serde`, structs as arrays). A reader can skip or forward a frame
+//! without decoding it. A stream that ends before its trailer is truncated; the trailer's counts
+//! must match the frames seen, so a lost frame is caught too.
+
+use crate::record::{Record, SIndex, Udf, DIGEST_LEN};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+use thiserror::Error;
+
+pub const MAGIC: [u8; 8] = *b"\x89ASR\r\n\x1a\n";
+pub const VERSION: u32 = 1;
+/// Largest payload a frame may carry. Server records are at most 8 MiB; this leaves room for
+/// large UDF modules while bounding what a corrupt length field can make a reader buffer.
+pub const MAX_FRAME: u32 = 128 << 20;
+/// zstd frame magic, to recognise compressed input.
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Frame kinds. Kinds 0x80 and above are optional: readers that do not know them skip them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Header = 1,
+    SIndex = 2,
+    Udf = 3,
+    Record = 4,
+    PartitionDone = 5,
+    Trailer = 6,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Header,
+            2 => Kind::SIndex,
+            3 => Kind::Udf,
+            4 => Kind::Record,
+            5 => Kind::PartitionDone,
+            6 => Kind::Trailer,
+            _ => return None,
+        })
+    }
+}
+
+/// First frame of every stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Namespace of the backup; `None` only for ASB files that carried no `# namespace` line.
+    #[serde(with = "serde_bytes")]
+    pub namespace: Option<Vec<u8>>,
+    /// Whether this stream starts the backup's first file (`# first-file`).
+    pub first_file: bool,
+    /// Name and version of the producing tool, e.g. `as-decode 0.1.0`.
+    pub producer: String,
+    /// Human-readable description of what was backed up.
+    pub scope: String,
+}
+
+/// Status of a partition in a `PartitionDone` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionStatus {
+    /// Every record of the partition precedes this frame.
+    Complete,
+    /// The partition's records up to and including `last_digest` precede this frame; a resumed
+    /// scan continues after that digest.
+    Partial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionDone {
+    pub partition: u16,
+    pub status: PartitionStatus,
+    #[serde(with = "serde_bytes")]
+    pub last_digest: Option<[u8; DIGEST_LEN]>,
+}
+
+/// Last frame of a complete stream: the number of frames of each kind that came before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    pub records: u64,
+    pub sindexes: u64,
+    pub udfs: u64,
+    pub partitions_done: u64,
+}
+
+/// A decoded frame, borrowing from the reader's buffer.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    SIndex(SIndex),
+    Udf(Udf<'a>),
+    Record(Record<'a>),
+    PartitionDone(PartitionDone),
+}
+
+#[derive(Debug, Error)]
+pub enum StreamError {
+    #[error("input is empty: expected a record stream (did the producer fail?)")]
+    Empty,
+    #[error("input is zstd-compressed: run as-zstd -d first")]
+    Zstd,
+    #[error("input is ASB text, not a record stream: run as-decode first")]
+    AsbText,
+    #[error("input is not a record stream (bad magic)")]
+    BadMagic,
+    #[error("record stream version {0} is not supported (this tool reads version {VERSION})")]
+    Version(u32),
+    #[error("record stream is truncated: {0}")]
+    Truncated(String),
+    #[error("record stream is corrupt at frame {frame} (byte offset {offset}): {what}")]
+    Corrupt {
+        frame: u64,
+        offset: u64,
+        what: String,
+    },
+    #[error("frame too large for the record stream: {0} bytes (at most {MAX_FRAME})")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Counts frames as they are written or read, to fill and check the trailer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts(Trailer);
+
+impl Counts {
+    fn add(&mut self, kind: Kind) {
+        let t = &mut self.0;
+        match kind {
+            Kind::Record => t.records += 1,
+            Kind::SIndex => t.sindexes += 1,
+            Kind::Udf => t.udfs += 1,
+            Kind::PartitionDone => t.partitions_done += 1,
+            Kind::Header | Kind::Trailer => {}
+        }
+    }
+}
+
+/// Writes a record stream. Call [`StreamWriter::finish`] to write the trailer; a writer dropped
+/// without it leaves a truncated stream, which every reader rejects.
+pub struct StreamWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    counts: Counts,
+}
+
+impl<W: Write> StreamWriter<W> {
+    pub fn new(mut out: W, header: &Header) -> Result<Self, StreamError> {
+        out.write_all(&MAGIC)?;
+        out.write_all(&VERSION.to_le_bytes())?;
+        let mut w = StreamWriter {
+            out,
+            buf: Vec::with_capacity(4096),
+            counts: Counts::default(),
+        };
+        w.write(Kind::Header, header)?;
+        Ok(w)
+    }
+
+    fn write<T: Serialize + ?Sized>(&mut self, kind: Kind, v: &T) -> Result<(), StreamError> {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[kind as u8, 0, 0, 0, 0]);
+        rmp_serde::encode::write(&mut self.buf, v)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let len = self.buf.len() - 5;
+        if len > MAX_FRAME as usize {
+            return Err(StreamError::TooLarge(len));
+        }
+        self.buf[1..5].copy_from_slice(&(len as u32).to_le_bytes());
+        let crc = crc32c::crc32c(&self.buf);
+        self.buf.extend_from_slice(&crc.to_le_bytes());
+        self.out.write_all(&self.buf)?;
+        self.counts.add(kind);
+        Ok(())
+    }
+
+    pub fn record(&mut self, r: &Record) -> Result<(), StreamError> {
+        self.write(Kind::Record, r)
+    }
+    pub fn sindex(&mut self, s: &SIndex) -> Result<(), StreamError> {
+        self.write(Kind::SIndex, s)
+    }
+    pub fn udf(&mut self, u: &Udf) -> Result<(), StreamError> {
+        self.write(Kind::Udf, u)
+    }
+    pub fn partition_done(&mut self, p: &PartitionDone) -> Result<(), StreamError> {
+        self.write(Kind::PartitionDone, p)
+    }
+    pub fn frame(&mut self, f: &Frame) -> Result<(), StreamError> {
+        match f {
+            Frame::SIndex(s) => self.sindex(s),
+            Frame::Udf(u) => self.udf(u),
+            Frame::Record(r) => self.record(r),
+            Frame::PartitionDone(p) => self.partition_done(p),
+        }
+    }
+
+    /// What has been written so far.
+    pub fn counts(&self) -> Trailer {
+        self.counts.0
+    }
+
+    /// Writes the trailer and flushes; only now is the stream complete.
+    pub fn finish(mut self) -> Result<(W, Trailer), StreamError> {
+        let t = self.counts.0;
+        self.write(Kind::Trailer, &t)?;
+        self.out.flush()?;
+        Ok((self.out, t))
+    }
+}
+
+/// Reads a record stream, checking magic, version, checksums, frame order and the trailer.
+pub struct StreamReader<R: Read> {
+    input: R,
+    header: Header,
+    buf: Vec<u8>,
+    counts: Counts,
+    trailer: Option<Trailer>,
+    offset: u64,
+    frames: u64,
+}
+
+/// Reads as much of `buf` as the input has; returns how many bytes were read.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Names what the first bytes of an input look like when they are not a record stream.
+pub fn sniff_foreign(start: &[u8]) -> StreamError {
+    if start.is_empty() {
+        StreamError::Empty
+    } else if start.starts_with(&ZSTD_MAGIC) {
+        StreamError::Zstd
+    } else if start.starts_with(b"Version ") {
+        StreamError::AsbText
+    } else {
+        StreamError::BadMagic
+    }
+}
+
+impl<R: Read> StreamReader<R> {
+    /// Opens a stream and reads its header.
+    pub fn new(mut input: R) -> Result<Self, StreamError> {
+        let mut pre = [0u8; 12];
+        let n = read_full(&mut input, &mut pre)?;
+        if n < 8 || pre[..8] != MAGIC {
+            return Err(sniff_foreign(&pre[..n]));
+        }
+        if n < 12 {
+            return Err(StreamError::Truncated(
+                "input ends inside the stream preamble".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(pre[8..12].try_into().unwrap());
+        if version != VERSION {
+            return Err(StreamError::Version(version));
+        }
+        let mut r = StreamReader {
+            input,
+            header: Header {
+                namespace: None,
+                first_file: false,
+                producer: String::new(),
+                scope: String::new(),
+            },
+            buf: Vec::with_capacity(1 << 16),
+            counts: Counts::default(),
+            trailer: None,
+            offset: 12,
+            frames: 0,
+        };
+        match r.raw_frame()? {
+            Some(Kind::Header) => r.header = r.decode()?,
+            Some(k) => return Err(r.corrupt(format!("first frame is {k:?}, expected the header"))),
+            None => {
+                return Err(StreamError::Truncated(
+                    "input ends before the stream header".into(),
+                ))
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The trailer, once [`StreamReader::next`] has returned `None`.
+    pub fn trailer(&self) -> Option<Trailer> {
+        self.trailer
+    }
+
+    fn corrupt(&self, what: String) -> StreamError {
+        StreamError::Corrupt {
+            frame: self.frames,
+            offset: self.offset,
+            what,
+        }
+    }
+
+    fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, StreamError> {
+        rmp_serde::from_slice(&self.buf[5..]).map_err(|e| self.corrupt(format!("bad payload: {e}")))
+    }
+
+    /// Reads the next frame into `buf` (kind, length, payload), checking its CRC.
+    /// Returns `None` at a clean end of input.
+    fn raw_frame(&mut self) -> Result<Option<Kind>, StreamError> {
+        loop {
+            self.frames += 1;
+            self.buf.clear();
+            self.buf.resize(5, 0);
+            let n = read_full(&mut self.input, &mut self.buf[..5])?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n < 5 {
+                return Err(StreamError::Truncated(format!(
+                    "input ends inside frame {} (byte offset {})",
+                    self.frames, self.offset
+                )));
+            }
+            let len = u32::from_le_bytes(self.buf[1..5].try_into().unwrap());
+            if len > MAX_FRAME {
+                return Err(self.corrupt(format!("frame length {len} is larger than {MAX_FRAME}")));
+            }
+            // Grow with the data actually read, never by what the length field claims.
+            let want = len as u64 + 4;
+            let got = (&mut self.input).take(want).read_to_end(&mut self.buf)?;
+            if (got as u64) < want {
+                return Err(StreamError::Truncated(format!(
+                    "input ends inside frame {} (byte offset {}): {} of {} bytes",
+                    self.frames,
+                    self.offset,
+                    got,
+                    want + 5
+                )));
+            }
+            let body = self.buf.len() - 4;
+            let crc = u32::from_le_bytes(self.buf[body..].try_into().unwrap());
+            if crc32c::crc32c(&self.buf[..body]) != crc {
+                return Err(self.corrupt("checksum mismatch".into()));
+            }
+            self.buf.truncate(body);
+            let kind_byte = self.buf[0];
+            self.offset += want + 5;
+            match Kind::from_u8(kind_byte) {
+                Some(k) => return Ok(Some(k)),
+                None if kind_byte >= 0x80 => continue, // optional frame from a newer writer
+                None => return Err(self.corrupt(format!("unknown frame kind {kind_byte}"))),
+            }
+        }
+    }
+
+    /// The next frame, or `None` after a valid trailer at the end of the input.
+    pub fn next(&mut self) -> Result<Option<Frame<'_>>, StreamError> {
+        if self.trailer.is_some() {
+            return Ok(None);
+        }
+        let kind = match self.raw_frame()? {
+            Some(k) => k,
+            None => {
+                let c = self.counts.0;
+                return Err(StreamError::Truncated(format!(
+                    "stream ends without its trailer after {} record(s): the producer did not finish",
+                    c.records
+                )));
+            }
+        };
+        self.counts.add(kind);
+        Ok(Some(match kind {
+            Kind::Record => Frame::Record(self.decode()?),
+            Kind::SIndex => Frame::SIndex(self.decode()?),
+            Kind::Udf => Frame::Udf(self.decode()?),
+            Kind::PartitionDone => Frame::PartitionDone(self.decode()?),
+            Kind::Header => return Err(self.corrupt("a second stream header".into())),
+            Kind::Trailer => {
+                let t: Trailer = self.decode()?;
+                if t != self.counts.0 {
+                    return Err(self.corrupt(format!(
+                        "trailer counts {t:?} do not match the frames read {:?}",
+                        self.counts.0
+                    )));
+                }
+                let mut extra = [0u8; 1];
+                if read_full(&mut self.input, &mut extra)? != 0 {
+                    return Err(self.corrupt("data after the trailer".into()));
+                }
+                self.trailer = Some(t);
+                return Ok(None);
+            }
+        }))
+    }
+}
