@@ -93,6 +93,8 @@ pub struct AsbReader<R> {
     /// Version 3.0: no unescaping and no global lines.
     legacy: bool,
     tok: Vec<u8>,
+    /// Where the current `+` line started.
+    line_at: (u64, u64),
 }
 
 type Res<T> = Result<T, AsbError>;
@@ -118,6 +120,7 @@ impl<R: Read> AsbReader<R> {
             },
             legacy: false,
             tok: Vec::with_capacity(256),
+            line_at: (1, 1),
         };
         r.read_version()?;
         r.read_meta()?;
@@ -521,6 +524,7 @@ impl<R: Read> AsbReader<R> {
 
     /// Reads `+ <letter> ` and returns the letter.
     fn record_line(&mut self) -> Res<u8> {
+        self.line_at = self.inp.pos();
         self.expect_str(b"+ ", "'+ ' (a record line)")?;
         let c = self.letter("a record line letter")?;
         self.expect(b' ', "a space after the record line letter")?;
@@ -529,10 +533,13 @@ impl<R: Read> AsbReader<R> {
 
     fn expect_line(&mut self, got: u8, want: u8) -> Res<()> {
         if got != want {
-            return self.syntax(format!(
-                "expected a '+ {}' line, found '+ {}'",
-                want as char, got as char
-            ));
+            return self.bad_at(
+                self.line_at,
+                format!(
+                    "expected a '+ {}' line, found '+ {}'",
+                    want as char, got as char
+                ),
+            );
         }
         Ok(())
     }
