@@ -89,7 +89,10 @@ fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> 
 
 fn decompress(mut input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
     let start = input.fill_buf().context("cannot read the input")?;
-    if !start.is_empty() && !start.starts_with(&ZSTD_MAGIC) && !is_skippable(start) {
+    if start.is_empty() {
+        return Err(BadInput("input is empty: not zstd-compressed data".into()).into());
+    }
+    if !start.starts_with(&ZSTD_MAGIC) && !is_skippable(start) {
         let what = if start.starts_with(b"Version ") {
             "it is ASB text, not compressed"
         } else if start.starts_with(&MAGIC[..4]) {
