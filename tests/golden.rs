@@ -52,12 +52,12 @@ fn bin_line(compact: bool, b: Bin<'static>) -> Vec<u8> {
     out[at..].to_vec()
 }
 
-fn decode_all(bytes: &[u8]) -> (as_common::asb::AsbHeader, Vec<AsbItem>) {
+fn decode_all(bytes: &[u8]) -> (as_common::asb::AsbHeader, Vec<AsbItem<'static>>) {
     let mut r = AsbReader::new(bytes).unwrap();
     let h = r.header().clone();
     let mut items = Vec::new();
     while let Some(i) = r.next_item().unwrap() {
-        items.push(i);
+        items.push(i.into_owned());
     }
     (h, items)
 }

@@ -241,8 +241,8 @@ fn decode(asb: &[u8]) -> Vec<u8> {
     while let Some(i) = r.next_item().unwrap() {
         match i {
             AsbItem::SIndex(s) => b.sindexes.push(s),
-            AsbItem::Udf(u) => b.udfs.push(u),
-            AsbItem::Record(rec) => b.records.push(rec),
+            AsbItem::Udf(u) => b.udfs.push(u.into_owned()),
+            AsbItem::Record(rec) => b.records.push(rec.into_owned()),
         }
     }
     to_stream(&b)

@@ -10,11 +10,11 @@ use crate::record::{
     particle, Bin, IndexDataType, IndexType, Record, SIndex, Udf, Value, DIGEST_LEN,
 };
 use crate::stream::{MAGIC, ZSTD_MAGIC};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+use base64_simd::{Out, STANDARD as B64};
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read};
+use std::ops::Range;
 use thiserror::Error;
 
 /// Longest escaped token (names, sindex context) the C reader accepts.
@@ -80,11 +80,22 @@ pub struct AsbHeader {
     pub first_file: bool,
 }
 
+/// A global line or a record. Records and UDFs borrow from the reader until its next call.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AsbItem {
+pub enum AsbItem<'a> {
     SIndex(SIndex),
-    Udf(Udf<'static>),
-    Record(Record<'static>),
+    Udf(Udf<'a>),
+    Record(Record<'a>),
+}
+
+impl AsbItem<'_> {
+    pub fn into_owned(self) -> AsbItem<'static> {
+        match self {
+            AsbItem::SIndex(s) => AsbItem::SIndex(s),
+            AsbItem::Udf(u) => AsbItem::Udf(u.into_owned()),
+            AsbItem::Record(r) => AsbItem::Record(r.into_owned()),
+        }
+    }
 }
 
 pub struct AsbReader<R> {
@@ -92,7 +103,12 @@ pub struct AsbReader<R> {
     header: AsbHeader,
     /// Version 3.0: no unescaping and no global lines.
     legacy: bool,
+    /// Scratch space for number tokens and base64 text.
     tok: Vec<u8>,
+    /// The current item's names and payloads, back to back; items borrow from it.
+    arena: Vec<u8>,
+    /// The current record's bins as (name, particle type, value) ranges of `arena`.
+    bins: Vec<(Range<usize>, u8, Range<usize>)>,
     /// Where the current `+` line started.
     line_at: (u64, u64),
 }
@@ -108,6 +124,10 @@ fn show(c: Option<u8>) -> String {
     }
 }
 
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 impl<R: Read> AsbReader<R> {
     /// Reads the version line and the meta lines.
     pub fn new(input: R) -> Res<Self> {
@@ -120,6 +140,8 @@ impl<R: Read> AsbReader<R> {
             },
             legacy: false,
             tok: Vec::with_capacity(256),
+            arena: Vec::with_capacity(64 << 10),
+            bins: Vec::new(),
             line_at: (1, 1),
         };
         r.read_version()?;
@@ -140,6 +162,14 @@ impl<R: Read> AsbReader<R> {
         self.err(AsbErrorKind::Syntax(msg.into()))
     }
 
+    fn bad_at<T>(&self, at: (u64, u64), msg: String) -> Res<T> {
+        Err(AsbError {
+            line: at.0,
+            col: at.1,
+            kind: AsbErrorKind::Syntax(msg),
+        })
+    }
+
     fn io<T>(&self, r: io::Result<T>) -> Res<T> {
         r.map_err(|e| {
             let (line, col) = self.inp.pos();
@@ -156,21 +186,24 @@ impl<R: Read> AsbReader<R> {
         self.io(r)
     }
 
-    /// Consumes `want` or fails naming `what` was expected.
+    /// Consumes `want` or fails saying `what` was expected.
+    #[inline]
     fn expect(&mut self, want: u8, what: &str) -> Res<()> {
-        let c = self.peek()?;
-        if c != Some(want) {
-            if c.is_none() {
-                return self.err(AsbErrorKind::Eof(format!("where {what} was expected")));
-            }
-            return self.syntax(format!("expected {what}, found {}", show(c)));
+        let r = self.inp.eat(want);
+        if self.io(r)? {
+            return Ok(());
         }
-        let r = self.inp.bump();
-        self.io(r)?;
-        Ok(())
+        match self.peek()? {
+            None => self.err(AsbErrorKind::Eof(format!("where {what} was expected"))),
+            c => self.syntax(format!("expected {what}, found {}", show(c))),
+        }
     }
 
     fn expect_str(&mut self, want: &[u8], what: &str) -> Res<()> {
+        let r = self.inp.eat_str(want);
+        if self.io(r)? {
+            return Ok(());
+        }
         for &c in want {
             self.expect(c, what)?;
         }
@@ -193,7 +226,7 @@ impl<R: Read> AsbReader<R> {
         let mut v = Vec::new();
         let r = self.inp.bytes(3, &mut v);
         self.io(r)?;
-        let v = String::from_utf8_lossy(&v).into_owned();
+        let v = lossy(&v);
         match v.as_str() {
             "3.0" => self.legacy = true,
             "3.1" => {}
@@ -204,32 +237,31 @@ impl<R: Read> AsbReader<R> {
         Ok(())
     }
 
-    /// Reads a token up to an unescaped space or LF into `self.tok`.
-    fn name(&mut self, what: &str) -> Res<()> {
-        self.tok.clear();
+    /// Reads a name token up to an unescaped space or LF into the arena.
+    fn name(&mut self, what: &str) -> Res<Range<usize>> {
+        let start = self.arena.len();
         let unescape = !self.legacy;
-        let r = self.inp.token(&mut self.tok, unescape, MAX_TOKEN, |c| {
-            c == b' ' || c == b'\n'
-        });
+        let r = self.inp.token(&mut self.arena, unescape, MAX_TOKEN, true);
         match self.io(r)? {
-            Stop::At(_) => Ok(()),
+            Stop::At(_) => Ok(start..self.arena.len()),
             Stop::Eof => self.err(AsbErrorKind::Eof(format!("in {what}"))),
             Stop::TooLong => self.syntax(format!("{what} is longer than {MAX_TOKEN} bytes")),
         }
     }
 
+    /// A name token as an owned vector (for the rare global lines).
     fn name_owned(&mut self, what: &str) -> Res<Vec<u8>> {
-        self.name(what)?;
-        Ok(self.tok.clone())
+        let r = self.name(what)?;
+        let v = self.arena[r.clone()].to_vec();
+        self.arena.truncate(r.start);
+        Ok(v)
     }
 
     /// Reads a number token up to a space or LF into `self.tok`; returns where it started.
     fn number_token(&mut self, what: &str) -> Res<(u64, u64)> {
         let at = self.inp.pos();
         self.tok.clear();
-        let r = self.inp.token(&mut self.tok, false, MAX_NUMBER, |c| {
-            c == b' ' || c == b'\n'
-        });
+        let r = self.inp.token(&mut self.tok, false, MAX_NUMBER, true);
         match self.io(r)? {
             Stop::At(_) if !self.tok.is_empty() => Ok(at),
             Stop::At(c) => self.syntax(format!("expected {what}, found {}", show(Some(c)))),
@@ -238,34 +270,49 @@ impl<R: Read> AsbReader<R> {
         }
     }
 
-    fn bad_at<T>(&self, at: (u64, u64), msg: String) -> Res<T> {
-        Err(AsbError {
-            line: at.0,
-            col: at.1,
-            kind: AsbErrorKind::Syntax(msg),
-        })
+    fn parse_uint(&self, max: u64) -> Option<u64> {
+        let mut v: u64 = 0;
+        for &c in &self.tok {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+        }
+        (v <= max).then_some(v)
     }
 
     fn uint(&mut self, what: &str, max: u64) -> Res<u64> {
         let at = self.number_token(what)?;
-        let s = &self.tok;
-        let v = if s.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(s)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-        } else {
-            None
-        };
-        match v {
-            Some(v) if v <= max => Ok(v),
-            _ => self.bad_at(
+        match self.parse_uint(max) {
+            Some(v) => Ok(v),
+            None => self.bad_at(
                 at,
                 format!(
                     "invalid {what} {:?} (expected 0 to {max})",
-                    String::from_utf8_lossy(s)
+                    lossy(&self.tok)
                 ),
             ),
         }
+    }
+
+    /// The length field before a payload of `what`, and the space after it.
+    fn length(&mut self, what: &str) -> Res<u64> {
+        let at = self.number_token("a length")?;
+        let Some(n) = self.parse_uint(MAX_LEN) else {
+            return self.bad_at(
+                at,
+                format!("invalid length {:?} of {what}", lossy(&self.tok)),
+            );
+        };
+        let r = self.inp.eat(b' ');
+        if !self.io(r)? {
+            let c = self.peek()?;
+            return self.syntax(format!(
+                "expected a space after the length of {what}, found {}",
+                show(c)
+            ));
+        }
+        Ok(n)
     }
 
     fn int(&mut self, what: &str) -> Res<i64> {
@@ -281,10 +328,7 @@ impl<R: Read> AsbReader<R> {
         };
         match v {
             Some(v) => Ok(v),
-            None => self.bad_at(
-                at,
-                format!("invalid {what} {:?}", String::from_utf8_lossy(s)),
-            ),
+            None => self.bad_at(at, format!("invalid {what} {:?}", lossy(s))),
         }
     }
 
@@ -292,45 +336,59 @@ impl<R: Read> AsbReader<R> {
         let at = self.number_token(what)?;
         match parse_double(&self.tok) {
             Some(v) => Ok(v),
-            None => self.bad_at(
-                at,
-                format!("invalid {what} {:?}", String::from_utf8_lossy(&self.tok)),
-            ),
+            None => self.bad_at(at, format!("invalid {what} {:?}", lossy(&self.tok))),
         }
     }
 
-    /// Reads exactly `n` bytes.
-    fn raw(&mut self, n: u64, what: &str) -> Res<Vec<u8>> {
-        let mut out = Vec::with_capacity(n.min(1 << 20) as usize);
-        let r = self.inp.bytes(n, &mut out);
+    /// Appends exactly `n` bytes to `out`.
+    fn raw_into(&mut self, n: u64, what: &str, to_tok: bool) -> Res<()> {
+        let out = if to_tok {
+            &mut self.tok
+        } else {
+            &mut self.arena
+        };
+        // Reserve at most 1 MiB up front: the length field is not trusted with memory.
+        out.reserve(n.min(1 << 20) as usize);
+        let r = self.inp.bytes(n, out);
         let got = self.io(r)?;
         if got < n {
             return self.err(AsbErrorKind::Eof(format!("in {what}: {got} of {n} bytes")));
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// `<len> <raw bytes>`
-    fn sized_raw(&mut self, what: &str) -> Res<Vec<u8>> {
-        let n = self.uint(&format!("length of {what}"), MAX_LEN)?;
-        self.expect(b' ', &format!("a space after the length of {what}"))?;
-        self.raw(n, what)
+    /// `<len> <raw bytes>` into the arena.
+    fn sized_raw(&mut self, what: &str) -> Res<Range<usize>> {
+        let n = self.length(what)?;
+        let start = self.arena.len();
+        self.raw_into(n, what, false)?;
+        Ok(start..self.arena.len())
     }
 
-    /// `<b64len> <base64>`
-    fn sized_b64(&mut self, what: &str) -> Res<Vec<u8>> {
-        let n = self.uint(&format!("base64 length of {what}"), MAX_LEN)?;
-        self.expect(b' ', &format!("a space after the length of {what}"))?;
+    /// `<b64len> <base64>`, decoded into the arena.
+    fn sized_b64(&mut self, what: &str) -> Res<Range<usize>> {
+        let n = self.length(what)?;
         let at = self.inp.pos();
         if n % 4 != 0 {
             return self.syntax(format!(
                 "base64 length {n} of {what} is not a multiple of 4"
             ));
         }
-        let text = self.raw(n, what)?;
-        match B64.decode(&text) {
-            Ok(v) => Ok(v),
+        self.tok.clear();
+        self.raw_into(n, what, true)?;
+        let start = self.arena.len();
+        match B64.decode_append(&self.tok, &mut self.arena) {
+            Ok(()) => Ok(start..self.arena.len()),
             Err(e) => self.bad_at(at, format!("invalid base64 in {what}: {e}")),
+        }
+    }
+
+    /// Either payload form: raw when the type letter had a `!`.
+    fn payload(&mut self, raw: bool, what: &str) -> Res<Range<usize>> {
+        if raw {
+            self.sized_raw(what)
+        } else {
+            self.sized_b64(what)
         }
     }
 
@@ -342,9 +400,7 @@ impl<R: Read> AsbReader<R> {
             self.expect_str(b"# ", "'# '")?;
             let at = self.inp.pos();
             self.tok.clear();
-            let r = self
-                .inp
-                .token(&mut self.tok, false, MAX_TOKEN, |c| c == b' ' || c == b'\n');
+            let r = self.inp.token(&mut self.tok, false, MAX_TOKEN, true);
             let stop = self.io(r)?;
             match (self.tok.as_slice(), stop) {
                 (b"namespace", Stop::At(b' ')) => {
@@ -358,7 +414,7 @@ impl<R: Read> AsbReader<R> {
                     self.header.first_file = true;
                 }
                 _ => {
-                    let t = String::from_utf8_lossy(&self.tok).into_owned();
+                    let t = lossy(&self.tok);
                     return self.bad_at(at, format!("unknown meta line '# {t}'"));
                 }
             }
@@ -375,27 +431,24 @@ impl<R: Read> AsbReader<R> {
 
     fn incomplete<T>(&mut self) -> Res<T> {
         let at = self.inp.pos();
-        let r = self
-            .inp
-            .bytes(INCOMPLETE_MARKER.len() as u64, &mut Vec::new());
+        let r = self.inp.eat_str(INCOMPLETE_MARKER);
         self.io(r)?;
         self.tok.clear();
-        let r = self
-            .inp
-            .token(&mut self.tok, false, MAX_TOKEN, |c| c == b'\n');
+        let r = self.inp.token(&mut self.tok, false, MAX_TOKEN, false);
         self.io(r)?;
         Err(AsbError {
             line: at.0,
             col: at.1,
-            kind: AsbErrorKind::Incomplete(String::from_utf8_lossy(&self.tok).into_owned()),
+            kind: AsbErrorKind::Incomplete(lossy(&self.tok)),
         })
     }
 
     /// The next global or record, or `None` at the end of the input.
-    pub fn next_item(&mut self) -> Res<Option<AsbItem>> {
+    pub fn next_item(&mut self) -> Res<Option<AsbItem<'_>>> {
+        self.arena.clear();
         match self.peek()? {
             None => Ok(None),
-            Some(b'+') => self.record().map(|r| Some(AsbItem::Record(r))),
+            Some(b'+') => self.record().map(Some),
             Some(b'*') if self.legacy => {
                 self.syntax("global lines ('*') are not allowed in a version 3.0 file")
             }
@@ -409,7 +462,7 @@ impl<R: Read> AsbReader<R> {
         }
     }
 
-    fn global(&mut self) -> Res<AsbItem> {
+    fn global(&mut self) -> Res<AsbItem<'_>> {
         self.expect_str(b"* ", "'* '")?;
         let c = self.peek()?;
         match c {
@@ -441,6 +494,12 @@ impl<R: Read> AsbReader<R> {
         }
     }
 
+    /// An optional `!` after a type letter.
+    fn bang(&mut self) -> Res<bool> {
+        let r = self.inp.eat(b'!');
+        self.io(r)
+    }
+
     fn sindex(&mut self) -> Res<SIndex> {
         let namespace = self.name_owned("the index namespace")?;
         self.expect(b' ', "a space after the index namespace")?;
@@ -461,7 +520,7 @@ impl<R: Read> AsbReader<R> {
         };
         self.expect(b' ', "a space after the index type")?;
         let at = self.inp.pos();
-        let paths = self.uint("the number of index paths", 65535)?;
+        let paths = self.uint("number of index paths", 65535)?;
         if paths != 1 {
             return self.bad_at(
                 at,
@@ -501,7 +560,7 @@ impl<R: Read> AsbReader<R> {
         })
     }
 
-    fn udf(&mut self) -> Res<Udf<'static>> {
+    fn udf(&mut self) -> Res<Udf<'_>> {
         let at = self.inp.pos();
         let kind = self.letter("a UDF type")?;
         if kind != b'L' {
@@ -511,14 +570,14 @@ impl<R: Read> AsbReader<R> {
             );
         }
         self.expect(b' ', "a space after the UDF type")?;
-        let name = self.name_owned("the UDF name")?;
+        let name = self.name("the UDF name")?;
         self.expect(b' ', "a space after the UDF name")?;
         let content = self.sized_raw("the UDF content")?;
         self.expect(b'\n', "a line feed after the UDF content")?;
         Ok(Udf {
             kind,
-            name: Cow::Owned(name),
-            content: Cow::Owned(content),
+            name: Cow::Borrowed(&self.arena[name]),
+            content: Cow::Borrowed(&self.arena[content]),
         })
     }
 
@@ -531,7 +590,7 @@ impl<R: Read> AsbReader<R> {
         Ok(c)
     }
 
-    fn expect_line(&mut self, got: u8, want: u8) -> Res<()> {
+    fn expect_line(&self, got: u8, want: u8) -> Res<()> {
         if got != want {
             return self.bad_at(
                 self.line_at,
@@ -544,7 +603,14 @@ impl<R: Read> AsbReader<R> {
         Ok(())
     }
 
-    fn record(&mut self) -> Res<Record<'static>> {
+    /// Appends the 8 big-endian bytes of a number particle to the arena.
+    fn number_particle(&mut self, bits: u64) -> Range<usize> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(&bits.to_be_bytes());
+        start..self.arena.len()
+    }
+
+    fn record(&mut self) -> Res<AsbItem<'_>> {
         let mut c = self.record_line()?;
         let key = if c == b'k' {
             let k = self.key()?;
@@ -555,30 +621,30 @@ impl<R: Read> AsbReader<R> {
             None
         };
         self.expect_line(c, b'n')?;
-        let namespace = self.name_owned("the record namespace")?;
+        let namespace = self.name("the record namespace")?;
         self.expect(b'\n', "a line feed after the namespace")?;
 
         let c = self.record_line()?;
         self.expect_line(c, b'd')?;
         let at = self.inp.pos();
-        let d = self.raw(28, "the digest")?;
-        let digest: [u8; DIGEST_LEN] = match B64.decode(&d).ok().and_then(|v| v.try_into().ok()) {
-            Some(d) => d,
-            None => {
-                return self.bad_at(
-                    at,
-                    "invalid digest (expected 28 base64 characters of 20 bytes)".into(),
-                )
-            }
-        };
+        self.tok.clear();
+        self.raw_into(28, "the digest", true)?;
+        let mut digest = [0u8; DIGEST_LEN];
+        if !matches!(B64.decode(&self.tok, Out::from_slice(&mut digest)), Ok(d) if d.len() == DIGEST_LEN)
+        {
+            return self.bad_at(
+                at,
+                "invalid digest (expected 28 base64 characters of 20 bytes)".into(),
+            );
+        }
         self.expect(b'\n', "a line feed after the digest")?;
 
         let mut c = self.record_line()?;
         let set = if c == b's' {
-            let s = self.name_owned("the set name")?;
+            let s = self.name("the set name")?;
             self.expect(b'\n', "a line feed after the set name")?;
             c = self.record_line()?;
-            Some(Cow::Owned(s))
+            Some(s)
         } else {
             None
         };
@@ -594,37 +660,47 @@ impl<R: Read> AsbReader<R> {
         let n = self.uint("bin count", u16::MAX as u64)? as usize;
         self.expect(b'\n', "a line feed after the bin count")?;
 
-        let mut bins = Vec::with_capacity(n);
+        self.bins.clear();
         for _ in 0..n {
-            bins.push(self.bin()?);
+            let b = self.bin()?;
+            self.bins.push(b);
         }
-        Ok(Record {
-            namespace: Cow::Owned(namespace),
-            set,
+        let a = &self.arena;
+        Ok(AsbItem::Record(Record {
+            namespace: Cow::Borrowed(&a[namespace]),
+            set: set.map(|s| Cow::Borrowed(&a[s])),
             digest,
-            key,
+            key: key.map(|(ptype, r)| Value::new(ptype, &a[r])),
             generation,
             expiry,
-            bins,
-        })
+            bins: self
+                .bins
+                .iter()
+                .map(|(name, ptype, value)| Bin {
+                    name: Cow::Borrowed(&a[name.clone()]),
+                    value: Value::new(*ptype, &a[value.clone()]),
+                })
+                .collect(),
+        }))
     }
 
-    fn key(&mut self) -> Res<Value<'static>> {
+    fn key(&mut self) -> Res<(u8, Range<usize>)> {
         let at = self.inp.pos();
         let t = self.letter("a key type")?;
-        let raw = self.peek()? == Some(b'!');
-        if raw {
-            self.inp.bump().ok();
-        }
+        let raw = self.bang()?;
         self.expect(b' ', "a space after the key type")?;
         Ok(match t {
-            b'I' => Value::int(self.int("integer key")?),
-            b'D' => Value::double(self.double("double key")?),
-            b'S' => Value::new(particle::STRING, self.sized_raw("the string key")?),
-            b'X' if raw => Value::new(particle::STRING, self.sized_raw("the string key")?),
-            b'X' => Value::new(particle::STRING, self.sized_b64("the string key")?),
-            b'B' if raw => Value::new(particle::BLOB, self.sized_raw("the bytes key")?),
-            b'B' => Value::new(particle::BLOB, self.sized_b64("the bytes key")?),
+            b'I' => {
+                let v = self.int("integer key")?;
+                (particle::INTEGER, self.number_particle(v as u64))
+            }
+            b'D' => {
+                let v = self.double("double key")?;
+                (particle::FLOAT, self.number_particle(v.to_bits()))
+            }
+            b'S' => (particle::STRING, self.sized_raw("the string key")?),
+            b'X' => (particle::STRING, self.payload(raw, "the string key")?),
+            b'B' => (particle::BLOB, self.payload(raw, "the bytes key")?),
             _ => {
                 return self.bad_at(
                     at,
@@ -637,14 +713,11 @@ impl<R: Read> AsbReader<R> {
         })
     }
 
-    fn bin(&mut self) -> Res<Bin<'static>> {
+    fn bin(&mut self) -> Res<(Range<usize>, u8, Range<usize>)> {
         self.expect_str(b"- ", "'- ' (a bin line)")?;
         let at = self.inp.pos();
         let t = self.letter("a bin type")?;
-        let raw = self.peek()? == Some(b'!');
-        if raw {
-            self.inp.bump().ok();
-        }
+        let raw = self.bang()?;
         if t == b'U' {
             return Err(AsbError {
                 line: at.0,
@@ -658,49 +731,46 @@ impl<R: Read> AsbReader<R> {
             return self.bad_at(at, format!("invalid bin type {}", show(Some(t))));
         }
         self.expect(b' ', "a space after the bin type")?;
-        let name = self.name_owned("the bin name")?;
+        let name = self.name("the bin name")?;
         if t == b'N' {
             self.expect(b'\n', "a line feed after a nil bin's name")?;
-            return Ok(Bin {
-                name: Cow::Owned(name),
-                value: Value::new(particle::NIL, Vec::new()),
-            });
+            let end = self.arena.len();
+            return Ok((name, particle::NIL, end..end));
         }
         self.expect(b' ', "a space after the bin name")?;
         let value = match t {
             b'Z' => {
                 let at = self.inp.pos();
-                match self.letter("T or F")? {
-                    b'T' => Value::bool(true),
-                    b'F' => Value::bool(false),
+                let v = match self.letter("T or F")? {
+                    b'T' => 1,
+                    b'F' => 0,
                     c => {
                         return self.bad_at(
                             at,
                             format!("invalid boolean {} (expected T or F)", show(Some(c))),
                         )
                     }
-                }
+                };
+                self.arena.push(v);
+                (particle::BOOL, self.arena.len() - 1..self.arena.len())
             }
-            b'I' => Value::int(self.int("integer value")?),
-            b'D' => Value::double(self.double("double value")?),
-            b'S' => Value::new(particle::STRING, self.sized_raw("the string value")?),
-            b'X' if raw => Value::new(particle::STRING, self.sized_raw("the string value")?),
-            b'X' => Value::new(particle::STRING, self.sized_b64("the string value")?),
-            b'G' => Value::new(particle::GEOJSON, self.sized_raw("the GeoJSON value")?),
+            b'I' => {
+                let v = self.int("integer value")?;
+                (particle::INTEGER, self.number_particle(v as u64))
+            }
+            b'D' => {
+                let v = self.double("double value")?;
+                (particle::FLOAT, self.number_particle(v.to_bits()))
+            }
+            b'S' => (particle::STRING, self.sized_raw("the string value")?),
+            b'X' => (particle::STRING, self.payload(raw, "the string value")?),
+            b'G' => (particle::GEOJSON, self.sized_raw("the GeoJSON value")?),
             _ => {
                 let ptype = bytes_particle(t).expect("checked above");
-                let data = if raw {
-                    self.sized_raw("the bin value")?
-                } else {
-                    self.sized_b64("the bin value")?
-                };
-                Value::new(ptype, data)
+                (ptype, self.payload(raw, "the bin value")?)
             }
         };
         self.expect(b'\n', "a line feed after the bin value")?;
-        Ok(Bin {
-            name: Cow::Owned(name),
-            value,
-        })
+        Ok((name, value.0, value.1))
     }
 }

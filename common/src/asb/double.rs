@@ -20,15 +20,49 @@ pub fn write_g17(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
-    // 17 significant digits, correctly rounded: d.dddddddddddddddde±X
-    let sci = format!("{v:.16e}");
-    let (mantissa, exp) = sci.split_once('e').expect("exponent in {:e} output");
-    let exp: i32 = exp.parse().expect("integer exponent");
+    // 17 significant digits, correctly rounded: [-]d.dddddddddddddddde[-]X. Both of %g's
+    // notations show these same digits, so the fixed form is built from them.
+    let mut tmp = [0u8; 32];
+    let len = {
+        let mut cur = &mut tmp[..];
+        write!(cur, "{v:.16e}").expect("a double's {:e} form fits in 32 bytes");
+        32 - cur.len()
+    };
+    let sci = &tmp[..len];
+    let (neg, sci) = match sci.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, sci),
+    };
+    let e_at = sci
+        .iter()
+        .position(|&c| c == b'e')
+        .expect("exponent in {:e} output");
+    let exp: i32 = std::str::from_utf8(&sci[e_at + 1..])
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .expect("integer exponent");
+    let mut digits = [0u8; 17];
+    digits[0] = sci[0];
+    digits[1..].copy_from_slice(&sci[2..e_at]);
+    if neg {
+        out.push(b'-');
+    }
     if (-4..17).contains(&exp) {
-        let fixed = format!("{:.*}", (16 - exp) as usize, v);
-        out.extend_from_slice(strip_zeros(&fixed).as_bytes());
+        if exp >= 0 {
+            let k = exp as usize + 1;
+            out.extend_from_slice(&digits[..k]);
+            push_fraction(out, &digits[k..]);
+        } else {
+            // 0.000ddd: at most three zeros before the digits.
+            let zeros = (-exp - 1) as usize;
+            let mut frac = [b'0'; 20];
+            frac[zeros..zeros + 17].copy_from_slice(&digits);
+            out.push(b'0');
+            push_fraction(out, &frac[..zeros + 17]);
+        }
     } else {
-        out.extend_from_slice(strip_zeros(mantissa).as_bytes());
+        out.push(digits[0]);
+        push_fraction(out, &digits[1..]);
         let _ = write!(
             out,
             "e{}{:02}",
@@ -38,11 +72,12 @@ pub fn write_g17(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-fn strip_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
+/// Appends `.frac` without trailing zeros, or nothing when no digit is left.
+fn push_fraction(out: &mut Vec<u8>, frac: &[u8]) {
+    let keep = frac.iter().rposition(|&c| c != b'0').map_or(0, |i| i + 1);
+    if keep > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&frac[..keep]);
     }
 }
 

@@ -3,8 +3,7 @@
 use super::double::write_g17;
 use super::{bin_letter, INCOMPLETE_MARKER};
 use crate::record::{particle, Record, SIndex, Udf, Value};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+use base64_simd::{Out, STANDARD as B64};
 use std::io::{self, Write};
 use thiserror::Error;
 
@@ -54,18 +53,14 @@ fn put_payload(out: &mut Vec<u8>, data: &[u8], raw: bool) {
         out.push(b' ');
         out.extend_from_slice(data);
     } else {
-        let n = data.len().div_ceil(3) * 4;
-        put_uint(out, n);
+        put_uint(out, B64.encoded_length(data.len()));
         out.push(b' ');
-        let at = out.len();
-        out.resize(at + n, 0);
-        B64.encode_slice(data, &mut out[at..])
-            .expect("base64 length computed exactly");
+        put_b64(out, data);
     }
 }
 
 fn b64(data: &[u8]) -> String {
-    B64.encode(data)
+    B64.encode_to_string(data)
 }
 
 impl<W: Write> AsbWriter<W> {
@@ -156,7 +151,7 @@ impl<W: Write> AsbWriter<W> {
         b.extend_from_slice(b"+ n ");
         escape_into(b, &r.namespace);
         b.extend_from_slice(b"\n+ d ");
-        put_payload_b64_only(b, &r.digest);
+        put_b64(b, &r.digest);
         b.push(b'\n');
         if let Some(set) = &r.set {
             if !set.is_empty() {
@@ -224,12 +219,11 @@ impl<W: Write> AsbWriter<W> {
     }
 }
 
-fn put_payload_b64_only(out: &mut Vec<u8>, data: &[u8]) {
-    let n = data.len().div_ceil(3) * 4;
+/// Appends the base64 text of `data`.
+fn put_b64(out: &mut Vec<u8>, data: &[u8]) {
     let at = out.len();
-    out.resize(at + n, 0);
-    B64.encode_slice(data, &mut out[at..])
-        .expect("base64 length computed exactly");
+    out.resize(at + B64.encoded_length(data.len()), 0);
+    let _ = B64.encode(data, Out::from_slice(&mut out[at..]));
 }
 
 fn fixed8(v: &Value) -> Result<u64, String> {

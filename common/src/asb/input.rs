@@ -85,6 +85,35 @@ impl<R: Read> Input<R> {
         })
     }
 
+    /// Consumes the next byte if it is `c`.
+    #[inline]
+    pub fn eat(&mut self, c: u8) -> io::Result<bool> {
+        if self.pos < self.end || self.fill()? {
+            if self.buf[self.pos] == c {
+                self.pos += 1;
+                if c == b'\n' {
+                    self.line += 1;
+                    self.col = 1;
+                } else {
+                    self.col += 1;
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Consumes `s` if the input continues with it; false (and nothing consumed) otherwise.
+    /// `s` holds no LF and is at most a few bytes.
+    pub fn eat_str(&mut self, s: &[u8]) -> io::Result<bool> {
+        if self.peek_n(s.len())?.starts_with(s) {
+            self.pos += s.len();
+            self.col += s.len() as u64;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     pub fn bump(&mut self) -> io::Result<Option<u8>> {
         if !self.fill()? {
             return Ok(None);
@@ -95,15 +124,15 @@ impl<R: Read> Input<R> {
         Ok(Some(c))
     }
 
-    /// Appends bytes to `out` up to (not including) the first byte for which `stop` holds.
-    /// With `unescape`, a backslash is dropped and the byte after it taken literally.
-    /// At most `max` bytes are appended.
+    /// Appends bytes to `out` up to (not including) the first LF, or the first space too when
+    /// `space_ends` is set. With `unescape`, a backslash is dropped and the byte after it taken
+    /// literally. At most `max` bytes are appended.
     pub fn token(
         &mut self,
         out: &mut Vec<u8>,
         unescape: bool,
         max: usize,
-        stop: impl Fn(u8) -> bool,
+        space_ends: bool,
     ) -> io::Result<Stop> {
         let start_len = out.len();
         loop {
@@ -111,9 +140,12 @@ impl<R: Read> Input<R> {
                 return Ok(Stop::Eof);
             }
             let avail = &self.buf[self.pos..self.end];
-            let found = avail
-                .iter()
-                .position(|&c| stop(c) || (unescape && c == b'\\'));
+            let found = match (unescape, space_ends) {
+                (true, true) => memchr::memchr3(b' ', b'\n', b'\\', avail),
+                (true, false) => memchr::memchr2(b'\n', b'\\', avail),
+                (false, true) => memchr::memchr2(b' ', b'\n', avail),
+                (false, false) => memchr::memchr(b'\n', avail),
+            };
             let n = found.unwrap_or(avail.len());
             let room = max - (out.len() - start_len);
             if n > room {

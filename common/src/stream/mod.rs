@@ -11,6 +11,8 @@
 //! without decoding it. A stream that ends before its trailer is truncated; the trailer's counts
 //! must match the frames seen, so a lost frame is caught too.
 
+mod record_codec;
+
 use crate::record::{Record, SIndex, Udf, DIGEST_LEN};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
@@ -169,6 +171,11 @@ impl<W: Write> StreamWriter<W> {
         self.buf.extend_from_slice(&[kind as u8, 0, 0, 0, 0]);
         rmp_serde::encode::write(&mut self.buf, v)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.seal(kind)
+    }
+
+    /// Fills in the length of the payload in `buf`, appends the checksum and writes the frame.
+    fn seal(&mut self, kind: Kind) -> Result<(), StreamError> {
         let len = self.buf.len() - 5;
         if len > MAX_FRAME as usize {
             return Err(StreamError::TooLarge(len));
@@ -182,7 +189,11 @@ impl<W: Write> StreamWriter<W> {
     }
 
     pub fn record(&mut self, r: &Record) -> Result<(), StreamError> {
-        self.write(Kind::Record, r)
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(&[Kind::Record as u8, 0, 0, 0, 0]);
+        record_codec::write(&mut self.buf, r);
+        self.seal(Kind::Record)
     }
     pub fn sindex(&mut self, s: &SIndex) -> Result<(), StreamError> {
         self.write(Kind::SIndex, s)
@@ -339,17 +350,25 @@ impl<R: Read> StreamReader<R> {
             if len > MAX_FRAME {
                 return Err(self.corrupt(format!("frame length {len} is larger than {MAX_FRAME}")));
             }
-            // Grow with the data actually read, never by what the length field claims.
-            let want = len as u64 + 4;
-            let got = (&mut self.input).take(want).read_to_end(&mut self.buf)?;
-            if (got as u64) < want {
-                return Err(StreamError::Truncated(format!(
-                    "input ends inside frame {} (byte offset {}): {} of {} bytes",
-                    self.frames,
-                    self.offset,
-                    got,
-                    want + 5
-                )));
+            // Grow by at most 1 MiB ahead of the data actually read, never by what the length
+            // field claims.
+            let want = len as usize + 4;
+            let mut got = 0;
+            while got < want {
+                let step = (want - got).min(1 << 20);
+                let at = self.buf.len();
+                self.buf.resize(at + step, 0);
+                let n = read_full(&mut self.input, &mut self.buf[at..])?;
+                got += n;
+                if n < step {
+                    return Err(StreamError::Truncated(format!(
+                        "input ends inside frame {} (byte offset {}): {} of {} bytes",
+                        self.frames,
+                        self.offset,
+                        got + 5,
+                        want + 5
+                    )));
+                }
             }
             let body = self.buf.len() - 4;
             let crc = u32::from_le_bytes(self.buf[body..].try_into().unwrap());
@@ -358,7 +377,7 @@ impl<R: Read> StreamReader<R> {
             }
             self.buf.truncate(body);
             let kind_byte = self.buf[0];
-            self.offset += want + 5;
+            self.offset += want as u64 + 5;
             match Kind::from_u8(kind_byte) {
                 Some(k) => return Ok(Some(k)),
                 None if kind_byte >= 0x80 => continue, // optional frame from a newer writer
@@ -384,7 +403,10 @@ impl<R: Read> StreamReader<R> {
         };
         self.counts.add(kind);
         Ok(Some(match kind {
-            Kind::Record => Frame::Record(self.decode()?),
+            Kind::Record => match record_codec::read(&self.buf[5..]) {
+                Ok(r) => Frame::Record(r),
+                Err(field) => return Err(self.corrupt(format!("malformed record ({field})"))),
+            },
             Kind::SIndex => Frame::SIndex(self.decode()?),
             Kind::Udf => Frame::Udf(self.decode()?),
             Kind::PartitionDone => Frame::PartitionDone(self.decode()?),
