@@ -584,6 +584,10 @@ impl<R: Read> AsbReader<R> {
     /// Reads `+ <letter> ` and returns the letter.
     fn record_line(&mut self) -> Res<u8> {
         self.line_at = self.inp.pos();
+        let r = self.inp.line_start(b'+');
+        if let Some((c, false)) = self.io(r)? {
+            return Ok(c);
+        }
         self.expect_str(b"+ ", "'+ ' (a record line)")?;
         let c = self.letter("a record line letter")?;
         self.expect(b' ', "a space after the record line letter")?;
@@ -714,10 +718,18 @@ impl<R: Read> AsbReader<R> {
     }
 
     fn bin(&mut self) -> Res<(Range<usize>, u8, Range<usize>)> {
-        self.expect_str(b"- ", "'- ' (a bin line)")?;
-        let at = self.inp.pos();
-        let t = self.letter("a bin type")?;
-        let raw = self.bang()?;
+        let at = (self.inp.pos().0, self.inp.pos().1 + 2);
+        let r = self.inp.line_start(b'-');
+        let (t, raw) = match self.io(r)? {
+            Some(fast) => fast,
+            None => {
+                self.expect_str(b"- ", "'- ' (a bin line)")?;
+                let t = self.letter("a bin type")?;
+                let raw = self.bang()?;
+                self.expect(b' ', "a space after the bin type")?;
+                (t, raw)
+            }
+        };
         if t == b'U' {
             return Err(AsbError {
                 line: at.0,
@@ -730,7 +742,6 @@ impl<R: Read> AsbReader<R> {
         if !known {
             return self.bad_at(at, format!("invalid bin type {}", show(Some(t))));
         }
-        self.expect(b' ', "a space after the bin type")?;
         let name = self.name("the bin name")?;
         if t == b'N' {
             self.expect(b'\n', "a line feed after a nil bin's name")?;
