@@ -1,1 +1,55 @@
+//! The man pages under `man/` are generated from the tools' clap definitions; this test fails
+//! when they are out of date. Regenerate with `UPDATE_MAN=1 cargo test --test man`.
 
+use clap::CommandFactory;
+use std::path::PathBuf;
+
+fn render(cmd: clap::Command) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn man_pages_match_the_tools() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let pages = [
+        ("as-encode", as_tools::encode::Args::command()),
+        ("as-decode", as_tools::decode::Args::command()),
+        ("as-zstd", as_tools::zstd::Args::command()),
+        ("as-gen", as_tools::gen::Args::command()),
+    ];
+    let update = std::env::var_os("UPDATE_MAN").is_some();
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let want = render(cmd);
+        if update {
+            std::fs::write(&path, &want).unwrap();
+            continue;
+        }
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date: run UPDATE_MAN=1 cargo test --test man",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_stream_format_page_documents_the_magic_and_frames() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let page = std::fs::read_to_string(dir.join("as-stream.5")).unwrap();
+    assert!(page.contains("89 41 53 52 0D 0A 1A 0A"));
+    for kind in [
+        "HEADER",
+        "SINDEX",
+        "UDF",
+        "RECORD",
+        "PARTITION_DONE",
+        "TRAILER",
+    ] {
+        assert!(page.contains(kind), "as-stream(5) does not document {kind}");
+    }
+    assert_eq!(as_common::stream::MAGIC, *b"\x89ASR\r\n\x1a\n");
+}

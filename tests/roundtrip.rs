@@ -199,7 +199,7 @@ fn from_stream(bytes: &[u8]) -> Backup {
         udfs: vec![],
         records: vec![],
     };
-    while let Some(f) = r.next().unwrap() {
+    while let Some(f) = r.next_frame().unwrap() {
         match f {
             Frame::SIndex(s) => b.sindexes.push(s),
             Frame::Udf(u) => b.udfs.push(u.into_owned()),
@@ -306,7 +306,7 @@ proptest! {
             while let Ok(Some(_)) = r.next_item() {}
         }
         if let Ok(mut r) = StreamReader::new(&input[..]) {
-            while let Ok(Some(_)) = r.next() {}
+            while let Ok(Some(_)) = r.next_frame() {}
         }
     }
 }
@@ -328,7 +328,7 @@ fn every_single_byte_flip_is_detected() {
         bad[i] ^= 0x10;
         let res = (|| {
             let mut r = StreamReader::new(&bad[..])?;
-            while r.next()?.is_some() {}
+            while r.next_frame()?.is_some() {}
             Ok::<_, as_common::stream::StreamError>(())
         })();
         assert!(
@@ -354,7 +354,7 @@ fn every_truncation_is_detected() {
     for n in 0..good.len() {
         let res = (|| {
             let mut r = StreamReader::new(&good[..n])?;
-            while r.next()?.is_some() {}
+            while r.next_frame()?.is_some() {}
             Ok::<_, as_common::stream::StreamError>(())
         })();
         assert!(

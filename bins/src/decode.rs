@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// Errors name the file, line and column. The exit status is 3 for invalid input and 1 for other
 /// failures.
 #[derive(Parser, Debug)]
-#[command(name = "as-decode", version, max_term_width = 100)]
+#[command(name = "as-decode", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Parse the whole backup and report counts instead of writing a stream.
     #[arg(long)]

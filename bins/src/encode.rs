@@ -20,7 +20,7 @@ use std::path::PathBuf;
 /// where the next record would start, so that neither asrestore nor as-decode takes the partial
 /// output for a complete backup.
 #[derive(Parser, Debug)]
-#[command(name = "as-encode", version, max_term_width = 100)]
+#[command(name = "as-encode", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Write bytes values (blobs, lists, maps, HLLs, language blobs) and bytes keys raw instead of
     /// base64, as asbackup --compact does.
@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     w.header(h.namespace.as_deref(), h.first_file)?;
 
     loop {
-        let frame = match reader.next() {
+        let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => return Err(fail_input(&mut w, e.into(), &name)),

@@ -18,6 +18,12 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status when the input is not valid: foreign, truncated, corrupt or unparsable.
 pub const EXIT_BAD_INPUT: u8 = 3;
 
+/// The exit statuses, for every tool's --help and man page.
+pub const EXIT_STATUS_HELP: &str =
+    "Exit status: 0 on success, 1 on an I/O or other runtime error, \
+2 on a usage error, 3 when the input is not valid (foreign, truncated, corrupt or unparsable). \
+Errors are reported as one line on stderr.";
+
 /// Parses the arguments, runs the tool and turns an error into one line on stderr and an exit code.
 pub fn main<A: Parser>(name: &str, run: fn(A) -> anyhow::Result<()>) -> ExitCode {
     let args = A::parse();

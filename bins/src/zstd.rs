@@ -16,7 +16,7 @@ use std::path::PathBuf;
 /// one after another. Input that is not zstd data, or that ends inside a frame, is an error
 /// (exit status 3).
 #[derive(Parser, Debug)]
-#[command(name = "as-zstd", version, max_term_width = 100)]
+#[command(name = "as-zstd", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Decompress instead of compressing.
     #[arg(short, long)]

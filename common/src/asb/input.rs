@@ -88,17 +88,15 @@ impl<R: Read> Input<R> {
     /// Consumes the next byte if it is `c`.
     #[inline]
     pub fn eat(&mut self, c: u8) -> io::Result<bool> {
-        if self.pos < self.end || self.fill()? {
-            if self.buf[self.pos] == c {
-                self.pos += 1;
-                if c == b'\n' {
-                    self.line += 1;
-                    self.col = 1;
-                } else {
-                    self.col += 1;
-                }
-                return Ok(true);
+        if (self.pos < self.end || self.fill()?) && self.buf[self.pos] == c {
+            self.pos += 1;
+            if c == b'\n' {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
             }
+            return Ok(true);
         }
         Ok(false)
     }

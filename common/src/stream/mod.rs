@@ -312,7 +312,7 @@ impl<R: Read> StreamReader<R> {
         &self.header
     }
 
-    /// The trailer, once [`StreamReader::next`] has returned `None`.
+    /// The trailer, once [`StreamReader::next_frame`] has returned `None`.
     pub fn trailer(&self) -> Option<Trailer> {
         self.trailer
     }
@@ -387,7 +387,7 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// The next frame, or `None` after a valid trailer at the end of the input.
-    pub fn next(&mut self) -> Result<Option<Frame<'_>>, StreamError> {
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, StreamError> {
         if self.trailer.is_some() {
             return Ok(None);
         }
