@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod gen;
 pub mod io;
+pub mod testd;
 pub mod zstd;
 
 use clap::Parser;

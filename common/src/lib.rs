@@ -9,6 +9,7 @@ pub mod asb;
 pub mod gen;
 pub mod record;
 pub mod stream;
+pub mod wire;
 
 /// Version of the toolkit, recorded in stream headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,320 @@
+//! `as-testd`: a wire-compatible Aerospike test server on loopback.
+//!
+//! Several nodes in one process share the data; the 4096 partitions of every namespace are
+//! dealt out among the live nodes, each node lists the others as peers, and info commands
+//! (`testd-fault`, `testd-kill`, `testd-revive`) inject faults. It speaks enough of the protocol
+//! for the official clients to write, read, delete and scan, and for as-scan to back it up.
+
+mod exp;
+mod info;
+mod scan;
+pub mod store;
+mod write;
+
+use anyhow::Context;
+use as_common::wire::{self, flags, result, Msg, MsgHeader, MsgWriter, WireError};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use store::{Namespace, PARTITIONS};
+
+/// Run a wire-compatible Aerospike test server on loopback.
+///
+/// Starts NODES nodes on consecutive ports from PORT (0 picks free ports) that together serve the
+/// namespaces given with -n. The official clients and as-scan talk to it as to a real cluster:
+/// writes, reads, deletes and partition scans with digest resume, info commands, secondary-index
+/// and UDF definitions. When all nodes listen, one line `ready PORT[,PORT...]` is printed on
+/// standard output. Data lives in memory only.
+///
+/// Fault knobs, sent as info commands to any node: `testd-fault:drop-after=K;node=I` (node I
+/// drops its scan connection after K more records, once), `testd-fault:unavailable=P-Q;times=T`
+/// (partitions P to Q answer "unavailable" to the next T scans), `testd-fault:stall=MS;node=I`
+/// (node I stalls MS milliseconds before its next scan reply), `testd-kill:node=I` and
+/// `testd-revive:node=I` (take a node away and back; partitions move to the live nodes).
+#[derive(Parser, Debug)]
+#[command(name = "as-testd", version, max_term_width = 100)]
+pub struct Args {
+    /// First port; 0 lets the system pick free ports.
+    #[arg(short, long, default_value_t = 3000)]
+    pub port: u16,
+
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+
+    /// A namespace to serve (repeatable).
+    #[arg(short = 'n', long = "namespace", default_values_t = ["test".to_string(), "bar".to_string()])]
+    pub namespaces: Vec<String>,
+
+    /// Require this user to log in (with --password).
+    #[arg(short = 'U', long, requires = "password")]
+    pub user: Option<String>,
+
+    /// The user's password.
+    #[arg(short = 'P', long, env = "AS_TESTD_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Server version to report in the `build` info command.
+    #[arg(long, default_value = "8.1.2.0")]
+    pub build: String,
+}
+
+/// One-shot faults to inject, set by the `testd-fault` info command.
+#[derive(Default, Debug)]
+pub struct Faults {
+    /// (node, records): that node drops its scan connection after this many more records.
+    pub drop_after: Option<(usize, u64)>,
+    /// Partition → how many more scans it answers "unavailable".
+    pub unavailable: BTreeMap<u16, u32>,
+    /// (node, milliseconds) to stall before the next scan reply.
+    pub stall: Option<(usize, u64)>,
+}
+
+pub struct Node {
+    pub index: usize,
+    pub name: String,
+    pub port: u16,
+    pub alive: AtomicBool,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub namespaces: Vec<Namespace>,
+    pub udfs: Mutex<BTreeMap<String, Vec<u8>>>,
+    pub faults: Mutex<Faults>,
+    /// Bumped whenever partition ownership changes.
+    pub generation: AtomicU64,
+    pub credentials: Option<(String, String)>,
+    pub build: String,
+}
+
+impl Cluster {
+    pub fn namespace(&self, name: &[u8]) -> Option<&Namespace> {
+        self.namespaces.iter().find(|n| n.name.as_bytes() == name)
+    }
+
+    pub fn live(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .filter(|n| n.alive.load(Ordering::SeqCst))
+            .map(|n| n.index)
+            .collect()
+    }
+
+    /// The node that masters partition `p`, dealt round-robin over the live nodes.
+    pub fn owner(&self, p: usize) -> Option<usize> {
+        let live = self.live();
+        (!live.is_empty()).then(|| live[p % live.len()])
+    }
+
+    /// Whether `node` may serve partition `p` now (consuming an "unavailable" fault).
+    pub fn serves(&self, node: usize, p: usize) -> bool {
+        let mut f = self.faults.lock().unwrap();
+        if let Some(n) = f.unavailable.get_mut(&(p as u16)) {
+            *n -= 1;
+            if *n == 0 {
+                f.unavailable.remove(&(p as u16));
+            }
+            return false;
+        }
+        self.owner(p) == Some(node)
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut listeners = Vec::new();
+    for i in 0..args.nodes.max(1) {
+        let port = if args.port == 0 { 0 } else { args.port + i as u16 };
+        let l = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        listeners.push(l);
+    }
+    let nodes = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Ok(Node {
+                index: i,
+                name: format!("BB9{:013X}", 0x2000 + i),
+                port: l.local_addr()?.port(),
+                alive: AtomicBool::new(true),
+            })
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let cluster = Arc::new(Cluster {
+        nodes,
+        namespaces: args.namespaces.iter().map(|n| Namespace::new(n)).collect(),
+        udfs: Mutex::new(BTreeMap::new()),
+        faults: Mutex::new(Faults::default()),
+        generation: AtomicU64::new(1),
+        credentials: args.user.zip(args.password),
+        build: args.build,
+    });
+    let ports: Vec<String> = cluster.nodes.iter().map(|n| n.port.to_string()).collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready {}", ports.join(","))?;
+    out.flush()?;
+    drop(out);
+
+    let mut handles = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let c = cluster.clone();
+        handles.push(std::thread::spawn(move || accept_loop(c, i, l)));
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+fn accept_loop(cluster: Arc<Cluster>, node: usize, listener: TcpListener) {
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        if !cluster.nodes[node].alive.load(Ordering::SeqCst) {
+            continue; // a node taken away refuses service: the connection is dropped
+        }
+        let c = cluster.clone();
+        std::thread::spawn(move || {
+            let _ = conn.set_nodelay(true);
+            if let Err(e) = serve(&c, node, conn) {
+                if !matches!(e, WireError::Closed) && std::env::var_os("AS_TESTD_DEBUG").is_some() {
+                    eprintln!("as-testd: node {node}: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// Per-connection state.
+pub struct Conn {
+    pub out: TcpStream,
+    pub authenticated: bool,
+}
+
+fn serve(cluster: &Cluster, node: usize, stream: TcpStream) -> Result<(), WireError> {
+    let mut conn = Conn {
+        out: stream.try_clone()?,
+        authenticated: cluster.credentials.is_none(),
+    };
+    let mut input = BufReader::with_capacity(64 << 10, stream);
+    let mut body = Vec::new();
+    loop {
+        let ptype = wire::read_proto(&mut input, &mut body)?;
+        if !cluster.nodes[node].alive.load(Ordering::SeqCst) {
+            return Err(WireError::Closed);
+        }
+        match ptype {
+            wire::TYPE_INFO => {
+                let reply = info::handle(cluster, node, &body, conn.authenticated);
+                conn.out.write_all(&reply)?;
+            }
+            wire::TYPE_ADMIN => admin(cluster, &mut conn, &body)?,
+            wire::TYPE_MSG => {
+                if !conn.authenticated {
+                    reply_code(&mut conn.out, result::NOT_AUTHENTICATED)?;
+                    continue;
+                }
+                let (msg, _) = Msg::parse(&body)?;
+                dispatch(cluster, node, &mut conn, &msg)?;
+            }
+            _ => return Err(WireError::Malformed("unsupported proto type")),
+        }
+    }
+}
+
+fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Result<(), WireError> {
+    let h = &msg.header;
+    let is_scan = h.info1 & flags::INFO1_READ != 0
+        && h.info2 & flags::INFO2_WRITE == 0
+        && msg.field(wire::field::DIGEST).is_none();
+    if is_scan {
+        return scan::scan(cluster, node, conn, msg);
+    }
+    let reply = write::single(cluster, msg);
+    conn.out.write_all(&reply)?;
+    Ok(())
+}
+
+/// A reply of just a header with this result code.
+pub fn reply_code(out: &mut TcpStream, code: u8) -> Result<(), WireError> {
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        result: code,
+        info3: flags::INFO3_LAST,
+        ..Default::default()
+    });
+    out.write_all(w.finish())?;
+    Ok(())
+}
+
+/// Admin protocol (proto type 2): only LOGIN and AUTHENTICATE. Clients send the bcrypt hash of
+/// the password (INTERNAL) or the password itself (EXTERNAL); both are checked.
+fn admin(cluster: &Cluster, conn: &mut Conn, body: &[u8]) -> Result<(), WireError> {
+    const LOGIN: u8 = 20;
+    const AUTHENTICATE: u8 = 0;
+    const USER: u8 = 0;
+    const CREDENTIAL: u8 = 3;
+    const CLEAR_PASSWORD: u8 = 4;
+    if body.len() < 16 {
+        return Err(WireError::Malformed("short admin message"));
+    }
+    let command = body[2];
+    let n_fields = body[3] as usize;
+    let mut rest = &body[16..];
+    let (mut user, mut secret) = (Vec::new(), Vec::new());
+    for _ in 0..n_fields {
+        if rest.len() < 5 {
+            return Err(WireError::Malformed("short admin field"));
+        }
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        if len == 0 || rest.len() < 4 + len {
+            return Err(WireError::Malformed("admin field past the end"));
+        }
+        let (id, data) = (rest[4], &rest[5..4 + len]);
+        match id {
+            USER => user = data.to_vec(),
+            CREDENTIAL | CLEAR_PASSWORD => secret = data.to_vec(),
+            _ => {}
+        }
+        rest = &rest[4 + len..];
+    }
+    let code = match &cluster.credentials {
+        None => result::OK,
+        Some((u, p)) if command == LOGIN || command == AUTHENTICATE => {
+            if u.as_bytes() != user.as_slice() {
+                result::INVALID_USER
+            } else if secret == p.as_bytes()
+                || bcrypt::verify(p, &String::from_utf8_lossy(&secret)).unwrap_or(false)
+            {
+                result::OK
+            } else {
+                result::INVALID_CREDENTIAL
+            }
+        }
+        Some(_) => result::OK,
+    };
+    if code == result::OK {
+        conn.authenticated = true;
+    }
+    let mut reply = Vec::with_capacity(24);
+    wire::put_proto(&mut reply, wire::TYPE_ADMIN, 16);
+    reply.extend_from_slice(&[0, code]);
+    reply.extend_from_slice(&[0; 14]);
+    conn.out.write_all(&reply)?;
+    Ok(())
+}
+
+/// The partitions a node masters, as the `replicas` bitmap (bit 0x80 >> (p % 8) of byte p / 8).
+pub fn ownership_bitmap(cluster: &Cluster, node: usize) -> Vec<u8> {
+    let mut bits = vec![0u8; PARTITIONS / 8];
+    for p in 0..PARTITIONS {
+        if cluster.owner(p) == Some(node) {
+            bits[p >> 3] |= 0x80 >> (p & 7);
+        }
+    }
+    bits
+}
+
