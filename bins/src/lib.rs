@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod gen;
 pub mod io;
+pub mod scan;
 pub mod testd;
 pub mod zstd;
 
@@ -32,7 +33,7 @@ pub fn main<A: Parser>(name: &str, run: fn(A) -> anyhow::Result<()>) -> ExitCode
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: error: {}", io::one_line(&e));
-            ExitCode::from(io::exit_code(&e))
+            ExitCode::from(scan::exit_code(&e).unwrap_or_else(|| io::exit_code(&e)))
         }
     }
 }

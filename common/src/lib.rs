@@ -6,6 +6,7 @@
 //! - [`gen`]: a seedable generator of realistic records for tests and benchmarks.
 
 pub mod asb;
+pub mod client;
 pub mod gen;
 pub mod record;
 pub mod stream;

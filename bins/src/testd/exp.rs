@@ -78,7 +78,11 @@ fn parse(b: &mut &[u8], depth: usize) -> Result<Val, String> {
             let n = be(&take(4)?) as usize;
             list(b, n, depth)?
         }
-        other => return Err(format!("unsupported msgpack marker {other:?} in expression")),
+        other => {
+            return Err(format!(
+                "unsupported msgpack marker {other:?} in expression"
+            ))
+        }
     })
 }
 
@@ -118,12 +122,17 @@ const KEY_EXISTS: i64 = 71;
 const BIN: i64 = 81;
 
 fn eval(e: &Val, r: &Stored, digest: &[u8; 20]) -> Result<Val, String> {
-    let Val::List(items) = e else { return Ok(e.clone()) };
+    let Val::List(items) = e else {
+        return Ok(e.clone());
+    };
     let Some(Val::Int(op)) = items.first() else {
         return Ok(e.clone()); // a list literal
     };
     let arg = |i: usize| -> Result<Val, String> {
-        items.get(i).ok_or_else(|| format!("operator {op} needs argument {i}")).and_then(|a| eval(a, r, digest))
+        items
+            .get(i)
+            .ok_or_else(|| format!("operator {op} needs argument {i}"))
+            .and_then(|a| eval(a, r, digest))
     };
     let truth = |v: Val| matches!(v, Val::Bool(true));
     Ok(match *op {
@@ -147,8 +156,22 @@ fn eval(e: &Val, r: &Stored, digest: &[u8; 20]) -> Result<Val, String> {
                 (Some(o), _) => o.is_le(),
             })
         }
-        AND => Val::Bool(items[1..].iter().map(|a| eval(a, r, digest).map(truth)).collect::<Result<Vec<_>, _>>()?.into_iter().all(|x| x)),
-        OR => Val::Bool(items[1..].iter().map(|a| eval(a, r, digest).map(truth)).collect::<Result<Vec<_>, _>>()?.into_iter().any(|x| x)),
+        AND => Val::Bool(
+            items[1..]
+                .iter()
+                .map(|a| eval(a, r, digest).map(truth))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .all(|x| x),
+        ),
+        OR => Val::Bool(
+            items[1..]
+                .iter()
+                .map(|a| eval(a, r, digest).map(truth))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .any(|x| x),
+        ),
         NOT => Val::Bool(!truth(arg(1)?)),
         SET_NAME => Val::Str(r.set.clone()),
         LAST_UPDATE => Val::Int(r.lut_ns as i64),
@@ -165,16 +188,24 @@ fn eval(e: &Val, r: &Stored, digest: &[u8; 20]) -> Result<Val, String> {
         }),
         KEY_EXISTS => Val::Bool(r.key.is_some()),
         DIGEST_MODULO => match arg(1)? {
-            Val::Int(m) if m > 0 => Val::Int((u32::from_le_bytes(digest[..4].try_into().unwrap()) as i64) % m),
+            Val::Int(m) if m > 0 => {
+                Val::Int((u32::from_le_bytes(digest[..4].try_into().unwrap()) as i64) % m)
+            }
             _ => return Err("digest modulo needs a positive integer".into()),
         },
         BIN => {
-            let Val::Str(name) = arg(2)? else { return Err("bin name must be a string".into()) };
+            let Val::Str(name) = arg(2)? else {
+                return Err("bin name must be a string".into());
+            };
             match r.bins.iter().find(|b| b.0 == name) {
                 None => Val::Nil,
                 Some((_, t, v)) => match *t {
-                    particle::INTEGER => Val::Int(i64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8]))),
-                    particle::FLOAT => Val::Float(f64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8]))),
+                    particle::INTEGER => Val::Int(i64::from_be_bytes(
+                        v.as_slice().try_into().unwrap_or([0; 8]),
+                    )),
+                    particle::FLOAT => Val::Float(f64::from_be_bytes(
+                        v.as_slice().try_into().unwrap_or([0; 8]),
+                    )),
                     particle::STRING => Val::Str(v.clone()),
                     particle::BOOL => Val::Bool(v.first() == Some(&1)),
                     _ => Val::Blob(v.clone()),

@@ -9,9 +9,15 @@ use std::sync::atomic::Ordering;
 pub fn handle(cluster: &Cluster, node: usize, body: &[u8], authenticated: bool) -> Vec<u8> {
     let names = info::parse_request(body);
     let pairs: Vec<(String, String)> = if !authenticated {
-        names.into_iter().map(|n| (n, "ERROR:80:not authenticated".into())).collect()
+        names
+            .into_iter()
+            .map(|n| (n, "ERROR:80:not authenticated".into()))
+            .collect()
     } else if names.is_empty() {
-        vec![("build".into(), cluster.build.clone()), ("node".into(), cluster.nodes[node].name.clone())]
+        vec![
+            ("build".into(), cluster.build.clone()),
+            ("node".into(), cluster.nodes[node].name.clone()),
+        ]
     } else {
         names
             .into_iter()
@@ -29,14 +35,27 @@ fn peers(cluster: &Cluster, node: usize) -> String {
         .live()
         .into_iter()
         .filter(|&i| i != node)
-        .map(|i| format!("[{},,[127.0.0.1:{}]]", cluster.nodes[i].name, cluster.nodes[i].port))
+        .map(|i| {
+            format!(
+                "[{},,[127.0.0.1:{}]]",
+                cluster.nodes[i].name, cluster.nodes[i].port
+            )
+        })
         .collect();
-    format!("{},{},[{}]", cluster.generation.load(Ordering::SeqCst), cluster.nodes[node].port, list.join(","))
+    format!(
+        "{},{},[{}]",
+        cluster.generation.load(Ordering::SeqCst),
+        cluster.nodes[node].port,
+        list.join(",")
+    )
 }
 
 fn arg<'a>(cmd: &'a str, key: &str) -> Option<&'a str> {
     let params = cmd.split_once(':').map_or("", |(_, p)| p);
-    info::kv(params, ';').into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    info::kv(params, ';')
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
 }
 
 fn answer(cluster: &Cluster, node: usize, cmd: &str) -> String {
@@ -94,7 +113,12 @@ fn answer(cluster: &Cluster, node: usize, cmd: &str) -> String {
 }
 
 /// Objects this node masters: what `namespace/<ns>` and `sets/<ns>` report per node.
-fn owned_count(cluster: &Cluster, node: usize, ns: &super::store::Namespace, set: Option<&[u8]>) -> u64 {
+fn owned_count(
+    cluster: &Cluster,
+    node: usize,
+    ns: &super::store::Namespace,
+    set: Option<&[u8]>,
+) -> u64 {
     let now = now_cl();
     (0..ns.parts.len())
         .filter(|&p| cluster.owner(p) == Some(node))
@@ -174,7 +198,10 @@ fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
     };
     let (bin, data_type) = match arg(cmd, "indexdata").and_then(|d| d.split_once(',')) {
         Some((b, t)) => (b.to_string(), t.to_string()),
-        None => (arg(cmd, "bin").unwrap_or("").to_string(), arg(cmd, "type").unwrap_or("").to_string()),
+        None => (
+            arg(cmd, "bin").unwrap_or("").to_string(),
+            arg(cmd, "type").unwrap_or("").to_string(),
+        ),
     };
     let data_type = match data_type.to_ascii_lowercase().as_str() {
         "numeric" => "numeric",
@@ -183,17 +210,25 @@ fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
         "blob" => "blob",
         _ => return "ERROR:4:bad type".into(),
     };
-    let index_type = arg(cmd, "indextype").unwrap_or("default").to_ascii_lowercase();
+    let index_type = arg(cmd, "indextype")
+        .unwrap_or("default")
+        .to_ascii_lowercase();
     let mut list = ns.sindexes.lock().unwrap();
     if list.iter().any(|d| d.name == name) {
         return "ERROR:200:index already exists".into();
     }
     list.push(IndexDef {
         name: name.to_string(),
-        set: arg(cmd, "set").filter(|s| !s.is_empty()).map(str::to_string),
+        set: arg(cmd, "set")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         bin,
         data_type: data_type.into(),
-        index_type: if index_type == "none" { "default".into() } else { index_type },
+        index_type: if index_type == "none" {
+            "default".into()
+        } else {
+            index_type
+        },
         context: arg(cmd, "context").map(str::to_string),
     });
     "OK".into()
@@ -207,7 +242,11 @@ fn sindex_delete(cluster: &Cluster, cmd: &str) -> String {
     let mut list = ns.sindexes.lock().unwrap();
     let before = list.len();
     list.retain(|d| d.name != name);
-    if list.len() < before { "OK".into() } else { "ERROR:201:no such index".into() }
+    if list.len() < before {
+        "OK".into()
+    } else {
+        "ERROR:201:no such index".into()
+    }
 }
 
 fn udf_put(cluster: &Cluster, cmd: &str) -> String {
@@ -224,7 +263,9 @@ fn udf_put(cluster: &Cluster, cmd: &str) -> String {
 }
 
 fn fault(cluster: &Cluster, cmd: &str) -> String {
-    let node = arg(cmd, "node").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+    let node = arg(cmd, "node")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
     let mut f = cluster.faults.lock().unwrap();
     if let Some(k) = arg(cmd, "drop-after").and_then(|v| v.parse().ok()) {
         f.drop_after = Some((node, k));

@@ -127,8 +127,13 @@ impl Cluster {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     for i in 0..args.nodes.max(1) {
-        let port = if args.port == 0 { 0 } else { args.port + i as u16 };
-        let l = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        let port = if args.port == 0 {
+            0
+        } else {
+            args.port + i as u16
+        };
+        let l = TcpListener::bind(("127.0.0.1", port))
+            .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
         listeners.push(l);
     }
     let nodes = listeners
@@ -317,4 +322,3 @@ pub fn ownership_bitmap(cluster: &Cluster, node: usize) -> Vec<u8> {
     }
     bits
 }
-

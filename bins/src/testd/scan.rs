@@ -28,7 +28,10 @@ fn parse<'a>(cluster: &Cluster, node: usize, msg: &Msg<'a>) -> Request<'a> {
     let mut parts = Vec::new();
     if let Some(pids) = msg.field(field::PID_ARRAY) {
         for c in pids.chunks_exact(2) {
-            parts.push((u16::from_le_bytes([c[0], c[1]]) as usize & (PARTITIONS - 1), None));
+            parts.push((
+                u16::from_le_bytes([c[0], c[1]]) as usize & (PARTITIONS - 1),
+                None,
+            ));
         }
     }
     if let Some(ds) = msg.field(field::DIGEST_ARRAY) {
@@ -38,13 +41,24 @@ fn parse<'a>(cluster: &Cluster, node: usize, msg: &Msg<'a>) -> Request<'a> {
         }
     }
     if msg.field(field::PID_ARRAY).is_none() && msg.field(field::DIGEST_ARRAY).is_none() {
-        parts = (0..PARTITIONS).filter(|&p| cluster.owner(p) == Some(node)).map(|p| (p, None)).collect();
+        parts = (0..PARTITIONS)
+            .filter(|&p| cluster.owner(p) == Some(node))
+            .map(|p| (p, None))
+            .collect();
     }
-    let be = |f: u8| msg.field(f).map(|d| d.iter().fold(0u64, |a, &b| a << 8 | b as u64));
+    let be = |f: u8| {
+        msg.field(f)
+            .map(|d| d.iter().fold(0u64, |a, &b| a << 8 | b as u64))
+    };
     Request {
         parts,
         set: msg.field(field::SET).filter(|s| !s.is_empty()),
-        bins: msg.ops.iter().filter(|o| o.op == op::READ && !o.name.is_empty()).map(|o| o.name).collect(),
+        bins: msg
+            .ops
+            .iter()
+            .filter(|o| o.op == op::READ && !o.name.is_empty())
+            .map(|o| o.name)
+            .collect(),
         no_bins: msg.header.info1 & flags::INFO1_NOBINDATA != 0,
         max_records: be(field::MAX_RECORDS).unwrap_or(0),
         rps: be(field::RECORDS_PER_SECOND).unwrap_or(0) as u32,
@@ -86,7 +100,10 @@ fn partition_done(w: &mut MsgWriter, p: usize, code: u8) {
 }
 
 pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Result<(), WireError> {
-    let Some(ns) = msg.field(field::NAMESPACE).and_then(|n| cluster.namespace(n)) else {
+    let Some(ns) = msg
+        .field(field::NAMESPACE)
+        .and_then(|n| cluster.namespace(n))
+    else {
         return super::reply_code(&mut conn.out, result::INVALID_NAMESPACE);
     };
     let req = parse(cluster, node, msg);

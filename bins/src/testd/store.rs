@@ -54,7 +54,9 @@ impl Namespace {
     pub fn new(name: &str) -> Self {
         Namespace {
             name: name.to_string(),
-            parts: (0..PARTITIONS).map(|_| Mutex::new(BTreeMap::new())).collect(),
+            parts: (0..PARTITIONS)
+                .map(|_| Mutex::new(BTreeMap::new()))
+                .collect(),
             sindexes: Mutex::new(Vec::new()),
         }
     }
@@ -79,7 +81,9 @@ pub fn partition_of(digest: &[u8; 20]) -> usize {
 }
 
 pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Now in seconds since 2010.

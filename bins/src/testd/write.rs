@@ -36,22 +36,33 @@ fn void_time(ttl: u32, old: Option<u32>) -> u32 {
 fn numeric_add(old: &StoredBin, ptype: u8, add: &[u8]) -> Option<Vec<u8>> {
     let (a, b): ([u8; 8], [u8; 8]) = (old.2.as_slice().try_into().ok()?, add.try_into().ok()?);
     match (old.1, ptype) {
-        (particle::INTEGER, particle::INTEGER) => {
-            Some(i64::from_be_bytes(a).wrapping_add(i64::from_be_bytes(b)).to_be_bytes().to_vec())
-        }
-        (particle::FLOAT, particle::FLOAT) => {
-            Some((f64::from_be_bytes(a) + f64::from_be_bytes(b)).to_be_bytes().to_vec())
-        }
+        (particle::INTEGER, particle::INTEGER) => Some(
+            i64::from_be_bytes(a)
+                .wrapping_add(i64::from_be_bytes(b))
+                .to_be_bytes()
+                .to_vec(),
+        ),
+        (particle::FLOAT, particle::FLOAT) => Some(
+            (f64::from_be_bytes(a) + f64::from_be_bytes(b))
+                .to_be_bytes()
+                .to_vec(),
+        ),
         _ => None,
     }
 }
 
 pub fn single(cluster: &Cluster, msg: &Msg) -> Vec<u8> {
     let h = &msg.header;
-    let Some(ns) = msg.field(field::NAMESPACE).and_then(|n| cluster.namespace(n)) else {
+    let Some(ns) = msg
+        .field(field::NAMESPACE)
+        .and_then(|n| cluster.namespace(n))
+    else {
         return reply(result::INVALID_NAMESPACE, None, None);
     };
-    let Some(digest) = msg.field(field::DIGEST).and_then(|d| <[u8; 20]>::try_from(d).ok()) else {
+    let Some(digest) = msg
+        .field(field::DIGEST)
+        .and_then(|d| <[u8; 20]>::try_from(d).ok())
+    else {
         return reply(result::PARAMETER, None, None);
     };
     let set = msg.field(field::SET).unwrap_or_default();
@@ -71,11 +82,19 @@ pub fn single(cluster: &Cluster, msg: &Msg) -> Vec<u8> {
         if h.info1 & flags::INFO1_NOBINDATA != 0 {
             return reply(result::OK, Some(rec), None);
         }
-        let names: Vec<&[u8]> = msg.ops.iter().filter(|o| o.op == op::READ).map(|o| o.name).collect();
+        let names: Vec<&[u8]> = msg
+            .ops
+            .iter()
+            .filter(|o| o.op == op::READ)
+            .map(|o| o.name)
+            .collect();
         let bins: Vec<&StoredBin> = if names.is_empty() || h.info1 & flags::INFO1_GET_ALL != 0 {
             rec.bins.iter().collect()
         } else {
-            rec.bins.iter().filter(|b| names.contains(&b.0.as_slice())).collect()
+            rec.bins
+                .iter()
+                .filter(|b| names.contains(&b.0.as_slice()))
+                .collect()
         };
         return reply(result::OK, Some(rec), Some(&bins));
     }

@@ -174,17 +174,22 @@ impl<W: Write> StreamWriter<W> {
         self.seal(kind)
     }
 
-    /// Fills in the length of the payload in `buf`, appends the checksum and writes the frame.
+    /// Seals the frame in `buf` and writes it.
     fn seal(&mut self, kind: Kind) -> Result<(), StreamError> {
-        let len = self.buf.len() - 5;
-        if len > MAX_FRAME as usize {
-            return Err(StreamError::TooLarge(len));
-        }
-        self.buf[1..5].copy_from_slice(&(len as u32).to_le_bytes());
-        let crc = crc32c::crc32c(&self.buf);
-        self.buf.extend_from_slice(&crc.to_le_bytes());
+        seal_frame(&mut self.buf, 0)?;
         self.out.write_all(&self.buf)?;
         self.counts.add(kind);
+        Ok(())
+    }
+
+    /// Writes frames sealed elsewhere (by worker threads), with what they hold.
+    pub fn batch(&mut self, b: &FrameBatch) -> Result<(), StreamError> {
+        self.out.write_all(&b.bytes)?;
+        let (c, t) = (&mut self.counts.0, &b.counts);
+        c.records += t.records;
+        c.sindexes += t.sindexes;
+        c.udfs += t.udfs;
+        c.partitions_done += t.partitions_done;
         Ok(())
     }
 
@@ -224,6 +229,59 @@ impl<W: Write> StreamWriter<W> {
         self.write(Kind::Trailer, &t)?;
         self.out.flush()?;
         Ok((self.out, t))
+    }
+}
+
+/// Fills in the length of the frame that starts at `start` in `buf` (kind byte, four length
+/// bytes, payload) and appends its checksum.
+fn seal_frame(buf: &mut Vec<u8>, start: usize) -> Result<(), StreamError> {
+    let len = buf.len() - start - 5;
+    if len > MAX_FRAME as usize {
+        buf.truncate(start);
+        return Err(StreamError::TooLarge(len));
+    }
+    buf[start + 1..start + 5].copy_from_slice(&(len as u32).to_le_bytes());
+    let crc = crc32c::crc32c(&buf[start..]);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// Complete frames built away from the writer (e.g. by scan workers) and handed to
+/// [`StreamWriter::batch`] in one piece, with the counts the trailer needs.
+#[derive(Debug, Default)]
+pub struct FrameBatch {
+    pub bytes: Vec<u8>,
+    pub counts: Trailer,
+}
+
+impl FrameBatch {
+    pub fn record(&mut self, r: &Record) -> Result<(), StreamError> {
+        let start = self.bytes.len();
+        self.bytes
+            .extend_from_slice(&[Kind::Record as u8, 0, 0, 0, 0]);
+        record_codec::write(&mut self.bytes, r);
+        seal_frame(&mut self.bytes, start)?;
+        self.counts.records += 1;
+        Ok(())
+    }
+
+    pub fn partition_done(&mut self, p: &PartitionDone) -> Result<(), StreamError> {
+        let start = self.bytes.len();
+        self.bytes
+            .extend_from_slice(&[Kind::PartitionDone as u8, 0, 0, 0, 0]);
+        rmp_serde::encode::write(&mut self.bytes, p)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        seal_frame(&mut self.bytes, start)?;
+        self.counts.partitions_done += 1;
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
     }
 }
 

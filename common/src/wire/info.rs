@@ -67,7 +67,10 @@ mod tests {
         let req = request(&["node", "namespace/test"]);
         assert_eq!(&req[8..], b"node\nnamespace/test\n");
         assert_eq!(parse_request(&req[8..]), vec!["node", "namespace/test"]);
-        let rep = reply(&[("node".into(), "BB9".into()), ("x".into(), "a=1;b=2".into())]);
+        let rep = reply(&[
+            ("node".into(), "BB9".into()),
+            ("x".into(), "a=1;b=2".into()),
+        ]);
         let pairs = parse_reply(&rep[8..]);
         assert_eq!(pairs[0], ("node".to_string(), "BB9".to_string()));
         assert_eq!(kv(&pairs[1].1, ';'), vec![("a", "1"), ("b", "2")]);

@@ -175,9 +175,15 @@ mod tests {
         let mut body = Vec::new();
         assert_eq!(read_proto(&mut &buf[..], &mut body).unwrap(), TYPE_INFO);
         assert_eq!(body, b"node\n");
-        assert!(matches!(read_proto(&mut &b""[..], &mut body), Err(WireError::Closed)));
+        assert!(matches!(
+            read_proto(&mut &b""[..], &mut body),
+            Err(WireError::Closed)
+        ));
         let mut bad = buf.clone();
         bad[0] = 9;
-        assert!(matches!(read_proto(&mut &bad[..], &mut body), Err(WireError::Version(9))));
+        assert!(matches!(
+            read_proto(&mut &bad[..], &mut body),
+            Err(WireError::Version(9))
+        ));
     }
 }

@@ -121,7 +121,10 @@ impl<'a> Msg<'a> {
     }
 
     pub fn field(&self, ftype: u8) -> Option<&'a [u8]> {
-        self.fields.iter().find(|f| f.ftype == ftype).map(|f| f.data)
+        self.fields
+            .iter()
+            .find(|f| f.ftype == ftype)
+            .map(|f| f.data)
     }
 }
 
@@ -149,7 +152,14 @@ impl MsgWriter {
     pub fn message(&mut self, h: &MsgHeader) {
         self.at = self.buf.len();
         let b = &mut self.buf;
-        b.extend_from_slice(&[HEADER_SIZE as u8, h.info1, h.info2, h.info3, h.info4, h.result]);
+        b.extend_from_slice(&[
+            HEADER_SIZE as u8,
+            h.info1,
+            h.info2,
+            h.info3,
+            h.info4,
+            h.result,
+        ]);
         b.extend_from_slice(&h.generation.to_be_bytes());
         b.extend_from_slice(&h.ttl.to_be_bytes());
         b.extend_from_slice(&h.timeout.to_be_bytes());
@@ -180,7 +190,8 @@ impl MsgWriter {
     pub fn op(&mut self, op: u8, ptype: u8, name: &[u8], value: &[u8]) {
         let size = 4 + name.len() + value.len();
         self.buf.extend_from_slice(&(size as u32).to_be_bytes());
-        self.buf.extend_from_slice(&[op, ptype, 0, name.len() as u8]);
+        self.buf
+            .extend_from_slice(&[op, ptype, 0, name.len() as u8]);
         self.buf.extend_from_slice(name);
         self.buf.extend_from_slice(value);
         self.bump(20);

@@ -1,0 +1,466 @@
+//! `as-scan`: scan a namespace of a cluster and write the record stream, raw particles.
+
+use crate::io::{binary_stdout, CHUNK};
+use anyhow::{bail, Context};
+use as_common::client::cluster::{parse_seeds, Cluster};
+use as_common::client::conn::Credentials;
+use as_common::client::filter::{self, exp, PartFilter};
+use as_common::client::scan::{ScanShared, ScanSpec};
+use as_common::client::{metadata, ClientError};
+use as_common::stream::{FrameBatch, Header, StreamWriter};
+use clap::Parser;
+use std::io::{BufWriter, IsTerminal};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Scan a namespace of an Aerospike cluster and write its records as a record stream.
+///
+/// Connects to the cluster through the seed hosts, reads the secondary-index and UDF definitions,
+/// scans the chosen partitions of the namespace on their master nodes, and writes the framed
+/// record stream (as-stream(5)) on standard output with every bin as the server's raw particle
+/// bytes, ready for as-encode. Options use asbackup's names and letters.
+///
+/// A partition that a node reports unavailable, or whose node fails mid-scan, is retried on its
+/// current master from the last record delivered, so every record appears exactly once. The
+/// stream ends with its trailer only when the whole scope was scanned; on any failure as-scan
+/// exits non-zero and consumers reject the truncated stream.
+#[derive(Parser, Debug)]
+#[command(name = "as-scan", version, max_term_width = 100, disable_help_flag = true,
+          after_long_help = SCAN_EXIT_HELP)]
+pub struct Args {
+    /// Print help.
+    #[arg(short = 'Z', long = "help", action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// Seed hosts: host[:tlsname][:port], IPv6 in brackets, comma-separated.
+    #[arg(short = 'h', long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Default port of the seed hosts.
+    #[arg(short = 'p', long, default_value_t = 3000)]
+    pub port: u16,
+
+    /// User name, for clusters with security enabled.
+    #[arg(short = 'U', long)]
+    pub user: Option<String>,
+
+    /// Password. Without a value (-P alone) it is asked for on the terminal; it may also come
+    /// from the environment variable AS_PASSWORD, which keeps it out of process listings.
+    #[arg(short = 'P', long, num_args = 0..=1, default_missing_value = "", require_equals = true,
+          env = "AS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Authentication mode; only INTERNAL is supported so far.
+    #[arg(short = 'A', long, default_value = "INTERNAL", value_parser = ["INTERNAL", "EXTERNAL", "EXTERNAL_INSECURE", "PKI"])]
+    pub auth: String,
+
+    /// Use the nodes' alternate access addresses.
+    #[arg(short = 'S', long)]
+    pub services_alternate: bool,
+
+    /// Socket timeout in milliseconds (0 = the total timeout).
+    #[arg(long, default_value_t = 10000)]
+    pub socket_timeout: u64,
+
+    /// Total timeout of the backup in milliseconds (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub total_timeout: u64,
+
+    /// How often a failed partition scan is retried.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// Milliseconds to wait between retries.
+    #[arg(long, alias = "retry-delay", default_value_t = 0)]
+    pub sleep_between_retries: u64,
+
+    /// The namespace to back up.
+    #[arg(short = 'n', long)]
+    pub namespace: String,
+
+    /// Only these sets (comma-separated).
+    #[arg(short = 's', long, value_delimiter = ',')]
+    pub set: Vec<String>,
+
+    /// Only these bins (comma-separated).
+    #[arg(short = 'B', long, value_delimiter = ',')]
+    pub bin_list: Vec<String>,
+
+    /// Partition filters: begin[-count] (partitions 0-4095) or a base64 digest (the records
+    /// after it in its partition), comma-separated.
+    #[arg(short = 'X', long)]
+    pub partition_list: Option<String>,
+
+    /// The records after this base64 digest in its partition, and all later partitions.
+    #[arg(short = 'D', long)]
+    pub after_digest: Option<String>,
+
+    /// Only records last updated at or after this time (YYYY-MM-DD_HH:MM:SS, YYYY-MM-DD or
+    /// HH:MM:SS, local time).
+    #[arg(short = 'a', long)]
+    pub modified_after: Option<String>,
+
+    /// Only records last updated before this time.
+    #[arg(short = 'b', long)]
+    pub modified_before: Option<String>,
+
+    /// Only records that never expire.
+    #[arg(long)]
+    pub no_ttl_only: bool,
+
+    /// A filter expression (base64 of the packed expression) applied to every record.
+    #[arg(short = 'f', long)]
+    pub filter_exp: Option<String>,
+
+    /// Stop after about this many records (0 = all).
+    #[arg(short = 'M', long, default_value_t = 0)]
+    pub max_records: u64,
+
+    /// Limit the scan to this many records per second (0 = no limit).
+    #[arg(short = 'L', long, default_value_t = 0)]
+    pub records_per_second: u32,
+
+    /// Back up keys and metadata only, no bin data.
+    #[arg(short = 'x', long)]
+    pub no_bins: bool,
+
+    /// Write only the header, index and UDF definitions, no records.
+    #[arg(short = 'R', long)]
+    pub no_records: bool,
+
+    /// Leave out secondary-index definitions.
+    #[arg(short = 'I', long)]
+    pub no_indexes: bool,
+
+    /// Leave out UDF modules.
+    #[arg(short = 'u', long)]
+    pub no_udfs: bool,
+
+    /// Number of partition groups scanned at the same time (1 to 100).
+    #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub parallel: u32,
+
+    /// Progress and a summary on stderr (progress is also shown when stderr is a terminal).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+const SCAN_EXIT_HELP: &str = "Exit status: 0 on success, 1 on a runtime error, 2 on a usage \
+error, 4 when no seed host answers, 5 when login fails, 6 when the namespace does not exist or \
+the server refuses the scan, 7 when partitions could not be scanned within the retries. Errors \
+are reported as one line on stderr.";
+
+/// A usage problem found after parsing (asbackup's validation rules).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+fn validate(a: &Args) -> Result<(), Usage> {
+    let bad = |m: &str| Err(Usage(m.to_string()));
+    if a.partition_list.is_some() && a.after_digest.is_some() {
+        return bad("--partition-list and --after-digest cannot be used together");
+    }
+    if a.filter_exp.is_some()
+        && (a.set.len() > 1
+            || a.modified_after.is_some()
+            || a.modified_before.is_some()
+            || a.no_ttl_only)
+    {
+        return bad("--filter-exp cannot be combined with several sets, --modified-after, --modified-before or --no-ttl-only");
+    }
+    if a.auth != "INTERNAL" {
+        return bad("only --auth INTERNAL is supported so far");
+    }
+    for s in &a.set {
+        if s.is_empty() || s.len() > 63 {
+            return Err(Usage(format!("invalid set name {s:?} (1 to 63 bytes)")));
+        }
+    }
+    if a.namespace.is_empty() || a.namespace.len() > 31 {
+        return bad("invalid namespace (1 to 31 bytes)");
+    }
+    Ok(())
+}
+
+/// Maps errors to asbackup-like exit statuses.
+pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
+    e.chain().find_map(|c| {
+        if c.downcast_ref::<Usage>().is_some() {
+            return Some(crate::EXIT_USAGE);
+        }
+        Some(match c.downcast_ref::<ClientError>()? {
+            ClientError::Connect(..) | ClientError::Unreachable(_) => 4,
+            ClientError::Auth { .. } => 5,
+            ClientError::NoNamespace(_) | ClientError::Server { .. } => 6,
+            ClientError::Incomplete(_) | ClientError::Wire(..) | ClientError::Protocol(..) => 7,
+        })
+    })
+}
+
+fn password(a: &Args) -> anyhow::Result<Option<String>> {
+    match (&a.user, &a.password) {
+        (None, _) => Ok(None),
+        (Some(_), Some(p)) if !p.is_empty() => Ok(Some(p.clone())),
+        (Some(u), _) => {
+            let p = rpassword::prompt_password(format!("Password for {u}: "))
+                .context("cannot read the password from the terminal")?;
+            Ok(Some(p))
+        }
+    }
+}
+
+fn scope(a: &Args, filters: &[PartFilter]) -> String {
+    let mut s = format!("namespace={}", a.namespace);
+    if !a.set.is_empty() {
+        s += &format!(" sets={}", a.set.join(","));
+    }
+    if !a.bin_list.is_empty() {
+        s += &format!(" bins={}", a.bin_list.join(","));
+    }
+    if !filters.is_empty() {
+        s += &format!(" partition-filters={}", filters.len());
+    }
+    for (flag, v) in [
+        ("modified-after", &a.modified_after),
+        ("modified-before", &a.modified_before),
+    ] {
+        if let Some(v) = v {
+            s += &format!(" {flag}={v}");
+        }
+    }
+    if a.no_ttl_only {
+        s += " no-ttl-only";
+    }
+    if a.no_bins {
+        s += " no-bins";
+    }
+    if a.max_records > 0 {
+        s += &format!(" max-records={}", a.max_records);
+    }
+    s
+}
+
+/// Objects the cluster holds in the scope, for the progress percentage.
+fn expected(cluster: &Cluster, ns: &str, sets: &[String]) -> u64 {
+    let mut total = 0;
+    for i in 0..cluster.nodes.len() {
+        let Ok(mut c) = cluster.connect(i) else {
+            continue;
+        };
+        if sets.is_empty() {
+            if let Ok(v) = c.info1(&format!("namespace/{ns}")) {
+                total += as_common::wire::info::kv(&v, ';')
+                    .iter()
+                    .find(|(k, _)| *k == "objects")
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        } else if let Ok(v) = c.info1(&format!("sets/{ns}")) {
+            for item in v.split(';') {
+                let f = as_common::wire::info::kv(item, ':');
+                let get = |k: &str| f.iter().find(|(x, _)| *x == k).map(|(_, v)| *v);
+                if get("set").is_some_and(|s| sets.iter().any(|w| w == s)) {
+                    total += get("objects")
+                        .and_then(|o| o.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    total
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    validate(&a)?;
+    let filters = match (&a.partition_list, &a.after_digest) {
+        (Some(l), _) => filter::parse_partition_list(l).map_err(Usage)?,
+        (_, Some(d)) => filter::after_digest(d).map_err(Usage)?,
+        _ => Vec::new(),
+    };
+    let mut exps = Vec::new();
+    if a.set.len() > 1 {
+        exps.push(exp::set_in(&a.set));
+    }
+    if let Some(t) = &a.modified_after {
+        exps.push(exp::modified_after(filter::parse_time(t).map_err(Usage)?));
+    }
+    if let Some(t) = &a.modified_before {
+        exps.push(exp::modified_before(filter::parse_time(t).map_err(Usage)?));
+    }
+    if let (Some(x), Some(y)) = (&a.modified_after, &a.modified_before) {
+        if filter::parse_time(x).ok() >= filter::parse_time(y).ok() {
+            return Err(
+                Usage("--modified-before must be later than --modified-after".into()).into(),
+            );
+        }
+    }
+    if a.no_ttl_only {
+        exps.push(exp::no_ttl());
+    }
+    let filter_exp = match &a.filter_exp {
+        Some(b64) => Some(
+            base64_simd::STANDARD
+                .decode_to_vec(b64.trim())
+                .map_err(|_| Usage(format!("invalid --filter-exp {b64:?}: not base64")))?,
+        ),
+        None => exp::and(exps),
+    };
+    let seeds = parse_seeds(&a.host, a.port).map_err(Usage)?;
+    let creds = password(&a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p));
+    let socket_timeout = Duration::from_millis(if a.socket_timeout == 0 {
+        a.total_timeout.max(10000)
+    } else {
+        a.socket_timeout
+    });
+
+    let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
+    let cluster = Cluster::discover(&seeds, &a.namespace, socket_timeout, creds)
+        .context("connecting to the cluster")?;
+    let header = Header {
+        namespace: Some(a.namespace.clone().into_bytes()),
+        first_file: true,
+        producer: format!("as-scan {}", as_common::VERSION),
+        scope: scope(&a, &filters),
+    };
+    let mut w = StreamWriter::new(out, &header)?;
+
+    let (mut n_indexes, mut n_udfs) = (0, 0);
+    if !a.no_indexes || !a.no_udfs {
+        let mut c = cluster.any()?;
+        if !a.no_indexes {
+            let (list, skipped) = metadata::sindexes(&mut c, &a.namespace, &a.set)?;
+            if skipped > 0 && a.verbose {
+                eprintln!("as-scan: skipped {skipped} index(es) with unwanted set(s)");
+            }
+            for s in &list {
+                w.sindex(s)?;
+            }
+            n_indexes = list.len();
+        }
+        if !a.no_udfs {
+            let list = metadata::udfs(&mut c)?;
+            for u in &list {
+                w.udf(u)?;
+            }
+            n_udfs = list.len();
+        }
+    }
+
+    let started = Instant::now();
+    let mut records = 0;
+    if !a.no_records {
+        let expected = if a.verbose || std::io::stderr().is_terminal() {
+            Some(expected(&cluster, &a.namespace, &a.set))
+        } else {
+            None
+        };
+        let spec = ScanSpec {
+            namespace: a.namespace.clone(),
+            set: (a.set.len() == 1).then(|| a.set[0].clone()),
+            bins: a.bin_list.clone(),
+            no_bins: a.no_bins,
+            filter_exp,
+            max_records: a.max_records,
+            records_per_second: if a.records_per_second == 0 {
+                0
+            } else {
+                (a.records_per_second / a.parallel).max(1)
+            },
+            socket_timeout,
+            total_timeout: (a.total_timeout > 0).then(|| Duration::from_millis(a.total_timeout)),
+            max_retries: a.max_retries,
+            sleep_between_retries: Duration::from_millis(a.sleep_between_retries),
+        };
+        let shared = Arc::new(ScanShared::new(cluster, spec));
+        let jobs = filter::jobs(&filters, a.parallel as usize);
+        records = scan_all(&shared, jobs, a.parallel as usize, &mut w, expected)?;
+    }
+    w.finish()?;
+    if a.verbose || std::io::stderr().is_terminal() {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "as-scan: {records} record(s), {n_indexes} secondary index(es), {n_udfs} UDF file(s) in {secs:.1} s ({:.0} rec/s)",
+            records as f64 / secs.max(0.001)
+        );
+    }
+    Ok(())
+}
+
+/// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
+fn scan_all<W: std::io::Write>(
+    shared: &Arc<ScanShared>,
+    jobs: Vec<Vec<as_common::client::filter::Work>>,
+    parallel: usize,
+    w: &mut StreamWriter<W>,
+    expected: Option<u64>,
+) -> anyhow::Result<u64> {
+    let (job_tx, job_rx) = crossbeam_channel::unbounded();
+    let workers = parallel.min(jobs.len()).max(1);
+    for j in jobs {
+        job_tx.send(j).expect("receiver alive");
+    }
+    drop(job_tx);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * workers);
+    let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (shared, job_rx, out_tx, err_tx) = (
+            shared.clone(),
+            job_rx.clone(),
+            out_tx.clone(),
+            err_tx.clone(),
+        );
+        handles.push(std::thread::spawn(move || {
+            for job in job_rx.iter() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut sink = |b: FrameBatch| out_tx.send(b).is_ok();
+                if let Err(e) = shared.scan_job(&job, &mut sink) {
+                    shared.stop.store(true, Ordering::SeqCst);
+                    let _ = err_tx.send(e);
+                    break;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+    drop(err_tx);
+    let show = expected.is_some();
+    let mut last_report = Instant::now();
+    let started = Instant::now();
+    let mut written = 0u64;
+    let mut write_error = None;
+    for batch in out_rx.iter() {
+        written += batch.counts.records;
+        if let Err(e) = w.batch(&batch) {
+            // Stop the workers; the error is reported below.
+            shared.stop.store(true, Ordering::SeqCst);
+            write_error = Some(e);
+            break;
+        }
+        if show && last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            let rate = written as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let pct = expected.filter(|&e| e > 0).map_or(String::new(), |e| {
+                format!(" ({:.0}%)", (written as f64 * 100.0 / e as f64).min(100.0))
+            });
+            eprintln!("as-scan: {written} record(s){pct}, {rate:.0} rec/s");
+        }
+    }
+    drop(out_rx);
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(e) = write_error {
+        return Err(anyhow::Error::new(e).context("cannot write the output"));
+    }
+    if let Ok(e) = err_rx.try_recv() {
+        return Err(e.into());
+    }
+    if shared.stop.load(Ordering::SeqCst) && shared.spec.max_records == 0 {
+        bail!("scan stopped before it finished");
+    }
+    Ok(written)
+}

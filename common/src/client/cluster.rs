@@ -1,0 +1,308 @@
+//! Cluster discovery: seeds → every node (through `peers-clear-std`) → who masters each
+//! partition of a namespace (through `replicas`).
+
+use super::conn::{Conn, Credentials};
+use super::ClientError;
+use crate::record::PARTITIONS;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// A seed as asbackup takes it: `host`, `host:port`, `host:tlsname:port`, `[v6]:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    pub host: String,
+    pub tls_name: Option<String>,
+    pub port: u16,
+}
+
+/// Parses asbackup's `--host` list (comma- or semicolon-separated) with a default port.
+pub fn parse_seeds(s: &str, default_port: u16) -> Result<Vec<Seed>, String> {
+    let mut out = Vec::new();
+    for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
+        let (host, rest) = if let Some(v6) = item.strip_prefix('[') {
+            let (h, r) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("bad host {item:?}: missing ']'"))?;
+            (h.to_string(), r.strip_prefix(':').unwrap_or(r))
+        } else {
+            match item.split_once(':') {
+                Some((h, r)) => (h.to_string(), r),
+                None => (item.to_string(), ""),
+            }
+        };
+        let parts: Vec<&str> = if rest.is_empty() {
+            vec![]
+        } else {
+            rest.split(':').collect()
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("bad port {p:?} in host {item:?}"))
+        };
+        let (tls_name, port) = match parts.as_slice() {
+            [] => (None, default_port),
+            [p] => (None, port(p)?),
+            [t, p] => (Some(t.to_string()), port(p)?),
+            _ => return Err(format!("bad host {item:?}")),
+        };
+        if host.is_empty() {
+            return Err(format!("bad host {item:?}: empty name"));
+        }
+        out.push(Seed {
+            host,
+            tls_name,
+            port,
+        });
+    }
+    if out.is_empty() {
+        return Err("no host given".into());
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    /// Master node (index into `nodes`) of each partition of the namespace.
+    pub owners: Vec<Option<usize>>,
+    pub build: String,
+    timeout: Duration,
+    creds: Option<Credentials>,
+}
+
+/// `host:port` for an address that may lack the port (IPv6 in brackets).
+fn with_port(a: &str, default_port: &str) -> String {
+    if a.starts_with('[') {
+        if a.contains("]:") {
+            a.to_string()
+        } else {
+            format!("{a}:{default_port}")
+        }
+    } else if a.matches(':').count() == 1 {
+        a.to_string()
+    } else if a.contains(':') {
+        format!("[{a}]:{default_port}")
+    } else {
+        format!("{a}:{default_port}")
+    }
+}
+
+/// Parses `peers-clear-std`: `gen,port,[[name,tls,[addr:port,...]],...]`.
+fn parse_peers(s: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let Some(start) = s.find('[') else { return out };
+    let default_port = s.split(',').nth(1).unwrap_or("3000").to_string();
+    let body = &s[start + 1..s.len().saturating_sub(1)];
+    // Each peer is `[name,tls,[a,b]]`.
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in body.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth > 1 {
+                    cur.push(c);
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    let (name, rest) = cur.split_once(',').unwrap_or((&cur, ""));
+                    let addrs = rest
+                        .split_once('[')
+                        .map(|(_, a)| a.trim_end_matches(']'))
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|a| !a.is_empty())
+                        .map(|a| with_port(a, &default_port))
+                        .collect();
+                    out.push((name.to_string(), addrs));
+                    cur.clear();
+                } else {
+                    cur.push(c);
+                }
+            }
+            ',' if depth == 0 => {}
+            _ => cur.push(c),
+        }
+    }
+    out
+}
+
+impl Cluster {
+    /// Connects to the first seed that answers, then to every peer, and reads the partition map
+    /// of `namespace` from every node.
+    pub fn discover(
+        seeds: &[Seed],
+        namespace: &str,
+        timeout: Duration,
+        creds: Option<Credentials>,
+    ) -> Result<Cluster, ClientError> {
+        let mut errors = Vec::new();
+        for seed in seeds {
+            match Conn::connect_host(&seed.host, seed.port, timeout, creds.as_ref()) {
+                Ok(mut c) => {
+                    let v = c.info(&["node", "build", "peers-clear-std", "namespaces"])?;
+                    let [name, build, peers, namespaces]: [String; 4] =
+                        v.try_into().expect("four answers");
+                    if name.is_empty() {
+                        return Err(ClientError::Protocol(
+                            c.addr.to_string(),
+                            "node has no name".into(),
+                        ));
+                    }
+                    if !namespaces.split(';').any(|n| n == namespace) {
+                        return Err(ClientError::NoNamespace(namespace.to_string()));
+                    }
+                    let mut nodes = vec![Node { name, addr: c.addr }];
+                    for (pname, addrs) in parse_peers(&peers) {
+                        if nodes.iter().any(|n| n.name == pname) {
+                            continue;
+                        }
+                        if let Some(addr) = addrs
+                            .iter()
+                            .find_map(|a| a.to_socket_addrs().ok().and_then(|mut i| i.next()))
+                        {
+                            nodes.push(Node { name: pname, addr });
+                        }
+                    }
+                    let mut cluster = Cluster {
+                        nodes,
+                        owners: vec![None; PARTITIONS as usize],
+                        build,
+                        timeout,
+                        creds,
+                    };
+                    cluster.refresh(namespace)?;
+                    return Ok(cluster);
+                }
+                Err(e @ ClientError::Auth { .. }) => return Err(e),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(ClientError::Unreachable(errors.join("; ")))
+    }
+
+    pub fn connect(&self, node: usize) -> Result<Conn, ClientError> {
+        Conn::connect(self.nodes[node].addr, self.timeout, self.creds.as_ref())
+    }
+
+    /// Any node that answers, for info requests.
+    pub fn any(&self) -> Result<Conn, ClientError> {
+        let mut last = None;
+        for i in 0..self.nodes.len() {
+            match self.connect(i) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Unreachable("no nodes".into())))
+    }
+
+    /// Re-reads who masters each partition; nodes that do not answer own nothing.
+    pub fn refresh(&mut self, namespace: &str) -> Result<(), ClientError> {
+        let mut owners: Vec<Option<usize>> = vec![None; PARTITIONS as usize];
+        let mut regimes: BTreeMap<usize, u64> = BTreeMap::new();
+        for i in 0..self.nodes.len() {
+            let Ok(mut c) = self.connect(i) else { continue };
+            let Ok(replicas) = c.info1("replicas") else {
+                continue;
+            };
+            for item in replicas.split(';') {
+                let Some((ns, rest)) = item.split_once(':') else {
+                    continue;
+                };
+                if ns != namespace {
+                    continue;
+                }
+                let mut f = rest.split(',');
+                let regime: u64 = f.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+                let _count = f.next();
+                let Some(master) = f.next() else { continue };
+                let Ok(bits) = base64_simd::STANDARD.decode_to_vec(master) else {
+                    continue;
+                };
+                for (p, owner) in owners.iter_mut().enumerate() {
+                    let mastered = bits.get(p >> 3).is_some_and(|b| b & (0x80 >> (p & 7)) != 0);
+                    // With two claims (during a migration) the higher regime wins.
+                    if mastered
+                        && owner.is_none_or(|o| regimes.get(&o).is_none_or(|&r| regime >= r))
+                    {
+                        *owner = Some(i);
+                    }
+                }
+                regimes.insert(i, regime);
+            }
+        }
+        self.owners = owners;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_in_asbackup_forms() {
+        let s = parse_seeds("a, b:4000 ,c:tls1:4333;[::1]:5000,[fe80::1]", 3000).unwrap();
+        assert_eq!(
+            s[0],
+            Seed {
+                host: "a".into(),
+                tls_name: None,
+                port: 3000
+            }
+        );
+        assert_eq!(s[1].port, 4000);
+        assert_eq!(
+            s[2],
+            Seed {
+                host: "c".into(),
+                tls_name: Some("tls1".into()),
+                port: 4333
+            }
+        );
+        assert_eq!(
+            s[3],
+            Seed {
+                host: "::1".into(),
+                tls_name: None,
+                port: 5000
+            }
+        );
+        assert_eq!(
+            s[4],
+            Seed {
+                host: "fe80::1".into(),
+                tls_name: None,
+                port: 3000
+            }
+        );
+        assert!(parse_seeds("a:0", 3000).is_err());
+        assert!(parse_seeds("a:x", 3000).is_err());
+        assert!(parse_seeds("", 3000).is_err());
+    }
+
+    #[test]
+    fn peers_format() {
+        let p = parse_peers("3,3000,[[BB9,,[127.0.0.1:3001]],[BB8,tls,[10.0.0.1,10.0.0.2:4000]]]");
+        assert_eq!(
+            p[0],
+            ("BB9".to_string(), vec!["127.0.0.1:3001".to_string()])
+        );
+        assert_eq!(
+            p[1].1,
+            vec!["10.0.0.1:3000".to_string(), "10.0.0.2:4000".to_string()]
+        );
+        assert!(parse_peers("3,3000,[]").is_empty());
+    }
+}

@@ -1,0 +1,121 @@
+//! Secondary-index definitions (`sindex-list:ns=..;b64=true`) and UDF modules (`udf-list`,
+//! `udf-get`), as asbackup reads them.
+
+use super::conn::Conn;
+use super::ClientError;
+use crate::record::{IndexDataType, IndexType, SIndex, Udf};
+use crate::wire::info::kv;
+use base64_simd::STANDARD as B64;
+use std::borrow::Cow;
+
+/// Parses one `sindex-list` item; `None` for index kinds a backup cannot express.
+pub fn parse_sindex(item: &str) -> Result<SIndex, String> {
+    let f = kv(item, ':');
+    let get = |k: &str| f.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    let need = |k: &str| get(k).ok_or_else(|| format!("index listing without {k}: {item}"));
+    let index_type = match need("indextype")?.to_ascii_lowercase().as_str() {
+        "default" | "none" => IndexType::Default,
+        "list" => IndexType::List,
+        "mapkeys" => IndexType::MapKeys,
+        "mapvalues" => IndexType::MapValues,
+        other => return Err(format!("unknown index type {other:?}")),
+    };
+    let data_type = match need("type")?.to_ascii_lowercase().as_str() {
+        "numeric" | "int signed" => IndexDataType::Numeric,
+        "string" | "text" => IndexDataType::String,
+        "geo2dsphere" | "geojson" => IndexDataType::Geo,
+        "blob" => IndexDataType::Blob,
+        other => return Err(format!("unknown index data type {other:?}")),
+    };
+    // Servers spell "no set" as NULL, and 8.1 as null (§19 of the format reference).
+    let set = get("set").filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("null"));
+    let context = get("context").filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("null"));
+    Ok(SIndex {
+        namespace: need("ns")?.as_bytes().to_vec(),
+        set: set.map(|s| s.as_bytes().to_vec()),
+        name: need("indexname")?.as_bytes().to_vec(),
+        index_type,
+        bin: need("bin")?.as_bytes().to_vec(),
+        data_type,
+        context: context.map(|c| c.as_bytes().to_vec()),
+    })
+}
+
+/// The namespace's indexes; with `sets`, only those on one of them (as asbackup does: indexes
+/// without a set are then skipped). Returns the indexes kept and how many were skipped.
+pub fn sindexes(
+    conn: &mut Conn,
+    namespace: &str,
+    sets: &[String],
+) -> Result<(Vec<SIndex>, usize), ClientError> {
+    let list = conn.info1(&format!("sindex-list:ns={namespace};b64=true"))?;
+    let mut kept = Vec::new();
+    let mut skipped = 0;
+    for item in list.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let s = parse_sindex(item).map_err(|e| ClientError::Protocol(conn.addr.to_string(), e))?;
+        if !sets.is_empty()
+            && !s
+                .set
+                .as_ref()
+                .is_some_and(|x| sets.iter().any(|w| w.as_bytes() == x.as_slice()))
+        {
+            skipped += 1;
+            continue;
+        }
+        kept.push(s);
+    }
+    Ok((kept, skipped))
+}
+
+/// Every UDF module with its content.
+pub fn udfs(conn: &mut Conn) -> Result<Vec<Udf<'static>>, ClientError> {
+    let list = conn.info1("udf-list")?;
+    let mut out = Vec::new();
+    for item in list.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let f = kv(item, ',');
+        let Some(name) = f
+            .iter()
+            .find(|(k, _)| *k == "filename")
+            .map(|(_, v)| v.to_string())
+        else {
+            continue;
+        };
+        let reply = conn.info1(&format!("udf-get:filename={name}"))?;
+        let content = kv(&reply, ';')
+            .into_iter()
+            .find(|(k, _)| *k == "content")
+            .and_then(|(_, v)| B64.decode_to_vec(v).ok())
+            .ok_or_else(|| {
+                ClientError::Protocol(
+                    conn.addr.to_string(),
+                    format!("no content for UDF {name}: {reply}"),
+                )
+            })?;
+        out.push(Udf {
+            kind: b'L',
+            name: Cow::Owned(name.into_bytes()),
+            content: Cow::Owned(content),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sindex_items_as_servers_list_them() {
+        let s = parse_sindex("ns=test:indexname=idx:set=null:bin=v:type=numeric:indextype=default:context=NULL:state=RW").unwrap();
+        assert_eq!(s.set, None);
+        assert_eq!(s.context, None);
+        let s = parse_sindex(
+            "ns=test:indexname=i2:set=demo:bin=l:type=string:indextype=list:context=khAA:state=RW",
+        )
+        .unwrap();
+        assert_eq!(s.set.as_deref(), Some(&b"demo"[..]));
+        assert_eq!(s.index_type, IndexType::List);
+        assert_eq!(s.context.as_deref(), Some(&b"khAA"[..]));
+        assert!(parse_sindex("ns=test:indexname=x:bin=b:type=weird:indextype=default").is_err());
+    }
+}

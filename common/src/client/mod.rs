@@ -1,0 +1,67 @@
+//! A backup-oriented Aerospike client: cluster discovery, metadata, and partition scans that
+//! keep every bin as raw particle bytes and resume after the last delivered digest.
+
+pub mod cluster;
+pub mod conn;
+pub mod filter;
+pub mod metadata;
+pub mod scan;
+
+use crate::wire::WireError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, #[source] std::io::Error),
+    #[error("no seed host answered: {0}")]
+    Unreachable(String),
+    #[error("login to {addr} failed: {}", auth_reason(*.code))]
+    Auth { addr: String, code: u8 },
+    #[error("namespace {0:?} does not exist in the cluster")]
+    NoNamespace(String),
+    #[error("{addr}: server refused the scan: {}", code_name(*.code))]
+    Server { addr: String, code: u8 },
+    #[error("{0}: protocol error: {1}")]
+    Protocol(String, String),
+    #[error("{0}: {1}")]
+    Wire(String, #[source] WireError),
+    #[error("scan incomplete: {0}")]
+    Incomplete(String),
+}
+
+fn auth_reason(code: u8) -> &'static str {
+    match code {
+        60 => "unknown user",
+        62 | 65 => "wrong password",
+        52 => "security is not enabled on the server",
+        _ => "refused",
+    }
+}
+
+/// Names of the server result codes a backup meets.
+pub fn code_name(code: u8) -> String {
+    let n = match code {
+        1 => "server error",
+        2 => "key not found",
+        4 => "parameter error (a filter this server does not support?)",
+        9 => "timeout",
+        11 => "partition unavailable",
+        16 => "unsupported feature",
+        20 => "namespace not found",
+        80 => "not authenticated",
+        _ => return format!("result code {code}"),
+    };
+    format!("{n} (code {code})")
+}
+
+impl ClientError {
+    /// Whether retrying (after refreshing the partition map) may help.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ClientError::Connect(..) | ClientError::Wire(..) => true,
+            ClientError::Server { code, .. } => matches!(*code, 9 | 11 | 14 | 18),
+            _ => false,
+        }
+    }
+}

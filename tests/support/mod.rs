@@ -1,0 +1,86 @@
+//! Shared helpers of the integration tests: the bundled test server, started and stopped per test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+/// A running as-testd; killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub ports: Vec<u16>,
+}
+
+impl TestServer {
+    pub fn start(nodes: usize, extra: &[&str]) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_as-testd"))
+            .args(["--port", "0", "--nodes", &nodes.to_string()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("as-testd starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ports = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("as-testd said {line:?}"))
+            .split(',')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        TestServer { child, ports }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.ports[0])
+    }
+
+    /// Sends one info command to node `node` and returns the value.
+    pub fn info(&self, node: usize, cmd: &str) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.ports[node])).unwrap();
+        s.write_all(&as_common::wire::info::request(&[cmd]))
+            .unwrap();
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).unwrap();
+        let len = (u64::from_be_bytes(h) & 0xffff_ffff_ffff) as usize;
+        let mut body = vec![0; len];
+        s.read_exact(&mut body).unwrap();
+        as_common::wire::info::parse_reply(&body)
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a tool with arguments and stdin; returns (status code, stdout, stderr).
+pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
