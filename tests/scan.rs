@@ -80,11 +80,11 @@ fn int(v: i64) -> Vec<u8> {
 
 /// Loads `n` plain records into `set` (integer keys, stored), bins `i` = key and `s` = "v<key>".
 async fn load(c: &Client, set: &str, keys: std::ops::Range<i64>, ttl: Option<u32>) {
-    let mut wp = WritePolicy::default();
-    wp.send_key = true;
-    if let Some(t) = ttl {
-        wp.expiration = Expiration::Seconds(t);
-    }
+    let wp = WritePolicy {
+        send_key: true,
+        expiration: ttl.map_or(Expiration::NamespaceDefault, Expiration::Seconds),
+        ..Default::default()
+    };
     for k in keys {
         let key = as_key!("test", set, k);
         c.put(
@@ -105,8 +105,10 @@ fn every_particle_type_survives_scan_and_encode() {
     let s = TestServer::start(3, &[]);
     let rt = rt();
     let c = rt.block_on(client(&s));
-    let mut wp = WritePolicy::default();
-    wp.send_key = true;
+    let wp = WritePolicy {
+        send_key: true,
+        ..Default::default()
+    };
     let mut map = HashMap::new();
     map.insert(Value::String("a".into()), Value::Int(1));
     let bins = vec![
@@ -147,8 +149,10 @@ fn every_particle_type_survives_scan_and_encode() {
         .await
         .unwrap();
         // No stored key, no set, a TTL.
-        let mut plain = WritePolicy::default();
-        plain.expiration = Expiration::Seconds(86400);
+        let plain = WritePolicy {
+            expiration: Expiration::Seconds(86400),
+            ..Default::default()
+        };
         c.put(
             &plain,
             &as_key!("test", "", 42),
@@ -281,4 +285,298 @@ fn scan_matches_the_crate_query_across_nodes() {
         assert_eq!(b.records.len(), 400, "parallel {w}");
         assert_eq!(b.done, 4096);
     }
+}
+
+/// A server with three sets: a (100 records), b (50, with a TTL), c (10); an index per set and
+/// a UDF module.
+fn loaded() -> (TestServer, tokio::runtime::Runtime, Client) {
+    let s = TestServer::start(2, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..100, None));
+    rt.block_on(load(&c, "b", 100..150, Some(100_000)));
+    rt.block_on(load(&c, "c", 150..160, None));
+    for set in ["a", "b"] {
+        let r = s.info(
+            0,
+            &format!("sindex-create:ns=test;set={set};indexname=idx_{set};bin=i;type=numeric"),
+        );
+        assert_eq!(r, "OK");
+    }
+    let lua = base64_simd::STANDARD.encode_to_string(b"function f(r)\n  return 1\nend\n");
+    s.info(
+        0,
+        &format!("udf-put:filename=f.lua;content={lua};content-len=29;udf-type=LUA;"),
+    );
+    (s, rt, c)
+}
+
+fn sets_of(b: &Backup) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in b.records.values() {
+        *m.entry(String::from_utf8_lossy(r.set.as_deref().unwrap_or_default()).into_owned())
+            .or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn scope_flags() {
+    let (s, _rt, _c) = loaded();
+    let all = scan(&s, &["-n", "test"]);
+    assert_eq!(all.records.len(), 160);
+    assert_eq!((all.sindexes, all.udfs), (2, 1));
+
+    let one = scan(&s, &["-n", "test", "-s", "a"]);
+    assert_eq!(sets_of(&one), BTreeMap::from([("a".into(), 100)]));
+    assert_eq!(one.sindexes, 1, "only the index of the chosen set");
+    let two = scan(&s, &["-n", "test", "-s", "a,b"]);
+    assert_eq!(
+        sets_of(&two),
+        BTreeMap::from([("a".into(), 100), ("b".into(), 50)])
+    );
+
+    let bins = scan(&s, &["-n", "test", "-B", "i"]);
+    assert!(bins
+        .records
+        .values()
+        .all(|r| r.bins.len() == 1 && &r.bins[0].name[..] == b"i"));
+    let nobins = scan(&s, &["-n", "test", "-x"]);
+    assert_eq!(nobins.records.len(), 160);
+    assert!(nobins.records.values().all(|r| r.bins.is_empty()));
+
+    let low = scan(&s, &["-n", "test", "-X", "0-2048"]);
+    let want: Vec<_> = all
+        .records
+        .keys()
+        .filter(|d| as_common::record::partition_of(d) < 2048)
+        .collect();
+    assert_eq!(low.records.keys().collect::<Vec<_>>(), want);
+    assert_eq!(low.done, 2048);
+
+    // After a digest: only later records of its partition (and, with -D, later partitions).
+    let pivot = *all.records.keys().nth(80).unwrap();
+    let p = as_common::record::partition_of(&pivot);
+    let b64 = base64_simd::STANDARD.encode_to_string(pivot);
+    let after = scan(&s, &["-n", "test", "-X", &b64]);
+    assert!(after
+        .records
+        .keys()
+        .all(|d| as_common::record::partition_of(d) == p && *d > pivot));
+    let d = scan(&s, &["-n", "test", "-D", &b64]);
+    let want: Vec<_> = all
+        .records
+        .keys()
+        .filter(|d| {
+            let q = as_common::record::partition_of(d);
+            q > p || (q == p && **d > pivot)
+        })
+        .collect();
+    assert_eq!(d.records.keys().collect::<Vec<_>>(), want);
+
+    assert_eq!(scan(&s, &["-n", "test", "-M", "10"]).records.len(), 10);
+    let nottl = scan(&s, &["-n", "test", "--no-ttl-only"]);
+    assert_eq!(
+        sets_of(&nottl),
+        BTreeMap::from([("a".into(), 100), ("c".into(), 10)])
+    );
+    assert_eq!(
+        scan(&s, &["-n", "test", "-a", "2099-01-01"]).records.len(),
+        0
+    );
+    assert_eq!(
+        scan(&s, &["-n", "test", "-b", "2099-01-01"]).records.len(),
+        160
+    );
+    assert_eq!(
+        scan(
+            &s,
+            &[
+                "-n",
+                "test",
+                "-a",
+                "2000-01-01",
+                "-b",
+                "2099-01-01_00:00:00"
+            ]
+        )
+        .records
+        .len(),
+        160
+    );
+
+    let meta = scan(&s, &["-n", "test", "-R"]);
+    assert_eq!((meta.records.len(), meta.sindexes, meta.udfs), (0, 2, 1));
+    let bare = scan(&s, &["-n", "test", "-I", "-u"]);
+    assert_eq!((bare.records.len(), bare.sindexes, bare.udfs), (160, 0, 0));
+    assert_eq!(
+        scan(&s, &["-n", "test", "-w", "8", "-L", "100000"])
+            .records
+            .len(),
+        160
+    );
+}
+
+#[test]
+fn refused_combinations_exit_2() {
+    let s = TestServer::start(1, &[]);
+    let host = s.host();
+    let d = "7JEZLUt/jONdXXjTS8ply6qqyWA=";
+    for (args, why) in [
+        (vec!["-X", "0", "-D", d], "cannot be used together"),
+        (
+            vec!["-f", "kgEC", "-s", "a,b"],
+            "--filter-exp cannot be combined",
+        ),
+        (
+            vec!["-f", "kgEC", "-a", "2020-01-01"],
+            "--filter-exp cannot be combined",
+        ),
+        (
+            vec!["-f", "kgEC", "--no-ttl-only"],
+            "--filter-exp cannot be combined",
+        ),
+        (vec!["-X", "4096"], "out of range"),
+        (vec!["-X", "4000-200"], "past partition 4095"),
+        (vec!["-X", "0-10,5"], "overlap"),
+        (vec!["-X", "notadigest"], "invalid digest"),
+        (vec!["-a", "yesterday"], "invalid time"),
+        (
+            vec!["-a", "2024-01-02", "-b", "2024-01-01"],
+            "must be later",
+        ),
+        (vec!["-w", "0"], "parallel"),
+        (vec!["-w", "101"], "parallel"),
+        (vec!["-M", "-1"], "-1"),
+        (vec!["-A", "PKI"], "only --auth INTERNAL"),
+        (vec!["-h", "host:0"], "bad port"),
+    ] {
+        let mut all = if args.contains(&"-h") {
+            vec!["-n", "test"]
+        } else {
+            vec!["-h", &host, "-n", "test"]
+        };
+        all.extend(args.iter().copied());
+        let (code, out, err) = run(SCAN, &all, b"");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} wrote output");
+    }
+}
+
+/// Every record exactly once, however the scan was disturbed.
+#[test]
+fn faults_lose_and_double_nothing() {
+    let s = TestServer::start(3, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "f", 0..1000, None));
+    let want = scan(&s, &["-n", "test"])
+        .records
+        .into_keys()
+        .collect::<Vec<_>>();
+    assert_eq!(want.len(), 1000);
+    let check = |b: Backup, what: &str| {
+        let got: Vec<_> = b.records.into_keys().collect();
+        let lost = want.iter().filter(|d| !got.contains(d)).count();
+        let extra = got.iter().filter(|d| !want.contains(d)).count();
+        assert_eq!(
+            (lost, extra, got.len()),
+            (0, 0, 1000),
+            "{what}: lost, unexpected, total"
+        );
+        assert_eq!(b.done, 4096, "{what}");
+    };
+
+    assert_eq!(s.info(0, "testd-fault:drop-after=50;node=0"), "ok");
+    check(
+        scan(&s, &["-n", "test"]),
+        "connection dropped after 50 records",
+    );
+
+    s.info(0, "testd-fault:unavailable=0-300;times=2");
+    check(
+        scan(&s, &["-n", "test", "-w", "4"]),
+        "partitions unavailable twice",
+    );
+
+    s.info(0, "testd-fault:stall=3000;node=1");
+    check(
+        scan(&s, &["-n", "test", "--socket-timeout", "300"]),
+        "a node stalled past the socket timeout",
+    );
+
+    // A node taken away mid-scan: its partitions move to the others.
+    let host = s.host();
+    let killer = {
+        let port = s.ports[2];
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let mut st = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            use std::io::Write;
+            st.write_all(&as_common::wire::info::request(&["testd-kill:node=1"]))
+                .unwrap();
+        })
+    };
+    let (code, out, err) = run(SCAN, &["-h", &host, "-n", "test", "-L", "1000"], b"");
+    killer.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    check(read_stream(&out), "a node taken away mid-scan");
+    s.info(0, "testd-revive:node=1");
+
+    // Unavailable for longer than the retries: a clear failure and no trailer.
+    s.info(0, "testd-fault:unavailable=7-7;times=100");
+    let (code, out, err) = run(
+        SCAN,
+        &["-h", &host, "-n", "test", "--max-retries", "2"],
+        b"",
+    );
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("not scanned after 2 retries"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        StreamReader::new(&out[..])
+            .and_then(|mut r| {
+                while r.next_frame()?.is_some() {}
+                Ok(())
+            })
+            .is_err(),
+        "a failed scan must not end its stream"
+    );
+    s.info(0, "testd-fault:clear=1");
+}
+
+#[test]
+fn connection_errors_have_their_own_exit_codes() {
+    let s = TestServer::start(1, &["--user", "admin", "--password", "s3cret"]);
+    let host = s.host();
+    let (code, out, err) = run(
+        SCAN,
+        &["-h", &host, "-n", "test", "-U", "admin", "--password=wrong"],
+        b"",
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("wrong password"), "{err}");
+    assert!(out.is_empty());
+    assert!(!err.contains("wrong\""), "the password is not echoed");
+    let o = std::process::Command::new(SCAN)
+        .args(["-h", &host, "-n", "test", "-U", "admin"])
+        .env("AS_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read_stream(&o.stdout).records.len(), 0);
+    // Without credentials the server refuses to answer.
+    let (code, _, err) = run(SCAN, &["-h", &host, "-n", "test"], b"");
+    assert_ne!(code, 0, "{err}");
+
+    let (code, out, err) = run(SCAN, &["-h", "127.0.0.1:1", "-n", "test"], b"");
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no seed host answered"), "{err}");
+    assert!(out.is_empty());
+    let free = TestServer::start(1, &[]);
+    let (code, out, err) = run(SCAN, &["-h", &free.host(), "-n", "nosuch"], b"");
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("namespace \"nosuch\" does not exist"), "{err}");
+    assert!(out.is_empty());
 }

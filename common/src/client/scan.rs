@@ -94,14 +94,15 @@ impl ScanShared {
                     }
                 }
             }
-            let mut failed = orphans > 0;
+            if orphans > 0 {
+                last_error = Some(ClientError::Incomplete(format!(
+                    "{orphans} partition(s) have no master"
+                )));
+            }
             for (node, parts) in by_node {
                 match self.scan_node(node, &parts, &mut pending, &mut batch, sink) {
                     Ok(()) => {}
-                    Err(e) if e.retryable() => {
-                        failed = true;
-                        last_error = Some(e);
-                    }
+                    Err(e) if e.retryable() => last_error = Some(e),
                     Err(e) => return Err(e),
                 }
                 if self.stop.load(Ordering::SeqCst) {
@@ -114,10 +115,8 @@ impl ScanShared {
             if pending.is_empty() || self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            if !failed {
-                // The node answered without finishing some partitions (max records): done.
-                break;
-            }
+            // Partitions left: unavailable, orphaned, or on a node that failed. Retry them on
+            // their current masters after their last delivered digest.
             attempt += 1;
             if attempt > self.spec.max_retries {
                 let first = pending.keys().next().copied().unwrap_or(0);
