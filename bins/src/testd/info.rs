@@ -59,6 +59,19 @@ fn arg<'a>(cmd: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn answer(cluster: &Cluster, node: usize, cmd: &str) -> String {
+    let v = answer_inner(cluster, node, cmd);
+    if std::env::var_os("AS_TESTD_DEBUG").is_some() {
+        eprintln!("as-testd: node {node}: info {cmd:?} -> {v:?}");
+    }
+    v
+}
+
+/// The namespace argument, spelled `ns=` or `namespace=`.
+fn ns_arg(cmd: &str) -> Option<&str> {
+    arg(cmd, "ns").or_else(|| arg(cmd, "namespace"))
+}
+
+fn answer_inner(cluster: &Cluster, node: usize, cmd: &str) -> String {
     let gen = cluster.generation.load(Ordering::SeqCst);
     let base = cmd.split([':', '/']).next().unwrap_or("");
     match base {
@@ -80,8 +93,15 @@ fn answer(cluster: &Cluster, node: usize, cmd: &str) -> String {
         "namespaces" => cluster.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(";"),
         "namespace" => namespace_stats(cluster, node, cmd.split_once('/').map_or("", |(_, n)| n)),
         "sets" => sets(cluster, node, cmd.split_once('/').map(|(_, n)| n)),
-        "sindex-list" | "sindex" => sindex_list(cluster, arg(cmd, "ns"), arg(cmd, "b64") == Some("true")),
+        "sindex-list" | "sindex" => sindex_list(cluster, ns_arg(cmd), arg(cmd, "b64") == Some("true")),
         "sindex-create" => sindex_create(cluster, cmd),
+        // Indexes are "built" at once: clients poll this until load_pct reaches 100.
+        "sindex-stat" => match ns_arg(cmd).and_then(|n| cluster.namespace(n.as_bytes())) {
+            Some(ns) if ns.sindexes.lock().unwrap().iter().any(|d| Some(d.name.as_str()) == arg(cmd, "indexname")) => {
+                "keys=0;entries=0;load_pct=100;loadtime=0;stat_gc_recs=0".into()
+            }
+            _ => "ERROR:201:no such index".into(),
+        },
         "sindex-delete" => sindex_delete(cluster, cmd),
         "udf-list" => cluster
             .udfs
@@ -190,7 +210,7 @@ fn sindex_list(cluster: &Cluster, ns: Option<&str>, b64: bool) -> String {
 
 /// Both syntaxes: `indexdata=bin,type` (old clients) and `bin=..;type=..` (new ones).
 fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
-    let Some(ns) = arg(cmd, "ns").and_then(|n| cluster.namespace(n.as_bytes())) else {
+    let Some(ns) = ns_arg(cmd).and_then(|n| cluster.namespace(n.as_bytes())) else {
         return "ERROR:20:namespace not found".into();
     };
     let Some(name) = arg(cmd, "indexname") else {
@@ -235,7 +255,7 @@ fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
 }
 
 fn sindex_delete(cluster: &Cluster, cmd: &str) -> String {
-    let Some(ns) = arg(cmd, "ns").and_then(|n| cluster.namespace(n.as_bytes())) else {
+    let Some(ns) = ns_arg(cmd).and_then(|n| cluster.namespace(n.as_bytes())) else {
         return "ERROR:20:namespace not found".into();
     };
     let name = arg(cmd, "indexname").unwrap_or("");

@@ -1,0 +1,3 @@
+function hello(r)
+  return 'hi'
+end

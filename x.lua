@@ -1,0 +1,3 @@
+function f(r)
+ return 1
+end
