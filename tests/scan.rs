@@ -136,6 +136,18 @@ fn every_particle_type_survives_scan_and_encode() {
             Value::Unknown(particle::JAVA_BLOB, vec![0xac, 0xed, 0, 5]),
         ),
         Bin::new("with space", Value::Int(7)),
+        // Raw particles as a server stores them: an ordered list and a key-value-ordered map.
+        Bin::new(
+            "olist",
+            Value::Unknown(particle::LIST, vec![0x93, 0xc7, 0x00, 0x01, 0x01, 0x02]),
+        ),
+        Bin::new(
+            "kvmap",
+            Value::Unknown(
+                particle::MAP,
+                vec![0x82, 0xc7, 0x00, 0x03, 0xc0, 0xa2, 0x03, b'k', 0x05],
+            ),
+        ),
     ];
     rt.block_on(async {
         c.put(&wp, &as_key!("test", "types", "k1"), &bins)
@@ -222,6 +234,17 @@ fn every_particle_type_survives_scan_and_encode() {
     );
     assert_eq!(get("java"), (particle::JAVA_BLOB, vec![0xac, 0xed, 0, 5]));
     assert_eq!(get("with space"), (particle::INTEGER, int(7)));
+    assert_eq!(
+        get("olist"),
+        (particle::LIST, vec![0x93, 0xc7, 0x00, 0x01, 0x01, 0x02])
+    );
+    assert_eq!(
+        get("kvmap"),
+        (
+            particle::MAP,
+            vec![0x82, 0xc7, 0x00, 0x03, 0xc0, 0xa2, 0x03, b'k', 0x05]
+        )
+    );
     // Bins come in the order they were written.
     let names: Vec<&[u8]> = k1.bins.iter().map(|b| &b.name[..]).collect();
     assert_eq!(names[..3], [&b"max"[..], b"min", b"nan"]);
@@ -579,4 +602,51 @@ fn connection_errors_have_their_own_exit_codes() {
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("namespace \"nosuch\" does not exist"), "{err}");
     assert!(out.is_empty());
+}
+
+#[test]
+fn node_list_backs_up_the_partitions_of_those_nodes() {
+    let s = TestServer::start(3, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "n", 0..300, None));
+    let all = scan(&s, &["-n", "test"]);
+    let node1 = format!("127.0.0.1:{}", s.ports[1]);
+    let b = scan(&s, &["-n", "test", "-l", &node1]);
+    // as-testd deals partitions round-robin: node 1 masters p % 3 == 1.
+    let want: Vec<_> = all
+        .records
+        .keys()
+        .filter(|d| as_common::record::partition_of(d) % 3 == 1)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(b.records.keys().collect::<Vec<_>>(), want);
+    assert_eq!(b.done, (0..4096).filter(|p| p % 3 == 1).count());
+    let (code, _, err) = run(
+        SCAN,
+        &["-h", &s.host(), "-n", "test", "-l", "127.0.0.1:1"],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a node of the cluster"), "{err}");
+    let (code, _, err) = run(
+        SCAN,
+        &["-h", &s.host(), "-n", "test", "-l", &node1, "-X", "0"],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_server_too_old_for_expressions_is_refused() {
+    let s = TestServer::start(1, &["--build", "5.1.0.4"]);
+    let (code, out, err) = run(SCAN, &["-h", &s.host(), "-n", "test", "--no-ttl-only"], b"");
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("too old for --no-ttl-only"), "{err}");
+    assert!(
+        out.is_empty(),
+        "nothing is written before the scope is accepted"
+    );
+    // Without such filters the old server is fine.
+    assert_eq!(scan(&s, &["-n", "test"]).records.len(), 0);
 }

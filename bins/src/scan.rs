@@ -137,9 +137,15 @@ pub struct Args {
     #[arg(short = 'u', long)]
     pub no_udfs: bool,
 
-    /// Number of partition groups scanned at the same time (1 to 100).
-    #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub parallel: u32,
+    /// Back up the partitions whose master is one of these nodes (addr:port, comma- or
+    /// semicolon-separated); contiguous runs become partition filters.
+    #[arg(short = 'l', long)]
+    pub node_list: Option<String>,
+
+    /// Number of partition groups scanned at the same time (1 to 100; default 1, or 16 with
+    /// --node-list).
+    #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub parallel: Option<u32>,
 
     /// Progress and a summary on stderr (progress is also shown when stderr is a terminal).
     #[arg(short = 'v', long)]
@@ -160,6 +166,9 @@ fn validate(a: &Args) -> Result<(), Usage> {
     let bad = |m: &str| Err(Usage(m.to_string()));
     if a.partition_list.is_some() && a.after_digest.is_some() {
         return bad("--partition-list and --after-digest cannot be used together");
+    }
+    if a.node_list.is_some() && (a.partition_list.is_some() || a.after_digest.is_some()) {
+        return bad("--node-list cannot be used with --partition-list or --after-digest");
     }
     if a.filter_exp.is_some()
         && (a.set.len() > 1
@@ -192,7 +201,9 @@ pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
         Some(match c.downcast_ref::<ClientError>()? {
             ClientError::Connect(..) | ClientError::Unreachable(_) => 4,
             ClientError::Auth { .. } => 5,
-            ClientError::NoNamespace(_) | ClientError::Server { .. } => 6,
+            ClientError::NoNamespace(_)
+            | ClientError::Server { .. }
+            | ClientError::TooOld { .. } => 6,
             ClientError::Incomplete(_) | ClientError::Wire(..) | ClientError::Protocol(..) => 7,
         })
     })
@@ -315,8 +326,35 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
 
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
-    let cluster = Cluster::discover(&seeds, &a.namespace, socket_timeout, creds)
-        .context("connecting to the cluster")?;
+    let cluster = Cluster::discover(
+        &seeds,
+        &a.namespace,
+        socket_timeout,
+        creds,
+        a.services_alternate,
+    )
+    .context("connecting to the cluster")?;
+    let expression_flags: Vec<&str> = [
+        (a.set.len() > 1, "several sets"),
+        (a.modified_after.is_some(), "--modified-after"),
+        (a.modified_before.is_some(), "--modified-before"),
+        (a.no_ttl_only, "--no-ttl-only"),
+        (a.filter_exp.is_some(), "--filter-exp"),
+    ]
+    .into_iter()
+    .filter_map(|(on, f)| on.then_some(f))
+    .collect();
+    if !expression_flags.is_empty() && cluster.version() < (5, 2) {
+        return Err(ClientError::TooOld {
+            build: cluster.build.clone(),
+            feature: expression_flags.join(", "),
+        }
+        .into());
+    }
+    let filters = match &a.node_list {
+        Some(list) => node_filters(&cluster, list)?,
+        None => filters,
+    };
     let header = Header {
         namespace: Some(a.namespace.clone().into_bytes()),
         first_file: true,
@@ -347,6 +385,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
 
+    let parallel = a
+        .parallel
+        .unwrap_or(if a.node_list.is_some() { 16 } else { 1 });
     let started = Instant::now();
     let mut records = 0;
     if !a.no_records {
@@ -365,7 +406,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             records_per_second: if a.records_per_second == 0 {
                 0
             } else {
-                (a.records_per_second / a.parallel).max(1)
+                (a.records_per_second / parallel).max(1)
             },
             socket_timeout,
             total_timeout: (a.total_timeout > 0).then(|| Duration::from_millis(a.total_timeout)),
@@ -373,8 +414,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             sleep_between_retries: Duration::from_millis(a.sleep_between_retries),
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
-        let jobs = filter::jobs(&filters, a.parallel as usize);
-        records = scan_all(&shared, jobs, a.parallel as usize, &mut w, expected)?;
+        let jobs = filter::jobs(&filters, parallel as usize);
+        records = scan_all(&shared, jobs, parallel as usize, &mut w, expected)?;
     }
     w.finish()?;
     if a.verbose || std::io::stderr().is_terminal() {
@@ -463,4 +504,50 @@ fn scan_all<W: std::io::Write>(
         bail!("scan stopped before it finished");
     }
     Ok(written)
+}
+
+/// The partitions mastered by the listed nodes, as filters of contiguous runs.
+fn node_filters(cluster: &Cluster, list: &str) -> anyhow::Result<Vec<PartFilter>> {
+    use std::net::ToSocketAddrs;
+    let mut wanted = Vec::new();
+    for seed in parse_seeds(list, 3000).map_err(Usage)? {
+        let addrs: Vec<_> = (seed.host.as_str(), seed.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                Usage(format!(
+                    "cannot resolve node {}:{}: {e}",
+                    seed.host, seed.port
+                ))
+            })?
+            .collect();
+        match cluster.nodes.iter().position(|n| addrs.contains(&n.addr)) {
+            Some(i) => wanted.push(i),
+            None => {
+                return Err(Usage(format!(
+                    "{}:{} is not a node of the cluster",
+                    seed.host, seed.port
+                ))
+                .into())
+            }
+        }
+    }
+    let mut filters: Vec<PartFilter> = Vec::new();
+    for (p, owner) in cluster.owners.iter().enumerate() {
+        if !owner.is_some_and(|o| wanted.contains(&o)) {
+            continue;
+        }
+        match filters.last_mut() {
+            Some(PartFilter::Range { begin, count }) if (*begin + *count) as usize == p => {
+                *count += 1
+            }
+            _ => filters.push(PartFilter::Range {
+                begin: p as u16,
+                count: 1,
+            }),
+        }
+    }
+    if filters.is_empty() {
+        bail!("the listed nodes master no partition of the namespace");
+    }
+    Ok(filters)
 }

@@ -140,17 +140,24 @@ fn parse_peers(s: &str) -> Vec<(String, Vec<String>)> {
 impl Cluster {
     /// Connects to the first seed that answers, then to every peer, and reads the partition map
     /// of `namespace` from every node.
+    /// With `alternate`, peers are reached at their alternate access addresses.
     pub fn discover(
         seeds: &[Seed],
         namespace: &str,
         timeout: Duration,
         creds: Option<Credentials>,
+        alternate: bool,
     ) -> Result<Cluster, ClientError> {
+        let peers_cmd = if alternate {
+            "peers-clear-alt"
+        } else {
+            "peers-clear-std"
+        };
         let mut errors = Vec::new();
         for seed in seeds {
             match Conn::connect_host(&seed.host, seed.port, timeout, creds.as_ref()) {
                 Ok(mut c) => {
-                    let v = c.info(&["node", "build", "peers-clear-std", "namespaces"])?;
+                    let v = c.info(&["node", "build", peers_cmd, "namespaces"])?;
                     let [name, build, peers, namespaces]: [String; 4] =
                         v.try_into().expect("four answers");
                     if name.is_empty() {
@@ -189,6 +196,12 @@ impl Cluster {
             }
         }
         Err(ClientError::Unreachable(errors.join("; ")))
+    }
+
+    /// The server version as (major, minor), from `build`.
+    pub fn version(&self) -> (u32, u32) {
+        let mut it = self.build.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
     }
 
     pub fn connect(&self, node: usize) -> Result<Conn, ClientError> {

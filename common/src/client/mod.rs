@@ -28,6 +28,10 @@ pub enum ClientError {
     Wire(String, #[source] WireError),
     #[error("scan incomplete: {0}")]
     Incomplete(String),
+    #[error(
+        "the server (build {build}) is too old for {feature}, which needs server 5.2 or later"
+    )]
+    TooOld { build: String, feature: String },
 }
 
 fn auth_reason(code: u8) -> &'static str {
