@@ -35,7 +35,7 @@ use store::{Namespace, PARTITIONS};
 /// (node I stalls MS milliseconds before its next scan reply), `testd-kill:node=I` and
 /// `testd-revive:node=I` (take a node away and back; partitions move to the live nodes).
 #[derive(Parser, Debug)]
-#[command(name = "as-testd", version, max_term_width = 100)]
+#[command(name = "as-testd", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// First port; 0 lets the system pick free ports.
     #[arg(short, long, default_value_t = 3000)]
@@ -60,6 +60,96 @@ pub struct Args {
     /// Server version to report in the `build` info command.
     #[arg(long, default_value = "8.1.2.0")]
     pub build: String,
+
+    /// Start with this many generated sample records (as as-gen makes them, seed 1) in the first
+    /// namespace, with its secondary indexes and UDF module.
+    #[arg(long, default_value_t = 0)]
+    pub sample: u64,
+}
+
+/// A particle as the server stores it: GeoJSON gets its header (flags, no cells).
+fn wire_particle(ptype: u8, data: &[u8]) -> Vec<u8> {
+    if ptype == as_common::record::particle::GEOJSON {
+        let mut v = vec![0, 0, 0];
+        v.extend_from_slice(data);
+        v
+    } else {
+        data.to_vec()
+    }
+}
+
+/// Fills the first namespace with generated records; digests are computed from the keys as the
+/// server does, so clients find the records.
+fn load_sample(cluster: &Cluster, n: u64) {
+    use as_common::gen::Generator;
+    let Some(ns) = cluster.namespaces.first().filter(|_| n > 0) else {
+        return;
+    };
+    let mut g = Generator::new(1, ns.name.as_bytes());
+    for s in g.sindexes() {
+        ns.sindexes.lock().unwrap().push(store::IndexDef {
+            name: String::from_utf8_lossy(&s.name).into_owned(),
+            set: s.set.map(|x| String::from_utf8_lossy(&x).into_owned()),
+            bin: String::from_utf8_lossy(&s.bin).into_owned(),
+            data_type: match s.data_type {
+                as_common::record::IndexDataType::Numeric => "numeric",
+                as_common::record::IndexDataType::String => "string",
+                as_common::record::IndexDataType::Geo => "geo2dsphere",
+                as_common::record::IndexDataType::Blob => "blob",
+            }
+            .into(),
+            index_type: match s.index_type {
+                as_common::record::IndexType::Default => "default",
+                as_common::record::IndexType::List => "list",
+                as_common::record::IndexType::MapKeys => "mapkeys",
+                as_common::record::IndexType::MapValues => "mapvalues",
+            }
+            .into(),
+            context: s.context.map(|c| String::from_utf8_lossy(&c).into_owned()),
+        });
+    }
+    for u in g.udfs() {
+        cluster.udfs.lock().unwrap().insert(
+            String::from_utf8_lossy(&u.name).into_owned(),
+            u.content.into_owned(),
+        );
+    }
+    let now = store::now_ns();
+    for _ in 0..n {
+        let r = g.record();
+        let set = r.set.as_deref().unwrap_or_default().to_vec();
+        let digest = match &r.key {
+            Some(k) => as_common::wire::digest(&set, k),
+            None => r.digest,
+        };
+        let stored = store::Stored {
+            key: r.key.as_ref().map(|k| (k.ptype, k.data.to_vec())),
+            set,
+            generation: r.generation,
+            // The generator's expiries are absolute; keep them in the future.
+            void_time: if r.expiry == 0 {
+                0
+            } else {
+                store::now_cl() + 30 * 86400 + r.expiry % 86400
+            },
+            lut_ns: now,
+            bins: r
+                .bins
+                .iter()
+                .map(|b| {
+                    (
+                        b.name.to_vec(),
+                        b.value.ptype,
+                        wire_particle(b.value.ptype, &b.value.data),
+                    )
+                })
+                .collect(),
+        };
+        ns.parts[store::partition_of(&digest)]
+            .lock()
+            .unwrap()
+            .insert(digest, stored);
+    }
 }
 
 /// One-shot faults to inject, set by the `testd-fault` info command.
@@ -157,6 +247,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         credentials: args.user.zip(args.password),
         build: args.build,
     });
+    load_sample(&cluster, args.sample);
     let ports: Vec<String> = cluster.nodes.iter().map(|n| n.port.to_string()).collect();
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {}", ports.join(","))?;

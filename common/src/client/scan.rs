@@ -324,10 +324,28 @@ pub fn record_of<'a>(m: &Msg<'a>, default_ns: &'a [u8]) -> Result<Record<'a>, &'
         bins: m
             .ops
             .iter()
-            .map(|o| Bin {
-                name: Cow::Borrowed(o.name),
-                value: Value::new(o.ptype, o.value),
+            .map(|o| {
+                let data = if o.ptype == crate::record::particle::GEOJSON {
+                    geojson_text(o.value)?
+                } else {
+                    o.value
+                };
+                Ok(Bin {
+                    name: Cow::Borrowed(o.name),
+                    value: Value::new(o.ptype, data),
+                })
             })
-            .collect(),
+            .collect::<Result<_, &'static str>>()?,
     })
+}
+
+/// The JSON text of a GeoJSON particle as servers send it: a flags byte, a big-endian u16 count
+/// of 8-byte cell ids, the cells, then the text. Backups keep only the text, as asbackup does.
+pub fn geojson_text(p: &[u8]) -> Result<&[u8], &'static str> {
+    let cells = match p {
+        [_, a, b, ..] => u16::from_be_bytes([*a, *b]) as usize,
+        _ => return Err("GeoJSON particle shorter than its header"),
+    };
+    p.get(3 + 8 * cells..)
+        .ok_or("GeoJSON particle shorter than its cells")
 }
