@@ -478,7 +478,7 @@ fn refused_combinations_exit_2() {
         (vec!["-w", "0"], "parallel"),
         (vec!["-w", "101"], "parallel"),
         (vec!["-M", "-1"], "-1"),
-        (vec!["-A", "PKI"], "only --auth INTERNAL"),
+        (vec!["-A", "PKI"], "needs --tls-enable"),
         (vec!["-h", "host:0"], "bad port"),
     ] {
         let mut all = if args.contains(&"-h") {
@@ -656,4 +656,119 @@ fn a_server_too_old_for_expressions_is_refused() {
     );
     // Without such filters the old server is fine.
     assert_eq!(scan(&s, &["-n", "test"]).records.len(), 0);
+}
+
+#[test]
+fn tls_with_every_login_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let s = TestServer::start(
+        2,
+        &[
+            "--tls",
+            d,
+            "--user",
+            "admin",
+            "--password",
+            "s3",
+            "--sample",
+            "200",
+        ],
+    );
+    // A second server only to get a CA that did not sign the first one's certificates.
+    let _o = TestServer::start(1, &["--tls", other.path().to_str().unwrap()]);
+    let ca = format!("{d}/ca.pem");
+    let seed = format!("127.0.0.1:testd:{}", s.ports[0]);
+    let ok = |args: &[&str]| {
+        let mut all = vec!["-n", "test", "--tls-enable", "--tls-cafile", &ca];
+        all.extend_from_slice(args);
+        let (code, out, err) = run(SCAN, &all, b"");
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let b = read_stream(&out);
+        assert!(
+            b.records.len() > 190,
+            "{args:?}: {} records",
+            b.records.len()
+        );
+    };
+    ok(&["-h", &seed, "-U", "admin", "--password=s3"]);
+    ok(&[
+        "-h",
+        &seed,
+        "-U",
+        "admin",
+        "--password=s3",
+        "-A",
+        "EXTERNAL",
+        "--tls-protocols",
+        "TLSv1.2",
+    ]);
+    let plain_seed = format!("127.0.0.1:{}", s.ports[0]);
+    let (cert, key) = (format!("{d}/client.pem"), format!("{d}/client.key"));
+    ok(&[
+        "-h",
+        &plain_seed,
+        "--tls-name",
+        "testd",
+        "-A",
+        "PKI",
+        "--tls-certfile",
+        &cert,
+        "--tls-keyfile",
+        &key,
+    ]);
+
+    // A certificate from another CA: refused, exit 4, one line.
+    let wrong = format!("{}/ca.pem", other.path().display());
+    let (code, out, err) = run(
+        SCAN,
+        &[
+            "-h",
+            &seed,
+            "-n",
+            "test",
+            "--tls-enable",
+            "--tls-cafile",
+            &wrong,
+            "-U",
+            "admin",
+            "--password=s3",
+        ],
+        b"",
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("TLS with") && err.contains("certificate"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.is_empty());
+    // PKI without a client certificate, and EXTERNAL without TLS, are usage errors.
+    let (code, _, err) = run(SCAN, &["-h", &seed, "-n", "test", "-A", "PKI"], b"");
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(
+        SCAN,
+        &[
+            "-h",
+            &seed,
+            "-n",
+            "test",
+            "--tls-enable",
+            "--tls-cafile",
+            &ca,
+            "-A",
+            "PKI",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--tls-certfile"), "{err}");
+    let (code, _, err) = run(
+        SCAN,
+        &["-h", &seed, "-n", "test", "--tls-enable", "--tls-crl-check"],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not supported"), "{err}");
 }

@@ -3,13 +3,15 @@
 use crate::io::{binary_stdout, CHUNK};
 use anyhow::{bail, Context};
 use as_common::client::cluster::{parse_seeds, Cluster};
-use as_common::client::conn::Credentials;
+use as_common::client::conn::{AuthMode, Credentials, Settings};
 use as_common::client::filter::{self, exp, PartFilter};
 use as_common::client::scan::{ScanShared, ScanSpec};
+use as_common::client::tls::{self, TlsOptions};
 use as_common::client::{metadata, ClientError};
 use as_common::stream::{FrameBatch, Header, StreamWriter};
 use clap::Parser;
 use std::io::{BufWriter, IsTerminal};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,9 +53,62 @@ pub struct Args {
           env = "AS_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
 
-    /// Authentication mode; only INTERNAL is supported so far.
-    #[arg(short = 'A', long, default_value = "INTERNAL", value_parser = ["INTERNAL", "EXTERNAL", "EXTERNAL_INSECURE", "PKI"])]
+    /// Authentication mode: INTERNAL (a password hash), EXTERNAL (the password too, over TLS),
+    /// EXTERNAL_INSECURE (the password without TLS), PKI (the TLS client certificate).
+    #[arg(short = 'A', long, default_value = "INTERNAL", value_parser = ["INTERNAL", "EXTERNAL", "EXTERNAL_INSECURE", "PKI"], ignore_case = true)]
     pub auth: String,
+
+    /// Connect with TLS.
+    #[arg(long, alias = "tlsEnable")]
+    pub tls_enable: bool,
+
+    /// Default TLS name of the nodes (a seed's own host:tlsname:port wins).
+    #[arg(long, alias = "tlsName")]
+    pub tls_name: Option<String>,
+
+    /// CA certificates (PEM) to verify the nodes with.
+    #[arg(long, alias = "tlsCaFile")]
+    pub tls_cafile: Option<PathBuf>,
+
+    /// A directory of CA certificates (default /etc/ssl/certs when no CA file is given).
+    #[arg(long, alias = "tlsCaPath")]
+    pub tls_capath: Option<PathBuf>,
+
+    /// TLS protocols, e.g. "TLSv1.2", "TLSv1.3", "all -TLSv1.2" (default: both).
+    #[arg(long, alias = "tlsProtocols")]
+    pub tls_protocols: Option<String>,
+
+    /// Client certificate chain (PEM), for mutual TLS and --auth PKI.
+    #[arg(long, alias = "tlsCertFile")]
+    pub tls_certfile: Option<PathBuf>,
+
+    /// Client private key (PEM, unencrypted).
+    #[arg(long, alias = "tlsKeyFile")]
+    pub tls_keyfile: Option<PathBuf>,
+
+    /// Print the negotiated TLS protocol and cipher suite of the first connection on stderr.
+    #[arg(long, alias = "tlsLogSessionInfo")]
+    pub tls_log_session_info: bool,
+
+    /// Not supported: encrypted private keys (decrypt the key file instead).
+    #[arg(long, alias = "tlsKeyFilePassword", hide = true, num_args = 0..=1)]
+    pub tls_keyfile_password: Option<String>,
+
+    /// Not supported: OpenSSL cipher-suite strings (rustls negotiates its own safe suites).
+    #[arg(long, alias = "tlsCipherSuite", hide = true)]
+    pub tls_cipher_suite: Option<String>,
+
+    /// Not supported: certificate revocation lists.
+    #[arg(long, alias = "tlsCrlCheck", hide = true)]
+    pub tls_crl_check: bool,
+
+    /// Not supported: certificate revocation lists.
+    #[arg(long, alias = "tlsCrlCheckAll", hide = true)]
+    pub tls_crl_check_all: bool,
+
+    /// Not supported (deprecated in asbackup too).
+    #[arg(long, alias = "tlsCertBlackList", hide = true)]
+    pub tls_cert_blacklist: Option<String>,
 
     /// Use the nodes' alternate access addresses.
     #[arg(short = 'S', long)]
@@ -178,8 +233,25 @@ fn validate(a: &Args) -> Result<(), Usage> {
     {
         return bad("--filter-exp cannot be combined with several sets, --modified-after, --modified-before or --no-ttl-only");
     }
-    if a.auth != "INTERNAL" {
-        return bad("only --auth INTERNAL is supported so far");
+    let auth = a.auth.to_ascii_uppercase();
+    if (auth == "EXTERNAL" || auth == "PKI") && !a.tls_enable {
+        return Err(Usage(format!("--auth {auth} needs --tls-enable")));
+    }
+    if auth == "PKI" && (a.tls_certfile.is_none() || a.tls_keyfile.is_none()) {
+        return bad("--auth PKI needs --tls-certfile and --tls-keyfile");
+    }
+    for (given, flag) in [
+        (
+            a.tls_keyfile_password.is_some(),
+            "--tls-keyfile-password (encrypted keys)",
+        ),
+        (a.tls_cipher_suite.is_some(), "--tls-cipher-suite"),
+        (a.tls_crl_check || a.tls_crl_check_all, "--tls-crl-check"),
+        (a.tls_cert_blacklist.is_some(), "--tls-cert-blacklist"),
+    ] {
+        if given {
+            return Err(Usage(format!("{flag} is not supported by as-scan")));
+        }
     }
     for s in &a.set {
         if s.is_empty() || s.len() > 63 {
@@ -199,7 +271,7 @@ pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
             return Some(crate::EXIT_USAGE);
         }
         Some(match c.downcast_ref::<ClientError>()? {
-            ClientError::Connect(..) | ClientError::Unreachable(_) => 4,
+            ClientError::Connect(..) | ClientError::Unreachable(_) | ClientError::Tls(..) => 4,
             ClientError::Auth { .. } => 5,
             ClientError::NoNamespace(_)
             | ClientError::Server { .. }
@@ -207,6 +279,16 @@ pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
             ClientError::Incomplete(_) | ClientError::Wire(..) | ClientError::Protocol(..) => 7,
         })
     })
+}
+
+fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
+    let mode = match a.auth.to_ascii_uppercase().as_str() {
+        "PKI" => return Ok(Some(Credentials::pki())),
+        "EXTERNAL" => AuthMode::External,
+        "EXTERNAL_INSECURE" => AuthMode::ExternalInsecure,
+        _ => AuthMode::Internal,
+    };
+    Ok(password(a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p, mode)))
 }
 
 fn password(a: &Args) -> anyhow::Result<Option<String>> {
@@ -318,7 +400,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => exp::and(exps),
     };
     let seeds = parse_seeds(&a.host, a.port).map_err(Usage)?;
-    let creds = password(&a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p));
+    let tls = if a.tls_enable {
+        let o = TlsOptions {
+            cafile: a.tls_cafile.clone(),
+            capath: a.tls_capath.clone(),
+            certfile: a.tls_certfile.clone(),
+            keyfile: a.tls_keyfile.clone(),
+            protocols: a.tls_protocols.clone(),
+        };
+        Some(tls::client_config(&o).map_err(Usage)?)
+    } else {
+        None
+    };
     let socket_timeout = Duration::from_millis(if a.socket_timeout == 0 {
         a.total_timeout.max(10000)
     } else {
@@ -326,14 +419,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
 
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
-    let cluster = Cluster::discover(
-        &seeds,
-        &a.namespace,
-        socket_timeout,
-        creds,
-        a.services_alternate,
-    )
-    .context("connecting to the cluster")?;
+    let settings = Settings {
+        timeout: socket_timeout,
+        creds: credentials(&a)?,
+        tls,
+        tls_name: a.tls_name.clone(),
+        log_tls_session: a.tls_log_session_info,
+    };
+    let cluster = Cluster::discover(&seeds, &a.namespace, settings, a.services_alternate)
+        .context("connecting to the cluster")?;
     let expression_flags: Vec<&str> = [
         (a.set.len() > 1, "several sets"),
         (a.modified_after.is_some(), "--modified-after"),

@@ -15,7 +15,7 @@ use anyhow::Context;
 use as_common::wire::{self, flags, result, Msg, MsgHeader, MsgWriter, WireError};
 use clap::Parser;
 use std::collections::BTreeMap;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +60,11 @@ pub struct Args {
     /// Server version to report in the `build` info command.
     #[arg(long, default_value = "8.1.2.0")]
     pub build: String,
+
+    /// Serve TLS: write a fresh CA (ca.pem), and a client certificate and key for PKI login
+    /// (client.pem, client.key), into this directory. Nodes announce the TLS name "testd".
+    #[arg(long)]
+    pub tls: Option<std::path::PathBuf>,
 
     /// Start with this many generated sample records (as as-gen makes them, seed 1) in the first
     /// namespace, with its secondary indexes and UDF module.
@@ -179,6 +184,60 @@ pub struct Cluster {
     pub generation: AtomicU64,
     pub credentials: Option<(String, String)>,
     pub build: String,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS name the nodes' certificate carries.
+pub const TLS_NAME: &str = "testd";
+
+/// Makes a CA, a server certificate for `testd`, `localhost` and 127.0.0.1, and a client
+/// certificate; writes the CA and the client's pair into `dir`.
+fn tls_setup(dir: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "as-testd CA");
+    let ca = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let node_key = KeyPair::generate()?;
+    let node = CertificateParams::new(vec![
+        TLS_NAME.into(),
+        "localhost".into(),
+        "127.0.0.1".into(),
+    ])?
+    .signed_by(&node_key, &issuer)?;
+    let client_key = KeyPair::generate()?;
+    let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "pki-user");
+    let client = client_params.signed_by(&client_key, &issuer)?;
+    std::fs::write(dir.join("ca.pem"), ca.pem())?;
+    std::fs::write(dir.join("client.pem"), client.pem())?;
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem())?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.der().to_vec()))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(node.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(node_key.serialize_der())),
+        )?;
+    Ok(Arc::new(config))
 }
 
 impl Cluster {
@@ -246,6 +305,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         generation: AtomicU64::new(1),
         credentials: args.user.zip(args.password),
         build: args.build,
+        tls: args.tls.as_deref().map(tls_setup).transpose()?,
     });
     load_sample(&cluster, args.sample);
     let ports: Vec<String> = cluster.nodes.iter().map(|n| n.port.to_string()).collect();
@@ -283,33 +343,70 @@ fn accept_loop(cluster: Arc<Cluster>, node: usize, listener: TcpListener) {
     }
 }
 
+/// A byte stream to a client: plain TCP or TLS over it.
+pub trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
 /// Per-connection state.
 pub struct Conn {
-    pub out: TcpStream,
+    io: BufReader<Box<dyn Io>>,
+    /// The socket under `io`, to cut the connection for fault injection.
+    tcp: TcpStream,
     pub authenticated: bool,
+    /// Whether the client showed a certificate our CA signed (PKI login).
+    pub client_cert: bool,
+}
+
+impl Conn {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        let out = self.io.get_mut();
+        out.write_all(bytes)?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Drops the connection abruptly.
+    pub fn cut(&mut self) {
+        let _ = self.tcp.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 fn serve(cluster: &Cluster, node: usize, stream: TcpStream) -> Result<(), WireError> {
-    let mut conn = Conn {
-        out: stream.try_clone()?,
-        authenticated: cluster.credentials.is_none(),
+    let tcp = stream.try_clone()?;
+    let (io, client_cert): (Box<dyn Io>, bool) = match &cluster.tls {
+        None => (Box::new(stream), false),
+        Some(config) => {
+            let mut session = rustls::ServerConnection::new(config.clone())
+                .map_err(|e| WireError::Io(std::io::Error::other(e)))?;
+            let mut stream = stream;
+            while session.is_handshaking() {
+                session.complete_io(&mut stream)?;
+            }
+            let cert = session.peer_certificates().is_some_and(|c| !c.is_empty());
+            (Box::new(rustls::StreamOwned::new(session, stream)), cert)
+        }
     };
-    let mut input = BufReader::with_capacity(64 << 10, stream);
+    let mut conn = Conn {
+        io: BufReader::with_capacity(64 << 10, io),
+        tcp,
+        authenticated: cluster.credentials.is_none(),
+        client_cert,
+    };
     let mut body = Vec::new();
     loop {
-        let ptype = wire::read_proto(&mut input, &mut body)?;
+        let ptype = wire::read_proto(&mut conn.io, &mut body)?;
         if !cluster.nodes[node].alive.load(Ordering::SeqCst) {
             return Err(WireError::Closed);
         }
         match ptype {
             wire::TYPE_INFO => {
                 let reply = info::handle(cluster, node, &body, conn.authenticated);
-                conn.out.write_all(&reply)?;
+                conn.write(&reply)?;
             }
             wire::TYPE_ADMIN => admin(cluster, &mut conn, &body)?,
             wire::TYPE_MSG => {
                 if !conn.authenticated {
-                    reply_code(&mut conn.out, result::NOT_AUTHENTICATED)?;
+                    reply_code(&mut conn, result::NOT_AUTHENTICATED)?;
                     continue;
                 }
                 let (msg, _) = Msg::parse(&body)?;
@@ -329,12 +426,11 @@ fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
         return scan::scan(cluster, node, conn, msg);
     }
     let reply = write::single(cluster, msg);
-    conn.out.write_all(&reply)?;
-    Ok(())
+    conn.write(&reply)
 }
 
 /// A reply of just a header with this result code.
-pub fn reply_code(out: &mut TcpStream, code: u8) -> Result<(), WireError> {
+pub fn reply_code(conn: &mut Conn, code: u8) -> Result<(), WireError> {
     let mut w = MsgWriter::new();
     w.begin_proto();
     w.message(&MsgHeader {
@@ -342,8 +438,7 @@ pub fn reply_code(out: &mut TcpStream, code: u8) -> Result<(), WireError> {
         info3: flags::INFO3_LAST,
         ..Default::default()
     });
-    out.write_all(w.finish())?;
-    Ok(())
+    conn.write(w.finish())
 }
 
 /// Admin protocol (proto type 2): only LOGIN and AUTHENTICATE. Clients send the bcrypt hash of
@@ -379,6 +474,14 @@ fn admin(cluster: &Cluster, conn: &mut Conn, body: &[u8]) -> Result<(), WireErro
     }
     let code = match &cluster.credentials {
         None => result::OK,
+        // PKI: no fields; the verified client certificate is the proof.
+        Some(_) if n_fields == 0 && command == LOGIN => {
+            if conn.client_cert {
+                result::OK
+            } else {
+                result::INVALID_CREDENTIAL
+            }
+        }
         Some((u, p)) if command == LOGIN || command == AUTHENTICATE => {
             if u.as_bytes() != user.as_slice() {
                 result::INVALID_USER
@@ -399,8 +502,7 @@ fn admin(cluster: &Cluster, conn: &mut Conn, body: &[u8]) -> Result<(), WireErro
     wire::put_proto(&mut reply, wire::TYPE_ADMIN, 16);
     reply.extend_from_slice(&[0, code]);
     reply.extend_from_slice(&[0; 14]);
-    conn.out.write_all(&reply)?;
-    Ok(())
+    conn.write(&reply)
 }
 
 /// The partitions a node masters, as the `replicas` bitmap (bit 0x80 >> (p % 8) of byte p / 8).

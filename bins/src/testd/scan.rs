@@ -6,7 +6,6 @@ use super::exp;
 use super::store::{now_cl, partition_of, Stored, PARTITIONS};
 use super::{Cluster, Conn};
 use as_common::wire::{field, flags, op, result, Msg, MsgHeader, MsgWriter, WireError};
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -104,7 +103,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
         .field(field::NAMESPACE)
         .and_then(|n| cluster.namespace(n))
     else {
-        return super::reply_code(&mut conn.out, result::INVALID_NAMESPACE);
+        return super::reply_code(conn, result::INVALID_NAMESPACE);
     };
     let req = parse(cluster, node, msg);
     if let Some(f) = req.filter {
@@ -112,7 +111,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
             if std::env::var_os("AS_TESTD_DEBUG").is_some() {
                 eprintln!("as-testd: unsupported filter expression: {e}");
             }
-            return super::reply_code(&mut conn.out, result::PARAMETER);
+            return super::reply_code(conn, result::PARAMETER);
         }
     }
     let stall = {
@@ -161,14 +160,14 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
                 break 'parts;
             }
             if drop_now(cluster, node) {
-                conn.out.write_all(w.finish())?;
-                let _ = conn.out.shutdown(std::net::Shutdown::Both);
+                conn.write(w.finish())?;
+                conn.cut();
                 return Err(WireError::Closed);
             }
             if req.rps > 0 {
                 let due = Duration::from_secs_f64(sent as f64 / req.rps as f64);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    conn.out.write_all(w.finish())?;
+                    conn.write(w.finish())?;
                     w.begin_proto();
                     std::thread::sleep(wait);
                 }
@@ -176,7 +175,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
             put_record(&mut w, ns.name.as_bytes(), digest, r, &req);
             sent += 1;
             if w.body_len() >= CHUNK {
-                conn.out.write_all(w.finish())?;
+                conn.write(w.finish())?;
                 w.begin_proto();
             }
         }
@@ -186,7 +185,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
         info3: flags::INFO3_LAST,
         ..Default::default()
     });
-    conn.out.write_all(w.finish())?;
+    conn.write(w.finish())?;
     Ok(())
 }
 

@@ -1,12 +1,11 @@
 //! Cluster discovery: seeds → every node (through `peers-clear-std`) → who masters each
 //! partition of a namespace (through `replicas`).
 
-use super::conn::{Conn, Credentials};
+use super::conn::{Conn, Settings};
 use super::ClientError;
 use crate::record::PARTITIONS;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 /// A seed as asbackup takes it: `host`, `host:port`, `host:tlsname:port`, `[v6]:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +66,8 @@ pub fn parse_seeds(s: &str, default_port: u16) -> Result<Vec<Seed>, String> {
 pub struct Node {
     pub name: String,
     pub addr: SocketAddr,
+    /// The name its TLS certificate is verified against.
+    pub tls_name: Option<String>,
 }
 
 pub struct Cluster {
@@ -74,8 +75,7 @@ pub struct Cluster {
     /// Master node (index into `nodes`) of each partition of the namespace.
     pub owners: Vec<Option<usize>>,
     pub build: String,
-    timeout: Duration,
-    creds: Option<Credentials>,
+    settings: Settings,
 }
 
 /// `host:port` for an address that may lack the port (IPv6 in brackets).
@@ -95,8 +95,9 @@ fn with_port(a: &str, default_port: &str) -> String {
     }
 }
 
-/// Parses `peers-clear-std`: `gen,port,[[name,tls,[addr:port,...]],...]`.
-fn parse_peers(s: &str) -> Vec<(String, Vec<String>)> {
+/// Parses `peers-clear-std`: `gen,port,[[name,tls,[addr:port,...]],...]` into
+/// (name, TLS name, addresses).
+fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
     let Some(start) = s.find('[') else { return out };
     let default_port = s.split(',').nth(1).unwrap_or("3000").to_string();
@@ -116,6 +117,7 @@ fn parse_peers(s: &str) -> Vec<(String, Vec<String>)> {
                 depth -= 1;
                 if depth == 0 {
                     let (name, rest) = cur.split_once(',').unwrap_or((&cur, ""));
+                    let (tls, rest) = rest.split_once(',').unwrap_or(("", rest));
                     let addrs = rest
                         .split_once('[')
                         .map(|(_, a)| a.trim_end_matches(']'))
@@ -124,7 +126,7 @@ fn parse_peers(s: &str) -> Vec<(String, Vec<String>)> {
                         .filter(|a| !a.is_empty())
                         .map(|a| with_port(a, &default_port))
                         .collect();
-                    out.push((name.to_string(), addrs));
+                    out.push((name.to_string(), tls.to_string(), addrs));
                     cur.clear();
                 } else {
                     cur.push(c);
@@ -144,18 +146,18 @@ impl Cluster {
     pub fn discover(
         seeds: &[Seed],
         namespace: &str,
-        timeout: Duration,
-        creds: Option<Credentials>,
+        settings: Settings,
         alternate: bool,
     ) -> Result<Cluster, ClientError> {
-        let peers_cmd = if alternate {
-            "peers-clear-alt"
-        } else {
-            "peers-clear-std"
+        let peers_cmd = match (settings.tls.is_some(), alternate) {
+            (false, false) => "peers-clear-std",
+            (false, true) => "peers-clear-alt",
+            (true, false) => "peers-tls-std",
+            (true, true) => "peers-tls-alt",
         };
         let mut errors = Vec::new();
         for seed in seeds {
-            match Conn::connect_host(&seed.host, seed.port, timeout, creds.as_ref()) {
+            match Conn::connect_host(&seed.host, seed.port, seed.tls_name.as_deref(), &settings) {
                 Ok(mut c) => {
                     let v = c.info(&["node", "build", peers_cmd, "namespaces"])?;
                     let [name, build, peers, namespaces]: [String; 4] =
@@ -169,8 +171,17 @@ impl Cluster {
                     if !namespaces.split(';').any(|n| n == namespace) {
                         return Err(ClientError::NoNamespace(namespace.to_string()));
                     }
-                    let mut nodes = vec![Node { name, addr: c.addr }];
-                    for (pname, addrs) in parse_peers(&peers) {
+                    let tls_name = seed
+                        .tls_name
+                        .clone()
+                        .or_else(|| settings.tls_name.clone())
+                        .or_else(|| Some(seed.host.clone()));
+                    let mut nodes = vec![Node {
+                        name,
+                        addr: c.addr,
+                        tls_name,
+                    }];
+                    for (pname, ptls, addrs) in parse_peers(&peers) {
                         if nodes.iter().any(|n| n.name == pname) {
                             continue;
                         }
@@ -178,20 +189,26 @@ impl Cluster {
                             .iter()
                             .find_map(|a| a.to_socket_addrs().ok().and_then(|mut i| i.next()))
                         {
-                            nodes.push(Node { name: pname, addr });
+                            let tls_name = Some(ptls)
+                                .filter(|t| !t.is_empty())
+                                .or_else(|| settings.tls_name.clone());
+                            nodes.push(Node {
+                                name: pname,
+                                addr,
+                                tls_name,
+                            });
                         }
                     }
                     let mut cluster = Cluster {
                         nodes,
                         owners: vec![None; PARTITIONS as usize],
                         build,
-                        timeout,
-                        creds,
+                        settings,
                     };
                     cluster.refresh(namespace)?;
                     return Ok(cluster);
                 }
-                Err(e @ ClientError::Auth { .. }) => return Err(e),
+                Err(e @ (ClientError::Auth { .. } | ClientError::Tls(..))) => return Err(e),
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -205,7 +222,8 @@ impl Cluster {
     }
 
     pub fn connect(&self, node: usize) -> Result<Conn, ClientError> {
-        Conn::connect(self.nodes[node].addr, self.timeout, self.creds.as_ref())
+        let n = &self.nodes[node];
+        Conn::connect(n.addr, n.tls_name.as_deref(), &self.settings)
     }
 
     /// Any node that answers, for info requests.
@@ -310,10 +328,15 @@ mod tests {
         let p = parse_peers("3,3000,[[BB9,,[127.0.0.1:3001]],[BB8,tls,[10.0.0.1,10.0.0.2:4000]]]");
         assert_eq!(
             p[0],
-            ("BB9".to_string(), vec!["127.0.0.1:3001".to_string()])
+            (
+                "BB9".to_string(),
+                String::new(),
+                vec!["127.0.0.1:3001".to_string()]
+            )
         );
+        assert_eq!(p[1].1, "tls");
         assert_eq!(
-            p[1].1,
+            p[1].2,
             vec!["10.0.0.1:3000".to_string(), "10.0.0.2:4000".to_string()]
         );
         assert!(parse_peers("3,3000,[]").is_empty());

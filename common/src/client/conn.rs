@@ -3,22 +3,56 @@
 
 use super::ClientError;
 use crate::wire::{self, info, WireError};
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A byte stream to a node: plain TCP or TLS over it.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
 
 pub struct Conn {
     pub addr: SocketAddr,
-    out: TcpStream,
-    input: BufReader<TcpStream>,
+    io: BufReader<Box<dyn Io>>,
     pub body: Vec<u8>,
 }
 
-/// Credentials: the user and the bcrypt hash of the password (what INTERNAL auth sends).
+static TLS_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How to log in (asbackup's `--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The bcrypt hash of the password.
+    Internal,
+    /// The password itself too, for LDAP and the like; over TLS.
+    External,
+    /// As External, allowed without TLS.
+    ExternalInsecure,
+    /// The TLS client certificate proves who connects; no password.
+    Pki,
+}
+
+/// Credentials: the user, the bcrypt hash of the password (what INTERNAL auth sends) and, for
+/// external authentication, the password itself.
 #[derive(Clone)]
 pub struct Credentials {
     pub user: String,
     pub credential: String,
+    pub clear: Option<String>,
+    pub pki: bool,
+}
+
+/// Everything needed to open a connection to any node.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub timeout: Duration,
+    pub creds: Option<Credentials>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS name for nodes that do not announce one (`--tls-name`).
+    pub tls_name: Option<String>,
+    /// Print the negotiated TLS parameters (once) on stderr.
+    pub log_tls_session: bool,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -32,8 +66,18 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// PKI: the TLS client certificate logs in.
+    pub fn pki() -> Self {
+        Credentials {
+            user: String::new(),
+            credential: String::new(),
+            clear: None,
+            pki: true,
+        }
+    }
+
     /// Hashes the password with the fixed salt every Aerospike client uses.
-    pub fn new(user: &str, password: &str) -> Self {
+    pub fn new(user: &str, password: &str, mode: AuthMode) -> Self {
         use base64::alphabet::BCRYPT;
         use base64::engine::{general_purpose::NO_PAD, GeneralPurpose};
         use base64::Engine;
@@ -48,34 +92,65 @@ impl Credentials {
         Credentials {
             user: user.to_string(),
             credential,
+            clear: (mode != AuthMode::Internal).then(|| password.to_string()),
+            pki: false,
         }
     }
 }
 
 impl Conn {
+    /// Connects, with TLS when the settings have it (verifying the node as `tls_name`), and logs in.
     pub fn connect(
         addr: SocketAddr,
-        timeout: Duration,
-        creds: Option<&Credentials>,
+        tls_name: Option<&str>,
+        s: &Settings,
     ) -> Result<Conn, ClientError> {
-        let t = timeout.max(Duration::from_millis(1));
-        let s = TcpStream::connect_timeout(&addr, t)
-            .map_err(|e| ClientError::Connect(addr.to_string(), e))?;
-        s.set_nodelay(true).ok();
-        s.set_read_timeout(Some(t)).ok();
-        s.set_write_timeout(Some(t)).ok();
-        let input = BufReader::with_capacity(
-            256 << 10,
-            s.try_clone()
-                .map_err(|e| ClientError::Connect(addr.to_string(), e))?,
-        );
+        let t = s.timeout.max(Duration::from_millis(1));
+        let fail = |e: std::io::Error| ClientError::Connect(addr.to_string(), e);
+        let tcp = TcpStream::connect_timeout(&addr, t).map_err(fail)?;
+        tcp.set_nodelay(true).ok();
+        tcp.set_read_timeout(Some(t)).ok();
+        tcp.set_write_timeout(Some(t)).ok();
+        let io: Box<dyn Io> = match &s.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = tls_name
+                    .or(s.tls_name.as_deref())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| addr.ip().to_string());
+                let server =
+                    rustls::pki_types::ServerName::try_from(name.clone()).map_err(|_| {
+                        ClientError::Protocol(
+                            addr.to_string(),
+                            format!("invalid TLS name {name:?}"),
+                        )
+                    })?;
+                let mut session = rustls::ClientConnection::new(config.clone(), server)
+                    .map_err(|e| ClientError::Protocol(addr.to_string(), format!("TLS: {e}")))?;
+                let mut tcp = tcp;
+                // Handshake now, so that a certificate problem is reported as such.
+                while session.is_handshaking() {
+                    session
+                        .complete_io(&mut tcp)
+                        .map_err(|e| ClientError::Tls(addr.to_string(), e.to_string()))?;
+                }
+                if s.log_tls_session && !TLS_LOGGED.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    eprintln!(
+                        "as-scan: TLS with {addr} ({name}): {:?}, {:?}",
+                        session.protocol_version(),
+                        session.negotiated_cipher_suite().map(|c| c.suite())
+                    );
+                }
+                Box::new(rustls::StreamOwned::new(session, tcp))
+            }
+        };
         let mut c = Conn {
             addr,
-            out: s,
-            input,
+            io: BufReader::with_capacity(256 << 10, io),
             body: Vec::new(),
         };
-        if let Some(cr) = creds {
+        if let Some(cr) = &s.creds {
             c.login(cr)?;
         }
         Ok(c)
@@ -85,16 +160,18 @@ impl Conn {
     pub fn connect_host(
         host: &str,
         port: u16,
-        timeout: Duration,
-        creds: Option<&Credentials>,
+        tls_name: Option<&str>,
+        s: &Settings,
     ) -> Result<Conn, ClientError> {
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
             .map_err(|e| ClientError::Connect(format!("{host}:{port}"), e))?
             .collect();
         let mut last = None;
+        // Without an explicit TLS name, a seed given by name is verified by that name.
+        let name = tls_name.or(s.tls_name.as_deref()).or(Some(host));
         for a in addrs {
-            match Conn::connect(a, timeout, creds) {
+            match Conn::connect(a, name, s) {
                 Ok(c) => return Ok(c),
                 Err(e) => last = Some(e),
             }
@@ -108,16 +185,15 @@ impl Conn {
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.out.write_all(bytes).map_err(|e| self.io(e))
-    }
-
-    fn io(&self, e: std::io::Error) -> ClientError {
-        ClientError::Wire(self.addr.to_string(), WireError::Io(e))
+        let out = self.io.get_mut();
+        out.write_all(bytes)
+            .and_then(|_| out.flush())
+            .map_err(|e| ClientError::Wire(self.addr.to_string(), WireError::Io(e)))
     }
 
     /// Reads the next proto into `self.body`; returns its type.
     pub fn read(&mut self) -> Result<u8, ClientError> {
-        wire::read_proto(&mut self.input, &mut self.body)
+        wire::read_proto(&mut self.io, &mut self.body)
             .map_err(|e| ClientError::Wire(self.addr.to_string(), e))
     }
 
@@ -148,16 +224,25 @@ impl Conn {
         Ok(self.info(&[name])?.remove(0))
     }
 
-    /// LOGIN with INTERNAL authentication.
+    /// LOGIN: user and password hash (INTERNAL), plus the password itself (EXTERNAL), or no
+    /// fields at all (PKI: the TLS client certificate speaks).
     fn login(&mut self, creds: &Credentials) -> Result<(), ClientError> {
         const LOGIN: u8 = 20;
+        const USER: u8 = 0;
+        const CREDENTIAL: u8 = 3;
+        const CLEAR_PASSWORD: u8 = 4;
+        let mut fields = Vec::new();
+        if !creds.pki {
+            fields.push((USER, creds.user.as_bytes()));
+            fields.push((CREDENTIAL, creds.credential.as_bytes()));
+            if let Some(clear) = &creds.clear {
+                fields.push((CLEAR_PASSWORD, clear.as_bytes()));
+            }
+        }
         let mut body = vec![0u8; 16];
         body[2] = LOGIN;
-        body[3] = 2; // fields
-        for (id, data) in [
-            (0u8, creds.user.as_bytes()),
-            (3u8, creds.credential.as_bytes()),
-        ] {
+        body[3] = fields.len() as u8;
+        for (id, data) in fields {
             body.extend_from_slice(&(data.len() as u32 + 1).to_be_bytes());
             body.push(id);
             body.extend_from_slice(data);

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod filter;
 pub mod metadata;
 pub mod scan;
+pub mod tls;
 
 use crate::wire::WireError;
 use thiserror::Error;
@@ -14,6 +15,8 @@ use thiserror::Error;
 pub enum ClientError {
     #[error("cannot connect to {0}: {1}")]
     Connect(String, #[source] std::io::Error),
+    #[error("TLS with {0} failed: {1}")]
+    Tls(String, String),
     #[error("no seed host answered: {0}")]
     Unreachable(String),
     #[error("login to {addr} failed: {}", auth_reason(*.code))]
