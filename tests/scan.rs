@@ -772,3 +772,45 @@ fn tls_with_every_login_mode() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not supported"), "{err}");
 }
+
+#[test]
+fn prefer_racks_scans_on_copies_in_those_racks() {
+    let s = TestServer::start(3, &["--replication-factor", "2", "--racks", "1,2,2"]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "r", 0..600, None));
+    let stats = |s: &TestServer| -> Vec<u64> {
+        (0..3)
+            .map(|i| {
+                s.info(i, "testd-stats")
+                    .trim_start_matches("scanned=")
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let all = scan(&s, &["-n", "test"]);
+    assert_eq!(all.records.len(), 600);
+    let masters = stats(&s);
+    assert!(
+        masters.iter().all(|&n| n > 0),
+        "every master scanned: {masters:?}"
+    );
+    // Rack 1 is node 0, which holds copies of partitions p % 3 == 0 (master) and 2 (replica);
+    // the others have no copy in rack 1 and go to their master, node 1. Node 2 is not asked.
+    let b = scan(&s, &["-n", "test", "--prefer-racks", "1"]);
+    assert_eq!(
+        b.records.keys().collect::<Vec<_>>(),
+        all.records.keys().collect::<Vec<_>>()
+    );
+    let after: Vec<u64> = stats(&s).iter().zip(&masters).map(|(a, b)| a - b).collect();
+    assert_eq!(after[2], 0, "node 2 (rack 2) was not scanned: {after:?}");
+    assert!(after[0] > after[1], "{after:?}");
+    assert_eq!(after.iter().sum::<u64>(), 600);
+    let (code, _, err) = run(
+        SCAN,
+        &["-h", &s.host(), "-n", "test", "--prefer-racks", "x"],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+}

@@ -192,6 +192,11 @@ pub struct Args {
     #[arg(short = 'u', long)]
     pub no_udfs: bool,
 
+    /// Scan each partition on a copy held in one of these racks (ids 0 to 1000000,
+    /// comma-separated) when there is one, else on its master.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub prefer_racks: Vec<u32>,
+
     /// Back up the partitions whose master is one of these nodes (addr:port, comma- or
     /// semicolon-separated); contiguous runs become partition filters.
     #[arg(short = 'l', long)]
@@ -506,6 +511,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             total_timeout: (a.total_timeout > 0).then(|| Duration::from_millis(a.total_timeout)),
             max_retries: a.max_retries,
             sleep_between_retries: Duration::from_millis(a.sleep_between_retries),
+            prefer_racks: a.prefer_racks.clone(),
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
         let jobs = filter::jobs(&filters, parallel as usize);

@@ -87,9 +87,16 @@ fn answer_inner(cluster: &Cluster, node: usize, cmd: &str) -> String {
         "replicas" | "replicas-all" | "replicas-master" => cluster
             .namespaces
             .iter()
-            .map(|ns| format!("{}:0,1,{}", ns.name, B64.encode_to_string(ownership_bitmap(cluster, node))))
+            .map(|ns| {
+                let copies: Vec<String> = (0..cluster.replication)
+                    .map(|k| B64.encode_to_string(ownership_bitmap(cluster, node, k)))
+                    .collect();
+                format!("{}:0,{},{}", ns.name, cluster.replication, copies.join(","))
+            })
             .collect::<Vec<_>>()
             .join(";"),
+        "rack-ids" => cluster.namespaces.iter().map(|ns| format!("{}:{}", ns.name, cluster.racks[node])).collect::<Vec<_>>().join(";"),
+        "testd-stats" => format!("scanned={}", cluster.scanned[node].load(Ordering::SeqCst)),
         "namespaces" => cluster.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(";"),
         "namespace" => namespace_stats(cluster, node, cmd.split_once('/').map_or("", |(_, n)| n)),
         "sets" => sets(cluster, node, cmd.split_once('/').map(|(_, n)| n)),

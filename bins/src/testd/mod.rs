@@ -61,6 +61,14 @@ pub struct Args {
     #[arg(long, default_value = "8.1.2.0")]
     pub build: String,
 
+    /// Copies of each partition: a master and (N - 1) replicas on the next nodes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub replication_factor: u16,
+
+    /// Rack id of each node, comma-separated (default: all in rack 0).
+    #[arg(long, value_delimiter = ',')]
+    pub racks: Vec<u32>,
+
     /// Serve TLS: write a fresh CA (ca.pem), and a client certificate and key for PKI login
     /// (client.pem, client.key), into this directory. Nodes announce the TLS name "testd".
     #[arg(long)]
@@ -184,6 +192,12 @@ pub struct Cluster {
     pub generation: AtomicU64,
     pub credentials: Option<(String, String)>,
     pub build: String,
+    /// Copies of each partition (master and replicas).
+    pub replication: usize,
+    /// Rack id of each node.
+    pub racks: Vec<u32>,
+    /// Records each node has sent in scans, for tests (`testd-stats`).
+    pub scanned: Vec<AtomicU64>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -255,8 +269,14 @@ impl Cluster {
 
     /// The node that masters partition `p`, dealt round-robin over the live nodes.
     pub fn owner(&self, p: usize) -> Option<usize> {
+        self.replica(p, 0)
+    }
+
+    /// The node holding copy `k` of partition `p` (0 = master): the next live nodes after the
+    /// master, while there are enough of them.
+    pub fn replica(&self, p: usize, k: usize) -> Option<usize> {
         let live = self.live();
-        (!live.is_empty()).then(|| live[p % live.len()])
+        (k < self.replication.min(live.len())).then(|| live[(p + k) % live.len()])
     }
 
     /// Whether `node` may serve partition `p` now (consuming an "unavailable" fault).
@@ -269,7 +289,7 @@ impl Cluster {
             }
             return false;
         }
-        self.owner(p) == Some(node)
+        (0..self.replication).any(|k| self.replica(p, k) == Some(node))
     }
 }
 
@@ -306,6 +326,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         credentials: args.user.zip(args.password),
         build: args.build,
         tls: args.tls.as_deref().map(tls_setup).transpose()?,
+        replication: args.replication_factor as usize,
+        racks: (0..args.nodes.max(1))
+            .map(|i| args.racks.get(i).copied().unwrap_or(0))
+            .collect(),
+        scanned: (0..args.nodes.max(1)).map(|_| AtomicU64::new(0)).collect(),
     });
     load_sample(&cluster, args.sample);
     let ports: Vec<String> = cluster.nodes.iter().map(|n| n.port.to_string()).collect();
@@ -506,10 +531,10 @@ fn admin(cluster: &Cluster, conn: &mut Conn, body: &[u8]) -> Result<(), WireErro
 }
 
 /// The partitions a node masters, as the `replicas` bitmap (bit 0x80 >> (p % 8) of byte p / 8).
-pub fn ownership_bitmap(cluster: &Cluster, node: usize) -> Vec<u8> {
+pub fn ownership_bitmap(cluster: &Cluster, node: usize, copy: usize) -> Vec<u8> {
     let mut bits = vec![0u8; PARTITIONS / 8];
     for p in 0..PARTITIONS {
-        if cluster.owner(p) == Some(node) {
+        if cluster.replica(p, copy) == Some(node) {
             bits[p >> 3] |= 0x80 >> (p & 7);
         }
     }

@@ -174,6 +174,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
             }
             put_record(&mut w, ns.name.as_bytes(), digest, r, &req);
             sent += 1;
+            cluster.scanned[node].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if w.body_len() >= CHUNK {
                 conn.write(w.finish())?;
                 w.begin_proto();

@@ -74,6 +74,10 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// Master node (index into `nodes`) of each partition of the namespace.
     pub owners: Vec<Option<usize>>,
+    /// Holder of each copy (0 = master) of each partition.
+    pub copies: Vec<Vec<Option<usize>>>,
+    /// Rack id of each node in the namespace, when it reports one.
+    pub racks: Vec<Option<u32>>,
     pub build: String,
     settings: Settings,
 }
@@ -202,6 +206,8 @@ impl Cluster {
                     let mut cluster = Cluster {
                         nodes,
                         owners: vec![None; PARTITIONS as usize],
+                        copies: Vec::new(),
+                        racks: Vec::new(),
                         build,
                         settings,
                     };
@@ -240,14 +246,20 @@ impl Cluster {
 
     /// Re-reads who masters each partition; nodes that do not answer own nothing.
     pub fn refresh(&mut self, namespace: &str) -> Result<(), ClientError> {
-        let mut owners: Vec<Option<usize>> = vec![None; PARTITIONS as usize];
+        let mut copies: Vec<Vec<Option<usize>>> = Vec::new();
         let mut regimes: BTreeMap<usize, u64> = BTreeMap::new();
-        for i in 0..self.nodes.len() {
+        let mut racks = vec![None; self.nodes.len()];
+        for (i, rack) in racks.iter_mut().enumerate() {
             let Ok(mut c) = self.connect(i) else { continue };
-            let Ok(replicas) = c.info1("replicas") else {
+            let Ok(v) = c.info(&["replicas", "rack-ids"]) else {
                 continue;
             };
-            for item in replicas.split(';') {
+            *rack = v[1]
+                .split(';')
+                .filter_map(|x| x.split_once(':'))
+                .find(|(ns, _)| *ns == namespace)
+                .and_then(|(_, r)| r.parse::<u32>().ok());
+            for item in v[0].split(';') {
                 let Some((ns, rest)) = item.split_once(':') else {
                     continue;
                 };
@@ -257,24 +269,49 @@ impl Cluster {
                 let mut f = rest.split(',');
                 let regime: u64 = f.next().and_then(|r| r.parse().ok()).unwrap_or(0);
                 let _count = f.next();
-                let Some(master) = f.next() else { continue };
-                let Ok(bits) = base64_simd::STANDARD.decode_to_vec(master) else {
-                    continue;
-                };
-                for (p, owner) in owners.iter_mut().enumerate() {
-                    let mastered = bits.get(p >> 3).is_some_and(|b| b & (0x80 >> (p & 7)) != 0);
-                    // With two claims (during a migration) the higher regime wins.
-                    if mastered
-                        && owner.is_none_or(|o| regimes.get(&o).is_none_or(|&r| regime >= r))
-                    {
-                        *owner = Some(i);
+                // One bitmap per copy: the master's first, then each replica's.
+                for (k, b64) in f.enumerate() {
+                    let Ok(bits) = base64_simd::STANDARD.decode_to_vec(b64) else {
+                        continue;
+                    };
+                    if copies.len() <= k {
+                        copies.resize(k + 1, vec![None; PARTITIONS as usize]);
+                    }
+                    for (p, holder) in copies[k].iter_mut().enumerate() {
+                        let held = bits.get(p >> 3).is_some_and(|b| b & (0x80 >> (p & 7)) != 0);
+                        // With two claims (during a migration) the higher regime wins.
+                        if held
+                            && holder.is_none_or(|o| regimes.get(&o).is_none_or(|&r| regime >= r))
+                        {
+                            *holder = Some(i);
+                        }
                     }
                 }
                 regimes.insert(i, regime);
             }
         }
-        self.owners = owners;
+        self.owners = copies
+            .first()
+            .cloned()
+            .unwrap_or_else(|| vec![None; PARTITIONS as usize]);
+        self.copies = copies;
+        self.racks = racks;
         Ok(())
+    }
+
+    /// The node to scan partition `p` on: with preferred racks, the first copy (master first)
+    /// held by a node in one of them; otherwise, and when none is, the master.
+    pub fn node_for(&self, p: usize, prefer_racks: &[u32]) -> Option<usize> {
+        if !prefer_racks.is_empty() {
+            for copy in &self.copies {
+                if let Some(n) = copy[p] {
+                    if self.racks[n].is_some_and(|r| prefer_racks.contains(&r)) {
+                        return Some(n);
+                    }
+                }
+            }
+        }
+        self.owners[p]
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ScanSpec {
     pub total_timeout: Option<Duration>,
     pub max_retries: u32,
     pub sleep_between_retries: Duration,
+    /// Scan each partition on a copy in one of these racks when there is one.
+    pub prefer_racks: Vec<u32>,
 }
 
 /// Shared by the workers of one backup.
@@ -88,7 +90,7 @@ impl ScanShared {
             {
                 let c = self.cluster.read().unwrap();
                 for (&p, &d) in &pending {
-                    match c.owners[p as usize] {
+                    match c.node_for(p as usize, &self.spec.prefer_racks) {
                         Some(n) => by_node.entry(n).or_default().push((p, d)),
                         None => orphans += 1,
                     }
