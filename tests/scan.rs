@@ -405,6 +405,20 @@ fn scope_flags() {
     assert_eq!(d.records.keys().collect::<Vec<_>>(), want);
 
     assert_eq!(scan(&s, &["-n", "test", "-M", "10"]).records.len(), 10);
+    // The limit holds across parallel groups.
+    assert_eq!(
+        scan(&s, &["-n", "test", "-M", "25", "-w", "4"])
+            .records
+            .len(),
+        25
+    );
+    // A filter expression given as base64 (here: set name is "c").
+    let exp = base64_simd::STANDARD
+        .encode_to_string(as_common::client::filter::exp::set_in(&["c".to_string()]));
+    assert_eq!(
+        sets_of(&scan(&s, &["-n", "test", "-f", &exp])),
+        BTreeMap::from([("c".into(), 10)])
+    );
     let nottl = scan(&s, &["-n", "test", "--no-ttl-only"]);
     assert_eq!(
         sets_of(&nottl),
