@@ -94,16 +94,16 @@ pub struct Args {
     #[arg(long, alias = "tlsKeyFilePassword", hide = true, num_args = 0..=1)]
     pub tls_keyfile_password: Option<String>,
 
-    /// Not supported: OpenSSL cipher-suite strings (rustls negotiates its own safe suites).
-    #[arg(long, alias = "tlsCipherSuite", hide = true)]
+    /// Allowed cipher suites, OpenSSL or IANA names separated by ':' (default: rustls's safe set).
+    #[arg(long, alias = "tlsCipherSuite")]
     pub tls_cipher_suite: Option<String>,
 
-    /// Not supported: certificate revocation lists.
-    #[arg(long, alias = "tlsCrlCheck", hide = true)]
+    /// Check the nodes' certificates against the revocation lists in --tls-capath.
+    #[arg(long, alias = "tlsCrlCheck")]
     pub tls_crl_check: bool,
 
-    /// Not supported: certificate revocation lists.
-    #[arg(long, alias = "tlsCrlCheckAll", hide = true)]
+    /// Check the whole certificate chain against the revocation lists in --tls-capath.
+    #[arg(long, alias = "tlsCrlCheckAll")]
     pub tls_crl_check_all: bool,
 
     /// Not supported (deprecated in asbackup too).
@@ -412,6 +412,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             certfile: a.tls_certfile.clone(),
             keyfile: a.tls_keyfile.clone(),
             protocols: a.tls_protocols.clone(),
+            cipher_suites: a.tls_cipher_suite.clone(),
+            crl_check: match (a.tls_crl_check_all, a.tls_crl_check) {
+                (true, _) => Some(tls::CrlCheck::Chain),
+                (false, true) => Some(tls::CrlCheck::Leaf),
+                _ => None,
+            },
         };
         Some(tls::client_config(&o).map_err(Usage)?)
     } else {

@@ -232,6 +232,17 @@ fn tls_setup(dir: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>>
         .push(rcgen::DnType::CommonName, "pki-user");
     let client = client_params.signed_by(&client_key, &issuer)?;
     std::fs::write(dir.join("ca.pem"), ca.pem())?;
+    // An empty revocation list signed by the CA, for clients that check CRLs.
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2024, 1, 1),
+        next_update: rcgen::date_time_ymd(2099, 1, 1),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)?;
+    std::fs::write(dir.join("ca.crl"), crl.pem()?)?;
     std::fs::write(dir.join("client.pem"), client.pem())?;
     std::fs::write(dir.join("client.key"), client_key.serialize_pem())?;
 

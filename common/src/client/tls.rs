@@ -18,6 +18,94 @@ pub struct TlsOptions {
     pub keyfile: Option<PathBuf>,
     /// asbackup's `--tls-protocols` ("TLSv1.2", "TLSv1.3", "all", with +/- prefixes); None = both.
     pub protocols: Option<String>,
+    /// `--tls-cipher-suite`: OpenSSL or IANA names, separated by `:` or `,`.
+    pub cipher_suites: Option<String>,
+    /// `--tls-crl-check` (the node's certificate) / `--tls-crl-check-all` (the whole chain):
+    /// CRLs come from the CA directory.
+    pub crl_check: Option<CrlCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlCheck {
+    Leaf,
+    Chain,
+}
+
+/// rustls's suites under their IANA names and the OpenSSL names asbackup users write.
+const SUITE_NAMES: &[(&str, &str)] = &[
+    ("TLS13_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+    ("TLS13_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+    (
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
+
+/// The provider's suites that `spec` names, in the order given.
+fn suites(
+    spec: &str,
+    all: &[rustls::SupportedCipherSuite],
+) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
+    let mut out = Vec::new();
+    for name in spec.split([':', ',', ' ']).filter(|n| !n.is_empty()) {
+        let rustls_name = SUITE_NAMES
+            .iter()
+            .find(|(a, b)| a.eq_ignore_ascii_case(name) || b.eq_ignore_ascii_case(name))
+            .map(|(a, _)| *a)
+            .ok_or_else(|| {
+                let known: Vec<&str> = SUITE_NAMES.iter().map(|(_, b)| *b).collect();
+                format!(
+                    "unsupported TLS cipher suite {name:?} (available: {})",
+                    known.join(", ")
+                )
+            })?;
+        if let Some(s) = all
+            .iter()
+            .find(|s| format!("{:?}", s.suite()) == rustls_name)
+        {
+            out.push(*s);
+        }
+    }
+    if out.is_empty() {
+        return Err("--tls-cipher-suite names no usable suite".into());
+    }
+    Ok(out)
+}
+
+/// Certificate revocation lists (PEM) found in a directory.
+fn crls(dir: &Path) -> Vec<rustls::pki_types::CertificateRevocationListDer<'static>> {
+    use rustls::pki_types::CertificateRevocationListDer;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if let Ok(iter) = CertificateRevocationListDer::pem_file_iter(e.path()) {
+            out.extend(iter.flatten());
+        }
+    }
+    out
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -97,11 +185,39 @@ pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
                 .into(),
         );
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(spec) = &o.cipher_suites {
+        provider.cipher_suites = suites(spec, &provider.cipher_suites)?;
+    }
+    let provider = Arc::new(provider);
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(o.protocols.as_deref())?)
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots);
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = match o.crl_check {
+        None => builder.with_root_certificates(roots),
+        Some(check) => {
+            let dir = o
+                .capath
+                .as_deref()
+                .ok_or("--tls-crl-check needs --tls-capath, the directory holding the CRLs")?;
+            let lists = crls(dir);
+            if lists.is_empty() {
+                return Err(format!(
+                    "--tls-crl-check: no certificate revocation list in {}",
+                    dir.display()
+                ));
+            }
+            let mut v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .with_crls(lists);
+            if check == CrlCheck::Leaf {
+                v = v.only_check_end_entity_revocation();
+            }
+            builder.with_webpki_verifier(v.build().map_err(|e| format!("TLS setup: {e}"))?)
+        }
+    };
     let config = match (&o.certfile, &o.keyfile) {
         (Some(c), Some(k)) => {
             let key = PrivateKeyDer::from_pem_file(k)
@@ -119,6 +235,16 @@ pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cipher_suite_names() {
+        let all = rustls::crypto::ring::default_provider().cipher_suites;
+        let s = suites("ECDHE-RSA-AES256-GCM-SHA384:TLS_AES_128_GCM_SHA256", &all).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(suites("RC4-MD5", &all)
+            .unwrap_err()
+            .contains("unsupported TLS cipher suite"));
+    }
 
     #[test]
     fn protocol_lists() {
