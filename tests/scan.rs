@@ -778,13 +778,119 @@ fn tls_with_every_login_mode() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tls-certfile"), "{err}");
+    // Revocation lists from the CA directory (as-testd writes an empty one), and cipher suites.
+    ok(&[
+        "-h",
+        &seed,
+        "-U",
+        "admin",
+        "--password=s3",
+        "--tls-capath",
+        d,
+        "--tls-crl-check-all",
+    ]);
+    ok(&[
+        "-h",
+        &seed,
+        "-U",
+        "admin",
+        "--password=s3",
+        "--tls-cipher-suite",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "--tls-protocols",
+        "TLSv1.2",
+    ]);
+    let no_crl = tempfile::tempdir().unwrap();
+    std::fs::copy(&ca, no_crl.path().join("ca.pem")).unwrap();
+    let nc = no_crl.path().to_str().unwrap();
     let (code, _, err) = run(
         SCAN,
-        &["-h", &seed, "-n", "test", "--tls-enable", "--tls-crl-check"],
+        &[
+            "-h",
+            &seed,
+            "-n",
+            "test",
+            "--tls-enable",
+            "--tls-capath",
+            nc,
+            "--tls-crl-check",
+        ],
         b"",
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not supported"), "{err}");
+    assert!(err.contains("no certificate revocation list"), "{err}");
+    let (code, _, err) = run(
+        SCAN,
+        &[
+            "-h",
+            &seed,
+            "-n",
+            "test",
+            "--tls-enable",
+            "--tls-cafile",
+            &ca,
+            "--tls-cipher-suite",
+            "RC4-MD5",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unsupported TLS cipher suite"), "{err}");
+    // An encrypted client key, with its password in every form asbackup takes.
+    let enc = format!("{d}/client-enc.key");
+    let st = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:pw",
+            "-in",
+            &key,
+            "-out",
+            &enc,
+        ])
+        .status()
+        .expect("openssl is installed (scripts/test installs it)");
+    assert!(st.success());
+    let pwfile = format!("{d}/pw.txt");
+    std::fs::write(&pwfile, "pw\n").unwrap();
+    let pki = |pw: &str| {
+        let o = std::process::Command::new(SCAN)
+            .args([
+                "-h",
+                &seed,
+                "-n",
+                "test",
+                "--tls-enable",
+                "--tls-cafile",
+                &ca,
+                "-A",
+                "PKI",
+            ])
+            .args(["--tls-certfile", &cert, "--tls-keyfile", &enc, pw])
+            .env("KEY_PW", "pw")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.stdout,
+        )
+    };
+    for form in [
+        "--tls-keyfile-password=pw",
+        "--tls-keyfile-password=env:KEY_PW",
+        &format!("--tls-keyfile-password=file:{pwfile}"),
+    ] {
+        let (code, err, out) = pki(form);
+        assert_eq!(code, Some(0), "{form}: {err}");
+        assert!(read_stream(&out).records.len() > 190);
+    }
+    let (code, err, _) = pki("--tls-keyfile-password=wrong");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot decrypt the key"), "{err}");
 }
 
 #[test]

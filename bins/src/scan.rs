@@ -90,8 +90,9 @@ pub struct Args {
     #[arg(long, alias = "tlsLogSessionInfo")]
     pub tls_log_session_info: bool,
 
-    /// Not supported: encrypted private keys (decrypt the key file instead).
-    #[arg(long, alias = "tlsKeyFilePassword", hide = true, num_args = 0..=1)]
+    /// Password of an encrypted client key: env:VAR, file:PATH, the password itself, or nothing
+    /// to be asked on the terminal.
+    #[arg(long, alias = "tlsKeyFilePassword", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub tls_keyfile_password: Option<String>,
 
     /// Allowed cipher suites, OpenSSL or IANA names separated by ':' (default: rustls's safe set).
@@ -245,18 +246,8 @@ fn validate(a: &Args) -> Result<(), Usage> {
     if auth == "PKI" && (a.tls_certfile.is_none() || a.tls_keyfile.is_none()) {
         return bad("--auth PKI needs --tls-certfile and --tls-keyfile");
     }
-    for (given, flag) in [
-        (
-            a.tls_keyfile_password.is_some(),
-            "--tls-keyfile-password (encrypted keys)",
-        ),
-        (a.tls_cipher_suite.is_some(), "--tls-cipher-suite"),
-        (a.tls_crl_check || a.tls_crl_check_all, "--tls-crl-check"),
-        (a.tls_cert_blacklist.is_some(), "--tls-cert-blacklist"),
-    ] {
-        if given {
-            return Err(Usage(format!("{flag} is not supported by as-scan")));
-        }
+    if a.tls_cert_blacklist.is_some() {
+        return bad("--tls-cert-blacklist is not supported (it is deprecated in asbackup too): use --tls-crl-check");
     }
     for s in &a.set {
         if s.is_empty() || s.len() > 63 {
@@ -294,6 +285,23 @@ fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
         _ => AuthMode::Internal,
     };
     Ok(password(a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p, mode)))
+}
+
+/// asbackup's secret forms: `env:VAR`, `file:PATH`, the value itself, or empty to prompt.
+fn secret(spec: &str) -> anyhow::Result<String> {
+    if let Some(var) = spec.strip_prefix("env:") {
+        return std::env::var(var)
+            .map_err(|_| Usage(format!("environment variable {var} is not set")).into());
+    }
+    if let Some(path) = spec.strip_prefix("file:") {
+        let s = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        return Ok(s.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if spec.is_empty() {
+        return rpassword::prompt_password("TLS key password: ")
+            .context("cannot read the password from the terminal");
+    }
+    Ok(spec.to_string())
 }
 
 fn password(a: &Args) -> anyhow::Result<Option<String>> {
@@ -412,6 +420,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             certfile: a.tls_certfile.clone(),
             keyfile: a.tls_keyfile.clone(),
             protocols: a.tls_protocols.clone(),
+            keyfile_password: a.tls_keyfile_password.as_deref().map(secret).transpose()?,
             cipher_suites: a.tls_cipher_suite.clone(),
             crl_check: match (a.tls_crl_check_all, a.tls_crl_check) {
                 (true, _) => Some(tls::CrlCheck::Chain),

@@ -16,6 +16,8 @@ pub struct TlsOptions {
     /// Client certificate chain and key (PEM), for mutual TLS and PKI authentication.
     pub certfile: Option<PathBuf>,
     pub keyfile: Option<PathBuf>,
+    /// Password of an encrypted (PKCS#8) key file.
+    pub keyfile_password: Option<String>,
     /// asbackup's `--tls-protocols` ("TLSv1.2", "TLSv1.3", "all", with +/- prefixes); None = both.
     pub protocols: Option<String>,
     /// `--tls-cipher-suite`: OpenSSL or IANA names, separated by `:` or `,`.
@@ -113,6 +115,25 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("bad certificate in {}: {e}", path.display()))
+}
+
+/// Reads an encrypted PKCS#8 key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`).
+fn decrypt_key(path: &Path, password: &str) -> Result<PrivateKeyDer<'static>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read the key {}: {e}", path.display()))?;
+    let not_encrypted =
+        |e: String| format!("{} is not an encrypted PKCS#8 key: {e}", path.display());
+    let (_label, der) =
+        pkcs8::der::pem::decode_vec(&pem).map_err(|e| not_encrypted(e.to_string()))?;
+    let enc = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+        .map_err(|e| not_encrypted(e.to_string()))?;
+    let doc = enc.decrypt(password).map_err(|_| {
+        format!(
+            "cannot decrypt the key {}: wrong --tls-keyfile-password?",
+            path.display()
+        )
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(doc.as_bytes().to_vec().into()))
 }
 
 /// The protocol versions `--tls-protocols` selects (an OpenSSL-style list).
@@ -220,8 +241,11 @@ pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     };
     let config = match (&o.certfile, &o.keyfile) {
         (Some(c), Some(k)) => {
-            let key = PrivateKeyDer::from_pem_file(k)
-                .map_err(|e| format!("cannot read the key {}: {e}", k.display()))?;
+            let key = match &o.keyfile_password {
+                None => PrivateKeyDer::from_pem_file(k)
+                    .map_err(|e| format!("cannot read the key {}: {e}", k.display()))?,
+                Some(pw) => decrypt_key(k, pw)?,
+            };
             builder
                 .with_client_auth_cert(certs(c)?, key)
                 .map_err(|e| format!("bad client certificate: {e}"))?
