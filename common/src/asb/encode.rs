@@ -1,7 +1,7 @@
 //! ASB text encoder, byte for byte what asbackup 4.5.8 writes (`enc_text.c`).
 
 use super::double::write_g17;
-use super::{bin_letter, INCOMPLETE_MARKER};
+use super::{bin_letter, bytes_particle, INCOMPLETE_MARKER};
 use crate::record::{particle, Record, SIndex, Udf, Value};
 use base64_simd::{Out, STANDARD as B64};
 use std::io::{self, Write};
@@ -269,15 +269,8 @@ fn put_bin(b: &mut Vec<u8>, name: &[u8], v: &Value, compact: bool) -> Result<(),
     })?;
     b.extend_from_slice(b"- ");
     b.push(letter);
-    let bytes_like = !matches!(
-        v.ptype,
-        particle::NIL
-            | particle::INTEGER
-            | particle::FLOAT
-            | particle::STRING
-            | particle::GEOJSON
-            | particle::BOOL
-    );
+    // The bytes-like types are the ones with a base64 form and a `!` raw form.
+    let bytes_like = bytes_particle(letter).is_some();
     if bytes_like && compact {
         b.push(b'!');
     }
