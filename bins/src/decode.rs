@@ -125,6 +125,23 @@ fn validate(args: &Args) -> anyhow::Result<()> {
     let path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
     let files: Vec<Option<PathBuf>> = match path {
         Some(dir) if dir.is_dir() => {
+            // A directory backup that did not finish carries a marker with the reason.
+            for e in
+                std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
+            {
+                let p = e?.path();
+                if p.to_string_lossy()
+                    .ends_with(crate::split::INCOMPLETE_SUFFIX)
+                {
+                    let why = std::fs::read_to_string(&p).unwrap_or_default();
+                    return Err(BadInput(format!(
+                        "{} is an incomplete backup: {}",
+                        dir.display(),
+                        why.trim()
+                    ))
+                    .into());
+                }
+            }
             let mut v = Vec::new();
             for e in
                 std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?

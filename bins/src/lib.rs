@@ -7,6 +7,7 @@ pub mod encode;
 pub mod gen;
 pub mod io;
 pub mod scan;
+pub mod split;
 pub mod testd;
 pub mod zstd;
 

@@ -134,7 +134,10 @@ struct Counts(Trailer);
 
 impl Counts {
     fn add(&mut self, kind: Kind) {
-        let t = &mut self.0;
+        Counts::add_to(&mut self.0, kind)
+    }
+
+    fn add_to(t: &mut Trailer, kind: Kind) {
         match kind {
             Kind::Record => t.records += 1,
             Kind::SIndex => t.sindexes += 1,
@@ -246,6 +249,16 @@ fn seal_frame(buf: &mut Vec<u8>, start: usize) -> Result<(), StreamError> {
     Ok(())
 }
 
+/// The digest of a sealed record frame, read without decoding the rest of the record.
+pub fn record_digest(frame: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    record_codec::digest(frame.get(5..)?)
+}
+
+/// The partition-done marker of a sealed frame.
+pub fn partition_done_of(frame: &[u8]) -> Option<PartitionDone> {
+    rmp_serde::from_slice(frame.get(5..frame.len().checked_sub(4)?)?).ok()
+}
+
 /// Complete frames built away from the writer (e.g. by scan workers) and handed to
 /// [`StreamWriter::batch`] in one piece, with the counts the trailer needs.
 #[derive(Debug, Default)]
@@ -274,6 +287,12 @@ impl FrameBatch {
         seal_frame(&mut self.bytes, start)?;
         self.counts.partitions_done += 1;
         Ok(())
+    }
+
+    /// Adds a frame sealed elsewhere (from [`StreamReader::next_sealed`]).
+    pub fn sealed(&mut self, kind: Kind, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        Counts::add_to(&mut self.counts, kind);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -444,8 +463,8 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    /// The next frame, or `None` after a valid trailer at the end of the input.
-    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, StreamError> {
+    /// Reads the next frame, counting it; `None` after a valid trailer at the end of the input.
+    fn counted_frame(&mut self) -> Result<Option<Kind>, StreamError> {
         if self.trailer.is_some() {
             return Ok(None);
         }
@@ -460,15 +479,8 @@ impl<R: Read> StreamReader<R> {
             }
         };
         self.counts.add(kind);
-        Ok(Some(match kind {
-            Kind::Record => match record_codec::read(&self.buf[5..]) {
-                Ok(r) => Frame::Record(r),
-                Err(field) => return Err(self.corrupt(format!("malformed record ({field})"))),
-            },
-            Kind::SIndex => Frame::SIndex(self.decode()?),
-            Kind::Udf => Frame::Udf(self.decode()?),
-            Kind::PartitionDone => Frame::PartitionDone(self.decode()?),
-            Kind::Header => return Err(self.corrupt("a second stream header".into())),
+        match kind {
+            Kind::Header => Err(self.corrupt("a second stream header".into())),
             Kind::Trailer => {
                 let t: Trailer = self.decode()?;
                 if t != self.counts.0 {
@@ -482,8 +494,37 @@ impl<R: Read> StreamReader<R> {
                     return Err(self.corrupt("data after the trailer".into()));
                 }
                 self.trailer = Some(t);
-                return Ok(None);
+                Ok(None)
             }
+            k => Ok(Some(k)),
+        }
+    }
+
+    /// The next frame still sealed (kind, length, payload, checksum), appended to `out`, for
+    /// stages that route frames without decoding them; `None` after a valid trailer.
+    pub fn next_sealed(&mut self, out: &mut Vec<u8>) -> Result<Option<Kind>, StreamError> {
+        let Some(kind) = self.counted_frame()? else {
+            return Ok(None);
+        };
+        out.extend_from_slice(&self.buf);
+        out.extend_from_slice(&crc32c::crc32c(&self.buf).to_le_bytes());
+        Ok(Some(kind))
+    }
+
+    /// The next frame, or `None` after a valid trailer at the end of the input.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, StreamError> {
+        let Some(kind) = self.counted_frame()? else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            Kind::Record => match record_codec::read(&self.buf[5..]) {
+                Ok(r) => Frame::Record(r),
+                Err(field) => return Err(self.corrupt(format!("malformed record ({field})"))),
+            },
+            Kind::SIndex => Frame::SIndex(self.decode()?),
+            Kind::Udf => Frame::Udf(self.decode()?),
+            Kind::PartitionDone => Frame::PartitionDone(self.decode()?),
+            Kind::Header | Kind::Trailer => unreachable!("handled by counted_frame"),
         }))
     }
 }

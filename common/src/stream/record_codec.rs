@@ -93,6 +93,18 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// The digest field of a record payload (or of a sealed frame's payload with its checksum after
+/// it), skipping the namespace and set.
+pub(super) fn digest(payload: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    let mut c = Cur(payload);
+    c.array(Some(RECORD_FIELDS), "record").ok()?;
+    c.bytes("namespace").ok()?;
+    if !c.nil() {
+        c.bytes("set").ok()?;
+    }
+    c.bytes("digest").ok()?.try_into().ok()
+}
+
 pub(super) fn read(payload: &[u8]) -> Res<Record<'_>> {
     let mut c = Cur(payload);
     c.array(Some(RECORD_FIELDS), "record")?;

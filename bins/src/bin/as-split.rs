@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    as_tools::main("as-split", as_tools::split::run)
+}

@@ -1,0 +1,245 @@
+//! as-split: directory mode with file limits, parallel workers, per-file filters and sinks.
+
+mod support;
+
+use as_common::asb::{AsbItem, AsbReader};
+use std::collections::BTreeSet;
+use std::path::Path;
+use support::run;
+
+const GEN: &str = env!("CARGO_BIN_EXE_as-gen");
+const SPLIT: &str = env!("CARGO_BIN_EXE_as-split");
+const ENCODE: &str = env!("CARGO_BIN_EXE_as-encode");
+const DECODE: &str = env!("CARGO_BIN_EXE_as-decode");
+const ZSTD: &str = env!("CARGO_BIN_EXE_as-zstd");
+
+fn generated(n: u64) -> Vec<u8> {
+    let (code, out, err) = run(GEN, &["-n", &n.to_string(), "--seed", "5"], b"");
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+/// Digests of the records of an ASB file, and whether it has `# first-file`, index or UDF lines.
+fn contents(asb: &[u8]) -> (Vec<[u8; 20]>, bool, usize) {
+    let mut r = AsbReader::new(asb).expect("a valid file");
+    let first = r.header().first_file;
+    let (mut digests, mut globals) = (Vec::new(), 0);
+    while let Some(item) = r.next_item().expect("a valid file") {
+        match item {
+            AsbItem::Record(rec) => digests.push(rec.digest),
+            _ => globals += 1,
+        }
+    }
+    (digests, first, globals)
+}
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn directory_of_limited_compressed_files_equals_one_file() {
+    let stream = generated(40000);
+    let (_, single, _) = run(ENCODE, &[], &stream);
+    let (all, first, globals) = contents(&single);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backup");
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = run(
+        SPLIT,
+        &[
+            "-d",
+            d,
+            "-F",
+            "1",
+            "-w",
+            "4",
+            "--filter",
+            "as-encode | as-zstd",
+        ],
+        &stream,
+    );
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> = files(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.len() > 4, "several files per worker: {names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("test_")
+            && n.ends_with(".asb")
+            && n.len() == "test_00000.asb".len()),
+        "{names:?}"
+    );
+    assert_eq!(names[0], "test_00000.asb");
+
+    let mut union = BTreeSet::new();
+    let mut firsts = Vec::new();
+    for p in files(&dir) {
+        let bytes = std::fs::read(&p).unwrap();
+        // Within the limit: at most a record and the filters' buffers past 1 MiB.
+        assert!(
+            bytes.len() < (1 << 20) + (768 << 10),
+            "{} has {} bytes",
+            p.display(),
+            bytes.len()
+        );
+        let (code, plain, err) = run(ZSTD, &["-d"], &bytes);
+        assert_eq!(code, 0, "{}: {err}", p.display());
+        let (code, _, err) = run(DECODE, &["--validate"], &plain);
+        assert_eq!(code, 0, "{} does not validate alone: {err}", p.display());
+        let (digests, is_first, g) = contents(&plain);
+        if is_first {
+            firsts.push((p.clone(), g));
+        } else {
+            assert_eq!(g, 0, "only the first file has index and UDF lines");
+        }
+        for d in digests {
+            assert!(union.insert(d), "a record in two files");
+        }
+    }
+    assert!(first);
+    assert_eq!(
+        firsts.len(),
+        1,
+        "exactly one file has # first-file: {firsts:?}"
+    );
+    assert!(firsts[0].0.ends_with("test_00000.asb"));
+    assert_eq!(firsts[0].1, globals);
+    assert_eq!(union, all.into_iter().collect::<BTreeSet<_>>());
+    // The whole directory validates as one backup.
+    let (code, out, err) = run(DECODE, &["--validate", "-z", "zstd", d], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out)
+        .contains("valid: 40000 record(s), 3 secondary index(es), 1 UDF file(s)"));
+}
+
+#[test]
+fn partitions_stay_with_their_worker_and_prefix_applies() {
+    let stream = generated(5000);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let (code, _, err) = run(SPLIT, &["-d", d, "-w", "3", "-q", "nightly"], &stream);
+    assert_eq!(code, 0, "{err}");
+    let names = files(tmp.path());
+    assert_eq!(
+        names.len(),
+        3,
+        "one file per worker under the limit: {names:?}"
+    );
+    for (i, p) in names.iter().enumerate() {
+        assert!(
+            p.ends_with(format!("nightly_{i:05}.asb")),
+            "{}",
+            p.display()
+        );
+        let (digests, _, _) = contents(&std::fs::read(p).unwrap());
+        let workers: BTreeSet<usize> = digests
+            .iter()
+            .map(|d| as_common::record::partition_of(d) as usize % 3)
+            .collect();
+        assert!(
+            workers.len() <= 1,
+            "a file mixes partitions of several workers"
+        );
+    }
+}
+
+#[test]
+fn used_directories_remove_files_and_artifacts() {
+    let stream = generated(100);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    let d = dir.to_str().unwrap();
+    assert_eq!(run(SPLIT, &["-d", d], &stream).0, 0);
+    let (code, _, err) = run(SPLIT, &["-d", d], &stream);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("seems to contain an existing backup; use -r"),
+        "{err}"
+    );
+    std::fs::write(dir.join("notes.txt"), "keep").unwrap();
+    assert_eq!(run(SPLIT, &["-d", d, "-r"], &stream).0, 0);
+    assert_eq!(files(&dir).len(), 2);
+    let (code, _, err) = run(SPLIT, &["-d", d, "--remove-artifacts"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        files(&dir),
+        vec![dir.join("notes.txt")],
+        "only backup files are removed"
+    );
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    assert_eq!(run(SPLIT, &["-d", d, "-r"], &stream).0, 0);
+    assert_eq!(run(SPLIT, &["-d", d, "--remove-artifacts"], b"").0, 0);
+    assert!(!dir.exists(), "an empty directory goes too");
+}
+
+#[test]
+fn a_broken_input_or_filter_leaves_no_good_looking_backup() {
+    let stream = generated(20000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cut");
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = run(
+        SPLIT,
+        &["-d", d, "-F", "1", "-w", "2"],
+        &stream[..stream.len() / 2],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    let names = files(&dir);
+    assert!(
+        names
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".partial")),
+        "{names:?}"
+    );
+    assert!(dir.join("test.asb.incomplete").exists());
+    let (code, _, err) = run(DECODE, &["--validate", d], b"");
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("is an incomplete backup"), "{err}");
+
+    let dir2 = tmp.path().join("badfilter");
+    let d2 = dir2.to_str().unwrap();
+    let (code, _, err) = run(
+        SPLIT,
+        &["-d", d2, "--filter", "as-encode | exit 3"],
+        &stream,
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("the filter") && err.contains("failed"),
+        "{err}"
+    );
+    assert!(
+        files(&dir2)
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".asb")),
+        "no finished file"
+    );
+}
+
+#[test]
+fn sink_commands_receive_each_file() {
+    let stream = generated(3000);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sunk");
+    std::fs::create_dir(&out).unwrap();
+    let sink = format!("cat > {}/$FILE", out.display());
+    let (code, _, err) = run(SPLIT, &["--sink", &sink, "-w", "2", "-F", "1"], &stream);
+    assert_eq!(code, 0, "{err}");
+    let names = files(&out);
+    assert_eq!(names.len(), 2);
+    let (code, o, err) = run(DECODE, &["--validate", out.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&o).contains("valid: 3000 record(s)"));
+    let (code, _, err) = run(SPLIT, &["--sink", "cat > /dev/null; exit 1"], &stream);
+    assert_ne!(code, 0);
+    assert!(err.contains("the sink") && err.contains("failed"), "{err}");
+}
