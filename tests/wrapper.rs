@@ -1,0 +1,159 @@
+//! scripts/asbackup: asbackup's options over the pipeline, against the bundled test server.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::TestServer;
+
+fn asbackup(args: &[&str]) -> Output {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = Path::new(env!("CARGO_BIN_EXE_as-scan"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    Command::new(root.join("scripts/asbackup"))
+        .args(args)
+        .env("AS_TOOLS_BIN", bin)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The summary line, in asbackup's words, and its numbers.
+fn summary(o: &Output) -> (u64, u64, u64, u64) {
+    let err = stderr(o);
+    let line = err.lines().last().unwrap_or_default();
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(words[0..2], ["Backed", "up"], "{err}");
+    assert!(
+        line.ends_with(" B/rec)") && line.contains(" byte(s) in total (~"),
+        "{line}"
+    );
+    let n = |i: usize| words[i].parse::<u64>().unwrap();
+    (n(2), n(4), n(7), n(10))
+}
+
+fn decode(args: &[&str], input: &[u8]) -> String {
+    let (code, out, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), args, input);
+    assert_eq!(code, 0, "{err}");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn every_local_output_mode() {
+    let s = TestServer::start(2, &["--sample", "4000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("b.asb");
+    let f = file.to_str().unwrap();
+
+    let o = asbackup(&["-h", &host, "-n", "test", "-o", f]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (records, indexes, udfs, bytes) = summary(&o);
+    assert_eq!((indexes, udfs), (3, 1));
+    assert!(records > 3900);
+    assert_eq!(bytes, std::fs::metadata(&file).unwrap().len());
+    assert!(decode(&["--validate", f], b"").starts_with(&format!("valid: {records} record(s)")));
+
+    // An existing file is refused without -r, kept as it was.
+    let o = asbackup(&["-h", &host, "-n", "test", "-o", f]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists; use -r"));
+    let o = asbackup(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "-o",
+        f,
+        "-r",
+        "-z",
+        "zstd",
+        "--compression-level",
+        "7",
+        "-C",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(decode(&["--validate", "-z", "zstd", f], b"")
+        .starts_with(&format!("valid: {records} record(s)")));
+
+    // Standard output.
+    let o = asbackup(&["-h", &host, "-n", "test", "-o", "-", "-z", "zstd"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&o).3, o.stdout.len() as u64);
+    assert!(decode(&["--validate", "-z", "zstd"], &o.stdout)
+        .starts_with(&format!("valid: {records} record(s)")));
+
+    // Directory mode with a file limit and parallel workers.
+    let dir = tmp.path().join("d");
+    let d = dir.to_str().unwrap();
+    let o = asbackup(&[
+        "-h", &host, "-n", "test", "-d", d, "-F", "1", "-w", "2", "-z", "zstd", "-q", "nightly",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (n, _, _, bytes) = summary(&o);
+    assert_eq!(n, records);
+    let sizes: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(bytes, sizes);
+    assert!(dir.join("nightly_00000.asb").exists());
+    assert!(
+        decode(&["--validate", "-z", "zstd", d], b"").contains(&format!(
+            "valid: {records} record(s), 3 secondary index(es)"
+        ))
+    );
+    let o = asbackup(&["-d", d, "--remove-artifacts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn failures_name_the_stage_and_leave_no_output() {
+    let s = TestServer::start(1, &[]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.asb");
+    let f = file.to_str().unwrap();
+    let o = asbackup(&["-h", &host, "-n", "nosuch", "-o", f]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert!(stderr(&o)
+        .lines()
+        .last()
+        .unwrap()
+        .contains("the backup failed: as-scan exited with status 6"));
+    assert!(!file.exists() && !tmp.path().join("x.asb.partial").exists());
+    for (args, why) in [
+        (
+            vec!["-n", "test"],
+            "please specify a directory (-d) or an output file (-o)",
+        ),
+        (vec!["-n", "test", "-o", f, "-d", "x"], "use only one of"),
+        (
+            vec!["-n", "test", "-o", f, "--compression-level", "3"],
+            "needs --compress",
+        ),
+        (
+            vec!["-n", "test", "-o", f, "-z", "lz4"],
+            "invalid compression type",
+        ),
+        (
+            vec!["-n", "test", "-d", "x", "-F", "0"],
+            "invalid file limit",
+        ),
+        (vec!["-o", f], "namespace is required"),
+        (
+            vec!["-n", "test", "-o", f, "-e"],
+            "not supported by this asbackup yet",
+        ),
+    ] {
+        let o = asbackup(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+    }
+}
