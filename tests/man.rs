@@ -20,6 +20,7 @@ fn man_pages_match_the_tools() {
         ("as-gen", as_tools::gen::Args::command()),
         ("as-scan", as_tools::scan::Args::command()),
         ("as-split", as_tools::split::Args::command()),
+        ("as-s3put", as_tools::s3put::Args::command()),
         ("as-testd", as_tools::testd::Args::command()),
     ];
     let update = std::env::var_os("UPDATE_MAN").is_some();

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod gen;
 pub mod io;
+pub mod s3put;
 pub mod scan;
 pub mod split;
 pub mod testd;

@@ -57,6 +57,11 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["remove_files", "remove_artifacts"])]
     pub sink: Option<String>,
 
+    /// Send each file to the sink in frames and commit it with an empty frame once it is whole,
+    /// for sinks that must not keep a partial file (as-s3put --framed).
+    #[arg(long, requires = "sink")]
+    pub framed_sink: bool,
+
     /// Workers, each with its own files and filter (1 to 100).
     #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub parallel: u32,
@@ -121,6 +126,7 @@ struct Shared {
     prefix: String,
     filter: String,
     limit: u64,
+    framed: bool,
     header: Header,
     next_number: AtomicU64,
     failed: AtomicBool,
@@ -136,7 +142,11 @@ struct OpenFile {
     writer: Option<StreamWriter<BufWriter<ChildStdin>>>,
     filter: Child,
     filter_err: Option<JoinHandle<String>>,
-    pump: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Moves the filter's output to the destination; gives the destination back when done.
+    pump: Option<JoinHandle<anyhow::Result<Box<dyn Write + Send>>>>,
+    sink: Option<Child>,
+    /// The sink reads frames and completes only on the commit frame (as-s3put --framed).
+    framed: bool,
     landed: Arc<AtomicU64>,
     partial: Option<PathBuf>,
 }
@@ -199,14 +209,15 @@ impl OpenFile {
                 }
             };
         let counter = landed.clone();
-        let (fname, sink_cmd) = (
+        let (fname, _sink_cmd) = (
             name.clone(),
             match &s.dest {
                 Dest::Sink(c) => c.clone(),
                 Dest::Dir(_) => String::new(),
             },
         );
-        let pump = std::thread::spawn(move || -> anyhow::Result<()> {
+        let framed = s.framed && sink.is_some();
+        let pump = std::thread::spawn(move || -> anyhow::Result<Box<dyn Write + Send>> {
             let mut buf = vec![0u8; 256 << 10];
             loop {
                 let n = match out.read(&mut buf) {
@@ -218,19 +229,16 @@ impl OpenFile {
                             .context(format!("reading the filter output of {fname}")))
                     }
                 };
+                if framed {
+                    dest.write_all(&(n as u32).to_be_bytes())
+                        .with_context(|| format!("writing {fname}"))?;
+                }
                 dest.write_all(&buf[..n])
                     .with_context(|| format!("writing {fname}"))?;
                 counter.fetch_add(n as u64, Ordering::SeqCst);
             }
             dest.flush().with_context(|| format!("writing {fname}"))?;
-            drop(dest);
-            if let Some(mut child) = sink {
-                let st = child.wait()?;
-                if !st.success() {
-                    bail!("the sink {sink_cmd:?} failed for {fname} ({st})");
-                }
-            }
-            Ok(())
+            Ok(dest)
         });
         let stdin = filter.stdin.take().expect("piped");
         let header = Header {
@@ -245,6 +253,8 @@ impl OpenFile {
             filter,
             filter_err: Some(filter_err),
             pump: Some(pump),
+            sink,
+            framed,
             landed,
             partial,
         })
@@ -300,7 +310,24 @@ impl OpenFile {
             return Err(self.filter_failed(s, st));
         }
         res?;
-        pumped?;
+        let mut dest = pumped?;
+        if self.framed {
+            // The file is whole: tell the sink to complete it.
+            dest.write_all(&[0, 0, 0, 0])
+                .and_then(|_| dest.flush())
+                .with_context(|| format!("writing {}", self.name))?;
+        }
+        drop(dest);
+        if let Some(mut child) = self.sink.take() {
+            let st = child.wait()?;
+            if !st.success() {
+                let cmd = match &s.dest {
+                    Dest::Sink(c) => c.as_str(),
+                    Dest::Dir(_) => "",
+                };
+                bail!("the sink {cmd:?} failed for {} ({st})", self.name);
+            }
+        }
         if let (Some(p), Dest::Dir(dir)) = (self.partial.take(), &s.dest) {
             let fin = dir.join(&self.name);
             std::fs::rename(&p, &fin)
@@ -325,6 +352,13 @@ impl OpenFile {
         }
         if let Some(p) = self.pump.take() {
             let _ = p.join();
+        }
+        if let Some(mut sink) = self.sink.take() {
+            // A framed sink sees no commit and gives up by itself; others are stopped.
+            if !self.framed {
+                let _ = sink.kill();
+            }
+            let _ = sink.wait();
         }
         if let Some(p) = self.partial.take() {
             let _ = std::fs::remove_file(p);
@@ -430,6 +464,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         prefix,
         filter: args.filter.clone(),
         limit: args.file_limit << 20,
+        framed: args.framed_sink,
         header,
         next_number: AtomicU64::new(0),
         failed: AtomicBool::new(false),

@@ -1,0 +1,425 @@
+//! `as-s3put`: stream data into one S3 object with a multipart upload, completing it only when the
+//! data is known to be whole.
+
+use anyhow::{bail, Context};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use clap::Parser;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upload a backup into S3 with a multipart upload, completing it only when the data is whole.
+///
+/// Streams its input into the object s3://BUCKET/KEY in parts, several in flight, in constant
+/// memory. End of input alone cannot tell whether the producer succeeded, so the upload completes
+/// only on a positive sign that the data is whole, chosen with one of:
+///
+/// --from CMD: runs CMD (bash, with pipefail) and uploads its standard output; completes if CMD
+/// exits 0. --framed: standard input carries frames (a 4-byte big-endian length, then that many
+/// bytes) and a zero-length frame commits; as-split --framed-sink writes this. --eof-completes:
+/// end of input means the data is whole (for reading a finished file).
+///
+/// On any failure the multipart upload is aborted, so no object appears at the key, and as-s3put
+/// exits non-zero with one line on stderr. Credentials come from the standard AWS chain
+/// (environment, profile, ...).
+#[derive(Parser, Debug)]
+#[command(name = "as-s3put", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["from", "framed", "eof_completes"])))]
+pub struct Args {
+    /// The destination, s3://BUCKET/KEY.
+    pub url: String,
+
+    /// Run this command (bash -o pipefail -c) and upload its output; complete if it exits 0.
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Standard input is framed; a zero-length frame completes the upload.
+    #[arg(long)]
+    pub framed: bool,
+
+    /// Standard input is trusted: its end completes the upload.
+    #[arg(long)]
+    pub eof_completes: bool,
+
+    /// AWS region (default: from the environment or profile, else us-east-1).
+    #[arg(long)]
+    pub s3_region: Option<String>,
+
+    /// AWS profile for credentials and settings.
+    #[arg(long)]
+    pub s3_profile: Option<String>,
+
+    /// S3 endpoint URL, for S3-compatible servers (path-style addressing is used).
+    #[arg(long)]
+    pub s3_endpoint_override: Option<String>,
+
+    /// Smallest part size in MiB (5 to 5120; parts grow as an object gets large, so that it fits in
+    /// 10,000 parts).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(5..=5120))]
+    pub s3_min_part_size: u64,
+
+    /// Parts uploaded at the same time.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub s3_max_async_uploads: u64,
+
+    /// Connection timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub s3_connect_timeout: u64,
+
+    /// Print the object's size on stderr when done.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Parts double in size every this many parts: 10,000 parts then hold over 5 TiB.
+const PARTS_PER_DOUBLING: u64 = 800;
+const MAX_PART: u64 = 5 << 30;
+const PART_ATTEMPTS: u32 = 5;
+
+fn part_size(min: u64, part_number: u64) -> u64 {
+    (min << (part_number / PARTS_PER_DOUBLING).min(10)).min(MAX_PART)
+}
+
+fn parse_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("S3://"))
+        .with_context(|| format!("{url:?} is not an s3://bucket/key URL"))?;
+    match rest.split_once('/') {
+        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
+        _ => bail!("{url:?} is not an s3://bucket/key URL"),
+    }
+}
+
+/// Where the data comes from, and how its end is judged.
+enum Source {
+    /// A child's output; whole if the child exits 0.
+    Child(Child, std::process::ChildStdout),
+    /// Framed standard input; whole once the zero-length frame came.
+    Framed {
+        input: std::io::Stdin,
+        left: usize,
+        committed: bool,
+    },
+    /// Standard input; whole at its end.
+    Eof(std::io::Stdin),
+}
+
+impl Source {
+    /// Fills `buf` as far as it goes; returns the bytes read (0 only at the end).
+    fn fill(&mut self, buf: &mut [u8]) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let k = match self {
+                Source::Child(_, out) => out.read(&mut buf[n..])?,
+                Source::Eof(input) => input.read(&mut buf[n..])?,
+                Source::Framed {
+                    input,
+                    left,
+                    committed,
+                } => {
+                    if *committed {
+                        0
+                    } else if *left == 0 {
+                        let mut len = [0u8; 4];
+                        match input.read_exact(&mut len) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                return Ok(n)
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                        *left = u32::from_be_bytes(len) as usize;
+                        if *left == 0 {
+                            *committed = true;
+                        }
+                        continue;
+                    } else {
+                        let want = (*left).min(buf.len() - n);
+                        let k = input.read(&mut buf[n..n + want])?;
+                        *left -= k;
+                        k
+                    }
+                }
+            };
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        Ok(n)
+    }
+
+    /// Whether the data that came is whole (called at the end of input).
+    fn whole(&mut self) -> anyhow::Result<()> {
+        match self {
+            Source::Child(child, _) => {
+                let st = child.wait()?;
+                if !st.success() {
+                    bail!("the producer failed ({st})");
+                }
+                Ok(())
+            }
+            Source::Framed {
+                committed: true, ..
+            } => Ok(()),
+            Source::Framed { .. } => {
+                bail!("input ended without its commit frame: the producer did not finish")
+            }
+            Source::Eof(_) => Ok(()),
+        }
+    }
+}
+
+async fn client(a: &Args) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = &a.s3_profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &a.s3_region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(a.s3_connect_timeout))
+        .build();
+    let shared = loader.timeout_config(timeouts).load().await;
+    let mut conf = aws_sdk_s3::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        conf = conf.region(aws_sdk_s3::config::Region::new("us-east-1"));
+    }
+    if let Some(e) = &a.s3_endpoint_override {
+        conf = conf.endpoint_url(e).force_path_style(true);
+    }
+    Client::from_conf(conf.build())
+}
+
+/// A multipart upload under way.
+#[derive(Clone)]
+struct Upload {
+    client: Arc<Client>,
+    bucket: String,
+    key: String,
+    id: String,
+}
+
+/// One part, retried with backoff.
+async fn upload_part(u: Upload, n: i32, data: Vec<u8>) -> anyhow::Result<CompletedPart> {
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        let r = u
+            .client
+            .upload_part()
+            .bucket(&u.bucket)
+            .key(&u.key)
+            .upload_id(&u.id)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                return Ok(CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag)
+                    .build())
+            }
+            Err(e) if attempt < PART_ATTEMPTS => {
+                let _ = e;
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "uploading part {n} failed after {attempt} attempts: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            }
+        }
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (bucket, key) = parse_url(&a.url)?;
+    let mut source = match (&a.from, a.framed) {
+        (Some(cmd), _) => {
+            let mut child = Command::new("bash")
+                .args(["-o", "pipefail", "-c", cmd])
+                .stdout(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot run {cmd:?}"))?;
+            let out = child.stdout.take().expect("piped");
+            Source::Child(child, out)
+        }
+        (None, true) => Source::Framed {
+            input: std::io::stdin(),
+            left: 0,
+            committed: false,
+        },
+        (None, false) => Source::Eof(std::io::stdin()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let c = Arc::new(client(&a).await);
+        let min = a.s3_min_part_size << 20;
+        let mut first = vec![0u8; min as usize];
+        let n = tokio::task::block_in_place(|| source.fill(&mut first))?;
+        first.truncate(n);
+        if n < min as usize {
+            // Small enough for one request: still only once the data is known to be whole.
+            tokio::task::block_in_place(|| source.whole())?;
+            c.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(ByteStream::from(first))
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "uploading s3://{bucket}/{key} failed: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            if a.verbose {
+                eprintln!("as-s3put: s3://{bucket}/{key}: {n} byte(s) in one request");
+            }
+            return Ok(());
+        }
+        let created = c
+            .create_multipart_upload()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "starting the upload to s3://{bucket}/{key} failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let id = created
+            .upload_id()
+            .context("the server gave no upload id")?
+            .to_string();
+        let upload = Upload {
+            client: c.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            id: id.clone(),
+        };
+        let result = upload_all(&a, &upload, first, &mut source, min).await;
+        match result {
+            Ok((parts, total)) => {
+                c.complete_multipart_upload()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .upload_id(&id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "completing the upload to s3://{bucket}/{key} failed: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        )
+                    })?;
+                if a.verbose {
+                    eprintln!("as-s3put: s3://{bucket}/{key}: {total} byte(s)");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing may appear at the key: drop the parts uploaded so far.
+                let _ = c
+                    .abort_multipart_upload()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .upload_id(&id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    })
+}
+
+async fn upload_all(
+    a: &Args,
+    upload: &Upload,
+    first: Vec<u8>,
+    source: &mut Source,
+    min: u64,
+) -> anyhow::Result<(Vec<CompletedPart>, u64)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(a.s3_max_async_uploads as usize));
+    let mut running: Vec<tokio::task::JoinHandle<anyhow::Result<CompletedPart>>> = Vec::new();
+    let mut done: Vec<CompletedPart> = Vec::new();
+    let mut total = first.len() as u64;
+    let mut next = Some(first);
+    let mut number: u64 = 1;
+    while let Some(data) = next.take() {
+        let permit = limit.clone().acquire_owned().await?;
+        let (u, n) = (upload.clone(), number as i32);
+        running.push(tokio::spawn(async move {
+            let r = upload_part(u, n, data).await;
+            drop(permit);
+            r
+        }));
+        if number >= 10_000 {
+            bail!("the object needs more than 10,000 parts: raise --s3-min-part-size");
+        }
+        let mut buf = vec![0u8; part_size(min, number) as usize];
+        let got = tokio::task::block_in_place(|| source.fill(&mut buf))?;
+        if got > 0 {
+            buf.truncate(got);
+            total += got as u64;
+            number += 1;
+            next = Some(buf);
+        }
+        // Collect finished parts, failing early when one failed for good.
+        let mut i = 0;
+        while i < running.len() {
+            if running[i].is_finished() {
+                done.push(running.swap_remove(i).await??);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    tokio::task::block_in_place(|| source.whole())?;
+    for t in running {
+        done.push(t.await??);
+    }
+    done.sort_by_key(|p| p.part_number());
+    Ok((done, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_part_sizes() {
+        assert_eq!(
+            parse_url("s3://b/p/k.asb").unwrap(),
+            ("b".into(), "p/k.asb".into())
+        );
+        assert!(parse_url("s3://b").is_err());
+        assert!(parse_url("http://b/k").is_err());
+        let min = 5 << 20;
+        assert_eq!(part_size(min, 1), min);
+        assert_eq!(part_size(min, 800), 2 * min);
+        let total: u64 = (1..=10_000).map(|n| part_size(min, n)).sum();
+        assert!(total > 5 << 40, "10,000 parts hold more than 5 TiB");
+    }
+}

@@ -1,0 +1,383 @@
+//! as-s3put against a real S3-compatible server (moto, from PyPI), started and stopped here:
+//! multipart uploads, producers that fail, a server that dies, directory mode into a prefix.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use support::run;
+
+const S3PUT: &str = env!("CARGO_BIN_EXE_as-s3put");
+const GEN: &str = env!("CARGO_BIN_EXE_as-gen");
+const ENCODE: &str = env!("CARGO_BIN_EXE_as-encode");
+const SPLIT: &str = env!("CARGO_BIN_EXE_as-split");
+const DECODE: &str = env!("CARGO_BIN_EXE_as-decode");
+
+fn venv() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let v = std::env::var_os("AS_TOOLS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv"));
+    assert!(
+        v.join("bin/moto_server").exists(),
+        "moto is missing from {}: run scripts/test, which installs it",
+        v.display()
+    );
+    v
+}
+
+/// A moto S3 server on a free loopback port; killed when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("moto_server starts");
+        // Wait until it answers.
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(err).lines() {});
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let m = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        m.util(&["create", "bkt"]);
+        m
+    }
+
+    fn util(&self, args: &[&str]) -> Vec<u8> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let o = Command::new(venv().join("bin/python"))
+            .arg(root.join("tests/python/s3util.py"))
+            .arg(&self.endpoint)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "s3util {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        String::from_utf8(self.util(&["list", "bkt", prefix]))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    }
+
+    fn pending_uploads(&self) -> usize {
+        String::from_utf8(self.util(&["uploads", "bkt"]))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    /// as-s3put with explicit endpoint and credentials, never the real AWS.
+    fn put(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut c = Command::new(S3PUT);
+        c.args(args).args([
+            "--s3-endpoint-override",
+            &self.endpoint,
+            "--s3-region",
+            "us-east-1",
+        ]);
+        env(&mut c);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = input.write_all(&data);
+        });
+        let o = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        o
+    }
+}
+
+fn env(c: &mut Command) {
+    c.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn asb(records: u64) -> Vec<u8> {
+    let (_, stream, _) = run(GEN, &["-n", &records.to_string()], b"");
+    let (code, out, err) = run(ENCODE, &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn multipart_uploads_and_the_completion_handshake() {
+    let m = Moto::start();
+    let data = asb(30000); // about 14 MB: three parts of 5 MiB
+    assert!(data.len() > 11 << 20);
+
+    let o = m.put(
+        &[
+            "s3://bkt/big.asb",
+            "--eof-completes",
+            "--s3-max-async-uploads",
+            "2",
+        ],
+        &data,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(m.util(&["get", "bkt", "big.asb"]), data);
+
+    // A small object goes in one request, still only once whole.
+    let o = m.put(&["s3://bkt/small.asb", "--eof-completes"], &data[..1000]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(m.util(&["get", "bkt", "small.asb"]), &data[..1000]);
+
+    // Framed input: complete with the commit frame, abort without it.
+    let mut framed = Vec::new();
+    for chunk in data.chunks(1 << 20) {
+        framed.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        framed.extend_from_slice(chunk);
+    }
+    let o = m.put(&["s3://bkt/cut.asb", "--framed"], &framed);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("without its commit frame"),
+        "{}",
+        stderr(&o)
+    );
+    framed.extend_from_slice(&[0, 0, 0, 0]);
+    let o = m.put(&["s3://bkt/framed.asb", "--framed"], &framed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(m.util(&["get", "bkt", "framed.asb"]), data);
+
+    // A producer that fails after 14 MB: no object, no pending multipart upload.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("data.asb");
+    std::fs::write(&f, &data).unwrap();
+    let from = format!("cat {} ; exit 3", f.display());
+    let o = m.put(&["s3://bkt/failed.asb", "--from", &from], b"");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("the producer failed"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let from_ok = format!("cat {}", f.display());
+    let o = m.put(&["s3://bkt/from.asb", "--from", &from_ok], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let keys = m.keys("");
+    assert!(
+        keys.contains(&"big.asb".to_string())
+            && keys.contains(&"framed.asb".to_string())
+            && keys.contains(&"from.asb".to_string())
+    );
+    assert!(
+        !keys.contains(&"cut.asb".to_string()) && !keys.contains(&"failed.asb".to_string()),
+        "{keys:?}"
+    );
+    assert_eq!(m.pending_uploads(), 0, "every failed upload was aborted");
+
+    let o = m.put(&["s3://bkt/x"], b"");
+    assert_eq!(o.status.code(), Some(2), "a completion mode is required");
+}
+
+#[test]
+fn a_server_that_dies_mid_upload_is_an_error() {
+    let mut m = Moto::start();
+    let data = asb(30000);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("data.asb");
+    std::fs::write(&f, &data).unwrap();
+    // The producer pauses after the first parts; the server is gone by then.
+    let from = format!("cat {0}; sleep 2; cat {0}", f.display());
+    let mut c = Command::new(S3PUT);
+    c.args([
+        "s3://bkt/dies.asb",
+        "--from",
+        &from,
+        "--s3-endpoint-override",
+        &m.endpoint,
+        "--s3-region",
+        "us-east-1",
+        "--s3-connect-timeout",
+        "300",
+    ]);
+    env(&mut c);
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let _ = m.child.kill();
+    let _ = m.child.wait();
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn directory_mode_into_a_prefix() {
+    let m = Moto::start();
+    let (_, stream, _) = run(GEN, &["-n", "20000"], b"");
+    let sink = format!(
+        "as-s3put --framed --s3-endpoint-override {} --s3-region us-east-1 s3://bkt/nightly/$FILE",
+        m.endpoint
+    );
+    let mut c = Command::new(SPLIT);
+    c.args(["--sink", &sink, "--framed-sink", "-F", "1", "-w", "2"]);
+    env(&mut c);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&stream).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys = m.keys("nightly/");
+    assert!(keys.len() > 2, "{keys:?}");
+    assert_eq!(keys[0], "nightly/test_00000.asb");
+    let mut total = 0;
+    for k in &keys {
+        let body = m.util(&["get", "bkt", k]);
+        let (code, out, err) = run(DECODE, &["--validate"], &body);
+        assert_eq!(code, 0, "{k}: {err}");
+        let s = String::from_utf8_lossy(&out);
+        total += s.split(' ').nth(1).unwrap().parse::<u64>().unwrap();
+    }
+    assert_eq!(total, 20000);
+
+    // A stream cut short: no file of the cut part completes.
+    let mut c = Command::new(SPLIT);
+    c.args([
+        "--sink",
+        &sink.replace("nightly", "cut"),
+        "--framed-sink",
+        "-w",
+        "1",
+    ]);
+    env(&mut c);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&stream[..stream.len() / 2])
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(m.keys("cut/").is_empty(), "{:?}", m.keys("cut/"));
+    assert_eq!(m.pending_uploads(), 0);
+}
+
+#[test]
+fn the_wrapper_backs_up_into_s3() {
+    let m = Moto::start();
+    let s = support::TestServer::start(2, &["--sample", "6000"]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::path::Path::new(S3PUT).parent().unwrap().to_path_buf();
+    let asbackup = |args: &[&str]| {
+        let mut c = Command::new(root.join("scripts/asbackup"));
+        c.args(args)
+            .args([
+                "--s3-endpoint-override",
+                &m.endpoint,
+                "--s3-region",
+                "us-east-1",
+            ])
+            .env("AS_TOOLS_BIN", &bin);
+        env(&mut c);
+        c.output().unwrap()
+    };
+    let host = s.host();
+    let o = asbackup(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "-o",
+        "s3://bkt/one/test.asb",
+        "-z",
+        "zstd",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = stderr(&o);
+    let body = m.util(&["get", "bkt", "one/test.asb"]);
+    assert!(
+        summary.contains(&format!(", {} byte(s) in total", body.len())),
+        "{summary}"
+    );
+    let (code, out, err) = run(DECODE, &["--validate", "-z", "zstd"], &body);
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("3 secondary index(es), 1 UDF file(s)"));
+
+    let o = asbackup(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "-d",
+        "s3://bkt/dir",
+        "-F",
+        "1",
+        "-w",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys = m.keys("dir/");
+    assert!(
+        keys.len() >= 2 && keys[0] == "dir/test_00000.asb",
+        "{keys:?}"
+    );
+
+    // A failed scan completes nothing.
+    let o = asbackup(&["-h", &host, "-n", "nosuch", "-o", "s3://bkt/fail.asb"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(m.keys("fail").is_empty());
+    assert_eq!(m.pending_uploads(), 0);
+}
