@@ -114,6 +114,45 @@ fn every_local_output_mode() {
 }
 
 #[test]
+fn machine_lines() {
+    let s = TestServer::start(1, &["--sample", "3000"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("progress");
+    let f = tmp.path().join("b.asb");
+    // Throttled so that the scan takes a few seconds and reports progress.
+    let o = asbackup(&[
+        "-h",
+        &s.host(),
+        "-n",
+        "test",
+        "-o",
+        f.to_str().unwrap(),
+        "-L",
+        "1000",
+        "-m",
+        m.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (records, indexes, udfs, bytes) = summary(&o);
+    let lines = std::fs::read_to_string(&m).unwrap();
+    assert!(lines.lines().any(|l| l.starts_with("PROGRESS:")), "{lines}");
+    assert!(
+        lines
+            .lines()
+            .any(|l| l.starts_with("REMAINING:") && l.ends_with('s')),
+        "{lines}"
+    );
+    let last = lines.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "SUMMARY:{records}:{indexes}:{udfs}:{bytes}:{}",
+            bytes / records
+        )
+    );
+}
+
+#[test]
 fn failures_name_the_stage_and_leave_no_output() {
     let s = TestServer::start(1, &[]);
     let host = s.host();
@@ -149,6 +188,10 @@ fn failures_name_the_stage_and_leave_no_output() {
         (vec!["-o", f], "namespace is required"),
         (
             vec!["-n", "test", "-o", f, "-e"],
+            "not supported by this asbackup yet",
+        ),
+        (
+            vec!["-n", "test", "-o", f, "-N", "10"],
             "not supported by this asbackup yet",
         ),
     ] {

@@ -10,7 +10,7 @@ use as_common::client::tls::{self, TlsOptions};
 use as_common::client::{metadata, ClientError};
 use as_common::stream::{FrameBatch, Header, StreamWriter};
 use clap::Parser;
-use std::io::{BufWriter, IsTerminal};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -211,6 +211,11 @@ pub struct Args {
     /// Progress and a summary on stderr (progress is also shown when stderr is a terminal).
     #[arg(short = 'v', long)]
     pub verbose: bool,
+
+    /// Append machine-readable progress (PROGRESS:<pct>, REMAINING:<eta>, each second) to this
+    /// file or FIFO.
+    #[arg(long)]
+    pub machine: Option<PathBuf>,
 }
 
 const SCAN_EXIT_HELP: &str = "Exit status: 0 on success, 1 on a runtime error, 2 on a usage \
@@ -505,7 +510,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut records = 0;
     if !a.no_records {
-        let expected = if a.verbose || std::io::stderr().is_terminal() {
+        let machine = match &a.machine {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let expected = if a.verbose || machine.is_some() || std::io::stderr().is_terminal() {
             Some(expected(&cluster, &a.namespace, &a.set))
         } else {
             None
@@ -530,7 +545,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
         let jobs = filter::jobs(&filters, parallel as usize);
-        records = scan_all(&shared, jobs, parallel as usize, &mut w, expected)?;
+        records = scan_all(
+            &shared,
+            jobs,
+            parallel as usize,
+            &mut w,
+            expected,
+            machine,
+            a.verbose,
+        )?;
     }
     w.finish()?;
     if a.verbose || std::io::stderr().is_terminal() {
@@ -543,6 +566,80 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Progress as asbackup shows it: on stderr every 10 s (`N% complete (~KiB/s, ~rec/s, ~B/rec)`
+/// and `~ETA remaining`) when asked for, and `PROGRESS:`/`REMAINING:` lines every second into the
+/// --machine file. Bytes are those of the record stream.
+struct Progress {
+    human: bool,
+    expected: Option<u64>,
+    machine: Option<std::fs::File>,
+    started: Instant,
+    last_human: Instant,
+    last_machine: Instant,
+}
+
+/// asbackup's duration format: `1d2h3m4s` without leading zero units, `>100d` when huge.
+pub fn eta(secs: u64) -> String {
+    if secs > 100 * 86400 {
+        return ">100d".into();
+    }
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (v, u) in [(d, 'd'), (h, 'h'), (m, 'm')] {
+        if v > 0 || !out.is_empty() {
+            out += &format!("{v}{u}");
+        }
+    }
+    out + &format!("{s}s")
+}
+
+impl Progress {
+    fn new(human: bool, expected: Option<u64>, machine: Option<std::fs::File>) -> Self {
+        let now = Instant::now();
+        Progress {
+            human,
+            expected,
+            machine,
+            started: now,
+            last_human: now,
+            last_machine: now,
+        }
+    }
+
+    fn update(&mut self, records: u64, bytes: u64) {
+        let human = self.human && self.last_human.elapsed() >= Duration::from_secs(10);
+        let machine =
+            self.machine.is_some() && self.last_machine.elapsed() >= Duration::from_secs(1);
+        if !human && !machine {
+            return;
+        }
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = records as f64 / secs;
+        let total = self.expected.unwrap_or(0);
+        let pct = (records * 100).checked_div(total).unwrap_or(0).min(100);
+        let left = if rate > 0.0 && total > records {
+            ((total - records) as f64 / rate) as u64
+        } else {
+            0
+        };
+        if human {
+            self.last_human = Instant::now();
+            eprintln!(
+                "{pct}% complete (~{:.0} KiB/s, ~{rate:.0} rec/s, ~{} B/rec)",
+                bytes as f64 / 1024.0 / secs,
+                bytes.checked_div(records).unwrap_or(0)
+            );
+            eprintln!("~{} remaining", eta(left));
+        }
+        if machine {
+            self.last_machine = Instant::now();
+            if let Some(f) = &mut self.machine {
+                let _ = writeln!(f, "PROGRESS:{pct}\nREMAINING:{}", eta(left));
+            }
+        }
+    }
+}
+
 /// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
 fn scan_all<W: std::io::Write>(
     shared: &Arc<ScanShared>,
@@ -550,6 +647,8 @@ fn scan_all<W: std::io::Write>(
     parallel: usize,
     w: &mut StreamWriter<W>,
     expected: Option<u64>,
+    machine: Option<std::fs::File>,
+    verbose: bool,
 ) -> anyhow::Result<u64> {
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
     let workers = parallel.min(jobs.len()).max(1);
@@ -583,27 +682,21 @@ fn scan_all<W: std::io::Write>(
     }
     drop(out_tx);
     drop(err_tx);
-    let show = expected.is_some();
-    let mut last_report = Instant::now();
-    let started = Instant::now();
+    let human = std::io::stderr().is_terminal() || verbose;
+    let mut progress = Progress::new(human, expected, machine);
     let mut written = 0u64;
+    let mut bytes = 0u64;
     let mut write_error = None;
     for batch in out_rx.iter() {
         written += batch.counts.records;
+        bytes += batch.len() as u64;
         if let Err(e) = w.batch(&batch) {
             // Stop the workers; the error is reported below.
             shared.stop.store(true, Ordering::SeqCst);
             write_error = Some(e);
             break;
         }
-        if show && last_report.elapsed() >= Duration::from_secs(5) {
-            last_report = Instant::now();
-            let rate = written as f64 / started.elapsed().as_secs_f64().max(0.001);
-            let pct = expected.filter(|&e| e > 0).map_or(String::new(), |e| {
-                format!(" ({:.0}%)", (written as f64 * 100.0 / e as f64).min(100.0))
-            });
-            eprintln!("as-scan: {written} record(s){pct}, {rate:.0} rec/s");
-        }
+        progress.update(written, bytes);
     }
     drop(out_rx);
     for h in handles {
@@ -665,4 +758,16 @@ fn node_filters(cluster: &Cluster, list: &str) -> anyhow::Result<Vec<PartFilter>
         bail!("the listed nodes master no partition of the namespace");
     }
     Ok(filters)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn eta_like_asbackup() {
+        assert_eq!(super::eta(0), "0s");
+        assert_eq!(super::eta(61), "1m1s");
+        assert_eq!(super::eta(3600), "1h0m0s");
+        assert_eq!(super::eta(93784), "1d2h3m4s");
+        assert_eq!(super::eta(101 * 86400), ">100d");
+    }
 }
