@@ -129,6 +129,8 @@ fn machine_lines() {
         f.to_str().unwrap(),
         "-L",
         "1000",
+        "-N",
+        "50",
         "-m",
         m.to_str().unwrap(),
     ]);
@@ -150,6 +152,70 @@ fn machine_lines() {
             bytes / records
         )
     );
+}
+
+#[test]
+fn estimate_mode() {
+    let s = TestServer::start(2, &["--sample", "3000"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("machine");
+    let o = asbackup(&[
+        "-h",
+        &s.host(),
+        "-n",
+        "test",
+        "-e",
+        "--estimate-samples",
+        "400",
+        "-m",
+        m.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let size: u64 = err
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Estimated overall record size is ")?
+                .strip_suffix(" byte(s)")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    let total: u64 = err
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "Estimated total backup file size (for backup-to-file, 99.9% confidence): ",
+            )?
+            .strip_suffix(" byte(s)")?
+            .parse()
+            .ok()
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    // The bounds hold for the real backup of the same data.
+    let f = tmp.path().join("real.asb");
+    let o = asbackup(&["-h", &s.host(), "-n", "test", "-o", f.to_str().unwrap()]);
+    let (count, _, _, bytes) = summary(&o);
+    assert!(
+        size as f64 >= bytes as f64 / count as f64,
+        "{size} < {bytes}/{count}"
+    );
+    assert!(total >= bytes, "{total} < {bytes}");
+    assert_eq!(
+        std::fs::read_to_string(&m).unwrap().trim(),
+        format!("ESTIMATE:{count}:{size}")
+    );
+    let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-z", "zstd"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Approximate compression ratio is "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("Estimated overall record size before compression is "));
+    let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-o", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--estimate cannot be used with --directory or --output-file"));
 }
 
 #[test]
@@ -187,11 +253,7 @@ fn failures_name_the_stage_and_leave_no_output() {
         ),
         (vec!["-o", f], "namespace is required"),
         (
-            vec!["-n", "test", "-o", f, "-e"],
-            "not supported by this asbackup yet",
-        ),
-        (
-            vec!["-n", "test", "-o", f, "-N", "10"],
+            vec!["-n", "test", "-o", f, "-y", "aes128"],
             "not supported by this asbackup yet",
         ),
     ] {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use as_common::asb::{AsbWriter, EncodeError};
 use as_common::stream::{Frame, StreamReader};
 use clap::Parser;
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 /// Turn a record stream into an ASB text backup, as asbackup writes it.
@@ -31,14 +31,128 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Estimate mode (asbackup -e): encode the stream's records only to measure them, and print
+    /// asbackup's estimate of a backup of RECORDS records (the cluster's count) instead of the
+    /// backup itself.
+    #[arg(long, value_name = "RECORDS")]
+    pub estimate: Option<u64>,
+
+    /// With --estimate: the backup is compressed with zstd at this level; the compression ratio
+    /// is measured on the samples.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        requires = "estimate",
+        allow_negative_numbers = true
+    )]
+    pub estimate_zstd: Option<i32>,
+
     /// The record stream to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
+}
+
+/// Counts what is written to it.
+#[derive(Default)]
+struct Counter(u64);
+
+impl io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// asbackup's estimate: the samples are encoded exactly as a backup would be (and compressed, to
+/// measure the ratio), and only their sizes are kept.
+fn estimate(
+    args: &Args,
+    mut reader: StreamReader<impl io::Read>,
+    records: u64,
+) -> anyhow::Result<()> {
+    use as_common::estimate::Samples;
+    let mut text = AsbWriter::new(Vec::new(), args.compact);
+    let h = reader.header();
+    text.header(h.namespace.as_deref(), h.first_file)?;
+    let mut zstd = match args.estimate_zstd {
+        Some(l) => Some(zstd::stream::write::Encoder::new(Counter::default(), l)?),
+        None => None,
+    };
+    let (mut samples, mut header) = (Samples::default(), None);
+    let mut sink = |text: &mut AsbWriter<Vec<u8>>| -> anyhow::Result<u64> {
+        text.flush()?;
+        let bytes = std::mem::take(text.get_mut());
+        if let Some(z) = &mut zstd {
+            z.write_all(&bytes)?;
+        }
+        Ok(bytes.len() as u64)
+    };
+    while let Some(frame) = reader.next_frame().context("reading the samples")? {
+        match frame {
+            Frame::SIndex(s) => text.sindex(&s)?,
+            Frame::Udf(u) => text.udf(&u)?,
+            Frame::PartitionDone(_) => {}
+            Frame::Record(r) => {
+                if header.is_none() {
+                    header = Some(sink(&mut text)?);
+                }
+                text.record(&r)?;
+                samples.add(sink(&mut text)?);
+            }
+        }
+    }
+    let header = match header {
+        Some(h) => h,
+        None => sink(&mut text)?,
+    };
+    let raw = samples.total() + header;
+    let written = match zstd {
+        Some(z) => z.finish()?.0,
+        None => raw,
+    };
+    let ratio = if raw == 0 {
+        1.0
+    } else {
+        written as f64 / raw as f64
+    };
+    let e = samples.estimate(records, ratio, header);
+    let mut out = io::stdout().lock();
+    if args.estimate_zstd.is_some() {
+        writeln!(
+            out,
+            "Estimated overall record size before compression is {} byte(s)",
+            e.record_size
+        )?;
+        writeln!(
+            out,
+            "Approximate compression ratio is {:.0}%",
+            ratio * 100.0
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Estimated overall record size is {} byte(s)",
+            e.record_size
+        )?;
+    }
+    writeln!(
+        out,
+        "Estimated total backup file size (for backup-to-file, 99.9% confidence): {} byte(s)",
+        e.total_size
+    )?;
+    writeln!(out, "ESTIMATE:{records}:{}", e.record_size)?;
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let name = input_name(&args.input);
     let input = buffered(open_input(args.input.as_deref())?);
     let mut reader = StreamReader::new(input).with_context(|| format!("reading {name}"))?;
+    if let Some(records) = args.estimate {
+        return estimate(&args, reader, records);
+    }
     let out = io::stdout().lock();
     let mut w = AsbWriter::new(out, args.compact);
     let h = reader.header();

@@ -212,6 +212,16 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
+    /// Limit the record stream written to this many MiB per second (asbackup's --nice applies to
+    /// the backup files; the stream is what the later stages turn into them).
+    #[arg(long, value_name = "MIB_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bandwidth: Option<u64>,
+
+    /// Print the number of records the cluster holds in the namespace (or the sets), from the
+    /// servers' object counts, and exit without scanning.
+    #[arg(long)]
+    pub count: bool,
+
     /// Append machine-readable progress (PROGRESS:<pct>, REMAINING:<eta>, each second) to this
     /// file or FIFO.
     #[arg(long)]
@@ -353,20 +363,28 @@ fn scope(a: &Args, filters: &[PartFilter]) -> String {
 }
 
 /// Objects the cluster holds in the scope, for the progress percentage.
-fn expected(cluster: &Cluster, ns: &str, sets: &[String]) -> u64 {
+/// Objects in the scope: every node counts the copies it holds, so the sum is divided by the
+/// replication factor (as asbackup does).
+pub fn expected(cluster: &Cluster, ns: &str, sets: &[String]) -> u64 {
     let mut total = 0;
+    let mut factor = 1;
     for i in 0..cluster.nodes.len() {
         let Ok(mut c) = cluster.connect(i) else {
             continue;
         };
+        let stats = c.info1(&format!("namespace/{ns}")).unwrap_or_default();
+        let stat = |k: &str| {
+            as_common::wire::info::kv(&stats, ';')
+                .iter()
+                .find(|(x, _)| *x == k)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        factor = stat("effective_replication_factor")
+            .or(stat("replication-factor"))
+            .unwrap_or(factor)
+            .max(1);
         if sets.is_empty() {
-            if let Ok(v) = c.info1(&format!("namespace/{ns}")) {
-                total += as_common::wire::info::kv(&v, ';')
-                    .iter()
-                    .find(|(k, _)| *k == "objects")
-                    .and_then(|(_, v)| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
+            total += stat("objects").unwrap_or(0);
         } else if let Ok(v) = c.info1(&format!("sets/{ns}")) {
             for item in v.split(';') {
                 let f = as_common::wire::info::kv(item, ':');
@@ -379,7 +397,7 @@ fn expected(cluster: &Cluster, ns: &str, sets: &[String]) -> u64 {
             }
         }
     }
-    total
+    total / factor
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -443,7 +461,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.socket_timeout
     });
 
-    let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let settings = Settings {
         timeout: socket_timeout,
         creds: credentials(&a)?,
@@ -480,6 +497,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         producer: format!("as-scan {}", as_common::VERSION),
         scope: scope(&a, &filters),
     };
+    if a.count {
+        println!("{}", expected(&cluster, &a.namespace, &a.set));
+        return Ok(());
+    }
+    let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;
 
     let (mut n_indexes, mut n_udfs) = (0, 0);
@@ -545,14 +567,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
         let jobs = filter::jobs(&filters, parallel as usize);
+        let human = std::io::stderr().is_terminal() || a.verbose;
+        let mut progress = Progress::new(human, expected, machine);
         records = scan_all(
             &shared,
             jobs,
             parallel as usize,
             &mut w,
-            expected,
-            machine,
-            a.verbose,
+            &mut progress,
+            a.bandwidth,
         )?;
     }
     w.finish()?;
@@ -646,9 +669,8 @@ fn scan_all<W: std::io::Write>(
     jobs: Vec<Vec<as_common::client::filter::Work>>,
     parallel: usize,
     w: &mut StreamWriter<W>,
-    expected: Option<u64>,
-    machine: Option<std::fs::File>,
-    verbose: bool,
+    progress: &mut Progress,
+    bandwidth: Option<u64>,
 ) -> anyhow::Result<u64> {
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
     let workers = parallel.min(jobs.len()).max(1);
@@ -682,14 +704,19 @@ fn scan_all<W: std::io::Write>(
     }
     drop(out_tx);
     drop(err_tx);
-    let human = std::io::stderr().is_terminal() || verbose;
-    let mut progress = Progress::new(human, expected, machine);
     let mut written = 0u64;
     let mut bytes = 0u64;
     let mut write_error = None;
     for batch in out_rx.iter() {
         written += batch.counts.records;
         bytes += batch.len() as u64;
+        if let Some(limit) = bandwidth {
+            // Sleep until the bytes written so far fit the allowance.
+            let due = Duration::from_secs_f64(bytes as f64 / (limit << 20) as f64);
+            if let Some(wait) = due.checked_sub(progress.started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         if let Err(e) = w.batch(&batch) {
             // Stop the workers; the error is reported below.
             shared.stop.store(true, Ordering::SeqCst);

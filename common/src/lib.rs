@@ -7,6 +7,7 @@
 
 pub mod asb;
 pub mod client;
+pub mod estimate;
 pub mod gen;
 pub mod record;
 pub mod stream;

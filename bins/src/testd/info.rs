@@ -139,7 +139,8 @@ fn answer_inner(cluster: &Cluster, node: usize, cmd: &str) -> String {
     }
 }
 
-/// Objects this node masters: what `namespace/<ns>` and `sets/<ns>` report per node.
+/// Objects this node holds a copy of (master or replica), as a real server counts them in
+/// `namespace/<ns>` and `sets/<ns>`.
 fn owned_count(
     cluster: &Cluster,
     node: usize,
@@ -148,7 +149,7 @@ fn owned_count(
 ) -> u64 {
     let now = now_cl();
     (0..ns.parts.len())
-        .filter(|&p| cluster.owner(p) == Some(node))
+        .filter(|&p| (0..cluster.replication).any(|k| cluster.replica(p, k) == Some(node)))
         .map(|p| {
             ns.parts[p]
                 .lock()
@@ -163,11 +164,15 @@ fn owned_count(
 fn namespace_stats(cluster: &Cluster, node: usize, name: &str) -> String {
     match cluster.namespace(name.as_bytes()) {
         None => "type=unknown".into(),
-        Some(ns) => format!(
-            "objects={};tombstones=0;replication-factor=1;effective_replication_factor=1;\
-             default-ttl=0;nsup-period=0;storage-engine=memory;strong-consistency=false",
-            owned_count(cluster, node, ns, None)
-        ),
+        Some(ns) => {
+            let rf = cluster.replication.min(cluster.live().len()).max(1);
+            format!(
+                "objects={};tombstones=0;replication-factor={};effective_replication_factor={rf};\
+                 default-ttl=0;nsup-period=0;storage-engine=memory;strong-consistency=false",
+                owned_count(cluster, node, ns, None),
+                cluster.replication
+            )
+        }
     }
 }
 

@@ -208,6 +208,11 @@ impl<W: Write> AsbWriter<W> {
         self.out.flush()
     }
 
+    /// The writer, e.g. to take what a `Vec` collected after [`AsbWriter::flush`].
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Bytes handed to the writer so far.
     pub fn bytes_written(&self) -> u64 {
         self.written + self.buf.len() as u64
