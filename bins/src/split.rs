@@ -85,10 +85,6 @@ pub struct Args {
 /// Left in a directory whose backup did not finish: `<prefix>.asb.incomplete`, holding the reason.
 pub const INCOMPLETE_SUFFIX: &str = ".asb.incomplete";
 
-fn worker_error_pending(s: &Shared) -> bool {
-    s.failed.load(Ordering::SeqCst)
-}
-
 fn asb_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut v = Vec::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -209,13 +205,7 @@ impl OpenFile {
                 }
             };
         let counter = landed.clone();
-        let (fname, _sink_cmd) = (
-            name.clone(),
-            match &s.dest {
-                Dest::Sink(c) => c.clone(),
-                Dest::Dir(_) => String::new(),
-            },
-        );
+        let fname = name.clone();
         let framed = s.framed && sink.is_some();
         let pump = std::thread::spawn(move || -> anyhow::Result<Box<dyn Write + Send>> {
             let mut buf = vec![0u8; 256 << 10];
@@ -518,7 +508,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Ok(())
     })();
-    if read_result.is_err() || worker_error_pending(&shared) {
+    if read_result.is_err() {
         shared.failed.store(true, Ordering::SeqCst);
     }
     drop(txs);
