@@ -104,19 +104,7 @@ impl Moto {
             "us-east-1",
         ]);
         env(&mut c);
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = stdin.to_vec();
-        let feeder = std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = input.write_all(&data);
-        });
-        let o = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        o
+        support::run_command(&mut c, stdin)
     }
 }
 
@@ -263,15 +251,7 @@ fn directory_mode_into_a_prefix() {
     let mut c = Command::new(SPLIT);
     c.args(["--sink", &sink, "--framed-sink", "-F", "1", "-w", "2"]);
     env(&mut c);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&stream).unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
+    let o = support::run_command(&mut c, &stream);
     assert!(o.status.success(), "{}", stderr(&o));
     let keys = m.keys("nightly/");
     assert!(keys.len() > 2, "{keys:?}");
@@ -296,20 +276,7 @@ fn directory_mode_into_a_prefix() {
         "1",
     ]);
     env(&mut c);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&stream[..stream.len() / 2])
-            .unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
+    let o = support::run_command(&mut c, &stream[..stream.len() / 2]);
     assert_ne!(o.status.code(), Some(0));
     assert!(m.keys("cut/").is_empty(), "{:?}", m.keys("cut/"));
     assert_eq!(m.pending_uploads(), 0);

@@ -62,10 +62,10 @@ impl Drop for TestServer {
     }
 }
 
-/// Runs a tool with arguments and stdin; returns (status code, stdout, stderr).
-pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
-    let mut child = Command::new(bin)
-        .args(args)
+/// Runs a prepared command with `stdin` fed from a thread (so large inputs and outputs cannot
+/// deadlock), collecting its output.
+pub fn run_command(c: &mut Command, stdin: &[u8]) -> std::process::Output {
+    let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -78,6 +78,12 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
     });
     let o = child.wait_with_output().unwrap();
     feeder.join().unwrap();
+    o
+}
+
+/// Runs a tool with arguments and stdin; returns (status code, stdout, stderr).
+pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
+    let o = run_command(Command::new(bin).args(args), stdin);
     (
         o.status.code().unwrap_or(-1),
         o.stdout,
