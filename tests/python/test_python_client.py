@@ -53,7 +53,7 @@ def test_every_type_written_by_the_python_client(server, client, compact):
     client.put(("test", "types", 7), {"v": 7}, policy=SEND_KEY)
     client.put(("test", "types", bytearray(b"\x01\n\x00")), {"v": 8}, policy=SEND_KEY)
     client.put(("test", None, "nokey"), {"v": 9})  # no set, key not stored
-    client.put(("test", "ttl", "t"), {"v": 10}, meta={"ttl": 1000}, policy=SEND_KEY)
+    client.put(("test", "ttl", "t"), {"v": 10}, policy={**SEND_KEY, "ttl": 1000})
 
     header, globals_, records = backup(server, compact=compact)
     assert header[0] == b"Version 3.1"
