@@ -1,3 +1,0 @@
-function f(r)
- return 1
-end
