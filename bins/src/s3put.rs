@@ -206,7 +206,7 @@ struct Upload {
 }
 
 /// One part, retried with backoff.
-async fn upload_part(u: Upload, n: i32, data: Vec<u8>) -> anyhow::Result<CompletedPart> {
+async fn upload_part(u: Upload, n: i32, data: bytes::Bytes) -> anyhow::Result<CompletedPart> {
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
@@ -217,6 +217,7 @@ async fn upload_part(u: Upload, n: i32, data: Vec<u8>) -> anyhow::Result<Complet
             .key(&u.key)
             .upload_id(&u.id)
             .part_number(n)
+            // A cheap clone: retries resend the same buffer.
             .body(ByteStream::from(data.clone()))
             .send()
             .await;
@@ -371,7 +372,7 @@ async fn upload_all(
         let permit = limit.clone().acquire_owned().await?;
         let (u, n) = (upload.clone(), number as i32);
         running.push(tokio::spawn(async move {
-            let r = upload_part(u, n, data).await;
+            let r = upload_part(u, n, bytes::Bytes::from(data)).await;
             drop(permit);
             r
         }));

@@ -38,8 +38,10 @@ def server():
 
 
 @pytest.fixture
-def client(server):
+def client(server, tmp_path):
     import aerospike
-    c = aerospike.client({"hosts": [("127.0.0.1", server.ports[0])]}).connect()
+    # udf_put keeps a copy of each module in the client's Lua path: keep it out of the checkout.
+    config = {"hosts": [("127.0.0.1", server.ports[0])], "lua": {"user_path": str(tmp_path)}}
+    c = aerospike.client(config).connect()
     yield c
     c.close()

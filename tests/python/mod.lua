@@ -1,3 +1,0 @@
-function hello(r)
-  return 'hi'
-end
