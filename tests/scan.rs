@@ -758,26 +758,20 @@ fn tls_with_every_login_mode() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(out.is_empty());
-    // PKI without a client certificate, and EXTERNAL without TLS, are usage errors.
-    let (code, _, err) = run(SCAN, &["-h", &seed, "-n", "test", "-A", "PKI"], b"");
-    assert_eq!(code, 2, "{err}");
-    let (code, _, err) = run(
-        SCAN,
-        &[
-            "-h",
-            &seed,
-            "-n",
-            "test",
-            "--tls-enable",
-            "--tls-cafile",
-            &ca,
-            "-A",
-            "PKI",
-        ],
-        b"",
+    // Refused up front, as usage errors, with nothing written.
+    let refused = |args: &[&str], want: &str| {
+        let mut all = vec!["-h", seed.as_str(), "-n", "test"];
+        all.extend_from_slice(args);
+        let (code, out, err) = run(SCAN, &all, b"");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.is_empty());
+    };
+    refused(&["-A", "PKI"], "needs --tls-enable");
+    refused(
+        &["--tls-enable", "--tls-cafile", &ca, "-A", "PKI"],
+        "--tls-certfile",
     );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--tls-certfile"), "{err}");
     // Revocation lists from the CA directory (as-testd writes an empty one), and cipher suites.
     ok(&[
         "-h",
@@ -803,39 +797,20 @@ fn tls_with_every_login_mode() {
     let no_crl = tempfile::tempdir().unwrap();
     std::fs::copy(&ca, no_crl.path().join("ca.pem")).unwrap();
     let nc = no_crl.path().to_str().unwrap();
-    let (code, _, err) = run(
-        SCAN,
-        &[
-            "-h",
-            &seed,
-            "-n",
-            "test",
-            "--tls-enable",
-            "--tls-capath",
-            nc,
-            "--tls-crl-check",
-        ],
-        b"",
+    refused(
+        &["--tls-enable", "--tls-capath", nc, "--tls-crl-check"],
+        "no certificate revocation list",
     );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no certificate revocation list"), "{err}");
-    let (code, _, err) = run(
-        SCAN,
+    refused(
         &[
-            "-h",
-            &seed,
-            "-n",
-            "test",
             "--tls-enable",
             "--tls-cafile",
             &ca,
             "--tls-cipher-suite",
             "RC4-MD5",
         ],
-        b"",
+        "unsupported TLS cipher suite",
     );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("unsupported TLS cipher suite"), "{err}");
     // An encrypted client key, with its password in every form asbackup takes.
     let enc = format!("{d}/client-enc.key");
     let st = std::process::Command::new("openssl")
