@@ -196,6 +196,11 @@ async fn client(a: &Args) -> Client {
     Client::from_conf(conf.build())
 }
 
+/// One line for a failed S3 request: what failed, then the SDK's whole chain of causes.
+fn s3_error<E: std::error::Error>(what: String, e: E) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+}
+
 /// A multipart upload under way.
 #[derive(Clone)]
 struct Upload {
@@ -228,16 +233,15 @@ async fn upload_part(u: Upload, n: i32, data: bytes::Bytes) -> anyhow::Result<Co
                     .set_e_tag(out.e_tag)
                     .build())
             }
-            Err(e) if attempt < PART_ATTEMPTS => {
-                let _ = e;
+            Err(_) if attempt < PART_ATTEMPTS => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
             }
             Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "uploading part {n} failed after {attempt} attempts: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                return Err(s3_error(
+                    format!("uploading part {n} failed after {attempt} attempts"),
+                    e,
                 ))
             }
         }
@@ -282,12 +286,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .body(ByteStream::from(first))
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "uploading s3://{bucket}/{key} failed: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&e)
-                    )
-                })?;
+                .map_err(|e| s3_error(format!("uploading s3://{bucket}/{key} failed"), e))?;
             if a.verbose {
                 eprintln!("as-s3put: s3://{bucket}/{key}: {n} byte(s) in one request");
             }
@@ -300,9 +299,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "starting the upload to s3://{bucket}/{key} failed: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                s3_error(
+                    format!("starting the upload to s3://{bucket}/{key} failed"),
+                    e,
                 )
             })?;
         let id = created
@@ -330,9 +329,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .send()
                     .await
                     .map_err(|e| {
-                        anyhow::anyhow!(
-                            "completing the upload to s3://{bucket}/{key} failed: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        s3_error(
+                            format!("completing the upload to s3://{bucket}/{key} failed"),
+                            e,
                         )
                     })?;
                 if a.verbose {
