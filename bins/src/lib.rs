@@ -8,6 +8,7 @@ pub mod gen;
 pub mod io;
 pub mod s3put;
 pub mod scan;
+pub mod signals;
 pub mod split;
 pub mod testd;
 pub mod zstd;
@@ -35,7 +36,11 @@ pub fn main<A: Parser>(name: &str, run: fn(A) -> anyhow::Result<()>) -> ExitCode
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: error: {}", io::one_line(&e));
-            ExitCode::from(scan::exit_code(&e).unwrap_or_else(|| io::exit_code(&e)))
+            let code = match signals::interrupted(&e) {
+                Some(i) => i.exit_code(),
+                None => scan::exit_code(&e).unwrap_or_else(|| io::exit_code(&e)),
+            };
+            ExitCode::from(code)
         }
     }
 }

@@ -8,6 +8,7 @@ use as_common::client::filter::{self, exp, PartFilter};
 use as_common::client::scan::{ScanShared, ScanSpec};
 use as_common::client::tls::{self, TlsOptions};
 use as_common::client::{metadata, ClientError};
+use as_common::state::BackupState;
 use as_common::stream::{FrameBatch, Header, StreamWriter};
 use clap::Parser;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -226,6 +227,12 @@ pub struct Args {
     /// file or FIFO.
     #[arg(long)]
     pub machine: Option<PathBuf>,
+
+    /// Resume an interrupted backup from its state file (kept by as-split): partitions it
+    /// records as complete are skipped, the others are scanned after their last backed-up
+    /// digest. The scope options must be those of the interrupted backup.
+    #[arg(short = 'c', long = "continue", value_name = "STATE")]
+    pub resume: Option<PathBuf>,
 }
 
 const SCAN_EXIT_HELP: &str = "Exit status: 0 on success, 1 on a runtime error, 2 on a usage \
@@ -340,7 +347,14 @@ fn scope(a: &Args, filters: &[PartFilter]) -> String {
         s += &format!(" bins={}", a.bin_list.join(","));
     }
     if !filters.is_empty() {
-        s += &format!(" partition-filters={}", filters.len());
+        let list: Vec<String> = filters
+            .iter()
+            .map(|f| match f {
+                PartFilter::Range { begin, count } => format!("{begin}-{count}"),
+                PartFilter::After(d) => base64_simd::STANDARD.encode_to_string(d),
+            })
+            .collect();
+        s += &format!(" partitions={}", list.join(","));
     }
     for (flag, v) in [
         ("modified-after", &a.modified_after),
@@ -402,6 +416,7 @@ pub fn expected(cluster: &Cluster, ns: &str, sets: &[String]) -> u64 {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     validate(&a)?;
+    let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
     let filters = match (&a.partition_list, &a.after_digest) {
         (Some(l), _) => filter::parse_partition_list(l).map_err(Usage)?,
         (_, Some(d)) => filter::after_digest(d).map_err(Usage)?,
@@ -501,6 +516,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{}", expected(&cluster, &a.namespace, &a.set));
         return Ok(());
     }
+    if let (Some(st), Some(path)) = (&resumed, &a.resume) {
+        if st.scope != header.scope {
+            return Err(Usage(format!(
+                "{} is the state of another backup ({}); resume with the options of that backup",
+                path.display(),
+                st.scope
+            ))
+            .into());
+        }
+    }
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;
 
@@ -553,7 +578,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             bins: a.bin_list.clone(),
             no_bins: a.no_bins,
             filter_exp,
-            max_records: a.max_records,
+            max_records: match &resumed {
+                Some(st) if a.max_records > 0 => a.max_records.saturating_sub(st.records).max(1),
+                _ => a.max_records,
+            },
             records_per_second: if a.records_per_second == 0 {
                 0
             } else {
@@ -566,7 +594,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             prefer_racks: a.prefer_racks.clone(),
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
-        let jobs = filter::jobs(&filters, parallel as usize);
+        let mut jobs = filter::jobs(&filters, parallel as usize);
+        if let Some(st) = &resumed {
+            jobs = st.narrow(jobs);
+            // --max-records counts the records of the whole backup.
+            if a.max_records > 0 && st.records >= a.max_records {
+                jobs.clear();
+            }
+        }
         let human = std::io::stderr().is_terminal() || a.verbose;
         let mut progress = Progress::new(human, expected, machine);
         records = scan_all(

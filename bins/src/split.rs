@@ -1,11 +1,19 @@
 //! `as-split`: cut a record stream into a directory of size-limited backup files (asbackup's
-//! directory mode), each made by a per-file filter command.
+//! directory mode), each made by a per-file filter command, and keep the state from which an
+//! interrupted backup is resumed.
 
-use crate::io::{buffered, open_input, BadInput};
+use crate::io::{buffered, BadInput};
+use crate::signals::{self, Interruptible};
 use anyhow::{bail, Context};
-use as_common::stream::{self, FrameBatch, Header, Kind, StreamReader, StreamWriter};
+use as_common::record::{partition_of, DIGEST_LEN};
+use as_common::state::{self, BackupState, Progress};
+use as_common::stream::{
+    self, FrameBatch, Header, Kind, PartitionStatus, StreamReader, StreamWriter,
+};
 use clap::Parser;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufWriter, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,12 +35,17 @@ use std::thread::JoinHandle;
 /// worker, so the filters (compressors) run in parallel.
 ///
 /// A file appears under its final name only when it is complete: it is written as
-/// .PREFIX_NNNNN.asb.partial and renamed when its filter succeeded. With --sink, each file's bytes
-/// are piped into a command instead (with FILE set to the file name, e.g.
+/// .PREFIX_NNNNN.asb.partial, synced, and renamed when its filter succeeded. With --sink, each
+/// file's bytes are piped into a command instead (with FILE set to the file name, e.g.
 /// `as-s3put s3://bucket/prefix/$FILE`), which must succeed for the file to count.
 ///
-/// If the input stream is truncated or corrupt, or a filter or sink fails, as-split stops with one
-/// line on stderr and a non-zero exit; unfinished files are removed.
+/// The state file (default DIR/PREFIX.asb.state) records, each time a file is complete, which
+/// partitions are backed up and up to which digest; it is removed when the backup completes. If
+/// the input ends early (the scanner failed or was stopped), a filter or sink fails, or as-split
+/// gets SIGINT or SIGTERM, the files already open are finished when they can be, the state is
+/// saved, and as-split exits non-zero saying how to resume: run the scanner and as-split again
+/// with --continue STATE. Filters and sinks run in their own process group, so a Ctrl-C meant for
+/// the pipeline does not cut the files being finished.
 #[derive(Parser, Debug)]
 #[command(name = "as-split", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
@@ -66,13 +79,24 @@ pub struct Args {
     #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub parallel: u32,
 
-    /// Delete the *.asb files already in the directory first.
+    /// Delete the backup files (and state) already in the directory first.
     #[arg(short = 'r', long)]
     pub remove_files: bool,
 
     /// Delete the *.asb files in the directory (and the directory, if then empty), and exit.
     #[arg(long)]
     pub remove_artifacts: bool,
+
+    /// Where to keep the state of the backup (default: DIR/PREFIX.asb.state; none with --sink
+    /// unless given).
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+
+    /// Resume the backup whose state is in this file (the input must come from a scan resumed
+    /// from the same state: as-scan --continue). The state is kept up to date in the same file
+    /// unless --state-file says otherwise.
+    #[arg(short = 'c', long = "continue", value_name = "STATE", conflicts_with_all = ["remove_files", "remove_artifacts"])]
+    pub resume: Option<PathBuf>,
 
     /// Print a line per finished file and a summary on stderr.
     #[arg(short, long)]
@@ -82,8 +106,11 @@ pub struct Args {
     pub input: Option<PathBuf>,
 }
 
-/// Left in a directory whose backup did not finish: `<prefix>.asb.incomplete`, holding the reason.
+/// Left in a directory whose backup did not finish: `<prefix>.asb.incomplete`, holding the
+/// reason. Written when the backup starts, removed when it completes.
 pub const INCOMPLETE_SUFFIX: &str = ".asb.incomplete";
+/// The default state file of a directory backup: `<prefix>.asb.state`.
+pub const STATE_SUFFIX: &str = ".asb.state";
 
 fn asb_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut v = Vec::new();
@@ -93,7 +120,10 @@ fn asb_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if p.extension().is_some_and(|x| x == "asb") || name.ends_with(INCOMPLETE_SUFFIX) {
+        if p.extension().is_some_and(|x| x == "asb")
+            || name.ends_with(INCOMPLETE_SUFFIX)
+            || name.ends_with(STATE_SUFFIX)
+        {
             v.push(p);
         }
     }
@@ -116,6 +146,14 @@ enum Dest {
     Sink(String),
 }
 
+/// What a frame tells about the durability of a partition once its file is complete.
+#[derive(Clone, Copy)]
+enum Note {
+    Nothing,
+    Record(u16, [u8; DIGEST_LEN]),
+    Done(u16),
+}
+
 /// What all workers share.
 struct Shared {
     dest: Dest,
@@ -124,17 +162,71 @@ struct Shared {
     limit: u64,
     framed: bool,
     header: Header,
-    next_number: AtomicU64,
+    /// File numbers to hand out before new ones: those a killed run may have left behind with a
+    /// sink that cannot delete (they are overwritten).
+    reuse: Mutex<VecDeque<u64>>,
+    state: Mutex<BackupState>,
+    state_path: Option<PathBuf>,
+    /// A worker failed: stop reading.
     failed: AtomicBool,
-    /// (file name, bytes) of every finished file.
-    done: Mutex<Vec<(String, u64)>>,
+    /// The input ended early or a worker failed.
+    broken: AtomicBool,
     verbose: bool,
 }
 
+impl Shared {
+    /// Hands out the next file number, noting it as open in the state first: if it is left
+    /// behind half-made, a resume knows to remove or overwrite it.
+    fn take_number(&self) -> anyhow::Result<u64> {
+        let mut st = self.state.lock().unwrap();
+        let n = match self.reuse.lock().unwrap().pop_front() {
+            Some(n) => n,
+            None => {
+                let n = st.next_number;
+                st.next_number += 1;
+                n
+            }
+        };
+        if !st.open.contains(&n) {
+            st.open.push(n);
+        }
+        self.save(&st)?;
+        Ok(n)
+    }
+
+    /// Records a complete file: its partitions' progress becomes durable.
+    fn commit(&self, f: &OpenFile, bytes: u64) -> anyhow::Result<()> {
+        let mut st = self.state.lock().unwrap();
+        for (&p, &d) in &f.progress {
+            if st.partitions[p as usize] != Progress::Complete {
+                st.partitions[p as usize] = Progress::After(d);
+            }
+        }
+        for &p in &f.done {
+            st.partitions[p as usize] = Progress::Complete;
+        }
+        st.open.retain(|&n| n != f.number);
+        st.files.push(f.name.clone());
+        st.records += f.records;
+        st.bytes += bytes;
+        st.first_file_done |= f.first;
+        self.save(&st)
+    }
+
+    fn save(&self, st: &BackupState) -> anyhow::Result<()> {
+        if let Some(p) = &self.state_path {
+            st.save(p)?;
+        }
+        Ok(())
+    }
+}
+
 /// One file in the making: the filter process, the thread that moves its output to the
-/// destination, and the count of bytes that came out.
+/// destination, the count of bytes that came out, and what the file will make durable.
 struct OpenFile {
+    number: u64,
     name: String,
+    first: bool,
     writer: Option<StreamWriter<BufWriter<ChildStdin>>>,
     filter: Child,
     filter_err: Option<JoinHandle<String>>,
@@ -144,14 +236,19 @@ struct OpenFile {
     /// The sink reads frames and completes only on the commit frame (as-s3put --framed).
     framed: bool,
     landed: Arc<AtomicU64>,
-    partial: Option<PathBuf>,
+    partial: Option<(PathBuf, std::fs::File)>,
+    /// Last digest written of each partition, partitions whose end is in the file, records.
+    progress: HashMap<u16, [u8; DIGEST_LEN]>,
+    done: Vec<u16>,
+    records: u64,
 }
 
-/// `sh -c cmd`, with this program's directory first on PATH so that the sibling tools
+/// `sh -c cmd` in a process group of its own (a Ctrl-C for the pipeline must not cut a file
+/// being finished), with this program's directory first on PATH so that the sibling tools
 /// (as-encode, as-zstd, as-s3put) are found wherever the toolkit is installed.
 fn sh(cmd: &str) -> Command {
     let mut c = Command::new("sh");
-    c.arg("-c").arg(cmd);
+    c.arg("-c").arg(cmd).process_group(0);
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
@@ -168,8 +265,8 @@ fn sh(cmd: &str) -> Command {
 
 impl OpenFile {
     fn open(s: &Shared, first: bool) -> anyhow::Result<OpenFile> {
-        let n = s.next_number.fetch_add(1, Ordering::SeqCst);
-        let name = format!("{}_{n:05}.asb", s.prefix);
+        let number = s.take_number()?;
+        let name = format!("{}_{number:05}.asb", s.prefix);
         let mut filter = sh(&s.filter)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -179,35 +276,35 @@ impl OpenFile {
         // The filter's complaints become part of our one error line, or vanish when we
         // stopped it ourselves.
         let mut err_pipe = filter.stderr.take().expect("piped");
-        let filter_err = std::thread::spawn(move || {
+        let filter_err = signals::spawn(move || {
             let mut s = String::new();
             let _ = err_pipe.read_to_string(&mut s);
             s
         });
         let mut out = filter.stdout.take().expect("piped");
         let landed = Arc::new(AtomicU64::new(0));
-        let (partial, mut dest, sink): (Option<PathBuf>, Box<dyn Write + Send>, Option<Child>) =
-            match &s.dest {
-                Dest::Dir(dir) => {
-                    let p = dir.join(format!(".{name}.partial"));
-                    let f = std::fs::File::create(&p)
-                        .with_context(|| format!("cannot create {}", p.display()))?;
-                    (Some(p), Box::new(f), None)
-                }
-                Dest::Sink(cmd) => {
-                    let mut child = sh(cmd)
-                        .env("FILE", &name)
-                        .stdin(Stdio::piped())
-                        .spawn()
-                        .with_context(|| format!("cannot run the sink {cmd:?}"))?;
-                    let stdin = child.stdin.take().expect("piped");
-                    (None, Box::new(stdin), Some(child))
-                }
-            };
+        let (partial, mut dest, sink): (_, Box<dyn Write + Send>, Option<Child>) = match &s.dest {
+            Dest::Dir(dir) => {
+                let p = dir.join(format!(".{name}.partial"));
+                let f = std::fs::File::create(&p)
+                    .with_context(|| format!("cannot create {}", p.display()))?;
+                let keep = f.try_clone()?;
+                (Some((p, keep)), Box::new(f), None)
+            }
+            Dest::Sink(cmd) => {
+                let mut child = sh(cmd)
+                    .env("FILE", &name)
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .with_context(|| format!("cannot run the sink {cmd:?}"))?;
+                let stdin = child.stdin.take().expect("piped");
+                (None, Box::new(stdin), Some(child))
+            }
+        };
         let counter = landed.clone();
         let fname = name.clone();
         let framed = s.framed && sink.is_some();
-        let pump = std::thread::spawn(move || -> anyhow::Result<Box<dyn Write + Send>> {
+        let pump = signals::spawn(move || -> anyhow::Result<Box<dyn Write + Send>> {
             let mut buf = vec![0u8; 256 << 10];
             loop {
                 let n = match out.read(&mut buf) {
@@ -232,13 +329,15 @@ impl OpenFile {
         });
         let stdin = filter.stdin.take().expect("piped");
         let header = Header {
-            first_file: first && s.header.first_file,
+            first_file: first,
             ..s.header.clone()
         };
         let writer = StreamWriter::new(BufWriter::with_capacity(64 << 10, stdin), &header)
             .with_context(|| format!("writing to the filter of {name}"))?;
         Ok(OpenFile {
+            number,
             name,
+            first,
             writer: Some(writer),
             filter,
             filter_err: Some(filter_err),
@@ -247,23 +346,42 @@ impl OpenFile {
             framed,
             landed,
             partial,
+            progress: HashMap::new(),
+            done: Vec::new(),
+            records: 0,
         })
     }
 
-    fn write(&mut self, b: &FrameBatch, s: &Shared) -> anyhow::Result<()> {
+    fn write(&mut self, b: &FrameBatch, note: Note, s: &Shared) -> anyhow::Result<()> {
         let w = self.writer.as_mut().expect("open");
         match w.batch(b) {
-            Ok(()) => Ok(()),
-            // The filter stopped reading: its exit says why.
-            Err(e) => match self.filter.wait() {
-                Ok(st) if !st.success() => Err(self.filter_failed(s, st)),
-                _ => Err(anyhow::Error::new(e)
-                    .context(format!("writing to the filter of {}", self.name))),
-            },
+            Ok(()) => {}
+            // The filter stopped reading: its exit, or the destination, says why.
+            Err(e) => {
+                return match self.filter.wait() {
+                    Ok(st) if !st.success() => Err(self.filter_failed(s, st)),
+                    _ => Err(anyhow::Error::new(e)
+                        .context(format!("writing to the filter of {}", self.name))),
+                };
+            }
         }
+        self.records += b.counts.records;
+        match note {
+            Note::Record(p, d) => {
+                self.progress.insert(p, d);
+            }
+            Note::Done(p) => self.done.push(p),
+            Note::Nothing => {}
+        }
+        Ok(())
     }
 
     fn filter_failed(&mut self, s: &Shared, st: std::process::ExitStatus) -> anyhow::Error {
+        // A filter whose output could not be written (a full disk, a failed sink) fails
+        // with a broken pipe: the destination's error is the cause.
+        if let Some(Ok(Err(e))) = self.pump.take().map(JoinHandle::join) {
+            return e;
+        }
         let complaint = self
             .filter_err
             .take()
@@ -282,25 +400,34 @@ impl OpenFile {
         )
     }
 
-    /// Ends the file's stream, waits for its filter and destination, and renames it into place.
+    /// Ends the file's stream, waits for its filter and destination, makes the file durable
+    /// (synced and renamed into place, or accepted by the sink) and records it in the state.
     fn close(mut self, s: &Shared) -> anyhow::Result<()> {
+        let result = self.finish(s);
+        if result.is_err() {
+            self.abort();
+        }
+        result
+    }
+
+    fn finish(&mut self, s: &Shared) -> anyhow::Result<()> {
         let w = self.writer.take().expect("open");
         let res = w
             .finish()
             .map(|_| ())
             .with_context(|| format!("writing to the filter of {}", self.name));
         let st = self.filter.wait()?;
+        if !st.success() {
+            return Err(self.filter_failed(s, st));
+        }
         let pumped = self
             .pump
             .take()
             .expect("running")
             .join()
             .map_err(|_| anyhow::anyhow!("pump thread panicked"))?;
-        if !st.success() {
-            return Err(self.filter_failed(s, st));
-        }
-        res?;
         let mut dest = pumped?;
+        res?;
         if self.framed {
             // The file is whole: tell the sink to complete it.
             dest.write_all(&[0, 0, 0, 0])
@@ -318,21 +445,25 @@ impl OpenFile {
                 bail!("the sink {cmd:?} failed for {} ({st})", self.name);
             }
         }
-        if let (Some(p), Dest::Dir(dir)) = (self.partial.take(), &s.dest) {
+        if let (Some((p, file)), Dest::Dir(dir)) = (&self.partial, &s.dest) {
             let fin = dir.join(&self.name);
-            std::fs::rename(&p, &fin)
+            file.sync_all()
+                .with_context(|| format!("cannot sync {}", p.display()))?;
+            std::fs::rename(p, &fin)
                 .with_context(|| format!("cannot rename {} to {}", p.display(), fin.display()))?;
+            self.partial = None;
+            state::sync_dir(dir).with_context(|| format!("cannot sync {}", dir.display()))?;
         }
         let bytes = self.landed.load(Ordering::SeqCst);
+        s.commit(self, bytes)?;
         if s.verbose {
             eprintln!("as-split: {} ({bytes} bytes)", self.name);
         }
-        s.done.lock().unwrap().push((self.name.clone(), bytes));
         Ok(())
     }
 
     /// Gives up on the file: stops its filter and removes what it wrote.
-    fn abort(mut self) {
+    fn abort(&mut self) {
         // Stop the filter before closing its input, so it never sees (and reports) a cut stream.
         let _ = self.filter.kill();
         drop(self.writer.take());
@@ -350,20 +481,22 @@ impl OpenFile {
             }
             let _ = sink.wait();
         }
-        if let Some(p) = self.partial.take() {
+        if let Some((p, _)) = self.partial.take() {
             let _ = std::fs::remove_file(p);
         }
     }
 }
 
-/// A worker: owns its current file; receives batches of frames to append.
+/// A worker: owns its current file; receives frames to append. When its input ends, even
+/// early, the file it holds is finished: every frame in it is whole, and the state says what
+/// the file holds.
 fn worker(
     s: &Shared,
-    rx: crossbeam_channel::Receiver<FrameBatch>,
+    rx: crossbeam_channel::Receiver<(Note, FrameBatch)>,
     mut current: Option<OpenFile>,
 ) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
-        for batch in rx.iter() {
+        for (note, batch) in rx.iter() {
             // The limit is checked before each record (each batch holds one record, or
             // metadata and markers).
             if current.as_ref().is_some_and(|f| {
@@ -374,11 +507,12 @@ fn worker(
             if current.is_none() {
                 current = Some(OpenFile::open(s, false)?);
             }
-            current.as_mut().expect("opened").write(&batch, s)?;
+            current.as_mut().expect("opened").write(&batch, note, s)?;
         }
-        // When the input failed, the file must not end like a complete one.
-        if let Some(f) = current.take() {
-            if s.failed.load(Ordering::SeqCst) {
+        if let Some(mut f) = current.take() {
+            // Without a state to resume from, what a broken backup finished would only
+            // look like a backup: the file is dropped.
+            if s.broken.load(Ordering::SeqCst) && s.state_path.is_none() {
                 f.abort();
             } else {
                 f.close(s)?;
@@ -388,54 +522,98 @@ fn worker(
     })();
     if result.is_err() {
         s.failed.store(true, Ordering::SeqCst);
-        if let Some(f) = current.take() {
+        s.broken.store(true, Ordering::SeqCst);
+        if let Some(mut f) = current.take() {
             f.abort();
         }
     }
     result
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.remove_artifacts {
-        let dir = args
-            .directory
-            .as_deref()
-            .context("--remove-artifacts needs --directory")?;
-        if dir.is_dir() {
-            let n = remove_asb(dir)?;
-            // Like asbackup: the directory goes too once nothing else is in it.
-            let _ = std::fs::remove_dir(dir);
-            if args.verbose {
-                eprintln!(
-                    "as-split: removed {n} backup file(s) from {}",
-                    dir.display()
-                );
+fn remove_artifacts(args: &Args) -> anyhow::Result<()> {
+    let dir = args
+        .directory
+        .as_deref()
+        .context("--remove-artifacts needs --directory")?;
+    if dir.is_dir() {
+        let n = remove_asb(dir)?;
+        // Like asbackup: the directory goes too once nothing else is in it.
+        let _ = std::fs::remove_dir(dir);
+        if args.verbose {
+            eprintln!(
+                "as-split: removed {n} backup file(s) from {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Loads the state to resume from and clears what the interrupted run may have left half-made.
+fn resume(
+    path: &Path,
+    dest: &Dest,
+    header: &Header,
+    prefix: &str,
+) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
+    let mut st = BackupState::load(path)?;
+    let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
+    if st.namespace != ns || st.prefix != prefix || st.scope != header.scope {
+        bail!(
+            "{} is the state of another backup ({} of namespace {}, prefix {}); resume with the same options",
+            path.display(),
+            st.scope,
+            st.namespace,
+            st.prefix
+        );
+    }
+    st.resumes += 1;
+    let mut reuse = VecDeque::new();
+    match dest {
+        Dest::Dir(dir) => {
+            for n in std::mem::take(&mut st.open) {
+                let _ = std::fs::remove_file(dir.join(format!("{prefix}_{n:05}.asb")));
+            }
+            for e in std::fs::read_dir(dir)? {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&format!(".{prefix}_")) && name.ends_with(".asb.partial") {
+                    std::fs::remove_file(dir.join(&name))?;
+                }
             }
         }
-        return Ok(());
+        // A sink may have completed a file whose commit was never recorded: the same names
+        // are written again, so nothing is left twice.
+        Dest::Sink(_) => {
+            st.open.sort_unstable();
+            reuse.extend(st.open.iter().copied());
+        }
     }
+    Ok((st, reuse))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.remove_artifacts {
+        return remove_artifacts(&args);
+    }
+    signals::install();
     let dest = match (&args.sink, &args.directory) {
         (Some(cmd), _) => Dest::Sink(cmd.clone()),
         (None, Some(dir)) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let existing = asb_files(dir)?;
-            if !existing.is_empty() {
-                if !args.remove_files {
-                    bail!(
-                        "directory {} seems to contain an existing backup; use -r to clear it",
-                        dir.display()
-                    );
-                }
-                remove_asb(dir)?;
-            }
             Dest::Dir(dir.clone())
         }
         (None, None) => unreachable!("clap requires one"),
     };
 
-    let mut reader = StreamReader::new(buffered(open_input(args.input.as_deref())?))
-        .context("reading the input")?;
+    let input: Box<dyn Read> = match args.input.as_deref() {
+        None => Box::new(Interruptible(std::io::stdin())),
+        Some(p) if p.as_os_str() == "-" => Box::new(Interruptible(std::io::stdin())),
+        Some(p) => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+    };
+    let mut reader = StreamReader::new(buffered(input)).context("reading the input")?;
     let header = reader.header().clone();
     let prefix = match &args.output_file_prefix {
         Some(p) => p.clone(),
@@ -449,6 +627,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if prefix.contains('/') {
         bail!("invalid file prefix {prefix:?}");
     }
+    let state_path = args
+        .state_file
+        .clone()
+        .or(args.resume.clone())
+        .or(match &dest {
+            Dest::Dir(dir) => Some(dir.join(format!("{prefix}{STATE_SUFFIX}"))),
+            Dest::Sink(_) => None,
+        });
+    let (state, reuse) = match &args.resume {
+        Some(path) => resume(path, &dest, &header, &prefix)?,
+        None => {
+            if let Dest::Dir(dir) = &dest {
+                if !asb_files(dir)?.is_empty() {
+                    if !args.remove_files {
+                        bail!(
+                            "directory {} seems to contain an existing backup; use -r to clear it, or --continue to resume it",
+                            dir.display()
+                        );
+                    }
+                    remove_asb(dir)?;
+                }
+            }
+            let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
+            (
+                BackupState::new(&ns, &prefix, &header.scope),
+                VecDeque::new(),
+            )
+        }
+    };
+    let marker = match &dest {
+        Dest::Dir(dir) => Some(dir.join(format!("{prefix}{INCOMPLETE_SUFFIX}"))),
+        Dest::Sink(_) => None,
+    };
+    // Until the backup completes, the directory says it is not a backup to restore.
+    if let Some(m) = &marker {
+        std::fs::write(m, "backup in progress\n")
+            .with_context(|| format!("cannot write {}", m.display()))?;
+    }
+    let first = header.first_file && !state.first_file_done;
     let shared = Arc::new(Shared {
         dest,
         prefix,
@@ -456,60 +673,116 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         limit: args.file_limit << 20,
         framed: args.framed_sink,
         header,
-        next_number: AtomicU64::new(0),
+        reuse: Mutex::new(reuse),
+        state: Mutex::new(state),
+        state_path: state_path.clone(),
         failed: AtomicBool::new(false),
-        done: Mutex::new(Vec::new()),
+        broken: AtomicBool::new(false),
         verbose: args.verbose,
     });
+    shared.save(&shared.state.lock().unwrap())?;
 
-    // Worker 0 opens file 00000 first: the file with `# first-file` and the metadata.
-    let first = OpenFile::open(&shared, true)?;
-    let n = args.parallel as usize;
+    // Worker 0 opens its first file at once: the file with `# first-file` and the metadata.
+    let result = split(&shared, &mut reader, args.parallel as usize, first);
+    let st = shared.state.lock().unwrap().clone();
+    match result {
+        Ok(()) => {
+            if let Some(p) = &state_path {
+                let _ = std::fs::remove_file(p);
+            }
+            if let Some(m) = &marker {
+                let _ = std::fs::remove_file(m);
+            }
+            if args.verbose {
+                eprintln!(
+                    "as-split: {} file(s), {} byte(s), {} record(s)",
+                    st.files.len(),
+                    st.bytes,
+                    st.records
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(m) = &marker {
+                let _ = std::fs::write(m, format!("{}\n", crate::io::one_line(&e)));
+            }
+            match &state_path {
+                Some(p) => Err(e.context(format!(
+                    "backup incomplete, resume it with --continue {} ({} record(s) in {} complete file(s), {} of 4096 partitions left)",
+                    p.display(),
+                    st.records,
+                    st.files.len(),
+                    st.remaining()
+                ))),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+/// Routes the input's frames to the workers until the input ends, fails or a signal arrives;
+/// the workers then finish their files.
+fn split<R: Read>(
+    shared: &Arc<Shared>,
+    reader: &mut StreamReader<R>,
+    n: usize,
+    first: bool,
+) -> anyhow::Result<()> {
+    let first_file = OpenFile::open(shared, first)?;
     let mut txs = Vec::new();
     let mut handles = Vec::new();
-    let mut first = Some(first);
+    let mut first_file = Some(first_file);
     for _ in 0..n {
-        let (tx, rx) = crossbeam_channel::bounded::<FrameBatch>(256);
+        let (tx, rx) = crossbeam_channel::bounded::<(Note, FrameBatch)>(256);
         let s = shared.clone();
-        let f = first.take();
-        handles.push(std::thread::spawn(move || worker(&s, rx, f)));
+        let f = first_file.take();
+        handles.push(signals::spawn(move || worker(&s, rx, f)));
         txs.push(tx);
     }
 
     let read_result = (|| -> anyhow::Result<()> {
         let mut frame = Vec::with_capacity(1 << 16);
         loop {
+            if let Some(i) = signals::received() {
+                return Err(i.into());
+            }
             frame.clear();
             let Some(kind) = reader
                 .next_sealed(&mut frame)
                 .context("reading the input")?
             else {
-                break;
+                return Ok(());
             };
-            let to = match kind {
-                Kind::Record => stream::record_digest(&frame)
-                    .map(|d| as_common::record::partition_of(&d) as usize % n),
-                Kind::PartitionDone => {
-                    stream::partition_done_of(&frame).map(|p| p.partition as usize % n)
+            let malformed = || BadInput("malformed frame in the input".into());
+            let (to, note) = match kind {
+                Kind::Record => {
+                    let d = stream::record_digest(&frame).ok_or_else(malformed)?;
+                    let p = partition_of(&d);
+                    (p as usize % n, Note::Record(p, d))
                 }
-                // Index and UDF definitions belong to the first file.
-                _ => Some(0),
-            }
-            .ok_or_else(|| BadInput("malformed frame in the input".into()))?;
+                Kind::PartitionDone => {
+                    let m = stream::partition_done_of(&frame).ok_or_else(malformed)?;
+                    let note = match m.status {
+                        PartitionStatus::Complete => Note::Done(m.partition),
+                        PartitionStatus::Partial => Note::Nothing,
+                    };
+                    (m.partition as usize % n, note)
+                }
+                // Index and UDF definitions belong to the first file, once.
+                _ if !first => continue,
+                _ => (0, Note::Nothing),
+            };
             let mut b = FrameBatch::default();
             b.sealed(kind, &frame);
-            if txs[to].send(b).is_err() {
-                // The worker stopped: its error is reported below.
-                break;
-            }
-            if shared.failed.load(Ordering::SeqCst) {
-                break;
+            if txs[to].send((note, b)).is_err() || shared.failed.load(Ordering::SeqCst) {
+                // A worker stopped: its error is reported below.
+                return Ok(());
             }
         }
-        Ok(())
     })();
     if read_result.is_err() {
-        shared.failed.store(true, Ordering::SeqCst);
+        shared.broken.store(true, Ordering::SeqCst);
     }
     drop(txs);
     let mut worker_error = None;
@@ -520,19 +793,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(_) => worker_error = worker_error.or(Some(anyhow::anyhow!("a worker panicked"))),
         }
     }
-    if let Some(e) = read_result.err().or(worker_error) {
-        // The files already finished are whole, but the backup is not: say so in the directory,
-        // where as-decode --validate (and a look with ls) will see it.
-        if let Dest::Dir(dir) = &shared.dest {
-            let marker = dir.join(format!("{}{INCOMPLETE_SUFFIX}", shared.prefix));
-            let _ = std::fs::write(&marker, format!("{}\n", crate::io::one_line(&e)));
-        }
+    read_result?;
+    if let Some(e) = worker_error {
         return Err(e);
     }
-    let done = shared.done.lock().unwrap();
-    if args.verbose {
-        let total: u64 = done.iter().map(|(_, b)| b).sum();
-        eprintln!("as-split: {} file(s), {total} byte(s)", done.len());
+    // Numbers a killed run left open and this one did not reuse: overwrite them with files
+    // holding no record.
+    loop {
+        let next = shared.reuse.lock().unwrap().front().copied();
+        if next.is_none() {
+            break;
+        }
+        OpenFile::open(shared, false)?.close(shared)?;
     }
     Ok(())
 }

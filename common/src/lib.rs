@@ -10,6 +10,7 @@ pub mod client;
 pub mod estimate;
 pub mod gen;
 pub mod record;
+pub mod state;
 pub mod stream;
 pub mod wire;
 

@@ -90,3 +90,68 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// scripts/asbackup, using the tools of this build.
+pub fn asbackup_command(args: &[&str]) -> Command {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_as-scan"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut c = Command::new(root.join("scripts/asbackup"));
+    c.args(args).env("AS_TOOLS_BIN", bin);
+    c
+}
+
+/// How many times each digest occurs in ASB text (plain or zstd-compressed).
+pub fn count_digests(asb: &[u8], into: &mut std::collections::BTreeMap<[u8; 20], usize>) {
+    let text;
+    let asb = if asb.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        text = zstd::decode_all(asb).expect("valid zstd");
+        &text[..]
+    } else {
+        asb
+    };
+    let mut r = as_common::asb::AsbReader::new(asb).expect("a valid backup file");
+    while let Some(item) = r.next_item().expect("a valid backup file") {
+        if let as_common::asb::AsbItem::Record(rec) = item {
+            *into.entry(rec.digest).or_default() += 1;
+        }
+    }
+}
+
+/// Digest counts of every *.asb file of a directory backup.
+pub fn dir_digests(dir: &std::path::Path) -> std::collections::BTreeMap<[u8; 20], usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "asb") {
+            count_digests(&std::fs::read(&p).unwrap(), &mut m);
+        }
+    }
+    m
+}
+
+/// What the server holds in a scope: digest counts of an uninterrupted scan.
+pub fn server_digests(host: &str, scope: &[&str]) -> std::collections::BTreeMap<[u8; 20], usize> {
+    let mut args = vec!["-h", host];
+    args.extend_from_slice(scope);
+    let (code, stream, err) = run(env!("CARGO_BIN_EXE_as-scan"), &args, b"");
+    assert_eq!(code, 0, "{err}");
+    let (code, asb, err) = run(env!("CARGO_BIN_EXE_as-encode"), &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    let mut m = std::collections::BTreeMap::new();
+    count_digests(&asb, &mut m);
+    m
+}
+
+/// Records lost and records written more than once, against what the server holds.
+pub fn lost_and_doubled(
+    want: &std::collections::BTreeMap<[u8; 20], usize>,
+    got: &std::collections::BTreeMap<[u8; 20], usize>,
+) -> (usize, usize) {
+    let lost = want.keys().filter(|d| !got.contains_key(*d)).count();
+    let doubled = got.values().map(|&n| n.saturating_sub(1)).sum::<usize>()
+        + got.keys().filter(|d| !want.contains_key(*d)).count();
+    (lost, doubled)
+}

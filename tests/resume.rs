@@ -1,0 +1,307 @@
+//! Interrupted directory backups and `--continue`: whatever stops a backup (SIGTERM, SIGKILL of
+//! a stage, a full disk), the state it leaves lets `--continue` finish it with every record of
+//! the server exactly once.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{asbackup_command, dir_digests, lost_and_doubled, server_digests, TestServer};
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    asbackup_command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The pid of the process named `name` among the children of `parent`.
+fn child_named(parent: u32, name: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").ok()? {
+        let p = e.ok()?.path();
+        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid: u32 = stat[close + 2..]
+            .split(' ')
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        if ppid == parent && comm == name {
+            return stat[..open].trim().parse().ok();
+        }
+    }
+    None
+}
+
+fn kill(pid: i32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits until the backup has been running a little: its state file exists and a moment has
+/// passed for records to flow. (A delay, not a timing assertion: the test holds whenever the
+/// signal lands.)
+fn running(state: &Path) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !state.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+}
+
+/// The options of one backup: scope and output, throttled so that it can be interrupted.
+fn options<'a>(host: &'a str, dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["-h", host, "-n", "test", "-d", dir];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Interrupts a throttled backup with SIGTERM twice (the second time while resuming), then
+/// resumes it to the end; the directory must hold the server's records exactly once.
+fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
+    let s = TestServer::start(2, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    let st = state.to_str().unwrap();
+    let mut args = options(&host, d, extra);
+    args.extend_from_slice(scope);
+    let throttled = [&args[..], &["--records-per-second", "3000"]].concat();
+
+    let child = spawn(&throttled);
+    running(&state);
+    kill(child.id() as i32, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("the backup was interrupted (TERM)"), "{err}");
+    assert!(
+        err.contains(&format!("--continue {st}")),
+        "the hint names the state: {err}"
+    );
+    assert!(state.exists());
+
+    let resumed = [&throttled[..], &["--continue", st]].concat();
+    let child = spawn(&resumed);
+    std::thread::sleep(Duration::from_millis(700));
+    kill(child.id() as i32, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    // The resumed run may have finished before the signal; either way it must be consistent.
+    assert!(
+        o.status.code() == Some(143) || o.status.success(),
+        "{}",
+        stderr(&o)
+    );
+
+    if state.exists() {
+        let o = asbackup_command(&[&args[..], &["--continue", st]].concat())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        let want = server_digests(&host, &[&["-n", "test"], scope].concat());
+        assert!(
+            err.contains(&format!("Backed up {} record(s)", want.len())),
+            "the summary counts every run's records: {err}"
+        );
+    }
+    assert!(!state.exists(), "a complete backup keeps no state");
+    assert!(!dir.join("test.asb.incomplete").exists());
+    let want = server_digests(&host, &[&["-n", "test"], scope].concat());
+    assert!(!want.is_empty());
+    let got = dir_digests(&dir);
+    assert_eq!(lost_and_doubled(&want, &got), (0, 0));
+    let mut validate = vec!["--validate", d];
+    if extra.contains(&"zstd") {
+        validate.extend(["-z", "zstd"]);
+    }
+    let (code, _, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), &validate, b"");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn resume_plain_single_worker() {
+    interrupt_twice_then_finish(&[], &[]);
+}
+
+#[test]
+fn resume_parallel_compressed_with_file_limit() {
+    interrupt_twice_then_finish(&["-w", "4", "-z", "zstd", "-F", "1"], &[]);
+}
+
+#[test]
+fn resume_partition_lists() {
+    interrupt_twice_then_finish(&["-w", "3"], &["-X", "0-1000,2000-700,4000-96"]);
+}
+
+/// SIGKILL of either stage: the wrapper names it, the state written before stays valid, and
+/// --continue finishes the backup.
+#[test]
+fn a_killed_stage_is_named_and_the_backup_resumes() {
+    let s = TestServer::start(2, &["--sample", "12000"]);
+    let host = s.host();
+    for stage in ["as-scan", "as-split"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("bk");
+        let d = dir.to_str().unwrap();
+        let state = dir.join("test.asb.state");
+        let args = options(&host, d, &["-w", "2", "-F", "1"]);
+        let child = spawn(&[&args[..], &["--records-per-second", "3000"]].concat());
+        running(&state);
+        let pid = child_named(child.id(), stage).unwrap_or_else(|| panic!("{stage} runs"));
+        kill(pid, "-KILL");
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(137), "{err}");
+        assert!(
+            err.contains(&format!(
+                "the backup failed: {stage} was stopped by signal 9 (KILL)"
+            )),
+            "{err}"
+        );
+        assert!(state.exists(), "{err}");
+        assert!(err.contains("--continue"), "{err}");
+        let o = asbackup_command(&[&args[..], &["--continue", state.to_str().unwrap()]].concat())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = server_digests(&host, &["-n", "test"]);
+        assert_eq!(
+            lost_and_doubled(&want, &dir_digests(&dir)),
+            (0, 0),
+            "{stage}"
+        );
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.ends_with(".asb") && !n.starts_with('.')),
+            "nothing half-made is left: {names:?}"
+        );
+    }
+}
+
+/// A file-size limit (the disk "full"): a clear error, only complete files claimed, and the
+/// backup finishes once there is room.
+#[test]
+fn a_full_disk_stops_cleanly_and_resumes() {
+    let s = TestServer::start(1, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    // Files of up to 1 MiB fit; the 2nd MiB of a file does not.
+    let args = options(&host, d, &["-F", "2"]);
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg("ulimit -f 1536; exec \"$0\" \"$@\"")
+        .arg(asbackup_command(&[]).get_program())
+        .args(&args)
+        .envs(
+            asbackup_command(&[])
+                .get_envs()
+                .filter_map(|(k, v)| Some((k, v?))),
+        );
+    let o = c.output().unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    assert!(err.contains("the backup failed: as-split"), "{err}");
+    assert!(state.exists(), "{err}");
+    let o = asbackup_command(
+        &[
+            &args[..],
+            &["-F", "1", "--continue", state.to_str().unwrap()],
+        ]
+        .concat(),
+    )
+    .output()
+    .unwrap();
+    // -F differs from the first run: file sizes are not part of the scope.
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = server_digests(&host, &["-n", "test"]);
+    assert_eq!(lost_and_doubled(&want, &dir_digests(&dir)), (0, 0));
+}
+
+/// A resume must be of the same backup.
+#[test]
+fn a_resume_with_another_scope_is_refused() {
+    let s = TestServer::start(1, &["--sample", "3000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    let args = options(&host, d, &[]);
+    let child = spawn(&[&args[..], &["--records-per-second", "1000"]].concat());
+    running(&state);
+    kill(child.id() as i32, "-TERM");
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
+    let o = asbackup_command(
+        &[
+            &args[..],
+            &["-s", "set1", "--continue", state.to_str().unwrap()],
+        ]
+        .concat(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the state of another backup"),
+        "{}",
+        stderr(&o)
+    );
+    for (extra, why) in [
+        (vec!["-r"], "cannot be used with --remove-files"),
+        (vec!["--continue", "/nonexistent.state"], "does not exist"),
+    ] {
+        let mut a = args.clone();
+        a.extend(extra.iter());
+        if !a.contains(&"--continue") {
+            a.extend(["--continue", state.to_str().unwrap()]);
+        }
+        let o = asbackup_command(&a).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
+    let o = asbackup_command(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "-o",
+        "x.asb",
+        "--continue",
+        state.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("need a directory backup"),
+        "{}",
+        stderr(&o)
+    );
+}
