@@ -7,7 +7,9 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{asbackup_command, dir_digests, lost_and_doubled, server_digests, TestServer};
+use support::{
+    asbackup_command, child_named, dir_digests, lost_and_doubled, server_digests, TestServer,
+};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -19,30 +21,6 @@ fn spawn(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// The pid of the process named `name` among the children of `parent`.
-fn child_named(parent: u32, name: &str) -> Option<i32> {
-    for e in std::fs::read_dir("/proc").ok()? {
-        let p = e.ok()?.path();
-        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let ppid: u32 = stat[close + 2..]
-            .split(' ')
-            .nth(1)
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        if ppid == parent && comm == name {
-            return stat[..open].trim().parse().ok();
-        }
-    }
-    None
 }
 
 fn kill(pid: i32, sig: &str) {

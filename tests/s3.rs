@@ -348,3 +348,123 @@ fn the_wrapper_backs_up_into_s3() {
     assert!(m.keys("fail").is_empty());
     assert_eq!(m.pending_uploads(), 0);
 }
+
+/// A directory backup into S3 stopped twice (SIGTERM, then SIGKILL of as-split while resuming)
+/// and resumed: the prefix holds the server's records exactly once, no upload left pending.
+#[test]
+fn an_interrupted_backup_into_s3_resumes() {
+    let m = Moto::start();
+    let s = support::TestServer::start(2, &["--sample", "10000"]);
+    let host = s.host();
+    let cwd = tempfile::tempdir().unwrap();
+    let state = cwd.path().join("test.asb.state");
+    let asbackup = |extra: &[&str]| {
+        let mut c = support::asbackup_command(&[
+            "-h",
+            &host,
+            "-n",
+            "test",
+            "-d",
+            "s3://bkt/resumed",
+            "-F",
+            "1",
+            "-w",
+            "2",
+            "-z",
+            "zstd",
+            "--s3-endpoint-override",
+            &m.endpoint,
+            "--s3-region",
+            "us-east-1",
+        ]);
+        c.args(extra).current_dir(cwd.path());
+        env(&mut c);
+        c
+    };
+    let wait_for_state = || {
+        for _ in 0..400 {
+            if state.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(800));
+    };
+    let mut c = asbackup(&["--records-per-second", "2500"]);
+    let child = c.stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_state();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    assert!(
+        state.exists(),
+        "the state of an S3 backup is in the current directory"
+    );
+    let st = state.to_str().unwrap().to_string();
+
+    let mut c = asbackup(&["--continue", &st, "--records-per-second", "2500"]);
+    let child = c.stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    if let Some(pid) = support::child_named(child.id(), "as-split") {
+        Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.code() == Some(137) || o.status.success(),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = asbackup(&["--continue", &st]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!state.exists());
+    let mut got = std::collections::BTreeMap::new();
+    for k in m.keys("resumed/") {
+        support::count_digests(&m.util(&["get", "bkt", &k]), &mut got);
+    }
+    let want = support::server_digests(&host, &["-n", "test"]);
+    assert_eq!(support::lost_and_doubled(&want, &got), (0, 0));
+    assert_eq!(m.pending_uploads(), 0);
+}
+
+/// A sink that completed a file whose commit never reached the state (as-split killed in
+/// between): the resume writes the same name again, so nothing is left twice.
+#[test]
+fn a_resume_overwrites_files_a_killed_run_left_uncommitted() {
+    use as_common::state::BackupState;
+    let (_, stream, _) = run(GEN, &["-n", "500", "--seed", "3"], b"");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let state = tmp.path().join("s.state");
+    // The header of the generated stream gives the scope the state must match.
+    let header = as_common::stream::StreamReader::new(&stream[..])
+        .unwrap()
+        .header()
+        .clone();
+    let mut st = BackupState::new("test", "test", &header.scope);
+    st.open = vec![0, 1];
+    st.next_number = 2;
+    st.save(&state).unwrap();
+    // What the killed run's sinks completed: file 1 holds every record already.
+    let (_, asb, _) = run(ENCODE, &[], &stream);
+    std::fs::write(out.join("test_00001.asb"), &asb).unwrap();
+    let sink = format!("cat > {}/$FILE", out.display());
+    let mut c = Command::new(SPLIT);
+    c.args(["--sink", &sink, "--continue", state.to_str().unwrap()]);
+    let o = support::run_command(&mut c, &stream);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut got = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(&out).unwrap() {
+        support::count_digests(&std::fs::read(e.unwrap().path()).unwrap(), &mut got);
+    }
+    assert_eq!(got.len(), 500);
+    assert!(got.values().all(|&n| n == 1), "no record twice");
+    assert!(!state.exists());
+}

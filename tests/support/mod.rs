@@ -155,3 +155,27 @@ pub fn lost_and_doubled(
         + got.keys().filter(|d| !want.contains_key(*d)).count();
     (lost, doubled)
 }
+
+/// The pid of the process named `name` among the children of `parent`.
+pub fn child_named(parent: u32, name: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").ok()? {
+        let p = e.ok()?.path();
+        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid: u32 = stat[close + 2..]
+            .split(' ')
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        if ppid == parent && comm == name {
+            return stat[..open].trim().parse().ok();
+        }
+    }
+    None
+}
