@@ -8,6 +8,8 @@
 pub mod asb;
 pub mod client;
 pub mod estimate;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gen;
 pub mod record;
 pub mod state;

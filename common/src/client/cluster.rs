@@ -101,11 +101,15 @@ fn with_port(a: &str, default_port: &str) -> String {
 
 /// Parses `peers-clear-std`: `gen,port,[[name,tls,[addr:port,...]],...]` into
 /// (name, TLS name, addresses).
-fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
+pub fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
     let Some(start) = s.find('[') else { return out };
     let default_port = s.split(',').nth(1).unwrap_or("3000").to_string();
-    let body = &s[start + 1..s.len().saturating_sub(1)];
+    // Up to the closing bracket of the list (an answer cut short has none: no peers then).
+    let Some(end) = s.rfind(']').filter(|&e| e > start) else {
+        return out;
+    };
+    let body = &s[start + 1..end];
     // Each peer is `[name,tls,[a,b]]`.
     let mut depth = 0;
     let mut cur = String::new();
@@ -117,6 +121,7 @@ fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
                     cur.push(c);
                 }
             }
+            ']' if depth == 0 => {}
             ']' => {
                 depth -= 1;
                 if depth == 0 {

@@ -1,0 +1,376 @@
+"""The fault table (scripts/faults): each fault is tried against the bundled test server, moto
+and the OS, and the backup's records are compared with what the server holds.
+
+A row: the fault, the records the server holds in the scope, the records found in the backup,
+how many were lost and how many were written twice (or were not the server's), the exit statuses
+of the runs (the last one finishing the backup), and a note. Exits non-zero if any backup lost
+or doubled a record, or a run ended with an unexpected status. Rates (--records-per-second,
+--nice) are measured and printed, never judged here: timing is for the eye, not for CI."""
+import argparse
+import base64
+import collections
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import asb  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ap = argparse.ArgumentParser()
+ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
+ap.add_argument("--records", type=int, default=20000)
+ap.add_argument("--no-rates", action="store_true")
+opts = ap.parse_args()
+BIN = os.path.abspath(opts.bin)
+ENV = dict(os.environ, AS_TOOLS_BIN=BIN, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+           AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
+           AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+ENV.pop("AWS_PROFILE", None)
+WRAPPER = os.path.join(ROOT, "scripts", "asbackup")
+PY = sys.executable
+rows = []
+bad = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, nodes=2, sample=opts.records):
+        self.p = subprocess.Popen([f"{BIN}/as-testd", "--port", "0", "--nodes", str(nodes),
+                                   "--sample", str(sample)], stdout=subprocess.PIPE)
+        line = self.p.stdout.readline().decode()
+        self.ports = [int(x) for x in line.split()[1].split(",")]
+        self.host = f"127.0.0.1:{self.ports[0]}"
+
+    def info(self, cmd, node=0):
+        s = socket.create_connection(("127.0.0.1", self.ports[node]))
+        body = (cmd + "\n").encode()
+        s.sendall(bytes([2, 1]) + len(body).to_bytes(6, "big") + body)
+        h = s.recv(8)
+        n = int.from_bytes(h[2:], "big")
+        data = b""
+        while len(data) < n:
+            data += s.recv(n - len(data))
+        s.close()
+        return data.decode()
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def digests_of(data, into):
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        data = subprocess.run([f"{BIN}/as-zstd", "-d"], input=data, capture_output=True,
+                              check=True).stdout
+    _, _, records = asb.parse(data)
+    for r in records:
+        into[r["digest"]] += 1
+
+
+def dir_digests(d):
+    c = collections.Counter()
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".asb"):
+            digests_of(open(os.path.join(d, n), "rb").read(), c)
+    return c
+
+
+def server_digests(srv, scope=("-n", "test")):
+    stream = subprocess.run([f"{BIN}/as-scan", "-h", srv.host, *scope], capture_output=True,
+                            check=True).stdout
+    text = subprocess.run([f"{BIN}/as-encode"], input=stream, capture_output=True,
+                          check=True).stdout
+    c = collections.Counter()
+    digests_of(text, c)
+    return c
+
+
+def backup(args, cwd=None, limit_kib=None):
+    pre = f"ulimit -f {limit_kib}; " if limit_kib else ""
+    return subprocess.run(["bash", "-c", pre + 'exec "$0" "$@"', WRAPPER, *args], env=ENV,
+                          capture_output=True, cwd=cwd)
+
+
+def spawn(args, cwd=None):
+    return subprocess.Popen([WRAPPER, *args], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=cwd)
+
+
+def child(parent, name):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == parent and comm == name:
+            return int(pid)
+    return None
+
+
+def wait_for(path, extra=0.8):
+    for _ in range(800):
+        if os.path.exists(path):
+            break
+        time.sleep(0.025)
+    time.sleep(extra)
+
+
+def report(fault, want, got, statuses, expect, note=""):
+    """expect: the statuses the runs must end with (the last one finishes the backup)."""
+    want = want or {}
+    lost = sum(1 for d in want if d not in got) if got is not None else None
+    doubled = (sum(n - 1 for n in got.values()) + sum(1 for d in got if d not in want)
+               if got is not None else None)
+    ok = statuses == expect and (got is None or (lost == 0 and doubled == 0))
+    rows.append((fault, len(want) or "-", "-" if got is None else sum(got.values()),
+                 "-" if lost is None else lost, "-" if doubled is None else doubled,
+                 ",".join(str(s) for s in statuses), note, ok))
+    if not ok:
+        bad.append(fault)
+
+
+def failed_stage(stderr):
+    m = re.search(r"the backup failed: (.*)", stderr.decode(errors="replace"))
+    return m.group(1) if m else "STAGE NOT NAMED"
+
+
+def scan_faults():
+    srv = Server(nodes=3)
+    want = server_digests(srv)
+    cases = [
+        ("connection reset after 50 records", "testd-fault:drop-after=50;node=0", []),
+        ("partitions 0-300 unavailable twice", "testd-fault:unavailable=0-300;times=2", ["-w", "4"]),
+        ("node stalls 3 s, socket timeout 300 ms", "testd-fault:stall=3000;node=1",
+         ["--socket-timeout", "300"]),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, knob, extra) in enumerate(cases):
+            srv.info(knob)
+            f = f"{tmp}/{i}.asb"
+            r = backup(["-h", srv.host, "-n", "test", "-o", f, *extra])
+            got = collections.Counter()
+            if r.returncode == 0:
+                digests_of(open(f, "rb").read(), got)
+            report(name, want, got, [r.returncode], [0])
+        # A node taken away mid-scan (throttled so that it is mid-scan).
+        p = spawn(["-h", srv.host, "-n", "test", "-o", f"{tmp}/kill.asb", "-L", "8000"])
+        time.sleep(1.0)
+        srv.info("testd-kill:node=1", node=2)
+        p.wait()
+        got = collections.Counter()
+        if p.returncode == 0:
+            digests_of(open(f"{tmp}/kill.asb", "rb").read(), got)
+        report("node taken away mid-scan", want, got, [p.returncode], [0])
+        srv.info("testd-revive:node=1")
+        # Unavailable past the retries: the backup stops with a state; --continue finishes it.
+        srv.info("testd-fault:unavailable=7-7;times=100")
+        d = f"{tmp}/unavail"
+        args = ["-h", srv.host, "-n", "test", "-d", d, "-w", "2", "--max-retries", "2"]
+        r1 = backup(args)
+        srv.info("testd-fault:clear=1")
+        r2 = backup(args + ["--continue", f"{d}/test.asb.state"])
+        report("partition unavailable past the retries, --continue", want, dir_digests(d),
+               [r1.returncode, r2.returncode], [7, 0], failed_stage(r1.stderr))
+    srv.stop()
+    # Nothing listening: refused at once, no file.
+    with tempfile.TemporaryDirectory() as tmp:
+        f = f"{tmp}/x.asb"
+        r = backup(["-h", f"127.0.0.1:{free_port()}", "-n", "test", "-o", f])
+        report("cluster unreachable at start", None, None, [r.returncode], [4],
+               "no file" if not os.path.exists(f) else "A FILE WAS LEFT")
+
+
+def output_faults():
+    srv = Server(nodes=2)
+    want = server_digests(srv)
+    slow = ["--records-per-second", "4000"]
+    with tempfile.TemporaryDirectory() as tmp:
+        def dir_case(name, extra, stop, expect_first, scope=()):
+            want_here = server_digests(srv, ("-n", "test", *scope)) if scope else want
+            d = f"{tmp}/{len(rows)}"
+            args = ["-h", srv.host, "-n", "test", "-d", d, *extra, *scope]
+            state = f"{d}/test.asb.state"
+            statuses = []
+            for how in stop:
+                p = spawn(args + slow + (["--continue", state] if statuses else []))
+                wait_for(state)
+                if how == "TERM":
+                    p.send_signal(signal.SIGTERM)
+                else:
+                    pid = child(p.pid, how)
+                    if pid:
+                        os.kill(pid, signal.SIGKILL)
+                p.wait()
+                statuses.append(p.returncode)
+            r = backup(args + ["--continue", state])
+            statuses.append(r.returncode)
+            report(name, want_here, dir_digests(d), statuses, expect_first + [0])
+
+        dir_case("SIGTERM, --continue (-w 4 -z zstd -F 1)", ["-w", "4", "-z", "zstd", "-F", "1"],
+                 ["TERM"], [143])
+        dir_case("SIGTERM twice (again while resuming)", ["-w", "2"], ["TERM", "TERM"],
+                 [143, 143])
+        dir_case("SIGKILL of as-scan, --continue", ["-w", "2", "-F", "1"], ["as-scan"], [137])
+        dir_case("SIGKILL of as-split, --continue", ["-w", "2", "-F", "1"], ["as-split"], [137])
+        dir_case("partition list, SIGTERM, --continue", ["-w", "3"], ["TERM"], [143],
+                 scope=("-X", "0-1000,2000-700"))
+
+        # The disk fills up (a file-size limit): a clear error, then --continue with room.
+        d = f"{tmp}/full"
+        args = ["-h", srv.host, "-n", "test", "-d", d, "-F", "2"]
+        r1 = backup(args, limit_kib=1536)
+        r2 = backup(args + ["--continue", f"{d}/test.asb.state"])
+        report("disk full (file-size limit), --continue", want, dir_digests(d),
+               [r1.returncode, r2.returncode], [1, 0],
+               "File too large" if b"File too large" in r1.stderr else "NO CLEAR ERROR")
+
+        # A downstream stage that stops reading early.
+        r = subprocess.run(["bash", "-c", f'set -o pipefail; "{WRAPPER}" -h {srv.host} -n test '
+                                          f'-o - | head -c 1000 > /dev/null'],
+                           env=ENV, capture_output=True)
+        report("downstream exits early (-o - | head)", want, None, [r.returncode], [141],
+               failed_stage(r.stderr))
+
+        # An upstream stage that dies: the file mode leaves no file.
+        f = f"{tmp}/dies.asb"
+        p = spawn(["-h", srv.host, "-n", "test", "-o", f, *slow])
+        time.sleep(1.0)
+        pid = child(p.pid, "as-scan")
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        p.wait()
+        left = os.path.exists(f) or os.path.exists(f + ".partial")
+        report("as-scan killed (-o FILE)", want, None, [p.returncode], [137],
+               "a file was left" if left else "no file left")
+    srv.stop()
+
+
+class Moto:
+    def __init__(self):
+        self.port = free_port()
+        self.p = subprocess.Popen([os.path.join(os.path.dirname(PY), "moto_server"), "-H",
+                                   "127.0.0.1", "-p", str(self.port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.util("create", "bkt")
+
+    def util(self, *a):
+        return subprocess.run([PY, os.path.join(ROOT, "tests/python/s3util.py"), self.url, *a],
+                              capture_output=True, check=True).stdout
+
+    def keys(self, prefix):
+        return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
+
+    def proxy(self, *a):
+        port = free_port()
+        p = subprocess.Popen([PY, os.path.join(ROOT, "tests/python/s3fault.py"), str(port),
+                              self.url, *a], stdout=subprocess.PIPE)
+        p.stdout.readline()
+        return p, f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def s3_faults():
+    srv = Server(nodes=2)
+    want = server_digests(srv)
+    m = Moto()
+    base = ["-h", srv.host, "-n", "test", "--s3-region", "us-east-1"]
+    # Part uploads need 5 MiB parts: a few parts for the whole namespace.
+    for name, args, key in [
+        ("S3 answers 500 to 3 part uploads", ["--fail", "3"], "e500.asb"),
+        ("S3 slow (300 ms per request)", ["--delay-ms", "300"], "slow.asb"),
+    ]:
+        px, url = m.proxy(*args)
+        r = backup(base + ["-o", f"s3://bkt/{key}", "--s3-endpoint-override", url,
+                           "--s3-min-part-size", "5"])
+        px.kill()
+        got = collections.Counter()
+        if r.returncode == 0:
+            digests_of(m.util("get", "bkt", key), got)
+        report(name, want, got, [r.returncode], [0])
+    px, url = m.proxy("--die-after", "3")
+    r = backup(base + ["-o", "s3://bkt/dies.asb", "--s3-endpoint-override", url])
+    px.kill()
+    report("S3 dies mid-upload", want, None, [r.returncode], [1],
+           "no object" if not m.keys("dies") else "AN OBJECT WAS LEFT")
+    # Directory mode into a prefix: SIGTERM, then --continue (the state in the current dir).
+    with tempfile.TemporaryDirectory() as cwd:
+        args = base + ["-d", "s3://bkt/dir", "-F", "1", "-w", "2", "--s3-endpoint-override", m.url]
+        p = spawn(args + ["--records-per-second", "4000"], cwd=cwd)
+        wait_for(f"{cwd}/test.asb.state")
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        r = backup(args + ["--continue", f"{cwd}/test.asb.state"], cwd=cwd)
+        got = collections.Counter()
+        for k in m.keys("dir/"):
+            digests_of(m.util("get", "bkt", k), got)
+        report("S3 prefix: SIGTERM, --continue", want, got, [p.returncode, r.returncode],
+               [143, 0])
+    m.stop()
+    srv.stop()
+
+
+def rates():
+    srv = Server(nodes=2)
+    out = []
+    for rps in (2000, 8000):
+        r = subprocess.run([f"{BIN}/as-scan", "-h", srv.host, "-n", "test", "-w", "4", "-v",
+                            "--records-per-second", str(rps)], capture_output=True)
+        m = re.search(r"record\(s\).* in ([0-9.]+) s \(([0-9]+) rec/s\)", r.stderr.decode())
+        got = float(m.group(2)) if m else 0
+        out.append((f"--records-per-second {rps} -w 4", f"{rps} rec/s", f"{got:.0f} rec/s",
+                    f"{(got - rps) / rps * 100:+.1f}%"))
+    for mib in (1, 4):
+        t = time.monotonic()
+        r = subprocess.run([f"{BIN}/as-scan", "-h", srv.host, "-n", "test", "-w", "4",
+                            "--bandwidth", str(mib)], capture_output=True)
+        secs = time.monotonic() - t
+        got = len(r.stdout) / secs / (1 << 20)
+        out.append((f"--nice {mib} (stream MiB/s) -w 4", f"{mib} MiB/s", f"{got:.2f} MiB/s",
+                    f"{(got - mib) / mib * 100:+.1f}%"))
+    srv.stop()
+    return out
+
+
+scan_faults()
+output_faults()
+s3_faults()
+w = max(len(r[0]) for r in rows)
+print(f"{'fault':<{w}}  {'expected':>8}  {'found':>8}  {'lost':>4}  {'doubled':>7}  "
+      f"{'exit':<9}  note")
+for f, e, g, lost, d, st, note, ok in rows:
+    print(f"{f:<{w}}  {e:>8}  {g:>8}  {lost:>4}  {d:>7}  {st:<9}  {note}{'' if ok else '  <== FAILED'}")
+if not opts.no_rates:
+    print()
+    print(f"{'limit':<34}  {'target':>12}  {'measured':>14}  {'off by':>7}")
+    for r in rates():
+        print(f"{r[0]:<34}  {r[1]:>12}  {r[2]:>14}  {r[3]:>7}")
+if bad:
+    print(f"\nfaults: {len(bad)} row(s) failed: {', '.join(bad)}", file=sys.stderr)
+    sys.exit(1)
