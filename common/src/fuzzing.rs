@@ -13,7 +13,7 @@ pub fn asb_decode(data: &[u8]) {
     let Ok(mut r) = AsbReader::new(data) else {
         return;
     };
-    let compact = data.len() % 2 == 0;
+    let compact = data.len().is_multiple_of(2);
     let h = r.header().clone();
     let mut w = AsbWriter::new(Vec::new(), compact);
     w.header(h.namespace.as_deref(), h.first_file).unwrap();
