@@ -262,3 +262,111 @@ fn failures_name_the_stage_and_leave_no_output() {
         assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// Every process's command line, for looking for a secret in them.
+fn all_command_lines() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .collect()
+}
+
+/// A password given to asbackup in any form never shows in a process listing, in what the
+/// tools print, or in the state file; the backup logs in with it.
+#[test]
+fn passwords_stay_out_of_argv_logs_and_state() {
+    const PW: &str = "pw-7f3a-secret";
+    let s = TestServer::start_with_env(
+        1,
+        &["--sample", "6000", "--user", "admin"],
+        &[("AS_TESTD_PASSWORD", PW)],
+    );
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let pwfile = tmp.path().join("pw");
+    std::fs::write(&pwfile, format!("{PW}\n")).unwrap();
+    let from_file = format!("--password=file:{}", pwfile.display());
+    for (i, form) in [format!("--password={PW}"), format!("-P{PW}"), from_file]
+        .iter()
+        .enumerate()
+    {
+        let dir = tmp.path().join(format!("bk{i}"));
+        let d = dir.to_str().unwrap();
+        let args = [
+            "-h", &host, "-n", "test", "-U", "admin", form, "-d", d, "-v",
+        ];
+        let mut child = support::asbackup_command(&[&args[..], &["-L", "3000"]].concat())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let state = dir.join("test.asb.state");
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen.extend(
+                all_command_lines()
+                    .into_iter()
+                    .filter(|c| c.contains("as-")),
+            );
+            if state.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        seen.extend(all_command_lines());
+        assert!(
+            seen.iter().any(|c| c.contains("as-scan")),
+            "the scan was seen running"
+        );
+        // The user's own command line (the wrapper, and its forks) has what the user typed;
+        // no process the wrapper starts may.
+        seen.retain(|c| !c.contains("scripts/asbackup"));
+        if i < 2 {
+            assert!(
+                seen.iter().all(|c| !c.contains(PW)),
+                "{form}: {:?}",
+                seen.iter().find(|c| c.contains(PW))
+            );
+        }
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(143), "{err}");
+        assert!(!err.contains(PW), "{err}");
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&state).unwrap()).contains(PW),
+            "the state holds no password"
+        );
+        let o = support::asbackup_command(
+            &[&args[..], &["--continue", state.to_str().unwrap()]].concat(),
+        )
+        .output()
+        .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains(PW));
+    }
+    // A wrong password fails with as-scan's login status, and is not echoed.
+    let o = asbackup(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "-U",
+        "admin",
+        "--password=nope-123",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("nope-123"));
+}

@@ -48,8 +48,9 @@ pub struct Args {
     #[arg(short = 'U', long)]
     pub user: Option<String>,
 
-    /// Password. Without a value (-P alone) it is asked for on the terminal; it may also come
-    /// from the environment variable AS_PASSWORD, which keeps it out of process listings.
+    /// Password: the password itself, env:VAR, env-b64:VAR, b64:BASE64 or file:PATH. Without a
+    /// value (-P alone) it is asked for on the terminal; it may also come from the environment
+    /// variable AS_PASSWORD, which keeps it out of process listings.
     #[arg(short = 'P', long, num_args = 0..=1, default_missing_value = "", require_equals = true,
           env = "AS_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
@@ -91,9 +92,11 @@ pub struct Args {
     #[arg(long, alias = "tlsLogSessionInfo")]
     pub tls_log_session_info: bool,
 
-    /// Password of an encrypted client key: env:VAR, file:PATH, the password itself, or nothing
-    /// to be asked on the terminal.
-    #[arg(long, alias = "tlsKeyFilePassword", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    /// Password of an encrypted client key: env:VAR, env-b64:VAR, b64:BASE64, file:PATH, the
+    /// password itself, or nothing to be asked on the terminal; also from the environment
+    /// variable AS_TLS_KEYFILE_PASSWORD.
+    #[arg(long, alias = "tlsKeyFilePassword", num_args = 0..=1, default_missing_value = "", require_equals = true,
+          env = "AS_TLS_KEYFILE_PASSWORD", hide_env_values = true)]
     pub tls_keyfile_password: Option<String>,
 
     /// Allowed cipher suites, OpenSSL or IANA names separated by ':' (default: rustls's safe set).
@@ -309,32 +312,52 @@ fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
     Ok(password(a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p, mode)))
 }
 
-/// asbackup's secret forms: `env:VAR`, `file:PATH`, the value itself, or empty to prompt.
-fn secret(spec: &str) -> anyhow::Result<String> {
-    if let Some(var) = spec.strip_prefix("env:") {
-        return std::env::var(var)
-            .map_err(|_| Usage(format!("environment variable {var} is not set")).into());
+/// The Aerospike tools' secret forms: `env:VAR`, `env-b64:VAR`, `b64:BASE64`, `file:PATH`
+/// (its first line), or the value itself; `None` for an empty value (to be asked for). Errors
+/// name where the secret was looked for, never the secret.
+pub fn secret(spec: &str) -> Result<Option<String>, Usage> {
+    let b64 = |what: &str, v: &str| {
+        base64_simd::STANDARD
+            .decode_to_vec(v.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Usage(format!("{what} is not valid base64")))
+    };
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| Usage(format!("environment variable {name} is not set")))
+    };
+    let v = if let Some(name) = spec.strip_prefix("env:") {
+        var(name)?
+    } else if let Some(name) = spec.strip_prefix("env-b64:") {
+        b64(&format!("environment variable {name}"), &var(name)?)?
+    } else if let Some(v) = spec.strip_prefix("b64:") {
+        b64("the b64: secret", v)?
+    } else if let Some(path) = spec.strip_prefix("file:") {
+        let s = std::fs::read_to_string(path)
+            .map_err(|e| Usage(format!("cannot read the secret file {path}: {e}")))?;
+        s.lines().next().unwrap_or_default().to_string()
+    } else {
+        spec.to_string()
+    };
+    Ok(Some(v).filter(|v| !v.is_empty() || !spec.is_empty()))
+}
+
+fn prompt(what: &str) -> anyhow::Result<String> {
+    rpassword::prompt_password(what).context("cannot read the password from the terminal")
+}
+
+fn tls_key_password(spec: &str) -> anyhow::Result<String> {
+    match secret(spec)? {
+        Some(v) => Ok(v),
+        None => prompt("TLS key password: "),
     }
-    if let Some(path) = spec.strip_prefix("file:") {
-        let s = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        return Ok(s.trim_end_matches(['\n', '\r']).to_string());
-    }
-    if spec.is_empty() {
-        return rpassword::prompt_password("TLS key password: ")
-            .context("cannot read the password from the terminal");
-    }
-    Ok(spec.to_string())
 }
 
 fn password(a: &Args) -> anyhow::Result<Option<String>> {
-    match (&a.user, &a.password) {
-        (None, _) => Ok(None),
-        (Some(_), Some(p)) if !p.is_empty() => Ok(Some(p.clone())),
-        (Some(u), _) => {
-            let p = rpassword::prompt_password(format!("Password for {u}: "))
-                .context("cannot read the password from the terminal")?;
-            Ok(Some(p))
-        }
+    let Some(u) = &a.user else { return Ok(None) };
+    match a.password.as_deref().map(secret).transpose()?.flatten() {
+        Some(p) => Ok(Some(p)),
+        None => prompt(&format!("Password for {u}: ")).map(Some),
     }
 }
 
@@ -458,7 +481,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             certfile: a.tls_certfile.clone(),
             keyfile: a.tls_keyfile.clone(),
             protocols: a.tls_protocols.clone(),
-            keyfile_password: a.tls_keyfile_password.as_deref().map(secret).transpose()?,
+            keyfile_password: a
+                .tls_keyfile_password
+                .as_deref()
+                .map(tls_key_password)
+                .transpose()?,
             cipher_suites: a.tls_cipher_suite.clone(),
             crl_check: match (a.tls_crl_check_all, a.tls_crl_check) {
                 (true, _) => Some(tls::CrlCheck::Chain),
@@ -824,6 +851,38 @@ fn node_filters(cluster: &Cluster, list: &str) -> anyhow::Result<Vec<PartFilter>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_in_every_form() {
+        use super::secret;
+        let dir = std::env::temp_dir().join(format!("secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, "from-file\nignored\n").unwrap();
+        std::env::set_var("AS_TEST_SECRET", "from-env");
+        std::env::set_var("AS_TEST_SECRET_B64", "ZnJvbS1lbnYtYjY0");
+        let ok = |s: &str| secret(s).unwrap();
+        assert_eq!(ok("plain"), Some("plain".into()));
+        assert_eq!(ok("env:AS_TEST_SECRET"), Some("from-env".into()));
+        assert_eq!(
+            ok("env-b64:AS_TEST_SECRET_B64"),
+            Some("from-env-b64".into())
+        );
+        assert_eq!(ok("b64:c2VjcmV0"), Some("secret".into()));
+        assert_eq!(
+            ok(&format!("file:{}", f.display())),
+            Some("from-file".into())
+        );
+        assert_eq!(ok(""), None, "empty: ask on the terminal");
+        let err = secret("env:AS_TEST_NO_SUCH_VAR").unwrap_err().0;
+        assert!(err.contains("AS_TEST_NO_SUCH_VAR is not set"), "{err}");
+        assert!(secret("b64:!!!").is_err());
+        assert!(secret("file:/nonexistent/pw")
+            .unwrap_err()
+            .0
+            .contains("/nonexistent/pw"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn eta_like_asbackup() {
         assert_eq!(super::eta(0), "0s");

@@ -12,9 +12,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(nodes: usize, extra: &[&str]) -> TestServer {
+        Self::start_with_env(nodes, extra, &[])
+    }
+
+    /// With environment variables (e.g. AS_TESTD_PASSWORD, kept out of the process listing).
+    pub fn start_with_env(nodes: usize, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_as-testd"))
             .args(["--port", "0", "--nodes", &nodes.to_string()])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
