@@ -370,3 +370,66 @@ fn passwords_stay_out_of_argv_logs_and_state() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(!stderr(&o).contains("nope-123"));
 }
+
+/// asbackup's validation: wrong types, ranges and combinations are refused before anything is
+/// created or connected to, with one line naming the problem.
+#[test]
+fn options_are_checked_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("never");
+    let d = dir.to_str().unwrap();
+    // No server: a check that connected would fail differently (exit 4).
+    let host = "127.0.0.1:1";
+    for (extra, why) in [
+        (vec!["-X", "4000-200"], "goes past partition 4095"),
+        (vec!["-X", "4096"], "out of range"),
+        (vec!["-X", "1,1"], "overlap"),
+        (vec!["-D", "notbase64"], "invalid digest"),
+        (
+            vec!["-X", "1", "-D", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="],
+            "cannot be used together",
+        ),
+        (vec!["-a", "2020-13-45"], "invalid time"),
+        (
+            vec!["-a", "2021-01-02", "-b", "2021-01-01"],
+            "must be later",
+        ),
+        (vec!["-M", "-5"], "invalid value '-5' for '--max-records"),
+        (
+            vec!["-L", "-1"],
+            "invalid value '-1' for '--records-per-second",
+        ),
+        (vec!["-N", "-1"], "invalid value '-1'"),
+        (
+            vec!["--socket-timeout=-1"],
+            "invalid value '-1' for '--socket-timeout",
+        ),
+        (vec!["-w", "0"], "invalid parallelism"),
+        (vec!["-F", "0"], "invalid file limit"),
+        (vec!["-B", ""], "invalid bin name"),
+        (
+            vec!["-z", "zstd", "--compression-level", "30"],
+            "invalid compression level",
+        ),
+        (
+            vec!["--s3-min-part-size", "1"],
+            "invalid --s3-min-part-size",
+        ),
+        (vec!["-q", "a/b"], "invalid --output-file-prefix"),
+        (
+            vec!["--filter-exp", "AAAA", "--no-ttl-only"],
+            "cannot be combined",
+        ),
+        (vec!["--nosuchoption"], "unexpected argument"),
+    ] {
+        let mut args = vec!["-h", host, "-n", "test", "-d", d];
+        args.extend(extra.iter());
+        let o = asbackup(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(why), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");
+        assert!(err.starts_with("asbackup: error: "), "{err}");
+        assert!(!dir.exists(), "{extra:?}: nothing is created");
+    }
+}

@@ -41,7 +41,12 @@ pub struct Args {
     pub host: String,
 
     /// Default port of the seed hosts.
-    #[arg(short = 'p', long, default_value_t = 3000)]
+    #[arg(
+        short = 'p',
+        long,
+        default_value_t = 3000,
+        allow_negative_numbers = true
+    )]
     pub port: u16,
 
     /// User name, for clusters with security enabled.
@@ -120,19 +125,24 @@ pub struct Args {
     pub services_alternate: bool,
 
     /// Socket timeout in milliseconds (0 = the total timeout).
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 10000, allow_negative_numbers = true)]
     pub socket_timeout: u64,
 
     /// Total timeout of the backup in milliseconds (0 = none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub total_timeout: u64,
 
     /// How often a failed partition scan is retried.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub max_retries: u32,
 
     /// Milliseconds to wait between retries.
-    #[arg(long, alias = "retry-delay", default_value_t = 0)]
+    #[arg(
+        long,
+        alias = "retry-delay",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     pub sleep_between_retries: u64,
 
     /// The namespace to back up.
@@ -174,11 +184,11 @@ pub struct Args {
     pub filter_exp: Option<String>,
 
     /// Stop after about this many records (0 = all).
-    #[arg(short = 'M', long, default_value_t = 0)]
+    #[arg(short = 'M', long, default_value_t = 0, allow_negative_numbers = true)]
     pub max_records: u64,
 
     /// Limit the scan to this many records per second (0 = no limit).
-    #[arg(short = 'L', long, default_value_t = 0)]
+    #[arg(short = 'L', long, default_value_t = 0, allow_negative_numbers = true)]
     pub records_per_second: u32,
 
     /// Back up keys and metadata only, no bin data.
@@ -209,7 +219,7 @@ pub struct Args {
 
     /// Number of partition groups scanned at the same time (1 to 100; default 1, or 16 with
     /// --node-list).
-    #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=100), allow_negative_numbers = true)]
     pub parallel: Option<u32>,
 
     /// Progress and a summary on stderr (progress is also shown when stderr is a terminal).
@@ -218,7 +228,7 @@ pub struct Args {
 
     /// Limit the record stream written to this many MiB per second (asbackup's --nice applies to
     /// the backup files; the stream is what the later stages turn into them).
-    #[arg(long, value_name = "MIB_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MIB_PER_SEC", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub bandwidth: Option<u64>,
 
     /// Print the number of records the cluster holds in the namespace (or the sets), from the
@@ -230,6 +240,11 @@ pub struct Args {
     /// file or FIFO.
     #[arg(long)]
     pub machine: Option<PathBuf>,
+
+    /// Check the options (types, ranges, combinations, as asbackup does) and exit without
+    /// connecting: 0 when they are good, 2 with the reason when not.
+    #[arg(long)]
+    pub check_options: bool,
 
     /// Resume an interrupted backup from its state file (kept by as-split): partitions it
     /// records as complete are skipped, the others are scanned after their last backed-up
@@ -281,6 +296,14 @@ fn validate(a: &Args) -> Result<(), Usage> {
     }
     if a.namespace.is_empty() || a.namespace.len() > 31 {
         return bad("invalid namespace (1 to 31 bytes)");
+    }
+    // An empty name would back up records without their bins.
+    for b in &a.bin_list {
+        if b.is_empty() || b.len() > 15 {
+            return Err(Usage(format!(
+                "invalid bin name {b:?} in --bin-list (1 to 15 bytes)"
+            )));
+        }
     }
     Ok(())
 }
@@ -474,6 +497,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         None => exp::and(exps),
     };
     let seeds = parse_seeds(&a.host, a.port).map_err(Usage)?;
+    if a.check_options {
+        return Ok(());
+    }
     let tls = if a.tls_enable {
         let o = TlsOptions {
             cafile: a.tls_cafile.clone(),

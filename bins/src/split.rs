@@ -598,11 +598,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     signals::install();
     let dest = match (&args.sink, &args.directory) {
         (Some(cmd), _) => Dest::Sink(cmd.clone()),
-        (None, Some(dir)) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            Dest::Dir(dir.clone())
-        }
+        (None, Some(dir)) => Dest::Dir(dir.clone()),
         (None, None) => unreachable!("clap requires one"),
     };
 
@@ -626,6 +622,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     if prefix.contains('/') {
         bail!("invalid file prefix {prefix:?}");
+    }
+    // Created once a stream arrives: a scan that fails to start leaves nothing behind.
+    if let Dest::Dir(dir) = &dest {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let state_path = args
         .state_file
