@@ -25,7 +25,7 @@ fn spawn(args: &[&str]) -> Child {
 
 fn kill(pid: i32, sig: &str) {
     assert!(Command::new("kill")
-        .args([sig, &pid.to_string()])
+        .args([sig, "--", &pid.to_string()])
         .status()
         .unwrap()
         .success());
@@ -282,4 +282,38 @@ fn a_resume_with_another_scope_is_refused() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Ctrl-C in a terminal: SIGINT reaches every process of the foreground group at once. The
+/// files being finished are not cut (their filters run in a group of their own), the state is
+/// saved, and the backup resumes.
+#[test]
+fn ctrl_c_to_the_whole_group_stops_cleanly() {
+    use std::os::unix::process::CommandExt;
+    let s = TestServer::start(2, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    let args = options(&host, d, &["-w", "2", "-z", "zstd"]);
+    let child = asbackup_command(&[&args[..], &["-L", "3000"]].concat())
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    running(&state);
+    // The group's id is the wrapper's pid.
+    kill(-(child.id() as i32), "-INT");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("the backup was interrupted (INT)"), "{err}");
+    let o = asbackup_command(&[&args[..], &["--continue", state.to_str().unwrap()]].concat())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = server_digests(&host, &["-n", "test"]);
+    assert_eq!(lost_and_doubled(&want, &dir_digests(&dir)), (0, 0));
 }

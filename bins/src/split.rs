@@ -781,6 +781,11 @@ fn split<R: Read>(
             }
         }
     })();
+    // A read cut short by a signal is the signal's doing.
+    let read_result = read_result.map_err(|e| match signals::received() {
+        Some(i) => anyhow::Error::new(i),
+        None => e,
+    });
     if read_result.is_err() {
         shared.broken.store(true, Ordering::SeqCst);
     }
