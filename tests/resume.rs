@@ -31,6 +31,25 @@ fn kill(pid: i32, sig: &str) {
         .success());
 }
 
+/// Runs the backup again with `extra` and --continue STATE.
+fn resume(args: &[&str], extra: &[&str], state: &Path) -> Output {
+    let cont = ["--continue", state.to_str().unwrap()];
+    asbackup_command(&[args, extra, &cont].concat())
+        .output()
+        .unwrap()
+}
+
+/// The directory holds every record the server has in the scope, each once.
+fn assert_exactly_once(host: &str, dir: &Path, scope: &[&str]) {
+    let want = server_digests(host, &[&["-n", "test"], scope].concat());
+    assert!(!want.is_empty());
+    assert_eq!(
+        lost_and_doubled(&want, &dir_digests(dir)),
+        (0, 0),
+        "lost, doubled"
+    );
+}
+
 /// Waits until the backup has been running a little: its state file exists and a moment has
 /// passed for records to flow. (A delay, not a timing assertion: the test holds whenever the
 /// signal lands.)
@@ -89,11 +108,9 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     );
 
     if state.exists() {
-        let o = asbackup_command(&[&args[..], &["--continue", st]].concat())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
+        let o = resume(&args, &[], &state);
         let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
         let want = server_digests(&host, &[&["-n", "test"], scope].concat());
         assert!(
             err.contains(&format!("Backed up {} record(s)", want.len())),
@@ -102,10 +119,7 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     }
     assert!(!state.exists(), "a complete backup keeps no state");
     assert!(!dir.join("test.asb.incomplete").exists());
-    let want = server_digests(&host, &[&["-n", "test"], scope].concat());
-    assert!(!want.is_empty());
-    let got = dir_digests(&dir);
-    assert_eq!(lost_and_doubled(&want, &got), (0, 0));
+    assert_exactly_once(&host, &dir, scope);
     let mut validate = vec!["--validate", d];
     if extra.contains(&"zstd") {
         validate.extend(["-z", "zstd"]);
@@ -156,16 +170,9 @@ fn a_killed_stage_is_named_and_the_backup_resumes() {
         );
         assert!(state.exists(), "{err}");
         assert!(err.contains("--continue"), "{err}");
-        let o = asbackup_command(&[&args[..], &["--continue", state.to_str().unwrap()]].concat())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let want = server_digests(&host, &["-n", "test"]);
-        assert_eq!(
-            lost_and_doubled(&want, &dir_digests(&dir)),
-            (0, 0),
-            "{stage}"
-        );
+        let o = resume(&args, &[], &state);
+        assert!(o.status.success(), "{stage}: {}", stderr(&o));
+        assert_exactly_once(&host, &dir, &[]);
         let names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -207,19 +214,10 @@ fn a_full_disk_stops_cleanly_and_resumes() {
     assert!(err.contains("File too large"), "{err}");
     assert!(err.contains("the backup failed: as-split"), "{err}");
     assert!(state.exists(), "{err}");
-    let o = asbackup_command(
-        &[
-            &args[..],
-            &["-F", "1", "--continue", state.to_str().unwrap()],
-        ]
-        .concat(),
-    )
-    .output()
-    .unwrap();
     // -F differs from the first run: file sizes are not part of the scope.
+    let o = resume(&args, &["-F", "1"], &state);
     assert!(o.status.success(), "{}", stderr(&o));
-    let want = server_digests(&host, &["-n", "test"]);
-    assert_eq!(lost_and_doubled(&want, &dir_digests(&dir)), (0, 0));
+    assert_exactly_once(&host, &dir, &[]);
 }
 
 /// A resume must be of the same backup.
@@ -236,15 +234,7 @@ fn a_resume_with_another_scope_is_refused() {
     running(&state);
     kill(child.id() as i32, "-TERM");
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
-    let o = asbackup_command(
-        &[
-            &args[..],
-            &["-s", "set1", "--continue", state.to_str().unwrap()],
-        ]
-        .concat(),
-    )
-    .output()
-    .unwrap();
+    let o = resume(&args, &["-s", "set1"], &state);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("is the state of another backup"),
@@ -310,10 +300,7 @@ fn ctrl_c_to_the_whole_group_stops_cleanly() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("the backup was interrupted (INT)"), "{err}");
-    let o = asbackup_command(&[&args[..], &["--continue", state.to_str().unwrap()]].concat())
-        .output()
-        .unwrap();
+    let o = resume(&args, &[], &state);
     assert!(o.status.success(), "{}", stderr(&o));
-    let want = server_digests(&host, &["-n", "test"]);
-    assert_eq!(lost_and_doubled(&want, &dir_digests(&dir)), (0, 0));
+    assert_exactly_once(&host, &dir, &[]);
 }

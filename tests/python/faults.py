@@ -26,6 +26,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
 ap.add_argument("--records", type=int, default=20000)
 ap.add_argument("--no-rates", action="store_true")
+ap.add_argument("--only", choices=["scan", "output", "s3"], help="one group of faults")
 opts = ap.parse_args()
 BIN = os.path.abspath(opts.bin)
 ENV = dict(os.environ, AS_TOOLS_BIN=BIN, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
@@ -297,7 +298,8 @@ class Moto:
 
 
 def s3_faults():
-    srv = Server(nodes=2)
+    # Enough records for several 5 MiB parts.
+    srv = Server(nodes=2, sample=max(opts.records, 30000))
     want = server_digests(srv)
     m = Moto()
     base = ["-h", srv.host, "-n", "test", "--s3-region", "us-east-1"]
@@ -314,7 +316,7 @@ def s3_faults():
         if r.returncode == 0:
             digests_of(m.util("get", "bkt", key), got)
         report(name, want, got, [r.returncode], [0])
-    px, url = m.proxy("--die-after", "3")
+    px, url = m.proxy("--die-after", "2")
     r = backup(base + ["-o", "s3://bkt/dies.asb", "--s3-endpoint-override", url])
     px.kill()
     report("S3 dies mid-upload", want, None, [r.returncode], [1],
@@ -358,9 +360,9 @@ def rates():
     return out
 
 
-scan_faults()
-output_faults()
-s3_faults()
+for group, run in (("scan", scan_faults), ("output", output_faults), ("s3", s3_faults)):
+    if opts.only in (None, group):
+        run()
 w = max(len(r[0]) for r in rows)
 print(f"{'fault':<{w}}  {'expected':>8}  {'found':>8}  {'lost':>4}  {'doubled':>7}  "
       f"{'exit':<9}  note")

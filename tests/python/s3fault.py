@@ -4,7 +4,7 @@
 
 --fail N       answer the first N uploads of a part (PUT with partNumber) with 500 InternalError
 --delay-ms MS  hold every answer MS milliseconds (a slow server)
---die-after N  exit abruptly on the N-th request (the server dies mid-upload)
+--die-after N  exit abruptly on the N-th upload of data (PUT): the server dies mid-upload
 
 Prints "ready" once listening. Every other request is forwarded unchanged."""
 import argparse
@@ -25,7 +25,7 @@ p.add_argument("--die-after", type=int, default=0)
 args = p.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 lock = threading.Lock()
-seen = {"requests": 0, "failed": 0}
+seen = {"requests": 0, "puts": 0, "failed": 0}
 
 ERROR = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
          b'<Message>injected</Message></Error>')
@@ -57,12 +57,13 @@ class Proxy(BaseHTTPRequestHandler):
         data, chunked = self.body()
         with lock:
             seen["requests"] += 1
-            n = seen["requests"]
             is_part = self.command == "PUT" and "partNumber=" in self.path
+            seen["puts"] += self.command == "PUT"
+            puts = seen["puts"]
             fail = is_part and seen["failed"] < args.fail
             if fail:
                 seen["failed"] += 1
-        if args.die_after and n >= args.die_after:
+        if args.die_after and puts >= args.die_after:
             os._exit(0)
         if args.delay_ms:
             time.sleep(args.delay_ms / 1000)
