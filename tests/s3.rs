@@ -468,3 +468,50 @@ fn a_resume_overwrites_files_a_killed_run_left_uncommitted() {
     assert!(got.values().all(|&n| n == 1), "no record twice");
     assert!(!state.exists());
 }
+
+/// SIGTERM (or SIGINT) while a multipart upload is under way: the upload is aborted, nothing
+/// appears at the key, and the exit status says which signal.
+#[test]
+fn a_stopped_upload_is_aborted() {
+    use std::io::Write;
+    let m = Moto::start();
+    for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
+        let key = format!("s3://bkt/stopped{code}.asb");
+        let mut c = Command::new(S3PUT);
+        c.args([
+            key.as_str(),
+            "--eof-completes",
+            "--s3-endpoint-override",
+            &m.endpoint,
+            "--s3-region",
+            "us-east-1",
+        ]);
+        env(&mut c);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&vec![b'x'; 6 << 20]).unwrap();
+        // Wait for the upload to be under way, the input still open.
+        for _ in 0..200 {
+            if m.pending_uploads() == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(m.pending_uploads(), 1, "the upload started");
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        drop(input);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(err.contains("interrupted by SIG"), "{err}");
+        assert!(m.keys(&format!("stopped{code}")).is_empty());
+        assert_eq!(m.pending_uploads(), 0, "the upload was aborted");
+    }
+}

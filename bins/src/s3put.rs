@@ -23,7 +23,7 @@ use std::time::Duration;
 /// end of input means the data is whole (for reading a finished file).
 ///
 /// On any failure the multipart upload is aborted, so no object appears at the key, and as-s3put
-/// exits non-zero with one line on stderr. Credentials come from the standard AWS chain
+/// exits non-zero with one line on stderr; on SIGINT or SIGTERM too (exit 130 or 143). Credentials come from the standard AWS chain
 /// (environment, profile, ...).
 #[derive(Parser, Debug)]
 #[command(name = "as-s3put", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
@@ -271,6 +271,39 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // SIGINT or SIGTERM: abort the upload under way (nothing may appear at the key) and exit
+    // as the signal would have. Watched on its own task, as reading the input blocks.
+    let under_way: Arc<std::sync::Mutex<Option<Upload>>> = Arc::default();
+    let watched = under_way.clone();
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        let sig = tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+        };
+        let upload = watched.lock().unwrap().clone();
+        if let Some(u) = upload {
+            let _ = u
+                .client
+                .abort_multipart_upload()
+                .bucket(&u.bucket)
+                .key(&u.key)
+                .upload_id(&u.id)
+                .send()
+                .await;
+        }
+        eprintln!(
+            "as-s3put: error: {}; nothing was stored",
+            crate::signals::Interrupted(sig)
+        );
+        std::process::exit(128 + sig);
+    });
     rt.block_on(async move {
         let c = Arc::new(client(&a).await);
         let min = a.s3_min_part_size << 20;
@@ -314,6 +347,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             key: key.clone(),
             id: id.clone(),
         };
+        *under_way.lock().unwrap() = Some(upload.clone());
         let result = upload_all(&a, &upload, first, &mut source, min).await;
         match result {
             Ok((parts, total)) => {

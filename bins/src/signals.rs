@@ -12,6 +12,12 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn record(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
+    // A second signal is not asked nicely: it ends the process (the state saved so far stays
+    // valid). signal() is async-signal-safe.
+    // SAFETY: restoring the default disposition of the signal just received.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
 }
 
 /// The backup was stopped by this signal.

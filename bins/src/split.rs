@@ -45,7 +45,8 @@ use std::thread::JoinHandle;
 /// gets SIGINT or SIGTERM, the files already open are finished when they can be, the state is
 /// saved, and as-split exits non-zero saying how to resume: run the scanner and as-split again
 /// with --continue STATE. Filters and sinks run in their own process group, so a Ctrl-C meant for
-/// the pipeline does not cut the files being finished.
+/// the pipeline does not cut the files being finished; a second signal ends as-split at once
+/// (the state saved so far stays valid).
 #[derive(Parser, Debug)]
 #[command(name = "as-split", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
