@@ -304,3 +304,35 @@ fn ctrl_c_to_the_whole_group_stops_cleanly() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_exactly_once(&host, &dir, &[]);
 }
+
+/// --state-file-dst: a directory (to hold PREFIX.asb.state) or a file; the state lives there,
+/// not in the backup directory, and --continue takes it from there.
+#[test]
+fn the_state_can_live_elsewhere() {
+    let s = TestServer::start(1, &["--sample", "8000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, dst) in ["states/", "states/mine.state"].iter().enumerate() {
+        let dir = tmp.path().join(format!("bk{i}"));
+        let d = dir.to_str().unwrap();
+        let dst = tmp.path().join(dst);
+        let state = if i == 0 {
+            dst.join("q.asb.state")
+        } else {
+            dst.clone()
+        };
+        let dst = format!("{}{}", dst.display(), if i == 0 { "/" } else { "" });
+        let args = options(&host, d, &["-q", "q", "--state-file-dst", &dst]);
+        let child = spawn(&[&args[..], &["-L", "2500"]].concat());
+        running(&state);
+        kill(child.id() as i32, "-TERM");
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+        assert!(state.exists());
+        assert!(!dir.join("q.asb.state").exists());
+        let o = resume(&args, &[], &state);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!state.exists());
+        assert_exactly_once(&host, &dir, &[]);
+    }
+}
