@@ -251,6 +251,7 @@ fn as_encode_rejects_an_unknown_bin_type() {
         first_file: true,
         producer: "test".into(),
         scope: String::new(),
+        append: false,
     };
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     let mut r = Record {
@@ -495,4 +496,42 @@ fn broken_pipe_downstream_is_an_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("broken pipe"), "{err}");
+}
+
+/// A stream marked `append` (a later segment of a resumed single-file backup) becomes ASB
+/// without header lines, which appended to the first segment's output gives one valid file.
+#[test]
+fn an_append_stream_encodes_without_header() {
+    use as_common::stream::{Frame, StreamReader, StreamWriter};
+    let stream = generated(50, 9);
+    let mut r = StreamReader::new(&stream[..]).unwrap();
+    let mut h = r.header().clone();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    h.append = false;
+    let mut w1 = StreamWriter::new(&mut first, &h).unwrap();
+    h.append = true;
+    h.first_file = false;
+    let mut w2 = StreamWriter::new(&mut second, &h).unwrap();
+    let mut n = 0;
+    while let Some(f) = r.next_frame().unwrap() {
+        match f {
+            Frame::Record(rec) if n >= 20 => w2.record(&rec).unwrap(),
+            Frame::Record(rec) => {
+                n += 1;
+                w1.record(&rec).unwrap()
+            }
+            other => w1.frame(&other).unwrap(),
+        }
+    }
+    w1.finish().unwrap();
+    w2.finish().unwrap();
+    let head = ok("as-encode", &[], &first);
+    let tail = ok("as-encode", &[], &second);
+    assert!(tail.starts_with(b"+ "), "records only: {:?}", &tail[..20]);
+    let whole = [head, tail].concat();
+    assert_eq!(
+        whole,
+        ok("as-encode", &[], &stream),
+        "the same file as in one piece"
+    );
 }

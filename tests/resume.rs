@@ -254,24 +254,29 @@ fn a_resume_with_another_scope_is_refused() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).contains(why), "{}", stderr(&o));
     }
-    let o = asbackup_command(&[
-        "-h",
-        &host,
-        "-n",
-        "test",
-        "-o",
-        "x.asb",
-        "--continue",
-        state.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let cont = ["--continue", state.to_str().unwrap()];
+    let o = asbackup_command(&[&["-h", &host, "-n", "test", "-o", "-"][..], &cont].concat())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("need a directory backup"),
+        stderr(&o).contains("need a directory (-d) or a local file (-o FILE)"),
         "{}",
         stderr(&o)
     );
+    // A directory backup's state cannot finish a single-file backup.
+    let file = tmp.path().join("x.asb");
+    let f = file.to_str().unwrap();
+    let o = asbackup_command(&[&["-h", &host, "-n", "test", "-o", f][..], &cont].concat())
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("is the state of another backup"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!file.exists());
 }
 
 /// Ctrl-C in a terminal: SIGINT reaches every process of the foreground group at once. The
@@ -334,5 +339,70 @@ fn the_state_can_live_elsewhere() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(!state.exists());
         assert_exactly_once(&host, &dir, &[]);
+    }
+}
+
+/// One file (-o FILE) is resumable too: it is written as FILE.partial, checkpointed, cut back
+/// to its last checkpoint on resume and appended to (ASB text and zstd frames both concatenate),
+/// then renamed. Stopped by SIGTERM, then by SIGKILL of as-split mid-segment, then finished.
+#[test]
+fn a_single_file_backup_resumes() {
+    let s = TestServer::start(2, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    for compress in [&[][..], &["-z", "zstd"][..]] {
+        let file = tmp.path().join(format!("one{}.asb", compress.len()));
+        let f = file.to_str().unwrap();
+        let state = tmp.path().join(format!("one{}.asb.state", compress.len()));
+        let partial = tmp
+            .path()
+            .join(format!("one{}.asb.partial", compress.len()));
+        let args = [&["-h", host.as_str(), "-n", "test", "-o", f][..], compress].concat();
+        let child = spawn(&[&args[..], &["-L", "3000"]].concat());
+        running(&state);
+        kill(child.id() as i32, "-TERM");
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("--continue {}", state.display())));
+        assert!(partial.exists() && !file.exists());
+
+        let child = spawn(
+            &[
+                &args[..],
+                &["-L", "3000", "--continue", state.to_str().unwrap()],
+            ]
+            .concat(),
+        );
+        std::thread::sleep(Duration::from_millis(700));
+        if let Some(pid) = child_named(child.id(), "as-split") {
+            kill(pid, "-KILL");
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.code() == Some(137) || o.status.success(),
+            "{}",
+            stderr(&o)
+        );
+        if state.exists() {
+            let o = resume(&args, &[], &state);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        assert!(file.exists() && !partial.exists() && !state.exists());
+        let mut got = std::collections::BTreeMap::new();
+        support::count_digests(&std::fs::read(&file).unwrap(), &mut got);
+        let want = server_digests(&host, &["-n", "test"]);
+        assert_eq!(lost_and_doubled(&want, &got), (0, 0), "{compress:?}");
+        let mut validate = vec!["--validate", f];
+        validate.extend(
+            compress
+                .iter()
+                .map(|a| if *a == "-z" { "-z" } else { "zstd" }),
+        );
+        let (code, out, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), &validate, b"");
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            String::from_utf8_lossy(&out).contains("3 secondary index(es), 1 UDF file(s)"),
+            "the metadata is in the file once"
+        );
     }
 }

@@ -175,6 +175,7 @@ fn to_stream(b: &Backup) -> Vec<u8> {
         first_file: b.first_file,
         producer: "proptest".into(),
         scope: String::new(),
+        append: false,
     };
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     for s in &b.sindexes {

@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         first_file: h.first_file,
         producer: format!("as-decode {}", as_common::VERSION),
         scope: format!("ASB file {name} (version {})", h.version),
+        append: false,
     };
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;

@@ -156,7 +156,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = io::stdout().lock();
     let mut w = AsbWriter::new(out, args.compact);
     let h = reader.header();
-    w.header(h.namespace.as_deref(), h.first_file)?;
+    if !h.append {
+        w.header(h.namespace.as_deref(), h.first_file)?;
+    }
 
     loop {
         let frame = match reader.next_frame() {

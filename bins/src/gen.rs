@@ -41,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         first_file: true,
         producer: format!("as-gen {}", as_common::VERSION),
         scope: format!("{} generated records, seed {}", args.count, args.seed),
+        append: false,
     };
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;

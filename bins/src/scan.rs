@@ -564,6 +564,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         first_file: true,
         producer: format!("as-scan {}", as_common::VERSION),
         scope: scope(&a, &filters),
+        append: false,
     };
     if a.count {
         println!("{}", expected(&cluster, &a.namespace, &a.set));

@@ -51,8 +51,19 @@ use std::thread::JoinHandle;
 #[command(name = "as-split", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
 pub struct Args {
     /// The directory of the backup (created if missing).
-    #[arg(short = 'd', long, required_unless_present = "sink")]
+    #[arg(short = 'd', long, required_unless_present_any = ["sink", "output_file"])]
     pub directory: Option<PathBuf>,
+
+    /// One backup file instead of a directory (asbackup -o), written as FILE.partial and renamed
+    /// when complete. It is built of segments, each piped through FILTER and appended (ASB text
+    /// and zstd frames both concatenate): every --checkpoint MiB the file is synced and the state
+    /// updated, and a resume cuts the file back to the last checkpoint and appends. One worker.
+    #[arg(short = 'o', long, conflicts_with_all = ["directory", "sink", "remove_artifacts"])]
+    pub output_file: Option<PathBuf>,
+
+    /// With --output-file: sync the file and save the state every this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint: u64,
 
     /// File-name prefix (default: the namespace).
     #[arg(short = 'q', long)]
@@ -145,6 +156,23 @@ fn remove_asb(dir: &Path) -> anyhow::Result<usize> {
 enum Dest {
     Dir(PathBuf),
     Sink(String),
+    /// One file: segments appended to FILE.partial, renamed to FILE at the end.
+    File(Arc<OneFile>),
+}
+
+struct OneFile {
+    path: PathBuf,
+    partial: PathBuf,
+    /// Opened for appending.
+    file: std::fs::File,
+}
+
+impl OneFile {
+    fn partial_of(path: &Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".partial");
+        PathBuf::from(p)
+    }
 }
 
 /// What a frame tells about the durability of a partition once its file is complete.
@@ -195,9 +223,13 @@ impl Shared {
         Ok(n)
     }
 
-    /// Records a complete file: its partitions' progress becomes durable.
-    fn commit(&self, f: &OpenFile, bytes: u64) -> anyhow::Result<()> {
+    /// Records a complete file (or segment of the one file, `file_len` long now): its
+    /// partitions' progress becomes durable.
+    fn commit(&self, f: &OpenFile, bytes: u64, file_len: Option<u64>) -> anyhow::Result<()> {
         let mut st = self.state.lock().unwrap();
+        if let Some(len) = file_len {
+            st.file_len = len;
+        }
         for (&p, &d) in &f.progress {
             if st.partitions[p as usize] != Progress::Complete {
                 st.partitions[p as usize] = Progress::After(d);
@@ -267,7 +299,10 @@ fn sh(cmd: &str) -> Command {
 impl OpenFile {
     fn open(s: &Shared, first: bool) -> anyhow::Result<OpenFile> {
         let number = s.take_number()?;
-        let name = format!("{}_{number:05}.asb", s.prefix);
+        let name = match &s.dest {
+            Dest::File(one) => format!("{} (segment {number})", one.path.display()),
+            _ => format!("{}_{number:05}.asb", s.prefix),
+        };
         let mut filter = sh(&s.filter)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -301,6 +336,7 @@ impl OpenFile {
                 let stdin = child.stdin.take().expect("piped");
                 (None, Box::new(stdin), Some(child))
             }
+            Dest::File(one) => (None, Box::new(one.file.try_clone()?), None),
         };
         let counter = landed.clone();
         let fname = name.clone();
@@ -331,6 +367,11 @@ impl OpenFile {
         let stdin = filter.stdin.take().expect("piped");
         let header = Header {
             first_file: first,
+            // A segment after the first goes on where the file ends: no header lines.
+            append: match &s.dest {
+                Dest::File(_) => s.state.lock().unwrap().file_len > 0,
+                _ => false,
+            },
             ..s.header.clone()
         };
         let writer = StreamWriter::new(BufWriter::with_capacity(64 << 10, stdin), &header)
@@ -441,7 +482,7 @@ impl OpenFile {
             if !st.success() {
                 let cmd = match &s.dest {
                     Dest::Sink(c) => c.as_str(),
-                    Dest::Dir(_) => "",
+                    _ => "",
                 };
                 bail!("the sink {cmd:?} failed for {} ({st})", self.name);
             }
@@ -455,8 +496,17 @@ impl OpenFile {
             self.partial = None;
             state::sync_dir(dir).with_context(|| format!("cannot sync {}", dir.display()))?;
         }
+        let file_len = match &s.dest {
+            Dest::File(one) => {
+                one.file
+                    .sync_all()
+                    .with_context(|| format!("cannot sync {}", one.partial.display()))?;
+                Some(one.file.metadata()?.len())
+            }
+            _ => None,
+        };
         let bytes = self.landed.load(Ordering::SeqCst);
-        s.commit(self, bytes)?;
+        s.commit(self, bytes, file_len)?;
         if s.verbose {
             eprintln!("as-split: {} ({bytes} bytes)", self.name);
         }
@@ -550,28 +600,72 @@ fn remove_artifacts(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a backup is written into, as its state records it (the one file's `Dest` is made
+/// later, so `None` is the file).
+fn kind_of(dest: Option<&Dest>) -> &'static str {
+    match dest {
+        Some(Dest::Dir(_)) => "directory",
+        Some(Dest::Sink(_)) => "sink",
+        Some(Dest::File(_)) | None => "file",
+    }
+}
+
+/// Opens the one file's FILE.partial for appending: new, or (resuming) cut back to the length
+/// the state says is complete.
+fn open_one_file(path: &Path, resume_at: Option<u64>) -> anyhow::Result<OneFile> {
+    let partial = OneFile::partial_of(path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true);
+    let file = match resume_at {
+        Some(len) => {
+            let f = opts.open(&partial).with_context(|| {
+                format!(
+                    "cannot resume: {} (the partial file) cannot be opened",
+                    partial.display()
+                )
+            })?;
+            f.set_len(len)
+                .with_context(|| format!("cannot cut {} back to {len} bytes", partial.display()))?;
+            f
+        }
+        None => opts
+            .create(true)
+            .truncate(false)
+            .open(&partial)
+            .and_then(|f| f.set_len(0).map(|()| f))
+            .with_context(|| format!("cannot create {}", partial.display()))?,
+    };
+    Ok(OneFile {
+        path: path.to_path_buf(),
+        partial,
+        file,
+    })
+}
+
 /// Loads the state to resume from and clears what the interrupted run may have left half-made.
 fn resume(
     path: &Path,
-    dest: &Dest,
+    dest: Option<&Dest>,
     header: &Header,
     prefix: &str,
 ) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
     let mut st = BackupState::load(path)?;
     let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
-    if st.namespace != ns || st.prefix != prefix || st.scope != header.scope {
+    let kind = kind_of(dest);
+    if st.namespace != ns || st.prefix != prefix || st.scope != header.scope || st.kind != kind {
         bail!(
-            "{} is the state of another backup ({} of namespace {}, prefix {}); resume with the same options",
+            "{} is the state of another backup ({} of namespace {} into a {} with prefix {}); resume with the same options",
             path.display(),
             st.scope,
             st.namespace,
+            st.kind,
             st.prefix
         );
     }
     st.resumes += 1;
     let mut reuse = VecDeque::new();
     match dest {
-        Dest::Dir(dir) => {
+        Some(Dest::Dir(dir)) => {
             for n in std::mem::take(&mut st.open) {
                 let _ = std::fs::remove_file(dir.join(format!("{prefix}_{n:05}.asb")));
             }
@@ -584,10 +678,12 @@ fn resume(
         }
         // A sink may have completed a file whose commit was never recorded: the same names
         // are written again, so nothing is left twice.
-        Dest::Sink(_) => {
+        Some(Dest::Sink(_)) => {
             st.open.sort_unstable();
             reuse.extend(st.open.iter().copied());
         }
+        // The one file is cut back to its last checkpoint when it is opened.
+        Some(Dest::File(_)) | None => st.open.clear(),
     }
     Ok((st, reuse))
 }
@@ -597,10 +693,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return remove_artifacts(&args);
     }
     signals::install();
+    // The one file (--output-file) is opened once the state says where it ends.
     let dest = match (&args.sink, &args.directory) {
-        (Some(cmd), _) => Dest::Sink(cmd.clone()),
-        (None, Some(dir)) => Dest::Dir(dir.clone()),
-        (None, None) => unreachable!("clap requires one"),
+        (Some(cmd), _) => Some(Dest::Sink(cmd.clone())),
+        (None, Some(dir)) => Some(Dest::Dir(dir.clone())),
+        (None, None) => None,
     };
 
     let input: Box<dyn Read> = match args.input.as_deref() {
@@ -625,21 +722,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("invalid file prefix {prefix:?}");
     }
     // Created once a stream arrives: a scan that fails to start leaves nothing behind.
-    if let Dest::Dir(dir) = &dest {
+    if let Some(Dest::Dir(dir)) = &dest {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let state_path = args
-        .state_file
-        .clone()
-        .or(args.resume.clone())
-        .or(match &dest {
-            Dest::Dir(dir) => Some(dir.join(format!("{prefix}{STATE_SUFFIX}"))),
-            Dest::Sink(_) => None,
-        });
+    let state_path =
+        args.state_file
+            .clone()
+            .or(args.resume.clone())
+            .or(match (&dest, &args.output_file) {
+                (Some(Dest::Dir(dir)), _) => Some(dir.join(format!("{prefix}{STATE_SUFFIX}"))),
+                (None, Some(f)) => {
+                    let mut p = f.as_os_str().to_owned();
+                    p.push(".state");
+                    Some(PathBuf::from(p))
+                }
+                _ => None,
+            });
     let (state, reuse) = match &args.resume {
-        Some(path) => resume(path, &dest, &header, &prefix)?,
+        Some(path) => resume(path, dest.as_ref(), &header, &prefix)?,
         None => {
-            if let Dest::Dir(dir) = &dest {
+            if let Some(f) = &args.output_file {
+                if f.exists() {
+                    if !args.remove_files {
+                        bail!(
+                            "output file {} already exists; use -r to overwrite it",
+                            f.display()
+                        );
+                    }
+                    std::fs::remove_file(f)
+                        .with_context(|| format!("cannot remove {}", f.display()))?;
+                }
+            }
+            if let Some(Dest::Dir(dir)) = &dest {
                 if !asb_files(dir)?.is_empty() {
                     if !args.remove_files {
                         bail!(
@@ -651,15 +765,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
-            (
-                BackupState::new(&ns, &prefix, &header.scope),
-                VecDeque::new(),
-            )
+            let mut st = BackupState::new(&ns, &prefix, &header.scope);
+            st.kind = kind_of(dest.as_ref()).into();
+            (st, VecDeque::new())
         }
+    };
+    let dest = match (dest, &args.output_file) {
+        (Some(d), _) => d,
+        (None, Some(path)) => Dest::File(Arc::new(open_one_file(
+            path,
+            args.resume.is_some().then_some(state.file_len),
+        )?)),
+        (None, None) => unreachable!("clap requires a destination"),
     };
     let marker = match &dest {
         Dest::Dir(dir) => Some(dir.join(format!("{prefix}{INCOMPLETE_SUFFIX}"))),
-        Dest::Sink(_) => None,
+        _ => None,
+    };
+    // One file is written by one worker, checkpointed every --checkpoint MiB.
+    let (parallel, limit) = match &dest {
+        Dest::File(_) => (1, args.checkpoint << 20),
+        _ => (args.parallel as usize, args.file_limit << 20),
     };
     // Until the backup completes, the directory says it is not a backup to restore.
     if let Some(m) = &marker {
@@ -671,7 +797,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dest,
         prefix,
         filter: args.filter.clone(),
-        limit: args.file_limit << 20,
+        limit,
         framed: args.framed_sink,
         header,
         reuse: Mutex::new(reuse),
@@ -684,7 +810,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     shared.save(&shared.state.lock().unwrap())?;
 
     // Worker 0 opens its first file at once: the file with `# first-file` and the metadata.
-    let result = split(&shared, &mut reader, args.parallel as usize, first);
+    let result = split(&shared, &mut reader, parallel, first).and_then(|()| match &shared.dest {
+        Dest::File(one) => {
+            std::fs::rename(&one.partial, &one.path).with_context(|| {
+                format!(
+                    "cannot rename {} to {}",
+                    one.partial.display(),
+                    one.path.display()
+                )
+            })?;
+            let dir = one.path.parent().filter(|d| !d.as_os_str().is_empty());
+            state::sync_dir(dir.unwrap_or(Path::new("."))).context("cannot sync the directory")
+        }
+        _ => Ok(()),
+    });
     let st = shared.state.lock().unwrap().clone();
     match result {
         Ok(()) => {

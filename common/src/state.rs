@@ -68,6 +68,13 @@ pub struct BackupState {
     pub bytes: u64,
     /// How many times the backup was resumed.
     pub resumes: u32,
+    /// A single-file backup: the length of its partial file that is complete (a resume cuts
+    /// what lies beyond and appends).
+    #[serde(default)]
+    pub file_len: u64,
+    /// What the backup is written into: "directory", "file" or "sink" (a resume must be too).
+    #[serde(default)]
+    pub kind: String,
 }
 
 impl BackupState {
@@ -84,6 +91,8 @@ impl BackupState {
             records: 0,
             bytes: 0,
             resumes: 0,
+            file_len: 0,
+            kind: String::new(),
         }
     }
 

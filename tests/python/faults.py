@@ -249,17 +249,27 @@ def output_faults():
         report("downstream exits early (-o - | head)", want, None, [r.returncode], [141],
                failed_stage(r.stderr))
 
-        # An upstream stage that dies: the file mode leaves no file.
-        f = f"{tmp}/dies.asb"
-        p = spawn(["-h", srv.host, "-n", "test", "-o", f, *slow])
-        time.sleep(1.0)
-        pid = child(p.pid, "as-scan")
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-        p.wait()
-        left = os.path.exists(f) or os.path.exists(f + ".partial")
-        report("as-scan killed (-o FILE)", want, None, [p.returncode], [137],
-               "a file was left" if left else "no file left")
+        # One file: an upstream stage that dies, then as-split killed while resuming; no
+        # finished file until --continue completes it.
+        f = f"{tmp}/one.asb"
+        args = ["-h", srv.host, "-n", "test", "-o", f, "-z", "zstd"]
+        statuses, early = [], False
+        for victim in ("as-scan", "as-split"):
+            p = spawn(args + slow + (["--continue", f + ".state"] if statuses else []))
+            wait_for(f + ".state")
+            pid = child(p.pid, victim)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            p.wait()
+            statuses.append(p.returncode)
+            early |= os.path.exists(f)
+        r = backup(args + ["--continue", f + ".state"])
+        statuses.append(r.returncode)
+        got = collections.Counter()
+        if r.returncode == 0:
+            digests_of(open(f, "rb").read(), got)
+        report("-o FILE: SIGKILL of as-scan, of as-split, --continue", want, got, statuses,
+               [137, 137, 0], "a finished file appeared early" if early else "")
     srv.stop()
 
 

@@ -64,6 +64,10 @@ pub struct Header {
     pub producer: String,
     /// Human-readable description of what was backed up.
     pub scope: String,
+    /// The ASB made of this stream goes on at the end of a file written before (a resumed
+    /// single-file backup): it starts with no header lines. Absent (false) in older streams.
+    #[serde(default)]
+    pub append: bool,
 }
 
 /// Status of a partition in a `PartitionDone` frame.
@@ -366,6 +370,7 @@ impl<R: Read> StreamReader<R> {
                 first_file: false,
                 producer: String::new(),
                 scope: String::new(),
+                append: false,
             },
             buf: Vec::with_capacity(1 << 16),
             counts: Counts::default(),
@@ -526,5 +531,25 @@ impl<R: Read> StreamReader<R> {
             Kind::PartitionDone => Frame::PartitionDone(self.decode()?),
             Kind::Header | Kind::Trailer => unreachable!("handled by counted_frame"),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_without_append_still_read() {
+        // A header as streams before `append` was added wrote it: four fields.
+        let old = rmp_serde::to_vec(&(
+            Some(serde_bytes::ByteBuf::from(b"ns".to_vec())),
+            true,
+            "as-scan 0.1.0",
+            "namespace=ns",
+        ))
+        .unwrap();
+        let h: Header = rmp_serde::from_slice(&old).unwrap();
+        assert!(h.first_file && !h.append);
+        assert_eq!(h.namespace.as_deref(), Some(&b"ns"[..]));
     }
 }
