@@ -254,8 +254,8 @@ impl Shared {
     }
 }
 
-/// One file in the making: the filter process, the thread that moves its output to the
-/// destination, the count of bytes that came out, and what the file will make durable.
+/// One file in the making: the filter process, where its output lands (a file it writes
+/// itself, or a pump thread that moves it to a sink), and what the file will make durable.
 struct OpenFile {
     number: u64,
     name: String,
@@ -263,17 +263,58 @@ struct OpenFile {
     writer: Option<StreamWriter<BufWriter<ChildStdin>>>,
     filter: Child,
     filter_err: Option<JoinHandle<String>>,
-    /// Moves the filter's output to the destination; gives the destination back when done.
+    /// Moves the filter's output to a sink; gives the sink's input back when done.
     pump: Option<JoinHandle<anyhow::Result<Box<dyn Write + Send>>>>,
     sink: Option<Child>,
     /// The sink reads frames and completes only on the commit frame (as-s3put --framed).
     framed: bool,
-    landed: Arc<AtomicU64>,
-    partial: Option<(PathBuf, std::fs::File)>,
+    /// Bytes the pump moved.
+    pumped: Arc<AtomicU64>,
+    /// The file the filter writes into directly (no copy through this process), and its
+    /// length when this file (segment) began.
+    direct: Option<(std::fs::File, u64)>,
+    /// Stream bytes sent since the size of `direct` was last looked at, and what it was.
+    unmeasured: usize,
+    measured: u64,
+    partial: Option<PathBuf>,
     /// Last digest written of each partition, partitions whose end is in the file, records.
     progress: HashMap<u16, [u8; DIGEST_LEN]>,
     done: Vec<u16>,
     records: u64,
+}
+
+/// Moves a filter's output into a sink (framed for as-s3put --framed), counting the bytes;
+/// gives the sink's input back at the end of the output.
+fn pump(
+    mut out: std::process::ChildStdout,
+    mut dest: Box<dyn Write + Send>,
+    framed: bool,
+    counter: Arc<AtomicU64>,
+    name: String,
+) -> JoinHandle<anyhow::Result<Box<dyn Write + Send>>> {
+    signals::spawn(move || {
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = match out.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("reading the filter output of {name}")))
+                }
+            };
+            if framed {
+                dest.write_all(&(n as u32).to_be_bytes())
+                    .with_context(|| format!("writing {name}"))?;
+            }
+            dest.write_all(&buf[..n])
+                .with_context(|| format!("writing {name}"))?;
+            counter.fetch_add(n as u64, Ordering::SeqCst);
+        }
+        dest.flush().with_context(|| format!("writing {name}"))?;
+        Ok(dest)
+    })
 }
 
 /// `sh -c cmd` in a process group of its own (a Ctrl-C for the pipeline must not cut a file
@@ -303,9 +344,28 @@ impl OpenFile {
             Dest::File(one) => format!("{} (segment {number})", one.path.display()),
             _ => format!("{}_{number:05}.asb", s.prefix),
         };
+        // A file's bytes go from the filter straight into it; a sink's through a pump here.
+        let (partial, direct): (Option<PathBuf>, Option<(std::fs::File, u64)>) = match &s.dest {
+            Dest::Dir(dir) => {
+                let p = dir.join(format!(".{name}.partial"));
+                let f = std::fs::File::create(&p)
+                    .with_context(|| format!("cannot create {}", p.display()))?;
+                (Some(p), Some((f, 0)))
+            }
+            Dest::File(one) => {
+                let f = one.file.try_clone()?;
+                let start = f.metadata()?.len();
+                (None, Some((f, start)))
+            }
+            Dest::Sink(_) => (None, None),
+        };
+        let stdout = match &direct {
+            Some((f, _)) => Stdio::from(f.try_clone()?),
+            None => Stdio::piped(),
+        };
         let mut filter = sh(&s.filter)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot run the filter {:?}", s.filter))?;
@@ -317,53 +377,21 @@ impl OpenFile {
             let _ = err_pipe.read_to_string(&mut s);
             s
         });
-        let mut out = filter.stdout.take().expect("piped");
-        let landed = Arc::new(AtomicU64::new(0));
-        let (partial, mut dest, sink): (_, Box<dyn Write + Send>, Option<Child>) = match &s.dest {
-            Dest::Dir(dir) => {
-                let p = dir.join(format!(".{name}.partial"));
-                let f = std::fs::File::create(&p)
-                    .with_context(|| format!("cannot create {}", p.display()))?;
-                let keep = f.try_clone()?;
-                (Some((p, keep)), Box::new(f), None)
-            }
+        let pumped = Arc::new(AtomicU64::new(0));
+        let (pump, sink, framed) = match &s.dest {
             Dest::Sink(cmd) => {
                 let mut child = sh(cmd)
                     .env("FILE", &name)
                     .stdin(Stdio::piped())
                     .spawn()
                     .with_context(|| format!("cannot run the sink {cmd:?}"))?;
-                let stdin = child.stdin.take().expect("piped");
-                (None, Box::new(stdin), Some(child))
+                let stdin: Box<dyn Write + Send> = Box::new(child.stdin.take().expect("piped"));
+                let out = filter.stdout.take().expect("piped");
+                let pump = pump(out, stdin, s.framed, pumped.clone(), name.clone());
+                (Some(pump), Some(child), s.framed)
             }
-            Dest::File(one) => (None, Box::new(one.file.try_clone()?), None),
+            _ => (None, None, false),
         };
-        let counter = landed.clone();
-        let fname = name.clone();
-        let framed = s.framed && sink.is_some();
-        let pump = signals::spawn(move || -> anyhow::Result<Box<dyn Write + Send>> {
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let n = match out.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(anyhow::Error::new(e)
-                            .context(format!("reading the filter output of {fname}")))
-                    }
-                };
-                if framed {
-                    dest.write_all(&(n as u32).to_be_bytes())
-                        .with_context(|| format!("writing {fname}"))?;
-                }
-                dest.write_all(&buf[..n])
-                    .with_context(|| format!("writing {fname}"))?;
-                counter.fetch_add(n as u64, Ordering::SeqCst);
-            }
-            dest.flush().with_context(|| format!("writing {fname}"))?;
-            Ok(dest)
-        });
         let stdin = filter.stdin.take().expect("piped");
         let header = Header {
             first_file: first,
@@ -383,15 +411,36 @@ impl OpenFile {
             writer: Some(writer),
             filter,
             filter_err: Some(filter_err),
-            pump: Some(pump),
+            pump,
             sink,
             framed,
-            landed,
+            pumped,
+            direct,
+            unmeasured: 0,
+            measured: 0,
             partial,
             progress: HashMap::new(),
             done: Vec::new(),
             records: 0,
         })
+    }
+
+    /// Bytes in the file (segment) so far.
+    fn landed(&self) -> u64 {
+        match &self.direct {
+            Some((f, start)) => f.metadata().map_or(0, |m| m.len().saturating_sub(*start)),
+            None => self.pumped.load(Ordering::SeqCst),
+        }
+    }
+
+    /// `landed`, looked up again only after every 64 KiB sent to the filter: the limit check
+    /// runs before each record, and a file's size is a system call away.
+    fn landed_about(&mut self) -> u64 {
+        if self.direct.is_none() || self.unmeasured >= 64 << 10 {
+            self.measured = self.landed();
+            self.unmeasured = 0;
+        }
+        self.measured
     }
 
     fn write(&mut self, b: &FrameBatch, note: Note, s: &Shared) -> anyhow::Result<()> {
@@ -408,6 +457,7 @@ impl OpenFile {
             }
         }
         self.records += b.counts.records;
+        self.unmeasured += b.len();
         match note {
             Note::Record(p, d) => {
                 self.progress.insert(p, d);
@@ -462,21 +512,20 @@ impl OpenFile {
         if !st.success() {
             return Err(self.filter_failed(s, st));
         }
-        let pumped = self
-            .pump
-            .take()
-            .expect("running")
-            .join()
-            .map_err(|_| anyhow::anyhow!("pump thread panicked"))?;
-        let mut dest = pumped?;
-        res?;
-        if self.framed {
-            // The file is whole: tell the sink to complete it.
-            dest.write_all(&[0, 0, 0, 0])
-                .and_then(|_| dest.flush())
-                .with_context(|| format!("writing {}", self.name))?;
+        if let Some(pump) = self.pump.take() {
+            let mut dest = pump
+                .join()
+                .map_err(|_| anyhow::anyhow!("pump thread panicked"))??;
+            res?;
+            if self.framed {
+                // The file is whole: tell the sink to complete it.
+                dest.write_all(&[0, 0, 0, 0])
+                    .and_then(|_| dest.flush())
+                    .with_context(|| format!("writing {}", self.name))?;
+            }
+        } else {
+            res?;
         }
-        drop(dest);
         if let Some(mut child) = self.sink.take() {
             let st = child.wait()?;
             if !st.success() {
@@ -487,7 +536,8 @@ impl OpenFile {
                 bail!("the sink {cmd:?} failed for {} ({st})", self.name);
             }
         }
-        if let (Some((p, file)), Dest::Dir(dir)) = (&self.partial, &s.dest) {
+        let bytes = self.landed();
+        if let (Some(p), Some((file, _)), Dest::Dir(dir)) = (&self.partial, &self.direct, &s.dest) {
             let fin = dir.join(&self.name);
             file.sync_all()
                 .with_context(|| format!("cannot sync {}", p.display()))?;
@@ -505,7 +555,6 @@ impl OpenFile {
             }
             _ => None,
         };
-        let bytes = self.landed.load(Ordering::SeqCst);
         s.commit(self, bytes, file_len)?;
         if s.verbose {
             eprintln!("as-split: {} ({bytes} bytes)", self.name);
@@ -532,7 +581,7 @@ impl OpenFile {
             }
             let _ = sink.wait();
         }
-        if let Some((p, _)) = self.partial.take() {
+        if let Some(p) = self.partial.take() {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -550,9 +599,11 @@ fn worker(
         for (note, batch) in rx.iter() {
             // The limit is checked before each record (each batch holds one record, or
             // metadata and markers).
-            if current.as_ref().is_some_and(|f| {
-                f.landed.load(Ordering::SeqCst) >= s.limit && batch.counts.records > 0
-            }) {
+            if batch.counts.records > 0
+                && current
+                    .as_mut()
+                    .is_some_and(|f| f.landed_about() >= s.limit)
+            {
                 current.take().expect("checked").close(s)?;
             }
             if current.is_none() {
