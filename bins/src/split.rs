@@ -30,12 +30,13 @@ use std::thread::JoinHandle;
 ///
 /// --file-limit is measured on the bytes that come out of the filter (after compression) and
 /// checked before each record: a file is closed once it holds the limit, so files exceed it by at
-/// most a record and the filter's buffers. With --parallel, each worker owns its own sequence of
+/// most a record, the filter's buffers and 64 KiB of stream (how often the size is looked up).
+/// With --parallel, each worker owns its own sequence of
 /// files (numbered in the order they are opened) and every partition always goes to the same
 /// worker, so the filters (compressors) run in parallel.
 ///
-/// A file appears under its final name only when it is complete: it is written as
-/// .PREFIX_NNNNN.asb.partial, synced, and renamed when its filter succeeded. With --sink, each
+/// A file appears under its final name only when it is complete: the filter writes it as
+/// .PREFIX_NNNNN.asb.partial, which is synced and renamed when the filter succeeded. With --sink, each
 /// file's bytes are piped into a command instead (with FILE set to the file name, e.g.
 /// `as-s3put s3://bucket/prefix/$FILE`), which must succeed for the file to count.
 ///
