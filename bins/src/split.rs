@@ -29,8 +29,9 @@ use std::thread::JoinHandle;
 /// file. Only the first file carries `# first-file` and the index and UDF lines.
 ///
 /// --file-limit is measured on the bytes that come out of the filter (after compression) and
-/// checked before each record: a file is closed once it holds the limit, so files exceed it by at
-/// most a record, the filter's buffers and 64 KiB of stream (how often the size is looked up).
+/// checked before each batch of records: a file is closed once it holds the limit, so files exceed
+/// it by at most the filter's buffers and 64 KiB of stream (batches, and how often the size is
+/// looked up).
 /// With --parallel, each worker owns its own sequence of
 /// files (numbered in the order they are opened) and every partition always goes to the same
 /// worker, so the filters (compressors) run in parallel.
@@ -444,7 +445,7 @@ impl OpenFile {
         self.measured
     }
 
-    fn write(&mut self, b: &FrameBatch, note: Note, s: &Shared) -> anyhow::Result<()> {
+    fn write(&mut self, b: &FrameBatch, notes: &[Note], s: &Shared) -> anyhow::Result<()> {
         let w = self.writer.as_mut().expect("open");
         match w.batch(b) {
             Ok(()) => {}
@@ -459,12 +460,14 @@ impl OpenFile {
         }
         self.records += b.counts.records;
         self.unmeasured += b.len();
-        match note {
-            Note::Record(p, d) => {
-                self.progress.insert(p, d);
+        for note in notes {
+            match *note {
+                Note::Record(p, d) => {
+                    self.progress.insert(p, d);
+                }
+                Note::Done(p) => self.done.push(p),
+                Note::Nothing => {}
             }
-            Note::Done(p) => self.done.push(p),
-            Note::Nothing => {}
         }
         Ok(())
     }
@@ -593,13 +596,12 @@ impl OpenFile {
 /// the file holds.
 fn worker(
     s: &Shared,
-    rx: crossbeam_channel::Receiver<(Note, FrameBatch)>,
+    rx: crossbeam_channel::Receiver<(Vec<Note>, FrameBatch)>,
     mut current: Option<OpenFile>,
 ) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
-        for (note, batch) in rx.iter() {
-            // The limit is checked before each record (each batch holds one record, or
-            // metadata and markers).
+        for (notes, batch) in rx.iter() {
+            // The limit is checked before each batch (of up to BATCH bytes).
             if batch.counts.records > 0
                 && current
                     .as_mut()
@@ -610,7 +612,7 @@ fn worker(
             if current.is_none() {
                 current = Some(OpenFile::open(s, false)?);
             }
-            current.as_mut().expect("opened").write(&batch, note, s)?;
+            current.as_mut().expect("opened").write(&batch, &notes, s)?;
         }
         if let Some(mut f) = current.take() {
             // Without a state to resume from, what a broken backup finished would only
@@ -913,6 +915,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// Frames are handed to a worker in batches of about this many bytes; a file may pass its limit
+/// by one batch.
+const BATCH: usize = 32 << 10;
+
 /// Routes the input's frames to the workers until the input ends, fails or a signal arrives;
 /// the workers then finish their files.
 fn split<R: Read>(
@@ -926,13 +932,16 @@ fn split<R: Read>(
     let mut handles = Vec::new();
     let mut first_file = Some(first_file);
     for _ in 0..n {
-        let (tx, rx) = crossbeam_channel::bounded::<(Note, FrameBatch)>(256);
+        let (tx, rx) = crossbeam_channel::bounded::<(Vec<Note>, FrameBatch)>(32);
         let s = shared.clone();
         let f = first_file.take();
         handles.push(signals::spawn(move || worker(&s, rx, f)));
         txs.push(tx);
     }
 
+    // Frames go to a worker in batches (fewer hand-overs between threads), each with what it
+    // tells about durability.
+    let mut pending: Vec<(Vec<Note>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
     let read_result = (|| -> anyhow::Result<()> {
         let mut frame = Vec::with_capacity(1 << 16);
         loop {
@@ -965,14 +974,24 @@ fn split<R: Read>(
                 _ if !first => continue,
                 _ => (0, Note::Nothing),
             };
-            let mut b = FrameBatch::default();
-            b.sealed(kind, &frame);
-            if txs[to].send((note, b)).is_err() || shared.failed.load(Ordering::SeqCst) {
+            let slot = &mut pending[to];
+            slot.1.sealed(kind, &frame);
+            slot.0.push(note);
+            if slot.1.len() >= BATCH
+                && (txs[to].send(std::mem::take(slot)).is_err()
+                    || shared.failed.load(Ordering::SeqCst))
+            {
                 // A worker stopped: its error is reported below.
                 return Ok(());
             }
         }
     })();
+    // Whatever was read is whole: it goes to the files, even when the input broke off.
+    for (tx, slot) in txs.iter().zip(pending) {
+        if !slot.1.is_empty() {
+            let _ = tx.send(slot);
+        }
+    }
     // A read cut short by a signal is the signal's doing.
     let read_result = read_result.map_err(|e| match signals::received() {
         Some(i) => anyhow::Error::new(i),
