@@ -319,6 +319,14 @@ fn pump(
     })
 }
 
+/// SIGKILL to the process group a child of `sh` leads.
+fn kill_group(child: &Child) {
+    // SAFETY: kill(2) on a process group this process made (the child's pid is its group id).
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+}
+
 /// `sh -c cmd` in a process group of its own (a Ctrl-C for the pipeline must not cut a file
 /// being finished), with this program's directory first on PATH so that the sibling tools
 /// (as-encode, as-zstd, as-s3put) are found wherever the toolkit is installed.
@@ -568,8 +576,10 @@ impl OpenFile {
 
     /// Gives up on the file: stops its filter and removes what it wrote.
     fn abort(&mut self) {
-        // Stop the filter before closing its input, so it never sees (and reports) a cut stream.
-        let _ = self.filter.kill();
+        // Stop the filter before closing its input, so it never sees (and reports) a cut stream:
+        // the whole of it (sh and the pipeline it runs), which has a process group of its own,
+        // so that nothing of it writes into the file afterwards.
+        kill_group(&self.filter);
         drop(self.writer.take());
         let _ = self.filter.wait();
         if let Some(h) = self.filter_err.take() {
@@ -581,7 +591,7 @@ impl OpenFile {
         if let Some(mut sink) = self.sink.take() {
             // A framed sink sees no commit and gives up by itself; others are stopped.
             if !self.framed {
-                let _ = sink.kill();
+                kill_group(&sink);
             }
             let _ = sink.wait();
         }
