@@ -39,6 +39,44 @@ fn resume(args: &[&str], extra: &[&str], state: &Path) -> Output {
         .unwrap()
 }
 
+/// How a run is stopped: a signal to the wrapper, or SIGKILL to one of its stages.
+enum Stop<'a> {
+    Wrapper(&'a str),
+    KillStage(&'a str),
+}
+
+/// Resumes the backup throttled and stops that run too, after a moment. It may have finished
+/// first; either way it must end consistently. Then finishes the backup if it is not yet
+/// complete, and gives the output of that last run.
+fn stop_a_resume_then_finish(args: &[&str], state: &Path, stop: Stop) -> Option<Output> {
+    let cont = ["-L", "3000", "--continue", state.to_str().unwrap()];
+    let child = spawn(&[args, &cont].concat());
+    std::thread::sleep(Duration::from_millis(700));
+    let stopped = match stop {
+        Stop::Wrapper(signal) => {
+            kill(child.id() as i32, signal);
+            143
+        }
+        Stop::KillStage(stage) => {
+            if let Some(pid) = child_named(child.id(), stage) {
+                kill(pid, "-KILL");
+            }
+            137
+        }
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.code() == Some(stopped) || o.status.success(),
+        "{}",
+        stderr(&o)
+    );
+    state.exists().then(|| {
+        let o = resume(args, &[], state);
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    })
+}
+
 /// The directory holds every record the server has in the scope, each once.
 fn assert_exactly_once(host: &str, dir: &Path, scope: &[&str]) {
     let want = server_digests(host, &[&["-n", "test"], scope].concat());
@@ -95,22 +133,8 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     );
     assert!(state.exists());
 
-    let resumed = [&throttled[..], &["--continue", st]].concat();
-    let child = spawn(&resumed);
-    std::thread::sleep(Duration::from_millis(700));
-    kill(child.id() as i32, "-TERM");
-    let o = child.wait_with_output().unwrap();
-    // The resumed run may have finished before the signal; either way it must be consistent.
-    assert!(
-        o.status.code() == Some(143) || o.status.success(),
-        "{}",
-        stderr(&o)
-    );
-
-    if state.exists() {
-        let o = resume(&args, &[], &state);
+    if let Some(o) = stop_a_resume_then_finish(&args, &state, Stop::Wrapper("-TERM")) {
         let err = stderr(&o);
-        assert!(o.status.success(), "{err}");
         let want = server_digests(&host, &[&["-n", "test"], scope].concat());
         assert!(
             err.contains(&format!("Backed up {} record(s)", want.len())),
@@ -366,27 +390,7 @@ fn a_single_file_backup_resumes() {
         assert!(stderr(&o).contains(&format!("--continue {}", state.display())));
         assert!(partial.exists() && !file.exists());
 
-        let child = spawn(
-            &[
-                &args[..],
-                &["-L", "3000", "--continue", state.to_str().unwrap()],
-            ]
-            .concat(),
-        );
-        std::thread::sleep(Duration::from_millis(700));
-        if let Some(pid) = child_named(child.id(), "as-split") {
-            kill(pid, "-KILL");
-        }
-        let o = child.wait_with_output().unwrap();
-        assert!(
-            o.status.code() == Some(137) || o.status.success(),
-            "{}",
-            stderr(&o)
-        );
-        if state.exists() {
-            let o = resume(&args, &[], &state);
-            assert!(o.status.success(), "{}", stderr(&o));
-        }
+        stop_a_resume_then_finish(&args, &state, Stop::KillStage("as-split"));
         assert!(file.exists() && !partial.exists() && !state.exists());
         let mut got = std::collections::BTreeMap::new();
         support::count_digests(&std::fs::read(&file).unwrap(), &mut got);
