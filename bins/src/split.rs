@@ -241,7 +241,7 @@ impl Shared {
             st.partitions[p as usize] = Progress::Complete;
         }
         st.open.retain(|&n| n != f.number);
-        st.files.push(f.name.clone());
+        st.files += 1;
         st.records += f.records;
         st.bytes += bytes;
         st.first_file_done |= f.first;
@@ -900,9 +900,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if args.verbose {
                 eprintln!(
                     "as-split: {} file(s), {} byte(s), {} record(s)",
-                    st.files.len(),
-                    st.bytes,
-                    st.records
+                    st.files, st.bytes, st.records
                 );
             }
             Ok(())
@@ -916,7 +914,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "backup incomplete, resume it with --continue {} ({} record(s) in {} complete file(s), {} of 4096 partitions left)",
                     p.display(),
                     st.records,
-                    st.files.len(),
+                    st.files,
                     st.remaining()
                 ))),
                 None => Err(e),

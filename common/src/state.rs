@@ -54,8 +54,9 @@ pub struct BackupState {
     pub scope: String,
     /// Progress of each of the 4096 partitions.
     pub partitions: Vec<Progress>,
-    /// Files complete (and synced or uploaded), in the order they were committed.
-    pub files: Vec<String>,
+    /// How many files (or segments of the one file) are complete, synced or uploaded. A count,
+    /// not a list: the state is rewritten per file and must not grow with the backup.
+    pub files: u64,
     /// Numbers of files opened and not committed: they may hold a leftover that a resume must
     /// remove or overwrite.
     pub open: Vec<u64>,
@@ -84,7 +85,7 @@ impl BackupState {
             prefix: prefix.into(),
             scope: scope.into(),
             partitions: vec![Progress::NotStarted; PARTITIONS as usize],
-            files: Vec::new(),
+            files: 0,
             open: Vec::new(),
             next_number: 0,
             first_file_done: false,
@@ -212,7 +213,7 @@ mod tests {
         let mut s = BackupState::new("test", "test", "namespace=test");
         s.partitions[7] = Progress::Complete;
         s.partitions[9] = Progress::After([9; DIGEST_LEN]);
-        s.files.push("test_00000.asb".into());
+        s.files = 1;
         s.open.push(1);
         s.next_number = 2;
         s
