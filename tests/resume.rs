@@ -39,6 +39,13 @@ fn resume(args: &[&str], extra: &[&str], state: &Path) -> Output {
         .unwrap()
 }
 
+/// Resumes the backup, which must then complete.
+fn resume_to_the_end(args: &[&str], extra: &[&str], state: &Path) -> Output {
+    let o = resume(args, extra, state);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
 /// How a run is stopped: a signal to the wrapper, or SIGKILL to one of its stages.
 enum Stop<'a> {
     Wrapper(&'a str),
@@ -70,11 +77,7 @@ fn stop_a_resume_then_finish(args: &[&str], state: &Path, stop: Stop) -> Option<
         "{}",
         stderr(&o)
     );
-    state.exists().then(|| {
-        let o = resume(args, &[], state);
-        assert!(o.status.success(), "{}", stderr(&o));
-        o
-    })
+    state.exists().then(|| resume_to_the_end(args, &[], state))
 }
 
 /// The directory holds every record the server has in the scope, each once.
@@ -194,8 +197,7 @@ fn a_killed_stage_is_named_and_the_backup_resumes() {
         );
         assert!(state.exists(), "{err}");
         assert!(err.contains("--continue"), "{err}");
-        let o = resume(&args, &[], &state);
-        assert!(o.status.success(), "{stage}: {}", stderr(&o));
+        resume_to_the_end(&args, &[], &state);
         assert_exactly_once(&host, &dir, &[]);
         let names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -239,8 +241,7 @@ fn a_full_disk_stops_cleanly_and_resumes() {
     assert!(err.contains("the backup failed: as-split"), "{err}");
     assert!(state.exists(), "{err}");
     // -F differs from the first run: file sizes are not part of the scope.
-    let o = resume(&args, &["-F", "1"], &state);
-    assert!(o.status.success(), "{}", stderr(&o));
+    resume_to_the_end(&args, &["-F", "1"], &state);
     assert_exactly_once(&host, &dir, &[]);
 }
 
@@ -329,8 +330,7 @@ fn ctrl_c_to_the_whole_group_stops_cleanly() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("the backup was interrupted (INT)"), "{err}");
-    let o = resume(&args, &[], &state);
-    assert!(o.status.success(), "{}", stderr(&o));
+    resume_to_the_end(&args, &[], &state);
     assert_exactly_once(&host, &dir, &[]);
 }
 
@@ -359,8 +359,7 @@ fn the_state_can_live_elsewhere() {
         assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
         assert!(state.exists());
         assert!(!dir.join("q.asb.state").exists());
-        let o = resume(&args, &[], &state);
-        assert!(o.status.success(), "{}", stderr(&o));
+        resume_to_the_end(&args, &[], &state);
         assert!(!state.exists());
         assert_exactly_once(&host, &dir, &[]);
     }

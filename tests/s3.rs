@@ -286,18 +286,14 @@ fn directory_mode_into_a_prefix() {
 fn the_wrapper_backs_up_into_s3() {
     let m = Moto::start();
     let s = support::TestServer::start(2, &["--sample", "6000"]);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = std::path::Path::new(S3PUT).parent().unwrap().to_path_buf();
     let asbackup = |args: &[&str]| {
-        let mut c = Command::new(root.join("scripts/asbackup"));
-        c.args(args)
-            .args([
-                "--s3-endpoint-override",
-                &m.endpoint,
-                "--s3-region",
-                "us-east-1",
-            ])
-            .env("AS_TOOLS_BIN", &bin);
+        let mut c = support::asbackup_command(args);
+        c.args([
+            "--s3-endpoint-override",
+            &m.endpoint,
+            "--s3-region",
+            "us-east-1",
+        ]);
         env(&mut c);
         c.output().unwrap()
     };

@@ -2,21 +2,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use support::TestServer;
 
 fn asbackup(args: &[&str]) -> Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = Path::new(env!("CARGO_BIN_EXE_as-scan"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    Command::new(root.join("scripts/asbackup"))
-        .args(args)
-        .env("AS_TOOLS_BIN", bin)
-        .output()
-        .unwrap()
+    support::asbackup_command(args).output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
