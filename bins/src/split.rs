@@ -169,12 +169,11 @@ struct OneFile {
     file: std::fs::File,
 }
 
-impl OneFile {
-    fn partial_of(path: &Path) -> PathBuf {
-        let mut p = path.as_os_str().to_owned();
-        p.push(".partial");
-        PathBuf::from(p)
-    }
+/// `path` with `suffix` added to its name (FILE.partial, FILE.state).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// What a frame tells about the durability of a partition once its file is complete.
@@ -677,7 +676,7 @@ fn kind_of(dest: Option<&Dest>) -> &'static str {
 /// Opens the one file's FILE.partial for appending: new, or (resuming) cut back to the length
 /// the state says is complete.
 fn open_one_file(path: &Path, resume_at: Option<u64>) -> anyhow::Result<OneFile> {
-    let partial = OneFile::partial_of(path);
+    let partial = with_suffix(path, ".partial");
     let mut opts = std::fs::OpenOptions::new();
     opts.append(true);
     let file = match resume_at {
@@ -795,11 +794,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .or(args.resume.clone())
             .or(match (&dest, &args.output_file) {
                 (Some(Dest::Dir(dir)), _) => Some(dir.join(format!("{prefix}{STATE_SUFFIX}"))),
-                (None, Some(f)) => {
-                    let mut p = f.as_os_str().to_owned();
-                    p.push(".state");
-                    Some(PathBuf::from(p))
-                }
+                (None, Some(f)) => Some(with_suffix(f, ".state")),
                 _ => None,
             });
     let (state, reuse) = match &args.resume {

@@ -313,6 +313,8 @@ pub struct StreamReader<R: Read> {
     input: R,
     header: Header,
     buf: Vec<u8>,
+    /// The checksum of the frame in `buf`, as read and verified.
+    crc: u32,
     counts: Counts,
     trailer: Option<Trailer>,
     offset: u64,
@@ -373,6 +375,7 @@ impl<R: Read> StreamReader<R> {
                 append: false,
             },
             buf: Vec::with_capacity(1 << 16),
+            crc: 0,
             counts: Counts::default(),
             trailer: None,
             offset: 12,
@@ -457,6 +460,7 @@ impl<R: Read> StreamReader<R> {
             if crc32c::crc32c(&self.buf[..body]) != crc {
                 return Err(self.corrupt("checksum mismatch".into()));
             }
+            self.crc = crc;
             self.buf.truncate(body);
             let kind_byte = self.buf[0];
             self.offset += want as u64 + 5;
@@ -511,8 +515,9 @@ impl<R: Read> StreamReader<R> {
         let Some(kind) = self.counted_frame()? else {
             return Ok(None);
         };
+        // Sealed again with the checksum already verified, not computed a second time.
         out.extend_from_slice(&self.buf);
-        out.extend_from_slice(&crc32c::crc32c(&self.buf).to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
         Ok(Some(kind))
     }
 
