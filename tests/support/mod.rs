@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: the bundled test server, started and stopped per test.
 #![allow(dead_code)]
 
+pub mod replay;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 
