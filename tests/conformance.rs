@@ -26,10 +26,11 @@ fn connect(s: &TestServer) -> TcpStream {
     c
 }
 
-fn replay_all(s: &TestServer, runs: &[(&str, usize)], norm: &mut Normalizer) -> Vec<String> {
+/// Replays every request of these connections of each scenario.
+fn replay_all(s: &TestServer, runs: &[(&str, &[usize])], norm: &mut Normalizer) -> Vec<String> {
     let mut diffs = Vec::new();
-    for &(scenario, conn) in runs {
-        diffs.extend(replay::replay(scenario, conn, &mut connect(s), norm, |_| true));
+    for &(scenario, conns) in runs {
+        diffs.extend(replay::replay(scenario, conns, s.ports[0], norm, |_| true));
     }
     diffs
 }
@@ -58,10 +59,12 @@ fn corpus() -> (TestServer, Normalizer, Vec<String>) {
         ..Default::default()
     };
     // One connection each, as asrestore --disable-batch-writes made them.
-    let runs: Vec<_> = (0..=84)
-        .map(|c| ("asrestore-batch/no-batch-writes", c))
-        .collect();
-    let diffs = replay_all(&s, &runs, &mut norm);
+    let conns: Vec<usize> = (0..=84).collect();
+    let diffs = replay_all(
+        &s,
+        &[("asrestore-batch/no-batch-writes", &conns)],
+        &mut norm,
+    );
     (s, norm, diffs)
 }
 
@@ -83,7 +86,7 @@ fn restore_replies_as_recorded() {
 #[test]
 fn scans_of_test_as_recorded() {
     let (s, mut norm, _) = corpus();
-    let mut runs = vec![];
+    let mut diffs = Vec::new();
     for scenario in [
         "asbackup-ns",
         "asbackup-scopes/set-edge-bins-s-i-d",
@@ -94,9 +97,8 @@ fn scans_of_test_as_recorded() {
         "asbackup-scopes/no-ttl-only",
         "asbackup-scopes/modified-after-2099",
     ] {
-        runs.extend((0..4).map(|c| (scenario, c)));
+        diffs.extend(replay_all(&s, &[(scenario, &[0, 1, 2, 3])], &mut norm));
     }
-    let mut diffs = replay_all(&s, &runs, &mut norm);
     // -D: five records in partition 7 were there for this run only (wire README). The two the
     // scan returned come from its replies; the boundary and the two larger digests, which it
     // must not return, get a bin of their own.
@@ -105,7 +107,10 @@ fn scans_of_test_as_recorded() {
     });
     assert_eq!(p7.len(), 2);
     for prefix in [
-        &[0x07, 0x50, 0xee, 0xdf, 0xf8, 0x63, 0x06, 0x46, 0x1d, 0x39][..],
+        &[
+            0x07, 0x50, 0xee, 0xdf, 0xf8, 0x63, 0x06, 0x46, 0x1d, 0x39, 0x2d, 0xad, 0xdf, 0xbe,
+            0xe9, 0x3f, 0x7b, 0x76, 0x60, 0x10,
+        ][..],
         &[0x07, 0x70, 0x98, 0x0f],
         &[0x07, 0xb0, 0xac, 0x52],
     ] {
@@ -114,17 +119,26 @@ fn scans_of_test_as_recorded() {
         p7.push(replay::write_of(b"test", b"p7", &d, b"x", 1, &[1]));
     }
     write_all(&s, &p7);
-    let runs: Vec<_> = (0..4)
-        .map(|c| ("asbackup-scopes/after-digest-p7", c))
-        .collect();
-    diffs.extend(replay_all(&s, &runs, &mut norm));
+    diffs.extend(replay_all(
+        &s,
+        &[("asbackup-scopes/after-digest-p7", &[0, 1, 2, 3])],
+        &mut norm,
+    ));
+    assert_none(&diffs);
+}
+
+/// Emptying the namespace and dropping its indexes and modules, as `prep-truncate` did.
+#[test]
+fn truncate_and_drops_as_recorded() {
+    let (s, mut norm, _) = corpus();
+    let diffs = replay_all(&s, &[("prep-truncate", &[0, 1])], &mut norm);
     assert_none(&diffs);
 }
 
 #[test]
 fn info_as_recorded() {
     let (s, mut norm, _) = corpus();
-    let diffs = replay_all(&s, &[("info", 0), ("info", 1)], &mut norm);
+    let diffs = replay_all(&s, &[("info", &[0]), ("info", &[1])], &mut norm);
     assert_none(&diffs);
 }
 
@@ -148,16 +162,11 @@ fn scans_of_bar_as_recorded() {
     // Hand-built requests (one connection each): max-records, no PARTITION_DONE bit, a resume
     // digest not in the tree, both arrays, the same pid twice, an empty partition, an unknown
     // namespace, an old-style whole-namespace scan.
-    let mut diffs = Vec::new();
-    for c in 0..8 {
-        diffs.extend(replay::replay(
-            "raw-scan-cases",
-            c,
-            &mut connect(&s),
-            &mut norm,
-            |_| true,
-        ));
-    }
+    let mut diffs = replay_all(
+        &s,
+        &[("raw-scan-cases", &[0, 1, 2, 3, 4, 5, 6, 7])],
+        &mut norm,
+    );
     // Partition order and digest resume, from asbackup and the Python client. Their info
     // requests ask about the 200,000 records of `bar` that no capture holds; only the scans are
     // compared.
@@ -168,11 +177,85 @@ fn scans_of_bar_as_recorded() {
     ] {
         diffs.extend(replay::replay(
             scenario,
-            conn,
-            &mut connect(&s),
+            &[conn],
+            s.ports[0],
             &mut norm,
             |x| x.request.ptype == TYPE_MSG,
         ));
     }
     assert_none(&diffs);
+}
+
+/// `cluster-3node/unavailable`: one node asked for two partitions it masters, two it holds a
+/// replica of and two it has no copy of returns every record of the four it holds, in pid order
+/// in one proto with a partition-done (result 11, pid in the generation) at the place of each
+/// partition it has no copy of, then LAST alone (`result.json`).
+#[test]
+fn unavailable_partitions_as_recorded() {
+    use as_common::wire::{field, flags, Msg, MsgHeader, MsgWriter};
+    let s = TestServer::start(3, &["--replication-factor", "2", "--sample", "20000"]);
+    let v = s.info(0, "replicas");
+    let test = v.split(';').find(|x| x.starts_with("test:")).unwrap();
+    let maps: Vec<Vec<u8>> = test
+        .split(',')
+        .skip(2)
+        .map(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b).unwrap())
+        .collect();
+    let has = |m: &[u8], p: usize| m[p / 8] & (0x80 >> (p % 8)) != 0;
+    let pick = |f: &dyn Fn(usize) -> bool| (0..4096).filter(|&p| f(p)).take(2).collect::<Vec<_>>();
+    let masters = pick(&|p| has(&maps[0], p));
+    let replicas = pick(&|p| has(&maps[1], p));
+    let none = pick(&|p| !has(&maps[0], p) && !has(&maps[1], p));
+    let asked: Vec<usize> = [&masters[..], &replicas, &none].concat();
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        info1: flags::INFO1_READ,
+        info3: flags::INFO3_PARTITION_DONE,
+        ..Default::default()
+    });
+    w.field(field::NAMESPACE, b"test");
+    let pids: Vec<u8> = asked
+        .iter()
+        .flat_map(|&p| (p as u16).to_le_bytes())
+        .collect();
+    w.field(field::PID_ARRAY, &pids);
+    let req = Proto {
+        ptype: TYPE_MSG,
+        body: w.finish()[8..].to_vec(),
+    };
+    let replies = replay::send(&mut connect(&s), &req).unwrap();
+    assert_eq!(
+        replies.len(),
+        2,
+        "records and partition-done in one proto, then LAST"
+    );
+    let mut seen = Vec::new();
+    let body = &replies[0].body;
+    let mut at = 0;
+    while at < body.len() {
+        let (m, used) = Msg::parse(&body[at..]).unwrap();
+        at += used;
+        let p = match m.field(field::DIGEST) {
+            Some(d) => (u16::from_le_bytes([d[0], d[1]]) & 0xfff) as usize,
+            None => {
+                assert_eq!(
+                    (m.header.info3, m.header.result),
+                    (flags::INFO3_PARTITION_DONE, 11)
+                );
+                m.header.generation as usize
+            }
+        };
+        if seen.last() != Some(&p) {
+            seen.push(p);
+        }
+    }
+    let mut want = asked.clone();
+    want.sort();
+    assert_eq!(seen, want, "every asked partition in pid order");
+    let (last, _) = Msg::parse(&replies[1].body).unwrap();
+    assert_eq!(
+        (last.header.info3, last.header.result, replies[1].body.len()),
+        (flags::INFO3_LAST, 0, 22)
+    );
 }

@@ -7,28 +7,53 @@ use base64_simd::STANDARD as B64;
 use std::sync::atomic::Ordering;
 
 pub fn handle(cluster: &Cluster, node: usize, body: &[u8], authenticated: bool) -> Vec<u8> {
-    let names = info::parse_request(body);
-    let pairs: Vec<(String, String)> = if !authenticated {
-        names
-            .into_iter()
-            .map(|n| (n, "ERROR:80:not authenticated".into()))
-            .collect()
-    } else if names.is_empty() {
-        vec![
-            ("build".into(), cluster.build.clone()),
-            ("node".into(), cluster.nodes[node].name.clone()),
-        ]
+    // Only commands ended by LF are answered: `build` without its LF got an empty answer, and
+    // an empty request the default list (FACT 15).
+    let text = String::from_utf8_lossy(body);
+    let names: Vec<String> = if body.is_empty() {
+        DEFAULT_LIST.iter().map(|s| s.to_string()).collect()
     } else {
-        names
-            .into_iter()
-            .map(|n| {
-                let v = answer(cluster, node, &n);
-                (n, v)
-            })
-            .collect()
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        lines.pop(); // what follows the last LF
+        lines.into_iter().map(str::to_string).collect()
     };
+    let pairs: Vec<(String, String)> = names
+        .into_iter()
+        .map(|n| {
+            let v = if authenticated {
+                answer(cluster, node, &n)
+            } else {
+                "ERROR:80:not authenticated".into()
+            };
+            (n, v)
+        })
+        .collect();
     info::reply(&pairs)
 }
+
+/// What an empty request is answered with, in the recorded server's order.
+const DEFAULT_LIST: [&str; 15] = [
+    "features",
+    "node",
+    "compatibility-id",
+    "edition",
+    "build_ee_sha",
+    "build_sha",
+    "build_arch",
+    "build_time",
+    "build_os",
+    "build",
+    "version",
+    "statistics",
+    "services-alumni",
+    "services",
+    "partition-generation",
+];
+
+/// The recorded CE 8.1.2.0 server's `features`.
+const FEATURES: &str = "batch-any;batch-index;blob-bits;cdt-index;cdt-list;cdt-map;cluster-stable;float;geo;sindex-exists;peers;pipelining;pquery;pscans;query-show;relaxed-sc;replicas;replicas-all;replicas-master;replicas-max;truncate-namespace;udf";
+
+const ENTERPRISE_ONLY: &str = "ERROR:25:enterprise only";
 
 fn peers(cluster: &Cluster, node: usize) -> String {
     let list: Vec<String> = cluster
@@ -74,58 +99,102 @@ fn ns_arg(cmd: &str) -> Option<&str> {
 fn answer_inner(cluster: &Cluster, node: usize, cmd: &str) -> String {
     let gen = cluster.generation.load(Ordering::SeqCst);
     let base = cmd.split([':', '/']).next().unwrap_or("");
+    let me = &cluster.nodes[node];
+    let tls = cluster.tls.is_some();
     match base {
-        "node" => cluster.nodes[node].name.clone(),
+        "node" => me.name.clone(),
         "cluster-name" => "testd".into(),
         "build" => cluster.build.clone(),
         "version" => format!("Aerospike Community Edition build {}", cluster.build),
         "edition" => "Aerospike Community Edition".into(),
-        "features" => "batch-index;blob-bits;cdt-list;cdt-map;float;geo;pipelining;peers;pquery;pscans;query-show;relaxed-sc;replicas;truncate-namespace;udf".into(),
+        "features" => FEATURES.into(),
+        "compatibility-id" => "15".into(),
+        "build_ee_sha" => String::new(),
+        "build_sha" => "0".repeat(40),
+        "build_arch" => std::env::consts::ARCH.into(),
+        "build_time" => "as-testd".into(),
+        "build_os" => std::env::consts::OS.into(),
+        "statistics" => format!(
+            "cluster_size={};cluster_generation={gen};cluster_principal={};cluster_integrity=true;cluster_is_member=true",
+            cluster.live().len(),
+            cluster.nodes[cluster.live().first().copied().unwrap_or(0)].name
+        ),
+        "get-config" => "advertise-ipv6=false;batch-index-threads=2;cluster-name=testd;proto-fd-max=15000".into(),
+        "user-agent-set" => "ok".into(),
         "partition-generation" | "peers-generation" | "rebalance-generation" => gen.to_string(),
-        "peers-clear-std" | "peers-clear-alt" | "peers-tls-std" | "peers-tls-alt" => peers(cluster, node),
-        "service-clear-std" | "service-clear-alt" | "service" => format!("127.0.0.1:{}", cluster.nodes[node].port),
+        "peers-clear-std" | "peers-clear-alt" => peers(cluster, node),
+        "peers-tls-std" | "peers-tls-alt" if tls => peers(cluster, node),
+        "peers-tls-std" | "peers-tls-alt" => ENTERPRISE_ONLY.into(),
+        "service-clear-std" | "service" => format!("127.0.0.1:{}", me.port),
+        "service-clear-alt" | "services-alumni" => String::new(),
+        "services" => cluster
+            .live()
+            .into_iter()
+            .filter(|&i| i != node)
+            .map(|i| format!("127.0.0.1:{}", cluster.nodes[i].port))
+            .collect::<Vec<_>>()
+            .join(";"),
+        // replicas: regime, copies, a bitmap per copy; replicas-all: copies and bitmaps;
+        // replicas-master: the master bitmap.
         "replicas" | "replicas-all" | "replicas-master" => cluster
             .namespaces
             .iter()
             .map(|ns| {
-                let copies: Vec<String> = (0..cluster.replication)
+                let copies = if base == "replicas-master" { 1 } else { cluster.replication };
+                let maps: Vec<String> = (0..copies)
                     .map(|k| B64.encode_to_string(ownership_bitmap(cluster, node, k)))
                     .collect();
-                format!("{}:0,{},{}", ns.name, cluster.replication, copies.join(","))
+                match base {
+                    "replicas" => format!("{}:0,{copies},{}", ns.name, maps.join(",")),
+                    "replicas-all" => format!("{}:{copies},{}", ns.name, maps.join(",")),
+                    _ => format!("{}:{}", ns.name, maps[0]),
+                }
             })
             .collect::<Vec<_>>()
             .join(";"),
-        "rack-ids" => cluster.namespaces.iter().map(|ns| format!("{}:{}", ns.name, cluster.racks[node])).collect::<Vec<_>>().join(";"),
+        "rack-ids" if cluster.racks_given => cluster
+            .namespaces
+            .iter()
+            .map(|ns| format!("{}:{}", ns.name, cluster.racks[node]))
+            .collect::<Vec<_>>()
+            .join(";"),
+        "rack-ids" => ENTERPRISE_ONLY.into(),
         "testd-stats" => format!("scanned={}", cluster.scanned[node].load(Ordering::SeqCst)),
         "namespaces" => cluster.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(";"),
         "namespace" => namespace_stats(cluster, node, cmd.split_once('/').map_or("", |(_, n)| n)),
         "sets" => sets(cluster, node, cmd.split_once('/').map(|(_, n)| n)),
         "sindex-list" | "sindex" => sindex_list(cluster, ns_arg(cmd), arg(cmd, "b64") == Some("true")),
         "sindex-create" => sindex_create(cluster, cmd),
-        // Indexes are "built" at once: clients poll this until load_pct reaches 100.
-        "sindex-stat" => match ns_arg(cmd).and_then(|n| cluster.namespace(n.as_bytes())) {
-            Some(ns) if ns.sindexes.lock().unwrap().iter().any(|d| Some(d.name.as_str()) == arg(cmd, "indexname")) => {
-                "keys=0;entries=0;load_pct=100;loadtime=0;stat_gc_recs=0".into()
-            }
-            _ => "ERROR:201:no such index".into(),
-        },
+        "sindex-stat" => sindex_stat(cluster, cmd),
         "sindex-delete" => sindex_delete(cluster, cmd),
+        "truncate-namespace" => match arg(cmd, "namespace").and_then(|n| cluster.namespace(n.as_bytes())) {
+            Some(ns) => {
+                for p in &ns.parts {
+                    p.lock().unwrap().clear();
+                }
+                "ok".into()
+            }
+            None => "ERROR:20:namespace not found".into(),
+        },
         "udf-list" => cluster
             .udfs
             .lock()
             .unwrap()
             .iter()
-            .map(|(name, content)| format!("filename={name},hash={:040x},type=LUA;", content.len()))
+            .map(|(name, content)| format!("filename={name},hash={},type=LUA;", sha1_hex(content)))
             .collect(),
-        "udf-get" => match arg(cmd, "filename").and_then(|f| cluster.udfs.lock().unwrap().get(f).cloned()) {
-            Some(c) => format!("gen=1;type=LUA;content={}", B64.encode_to_string(&c)),
+        "udf-get" => match arg(cmd, "filename").and_then(|f| udf(cluster, f)) {
+            Some(c) => format!("type=LUA;content={};", B64.encode_to_string(&c)),
+            // Not recorded: the server's source answers a missing module so.
             None => "error=not_found".into(),
         },
         "udf-put" => udf_put(cluster, cmd),
-        "udf-remove" => match arg(cmd, "filename") {
-            Some(f) if cluster.udfs.lock().unwrap().remove(f).is_some() => "ok".into(),
-            _ => "error=file_not_found".into(),
-        },
+        "udf-remove" => {
+            let mut list = cluster.udfs.lock().unwrap();
+            let before = list.len();
+            list.retain(|(n, _)| Some(n.as_str()) != arg(cmd, "filename"));
+            if list.len() < before { "ok".into() } else { "error=file_not_found".into() }
+        }
         "testd-fault" => fault(cluster, cmd),
         "testd-kill" | "testd-revive" => match arg(cmd, "node").and_then(|n| n.parse::<usize>().ok()) {
             Some(i) if i < cluster.nodes.len() => {
@@ -135,8 +204,21 @@ fn answer_inner(cluster: &Cluster, node: usize, cmd: &str) -> String {
             }
             _ => "ERROR::bad node".into(),
         },
-        _ => String::new(),
+        _ => "ERROR:4:unrecognized command".into(),
     }
+}
+
+fn udf(cluster: &Cluster, name: &str) -> Option<Vec<u8>> {
+    let list = cluster.udfs.lock().unwrap();
+    list.iter().find(|(n, _)| n == name).map(|(_, c)| c.clone())
+}
+
+fn sha1_hex(b: &[u8]) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// Objects this node holds a copy of (master or replica), as a real server counts them in
@@ -185,12 +267,19 @@ fn sets(cluster: &Cluster, node: usize, which: Option<&str>) -> String {
         if which.is_some_and(|w| w.trim_end_matches('/') != ns.name) {
             continue;
         }
+        let indexes = ns.sindexes.lock().unwrap().clone();
         for set in ns.set_counts().keys().filter(|s| !s.is_empty()) {
             let n = owned_count(cluster, node, ns, Some(set));
+            let name = String::from_utf8_lossy(set);
+            let sindexes = indexes
+                .iter()
+                .filter(|d| d.set.as_deref() == Some(&*name))
+                .count();
             out.push_str(&format!(
-                "ns={}:set={}:objects={n}:tombstones=0:memory_data_bytes=0:truncate_lut=0:stop-writes-count=0:disable-eviction=false;",
-                ns.name,
-                String::from_utf8_lossy(set)
+                "ns={}:set={name}:objects={n}:tombstones=0:data_used_bytes=0:truncate_lut=0:sindexes={sindexes}:\
+                 index_populating=false:truncating=false:default-read-touch-ttl-pct=0:default-ttl=0:\
+                 disable-eviction=false:enable-index=false:stop-writes-count=0:stop-writes-size=0;",
+                ns.name
             ));
         }
     }
@@ -198,7 +287,7 @@ fn sets(cluster: &Cluster, node: usize, which: Option<&str>) -> String {
 }
 
 fn sindex_list(cluster: &Cluster, ns: Option<&str>, b64: bool) -> String {
-    let mut out = String::new();
+    let mut items = Vec::new();
     for n in &cluster.namespaces {
         if ns.is_some_and(|w| w != n.name) {
             continue;
@@ -206,11 +295,11 @@ fn sindex_list(cluster: &Cluster, ns: Option<&str>, b64: bool) -> String {
         for d in n.sindexes.lock().unwrap().iter() {
             let ctx = match (&d.context, b64) {
                 (Some(c), true) => c.clone(),
-                (Some(_), false) => "<binary>".into(),
-                (None, _) => "NULL".into(),
+                (Some(c), false) => readable_context(c),
+                (None, _) => "null".into(),
             };
-            out.push_str(&format!(
-                "ns={}:indexname={}:set={}:bin={}:type={}:indextype={}:context={ctx}:exp=null:state=RW;",
+            items.push(format!(
+                "ns={}:indexname={}:set={}:bin={}:type={}:indextype={}:context={ctx}:exp=null:state=RW",
                 n.name,
                 d.name,
                 d.set.as_deref().unwrap_or("null"),
@@ -220,7 +309,82 @@ fn sindex_list(cluster: &Cluster, ns: Option<&str>, b64: bool) -> String {
             ));
         }
     }
-    out
+    items.join(";")
+}
+
+/// A CDT context as `sindex-list` prints it without `b64=true`: `[list_index(0)]`,
+/// `[map_key(<string#1>)]`, as recorded. The forms of other value types were not recorded.
+fn readable_context(b64: &str) -> String {
+    let Ok(raw) = B64.decode_to_vec(b64) else {
+        return b64.into();
+    };
+    let mut rd = &raw[..];
+    let Ok(n) = rmp::decode::read_array_len(&mut rd) else {
+        return b64.into();
+    };
+    let mut parts = Vec::new();
+    for _ in 0..n / 2 {
+        let (Ok(t), Ok(v)) = (rmp::decode::read_int::<u8, _>(&mut rd), ctx_value(&mut rd)) else {
+            return b64.into();
+        };
+        let name = match t {
+            0x10 => "list_index",
+            0x11 => "list_rank",
+            0x13 => "list_value",
+            0x20 => "map_index",
+            0x21 => "map_rank",
+            0x22 => "map_key",
+            0x23 => "map_value",
+            _ => "unknown",
+        };
+        parts.push(format!("{name}({v})"));
+    }
+    format!("[{}]", parts.join(", "))
+}
+
+fn ctx_value(rd: &mut &[u8]) -> Result<String, ()> {
+    match rd.first() {
+        Some(0xa0..=0xbf | 0xd9..=0xdb) => {
+            let n = rmp::decode::read_str_len(rd).map_err(|_| ())? as usize;
+            // A particle string: a type byte, then the text.
+            let len = n.saturating_sub(1);
+            *rd = rd.get(n..).ok_or(())?;
+            Ok(format!("<string#{len}>"))
+        }
+        _ => rmp::decode::read_int::<i64, _>(rd)
+            .map(|v| v.to_string())
+            .map_err(|_| ()),
+    }
+}
+
+/// Index statistics. Not a real index: `entries` counts the records holding the bin.
+fn sindex_stat(cluster: &Cluster, cmd: &str) -> String {
+    let Some(ns) = ns_arg(cmd).and_then(|n| cluster.namespace(n.as_bytes())) else {
+        return "ERROR:20:namespace not found".into();
+    };
+    let Some(d) = ns
+        .sindexes
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|d| Some(d.name.as_str()) == arg(cmd, "indexname"))
+        .cloned()
+    else {
+        return "ERROR:201:no such index".into();
+    };
+    let entries: usize = ns
+        .parts
+        .iter()
+        .map(|p| {
+            p.lock()
+                .unwrap()
+                .values()
+                .filter(|r| d.set.as_deref().is_none_or(|s| r.set == s.as_bytes()))
+                .filter(|r| r.bins.iter().any(|b| b.0 == d.bin.as_bytes()))
+                .count()
+        })
+        .sum();
+    format!("entries={entries};used_bytes=0;entries_per_bval=0;entries_per_rec=1;load_pct=100;load_time=0;stat_gc_recs=0")
 }
 
 /// Both syntaxes: `indexdata=bin,type` (old clients) and `bin=..;type=..` (new ones).
@@ -266,7 +430,7 @@ fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
         },
         context: arg(cmd, "context").map(str::to_string),
     });
-    "OK".into()
+    "ok".into()
 }
 
 fn sindex_delete(cluster: &Cluster, cmd: &str) -> String {
@@ -278,7 +442,7 @@ fn sindex_delete(cluster: &Cluster, cmd: &str) -> String {
     let before = list.len();
     list.retain(|d| d.name != name);
     if list.len() < before {
-        "OK".into()
+        "ok".into()
     } else {
         "ERROR:201:no such index".into()
     }
@@ -290,8 +454,12 @@ fn udf_put(cluster: &Cluster, cmd: &str) -> String {
     };
     match B64.decode_to_vec(content) {
         Ok(bytes) => {
-            cluster.udfs.lock().unwrap().insert(name.to_string(), bytes);
-            String::new()
+            let mut list = cluster.udfs.lock().unwrap();
+            match list.iter_mut().find(|(n, _)| n == name) {
+                Some(u) => u.1 = bytes,
+                None => list.push((name.to_string(), bytes)),
+            }
+            "ok".into()
         }
         Err(_) => "error=invalid_base64_content".into(),
     }

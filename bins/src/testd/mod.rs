@@ -74,6 +74,11 @@ pub struct Args {
     #[arg(long)]
     pub tls: Option<std::path::PathBuf>,
 
+    /// Send a partition-done message with result OK after each partition a scan finished, as
+    /// servers before 8 could; an 8.x server sends one only for a partition it cannot scan.
+    #[arg(long)]
+    pub legacy_partition_done: bool,
+
     /// Start with this many generated sample records (as as-gen makes them, seed 1) in the first
     /// namespace, with its secondary indexes and UDF module.
     #[arg(long, default_value_t = 0)]
@@ -122,10 +127,10 @@ fn load_sample(cluster: &Cluster, n: u64) {
         });
     }
     for u in g.udfs() {
-        cluster.udfs.lock().unwrap().insert(
+        cluster.udfs.lock().unwrap().push((
             String::from_utf8_lossy(&u.name).into_owned(),
             u.content.into_owned(),
-        );
+        ));
     }
     let now = store::now_ns();
     for _ in 0..n {
@@ -186,16 +191,21 @@ pub struct Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     pub namespaces: Vec<Namespace>,
-    pub udfs: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// UDF modules by name, in the order they were put (the recorded server lists them so).
+    pub udfs: Mutex<Vec<(String, Vec<u8>)>>,
     pub faults: Mutex<Faults>,
-    /// Bumped whenever partition ownership changes.
+    /// Bumped whenever partition ownership changes; 0 on a fresh one-node cluster, as recorded.
     pub generation: AtomicU64,
+    /// See [`Args::legacy_partition_done`].
+    pub legacy_partition_done: bool,
     pub credentials: Option<(String, String)>,
     pub build: String,
     /// Copies of each partition (master and replicas).
     pub replication: usize,
     /// Rack id of each node.
     pub racks: Vec<u32>,
+    /// Whether racks were configured: `rack-ids` is enterprise-only on a CE server, as is TLS.
+    pub racks_given: bool,
     /// Records each node has sent in scans, for tests (`testd-stats`).
     pub scanned: Vec<AtomicU64>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -322,7 +332,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|(i, l)| {
             Ok(Node {
                 index: i,
-                name: format!("BB9{:013X}", 0x2000 + i),
+                // 15 hex digits, as the recorded node's BB901000000FC02.
+                name: format!("BB9{:012X}", 0x2000 + i),
                 port: l.local_addr()?.port(),
                 alive: AtomicBool::new(true),
             })
@@ -331,13 +342,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cluster = Arc::new(Cluster {
         nodes,
         namespaces: args.namespaces.iter().map(|n| Namespace::new(n)).collect(),
-        udfs: Mutex::new(BTreeMap::new()),
+        udfs: Mutex::new(Vec::new()),
         faults: Mutex::new(Faults::default()),
-        generation: AtomicU64::new(1),
+        generation: AtomicU64::new(0),
+        legacy_partition_done: args.legacy_partition_done,
         credentials: args.user.zip(args.password),
         build: args.build,
         tls: args.tls.as_deref().map(tls_setup).transpose()?,
         replication: args.replication_factor as usize,
+        racks_given: !args.racks.is_empty(),
         racks: (0..args.nodes.max(1))
             .map(|i| args.racks.get(i).copied().unwrap_or(0))
             .collect(),
@@ -465,13 +478,13 @@ fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
     conn.write(&reply)
 }
 
-/// A reply of just a header with this result code.
+/// An error reply: one message with the result code and nothing else, not even LAST; the
+/// server then waits for the client (FACT 8).
 pub fn reply_code(conn: &mut Conn, code: u8) -> Result<(), WireError> {
     let mut w = MsgWriter::new();
     w.begin_proto();
     w.message(&MsgHeader {
         result: code,
-        info3: flags::INFO3_LAST,
         ..Default::default()
     });
     conn.write(w.finish())

@@ -1,6 +1,8 @@
-//! Partition scans: the reply stream of records, partition-done markers and the last message,
-//! with digest resume, set and expression filters, bin selection, max records and records per
-//! second, and the fault knobs.
+//! Partition scans, answered as an Aerospike 8.1 server answers them (`../shared/wire`, FACTS
+//! 1-11): the records of each partition in descending digest order, a digest resume continuing
+//! below the digest, a partition-done message only for a partition this node has no copy of
+//! (result 11), and the end as a LAST message alone in its proto; an error is one message with
+//! its code and no LAST.
 
 use super::exp;
 use super::store::{now_cl, partition_of, Stored, PARTITIONS};
@@ -9,11 +11,18 @@ use as_common::wire::{field, flags, op, result, Msg, MsgHeader, MsgWriter, WireE
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Replies are sent in protos of about this size, as a server batches them.
+/// Replies are sent in protos of about this size (the recorded server's largest was 1 MiB).
 const CHUNK: usize = 64 << 10;
+/// A request for more partitions than this is worked as two "threads", each a contiguous half
+/// of the partitions filling protos of its own, so that partitions interleave across protos as
+/// on a real server (FACT 2: asbackup-ns got pids 2765..4086 first, then 33..). How the server
+/// deals partitions to its threads is not in the captures; a 6-partition scan came in one proto
+/// in pid order (cluster-3node/unavailable), and max-records takes the lowest pids first
+/// (FACT 9), so those are worked as one.
+const ONE_LANE_MAX: usize = 16;
 
 struct Request<'a> {
-    /// (partition, resume after this digest)
+    /// (partition, resume below this digest), ascending by partition as the server takes them.
     parts: Vec<(usize, Option<[u8; 20]>)>,
     set: Option<&'a [u8]>,
     bins: Vec<&'a [u8]>,
@@ -23,33 +32,36 @@ struct Request<'a> {
     filter: Option<&'a [u8]>,
 }
 
-fn parse<'a>(cluster: &Cluster, node: usize, msg: &Msg<'a>) -> Request<'a> {
+/// The request, or the result code the server refuses it with.
+fn parse<'a>(msg: &Msg<'a>) -> Result<Request<'a>, u8> {
+    // Without the PARTITION_DONE bit, or without partitions (an old-style whole-namespace
+    // scan), an 8.x server refuses the scan (FACT 6).
+    let (pids, digests) = (msg.field(field::PID_ARRAY), msg.field(field::DIGEST_ARRAY));
+    if msg.header.info3 & flags::INFO3_PARTITION_DONE == 0 || (pids.is_none() && digests.is_none())
+    {
+        return Err(result::UNSUPPORTED_FEATURE);
+    }
     let mut parts = Vec::new();
-    if let Some(pids) = msg.field(field::PID_ARRAY) {
-        for c in pids.chunks_exact(2) {
-            parts.push((
-                u16::from_le_bytes([c[0], c[1]]) as usize & (PARTITIONS - 1),
-                None,
-            ));
-        }
+    for c in pids.unwrap_or_default().chunks_exact(2) {
+        parts.push((
+            u16::from_le_bytes([c[0], c[1]]) as usize & (PARTITIONS - 1),
+            None,
+        ));
     }
-    if let Some(ds) = msg.field(field::DIGEST_ARRAY) {
-        for c in ds.chunks_exact(20) {
-            let d: [u8; 20] = c.try_into().unwrap();
-            parts.push((partition_of(&d), Some(d)));
-        }
+    for c in digests.unwrap_or_default().chunks_exact(20) {
+        let d: [u8; 20] = c.try_into().unwrap();
+        parts.push((partition_of(&d), Some(d)));
     }
-    if msg.field(field::PID_ARRAY).is_none() && msg.field(field::DIGEST_ARRAY).is_none() {
-        parts = (0..PARTITIONS)
-            .filter(|&p| cluster.owner(p) == Some(node))
-            .map(|p| (p, None))
-            .collect();
+    parts.sort_by_key(|p| p.0);
+    // The same partition twice (in both arrays) is a parameter error (FACT 4).
+    if parts.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(result::PARAMETER);
     }
     let be = |f: u8| {
         msg.field(f)
             .map(|d| d.iter().fold(0u64, |a, &b| a << 8 | b as u64))
     };
-    Request {
+    Ok(Request {
         parts,
         set: msg.field(field::SET).filter(|s| !s.is_empty()),
         bins: msg
@@ -62,11 +74,29 @@ fn parse<'a>(cluster: &Cluster, node: usize, msg: &Msg<'a>) -> Request<'a> {
         max_records: be(field::MAX_RECORDS).unwrap_or(0),
         rps: be(field::RECORDS_PER_SECOND).unwrap_or(0) as u32,
         filter: msg.field(field::FILTER_EXP),
-    }
+    })
 }
 
+/// Whether the record goes out: live, in the set, matching the filter, and (with a bin list)
+/// holding at least one of the bins (FACT 10).
+fn wanted(r: &Stored, digest: &[u8; 20], req: &Request, now: u32) -> bool {
+    !r.expired(now)
+        && req.set.is_none_or(|s| r.set == s)
+        && req.filter.is_none_or(|f| exp::matches(f, r, digest))
+        && (req.no_bins
+            || req.bins.is_empty()
+            || r.bins.iter().any(|b| req.bins.contains(&b.0.as_slice())))
+}
+
+/// A record as a scan returns it: NAMESPACE, DIGEST, then SET and KEY when there are, then one
+/// READ op per bin; with no bin data the header keeps that flag (FACT 10).
 fn put_record(w: &mut MsgWriter, ns: &[u8], digest: &[u8; 20], r: &Stored, req: &Request) {
     w.message(&MsgHeader {
+        info1: if req.no_bins {
+            flags::INFO1_NOBINDATA
+        } else {
+            0
+        },
         generation: r.generation as u32,
         ttl: r.void_time,
         ..Default::default()
@@ -98,6 +128,18 @@ fn partition_done(w: &mut MsgWriter, p: usize, code: u8) {
     });
 }
 
+/// A lone message with this result code.
+fn message(conn: &mut Conn, info3: u8, code: u8) -> Result<(), WireError> {
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        info3,
+        result: code,
+        ..Default::default()
+    });
+    conn.write(w.finish())
+}
+
 pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Result<(), WireError> {
     let Some(ns) = msg
         .field(field::NAMESPACE)
@@ -105,7 +147,10 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
     else {
         return super::reply_code(conn, result::INVALID_NAMESPACE);
     };
-    let req = parse(cluster, node, msg);
+    let req = match parse(msg) {
+        Ok(r) => r,
+        Err(code) => return super::reply_code(conn, code),
+    };
     if let Some(f) = req.filter {
         if let Err(e) = exp::check(f) {
             if std::env::var_os("AS_TESTD_DEBUG").is_some() {
@@ -128,34 +173,47 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
         std::thread::sleep(Duration::from_millis(ms));
     }
 
-    let mut w = MsgWriter::new();
-    w.begin_proto();
+    let n = req.parts.len();
+    let lanes_n = if n > ONE_LANE_MAX && req.max_records == 0 {
+        2
+    } else {
+        1
+    };
+    let mut lanes: Vec<MsgWriter> = (0..lanes_n)
+        .map(|_| {
+            let mut w = MsgWriter::new();
+            w.begin_proto();
+            w
+        })
+        .collect();
+    // (lane, partition index): the halves' partitions taken in turn.
+    let half = n.div_ceil(lanes_n);
+    let order = (0..half).flat_map(|i| (0..lanes_n).map(move |l| (l, l * half + i)));
     let started = Instant::now();
     let mut sent = 0u64;
     let now = now_cl();
-    'parts: for &(p, after) in &req.parts {
+    'parts: for (lane, i) in order.filter(|&(_, i)| i < n) {
+        let (p, below) = req.parts[i];
+        let w = &mut lanes[lane];
         if !cluster.serves(node, p) {
-            partition_done(&mut w, p, result::PARTITION_UNAVAILABLE);
+            partition_done(w, p, result::PARTITION_UNAVAILABLE);
             continue;
         }
         // Copy the partition so no lock is held while the client reads.
         let records: Vec<([u8; 20], Stored)> = {
             let part = ns.parts[p].lock().unwrap();
-            let range = match after {
-                Some(d) => part.range((std::ops::Bound::Excluded(d), std::ops::Bound::Unbounded)),
+            let range = match below {
+                Some(d) => part.range(..d),
                 None => part.range::<[u8; 20], _>(..),
             };
-            range.map(|(d, r)| (*d, r.clone())).collect()
+            range.rev().map(|(d, r)| (*d, r.clone())).collect()
         };
         for (digest, r) in &records {
-            if r.expired(now) || req.set.is_some_and(|s| r.set != s) {
+            if !wanted(r, digest, &req, now) {
                 continue;
             }
-            if let Some(f) = req.filter {
-                if !exp::matches(f, r, digest) {
-                    continue;
-                }
-            }
+            // max-records: exactly that many, from the lowest partitions up, and no word of
+            // the partitions left unfinished (FACT 9).
             if req.max_records > 0 && sent >= req.max_records {
                 break 'parts;
             }
@@ -172,22 +230,25 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
                     std::thread::sleep(wait);
                 }
             }
-            put_record(&mut w, ns.name.as_bytes(), digest, r, &req);
+            put_record(w, ns.name.as_bytes(), digest, r, &req);
             sent += 1;
-            cluster.scanned[node].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            cluster.scanned[node].fetch_add(1, Ordering::Relaxed);
             if w.body_len() >= CHUNK {
                 conn.write(w.finish())?;
                 w.begin_proto();
             }
         }
-        partition_done(&mut w, p, result::OK);
+        if cluster.legacy_partition_done {
+            partition_done(w, p, result::OK);
+        }
     }
-    w.message(&MsgHeader {
-        info3: flags::INFO3_LAST,
-        ..Default::default()
-    });
-    conn.write(w.finish())?;
-    Ok(())
+    // The later half's last proto first, as recorded.
+    for w in lanes.iter_mut().rev() {
+        if w.body_len() > 0 {
+            conn.write(w.finish())?;
+        }
+    }
+    message(conn, flags::INFO3_LAST, result::OK)
 }
 
 /// Counts a record against a drop-after fault of this node; true when the connection must drop
