@@ -331,7 +331,7 @@ fn loaded() -> (TestServer, tokio::runtime::Runtime, Client) {
             0,
             &format!("sindex-create:ns=test;set={set};indexname=idx_{set};bin=i;type=numeric"),
         );
-        assert_eq!(r, "OK");
+        assert_eq!(r, "ok");
     }
     let lua = base64_simd::STANDARD.encode_to_string(b"function f(r)\n  return 1\nend\n");
     s.info(

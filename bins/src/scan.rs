@@ -222,9 +222,15 @@ pub struct Args {
     #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=100), allow_negative_numbers = true)]
     pub parallel: Option<u32>,
 
-    /// Progress and a summary on stderr (progress is also shown when stderr is a terminal).
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// Progress and a summary on stderr (progress is also shown when stderr is a terminal);
+    /// twice (-vv), also what is sent to and received from each node: scan requests, LAST,
+    /// unavailable partitions, retries and resumes.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// `debug` is -vv; `info` is -v.
+    #[arg(long, value_parser = ["info", "debug"])]
+    pub log_level: Option<String>,
 
     /// Limit the record stream written to this many MiB per second (asbackup's --nice applies to
     /// the backup files; the stream is what the later stages turn into them).
@@ -262,6 +268,13 @@ are reported as one line on stderr.";
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Usage(pub String);
+
+impl Args {
+    /// Progress and the summary: -v, or any log level.
+    fn verbose(&self) -> bool {
+        self.verbose > 0 || self.log_level.is_some()
+    }
+}
 
 fn validate(a: &Args) -> Result<(), Usage> {
     let bad = |m: &str| Err(Usage(m.to_string()));
@@ -588,7 +601,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let mut c = cluster.any()?;
         if !a.no_indexes {
             let (list, skipped) = metadata::sindexes(&mut c, &a.namespace, &a.set)?;
-            if skipped > 0 && a.verbose {
+            if skipped > 0 && a.verbose() {
                 eprintln!("as-scan: skipped {skipped} index(es) with unwanted set(s)");
             }
             for s in &list {
@@ -621,7 +634,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        let expected = if a.verbose || machine.is_some() || std::io::stderr().is_terminal() {
+        let expected = if a.verbose() || machine.is_some() || std::io::stderr().is_terminal() {
             Some(expected(&cluster, &a.namespace, &a.set))
         } else {
             None
@@ -646,6 +659,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             max_retries: a.max_retries,
             sleep_between_retries: Duration::from_millis(a.sleep_between_retries),
             prefer_racks: a.prefer_racks.clone(),
+            debug: a.verbose >= 2 || a.log_level.as_deref() == Some("debug"),
         };
         let shared = Arc::new(ScanShared::new(cluster, spec));
         let mut jobs = filter::jobs(&filters, parallel as usize);
@@ -656,7 +670,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 jobs.clear();
             }
         }
-        let human = std::io::stderr().is_terminal() || a.verbose;
+        let human = std::io::stderr().is_terminal() || a.verbose();
         let mut progress = Progress::new(human, expected, machine);
         records = scan_all(
             &shared,
@@ -668,7 +682,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
     }
     w.finish()?;
-    if a.verbose || std::io::stderr().is_terminal() {
+    if a.verbose() || std::io::stderr().is_terminal() {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "as-scan: {records} record(s), {n_indexes} secondary index(es), {n_udfs} UDF file(s) in {secs:.1} s ({:.0} rec/s)",

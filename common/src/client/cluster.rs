@@ -318,6 +318,24 @@ impl Cluster {
         }
         self.owners[p]
     }
+
+    /// The node for attempt `sequence` at partition `p`: the first as [`Self::node_for`], then
+    /// each copy in turn (master, replica, ...), as the clients' SEQUENCE replica policy.
+    pub fn node_for_attempt(
+        &self,
+        p: usize,
+        prefer_racks: &[u32],
+        sequence: usize,
+    ) -> Option<usize> {
+        if sequence == 0 {
+            return self.node_for(p, prefer_racks);
+        }
+        let holders: Vec<usize> = self.copies.iter().filter_map(|c| c[p]).collect();
+        if holders.is_empty() {
+            return None;
+        }
+        Some(holders[sequence % holders.len()])
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! Partition scans that keep particles raw. Each job (a list of partitions) is scanned on the
-//! partitions' masters; a partition that comes back unavailable, or whose node fails mid-scan,
-//! is retried on its current master from the last digest delivered, so no record is lost or
-//! written twice. Records and partition-done markers go out as sealed stream frames.
+//! Partition scans that keep particles raw, tracked as the official clients track them (C
+//! `as_partition_tracker.c`, Go `partition_tracker.go`): a partition's resume point is the last
+//! record received for it, in whatever order the server sends them (descending by digest on
+//! 8.x); a partition is done when its node's scan ends with LAST and the node neither reported it
+//! unavailable nor stopped at its share of `max_records`. Unavailable partitions, and every
+//! partition of a node whose scan failed, are retried after their last digest on the next copy.
+//! Records and partition-done markers go out as sealed stream frames.
 
 use super::cluster::Cluster;
 use super::filter::Work;
@@ -24,7 +27,8 @@ pub struct ScanSpec {
     pub bins: Vec<String>,
     pub no_bins: bool,
     pub filter_exp: Option<Vec<u8>>,
-    /// 0 = no limit (approximate across workers, as asbackup's).
+    /// 0 = no limit. Never more records than this in all; spread over the nodes as the
+    /// official clients spread it, so a multi-node scan may return fewer.
     pub max_records: u64,
     /// Per request, 0 = unlimited.
     pub records_per_second: u32,
@@ -34,6 +38,8 @@ pub struct ScanSpec {
     pub sleep_between_retries: Duration,
     /// Scan each partition on a copy in one of these racks when there is one.
     pub prefer_racks: Vec<u32>,
+    /// Say on stderr what goes to and comes from each node.
+    pub debug: bool,
 }
 
 /// Shared by the workers of one backup.
@@ -53,6 +59,34 @@ pub type Sink<'a> = dyn FnMut(FrameBatch) -> bool + 'a;
 /// Sends a batch once it holds about this much.
 const BATCH_BYTES: usize = 256 << 10;
 
+/// A partition still to scan: where to resume, and which copy to try (raised on each failure,
+/// as the clients' `sequence`).
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    digest: Option<[u8; DIGEST_LEN]>,
+    sequence: usize,
+}
+
+/// How one node's scan ended.
+struct NodeEnd {
+    /// Partitions the node reported unavailable.
+    unavailable: Vec<u16>,
+    /// Whether it sent its whole share of `max_records` (so it may hold more).
+    hit_max: bool,
+}
+
+/// Shares of `max` for `nodes` nodes, as the official clients deal them: equal parts, the
+/// remainder to the first nodes; one each when there are more nodes than records (the surplus is
+/// then dropped on arrival).
+fn shares(max: u64, nodes: usize) -> Vec<u64> {
+    let n = nodes as u64;
+    if max >= n {
+        (0..n).map(|i| max / n + u64::from(i < max % n)).collect()
+    } else {
+        vec![1; nodes]
+    }
+}
+
 impl ScanShared {
     pub fn new(cluster: Cluster, spec: ScanSpec) -> Self {
         ScanShared {
@@ -64,6 +98,12 @@ impl ScanShared {
         }
     }
 
+    fn debug(&self, what: impl FnOnce() -> String) {
+        if self.spec.debug {
+            eprintln!("as-scan: debug: {}", what());
+        }
+    }
+
     fn limit_reached(&self) -> bool {
         let m = self.spec.max_records;
         m > 0 && self.records.load(Ordering::SeqCst) >= m
@@ -71,7 +111,18 @@ impl ScanShared {
 
     /// Scans one job to the end: every partition done, or an error once retries run out.
     pub fn scan_job(&self, job: &[Work], sink: &mut Sink) -> Result<(), ClientError> {
-        let mut pending: BTreeMap<u16, Option<[u8; DIGEST_LEN]>> = job.iter().copied().collect();
+        let mut pending: BTreeMap<u16, Part> = job
+            .iter()
+            .map(|&(p, digest)| {
+                (
+                    p,
+                    Part {
+                        digest,
+                        sequence: 0,
+                    },
+                )
+            })
+            .collect();
         let mut batch = FrameBatch::default();
         let mut attempt = 0;
         let mut last_error: Option<ClientError> = None;
@@ -84,27 +135,71 @@ impl ScanShared {
                     )));
                 }
             }
-            // Group the pending partitions by master.
-            let mut by_node: BTreeMap<usize, Vec<Work>> = BTreeMap::new();
+            let allowance = match self.spec.max_records {
+                0 => None,
+                m => Some(m.saturating_sub(self.records.load(Ordering::SeqCst))),
+            };
+            if allowance == Some(0) {
+                break;
+            }
+            // Each pending partition to the node holding the copy its sequence names.
+            let mut by_node: BTreeMap<usize, Vec<u16>> = BTreeMap::new();
             let mut orphans = 0;
             {
                 let c = self.cluster.read().unwrap();
-                for (&p, &d) in &pending {
-                    match c.node_for(p as usize, &self.spec.prefer_racks) {
-                        Some(n) => by_node.entry(n).or_default().push((p, d)),
+                for (&p, part) in &pending {
+                    match c.node_for_attempt(p as usize, &self.spec.prefer_racks, part.sequence) {
+                        Some(n) => by_node.entry(n).or_default().push(p),
                         None => orphans += 1,
                     }
                 }
             }
             if orphans > 0 {
                 last_error = Some(ClientError::Incomplete(format!(
-                    "{orphans} partition(s) have no master"
+                    "{orphans} partition(s) have no node holding a copy"
                 )));
             }
-            for (node, parts) in by_node {
-                match self.scan_node(node, &parts, &mut pending, &mut batch, sink) {
-                    Ok(()) => {}
-                    Err(e) if e.retryable() => last_error = Some(e),
+            let maxes = allowance.map(|m| shares(m, by_node.len()));
+            let mut retry = orphans;
+            for (k, (node, parts)) in by_node.into_iter().enumerate() {
+                let max = maxes.as_ref().map(|m| m[k]);
+                match self.scan_node(node, &parts, max, &mut pending, &mut batch, sink) {
+                    Ok(end) => {
+                        retry += end.unavailable.len();
+                        for p in &parts {
+                            if end.unavailable.contains(p) {
+                                continue;
+                            }
+                            let part = pending.remove(p).expect("a pending partition");
+                            if end.hit_max {
+                                continue; // as far as the record limit goes
+                            }
+                            let done = PartitionDone {
+                                partition: *p,
+                                status: PartitionStatus::Complete,
+                                last_digest: part.digest,
+                            };
+                            batch
+                                .partition_done(&done)
+                                .map_err(|e| ClientError::Incomplete(e.to_string()))?;
+                        }
+                    }
+                    Err(e) if e.retryable() => {
+                        self.debug(|| {
+                            format!(
+                                "{}: {e}; its {} partition(s) go to their next copy",
+                                self.node_name(node),
+                                parts.len()
+                            )
+                        });
+                        for p in &parts {
+                            if let Some(part) = pending.get_mut(p) {
+                                part.sequence += 1;
+                            }
+                        }
+                        retry += parts.len();
+                        last_error = Some(e);
+                    }
                     Err(e) => return Err(e),
                 }
                 if self.stop.load(Ordering::SeqCst) {
@@ -114,11 +209,9 @@ impl ScanShared {
             if !batch.is_empty() && !sink(std::mem::take(&mut batch)) {
                 return Err(ClientError::Incomplete("the output closed".into()));
             }
-            if pending.is_empty() || self.stop.load(Ordering::SeqCst) {
+            if retry == 0 || self.limit_reached() || self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            // Partitions left: unavailable, orphaned, or on a node that failed. Retry them on
-            // their current masters after their last delivered digest.
             attempt += 1;
             if attempt > self.spec.max_retries {
                 let first = pending.keys().next().copied().unwrap_or(0);
@@ -131,6 +224,13 @@ impl ScanShared {
                         .unwrap_or_default()
                 )));
             }
+            self.debug(|| {
+                format!(
+                    "retry {attempt} of {}: {} partition(s), after their last digest",
+                    self.spec.max_retries,
+                    pending.len()
+                )
+            });
             std::thread::sleep(self.spec.sleep_between_retries);
             let mut c = self.cluster.write().unwrap();
             let _ = c.refresh(&self.spec.namespace);
@@ -141,7 +241,15 @@ impl ScanShared {
         Ok(())
     }
 
-    fn request(&self, parts: &[Work]) -> Vec<u8> {
+    fn node_name(&self, node: usize) -> String {
+        let c = self.cluster.read().unwrap();
+        c.nodes.get(node).map_or_else(
+            || format!("node {node}"),
+            |n| format!("{} {}", n.name, n.addr),
+        )
+    }
+
+    fn request(&self, parts: &[(u16, Option<[u8; DIGEST_LEN]>)], max: Option<u64>) -> Vec<u8> {
         let s = &self.spec;
         let mut w = MsgWriter::new();
         w.begin_proto();
@@ -174,6 +282,7 @@ impl ScanShared {
         if let Some(e) = &s.filter_exp {
             w.field(field::FILTER_EXP, e);
         }
+        // A partition goes in one array only: the same pid in both is a parameter error.
         let pids: Vec<u8> = parts
             .iter()
             .filter(|(_, d)| d.is_none())
@@ -186,12 +295,8 @@ impl ScanShared {
         if !digests.is_empty() {
             w.field(field::DIGEST_ARRAY, &digests);
         }
-        if s.max_records > 0 {
-            let left = s
-                .max_records
-                .saturating_sub(self.records.load(Ordering::SeqCst))
-                .max(1);
-            w.field(field::MAX_RECORDS, &left.to_be_bytes());
+        if let Some(m) = max {
+            w.field(field::MAX_RECORDS, &m.to_be_bytes());
         }
         if !s.no_bins {
             for b in &s.bins {
@@ -201,18 +306,42 @@ impl ScanShared {
         w.finish().to_vec()
     }
 
+    /// Scans `parts` on `node` until its LAST; the resume digest of each partition follows the
+    /// records as they arrive.
     fn scan_node(
         &self,
         node: usize,
-        parts: &[Work],
-        pending: &mut BTreeMap<u16, Option<[u8; DIGEST_LEN]>>,
+        parts: &[u16],
+        max: Option<u64>,
+        pending: &mut BTreeMap<u16, Part>,
         batch: &mut FrameBatch,
         sink: &mut Sink,
-    ) -> Result<(), ClientError> {
+    ) -> Result<NodeEnd, ClientError> {
+        let asked: Vec<(u16, Option<[u8; DIGEST_LEN]>)> =
+            parts.iter().map(|p| (*p, pending[p].digest)).collect();
         let mut conn = self.cluster.read().unwrap().connect(node)?;
-        conn.send(&self.request(parts))?;
+        let name = self.node_name(node);
+        self.debug(|| {
+            let resumed = asked.iter().filter(|(_, d)| d.is_some()).count();
+            format!(
+                "{name}: scan of {} partition(s) ({resumed} resumed after a digest){}",
+                asked.len(),
+                max.map(|m| format!(", max-records {m}"))
+                    .unwrap_or_default()
+            )
+        });
+        conn.send(&self.request(&asked, max))?;
         let addr = conn.addr.to_string();
         let ns = self.spec.namespace.as_bytes();
+        let mut mine = [false; crate::record::PARTITIONS as usize];
+        for p in parts {
+            mine[*p as usize] = true;
+        }
+        let mut end = NodeEnd {
+            unavailable: Vec::new(),
+            hit_max: false,
+        };
+        let (mut received, mut dropped) = (0u64, 0u64);
         loop {
             let t = conn.read()?;
             if t != crate::wire::TYPE_MSG {
@@ -223,24 +352,22 @@ impl ScanShared {
             }
             let body = std::mem::take(&mut conn.body);
             let mut at = 0;
-            let mut last = false;
             while at < body.len() {
                 let (m, used) =
                     Msg::parse(&body[at..]).map_err(|e| ClientError::Wire(addr.clone(), e))?;
                 at += used;
                 let h = m.header;
                 if h.info3 & flags::INFO3_PARTITION_DONE != 0 {
-                    let p = h.generation as u16;
-                    if h.result == result::OK {
-                        if let Some(last_digest) = pending.remove(&p) {
-                            let done = PartitionDone {
-                                partition: p,
-                                status: PartitionStatus::Complete,
-                                last_digest,
-                            };
-                            batch
-                                .partition_done(&done)
-                                .map_err(|e| ClientError::Protocol(addr.clone(), e.to_string()))?;
+                    // 8.x sends one only for a partition it could not scan; older servers also
+                    // sent one with OK for each finished partition, which changes nothing.
+                    if h.result != result::OK {
+                        let p = h.generation as u16;
+                        self.debug(|| {
+                            format!("{name}: partition {p}: {}", super::code_name(h.result))
+                        });
+                        if let Some(part) = pending.get_mut(&p) {
+                            part.sequence += 1;
+                            end.unavailable.push(p);
                         }
                     }
                     continue;
@@ -252,13 +379,29 @@ impl ScanShared {
                             code: h.result,
                         });
                     }
-                    last = true;
-                    break;
+                    end.hit_max = max.is_some_and(|m| received + dropped >= m);
+                    self.debug(|| {
+                        format!(
+                            "{name}: LAST after {received} record(s){}{}",
+                            if end.unavailable.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {} partition(s) unavailable", end.unavailable.len())
+                            },
+                            if end.hit_max {
+                                ", its share of max-records reached"
+                            } else {
+                                ""
+                            }
+                        )
+                    });
+                    return Ok(end);
                 }
                 if h.result != result::OK {
                     if h.result == result::FILTERED_OUT || h.result == result::KEY_NOT_FOUND {
                         continue;
                     }
+                    // An error ends the scan: one message, no LAST follows (8.x).
                     return Err(ClientError::Server {
                         addr,
                         code: h.result,
@@ -267,23 +410,26 @@ impl ScanShared {
                 let rec =
                     record_of(&m, ns).map_err(|e| ClientError::Protocol(addr.clone(), e.into()))?;
                 let p = partition_of(&rec.digest);
-                // Deliver each record once: only for partitions still pending, after their
-                // resume point.
-                match pending.get_mut(&p) {
-                    Some(resume) if resume.is_none_or(|d| rec.digest > d) => {
-                        *resume = Some(rec.digest)
-                    }
-                    _ => continue,
+                if !mine[p as usize] {
+                    self.debug(|| {
+                        format!("{name}: a record of partition {p}, not asked for: dropped")
+                    });
+                    continue;
                 }
-                if self.spec.max_records > 0 {
-                    let n = self.records.fetch_add(1, Ordering::SeqCst);
-                    if n >= self.spec.max_records {
-                        self.stop.store(true, Ordering::SeqCst);
-                        return Ok(());
-                    }
-                } else {
+                if let Some(part) = pending.get_mut(&p) {
+                    part.digest = Some(rec.digest);
+                }
+                if self.spec.max_records > 0
+                    && self.records.fetch_add(1, Ordering::SeqCst) >= self.spec.max_records
+                {
+                    // Past the limit (more nodes than records): counted, not kept.
+                    dropped += 1;
+                    continue;
+                }
+                if self.spec.max_records == 0 {
                     self.records.fetch_add(1, Ordering::Relaxed);
                 }
+                received += 1;
                 batch
                     .record(&rec)
                     .map_err(|e| ClientError::Protocol(addr.clone(), e.to_string()))?;
@@ -293,13 +439,17 @@ impl ScanShared {
                 }
             }
             conn.body = body;
-            if last {
-                if self.limit_reached() {
-                    self.stop.store(true, Ordering::SeqCst);
-                }
-                return Ok(());
-            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_records_shares_as_the_clients_deal_them() {
+        assert_eq!(super::shares(10, 3), vec![4, 3, 3]);
+        assert_eq!(super::shares(1000, 1), vec![1000]);
+        assert_eq!(super::shares(2, 3), vec![1, 1, 1]);
     }
 }
 
