@@ -195,6 +195,11 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
     'parts: for (lane, i) in order.filter(|&(_, i)| i < n) {
         let (p, below) = req.parts[i];
         let w = &mut lanes[lane];
+        // A node taken away drops its connections, as a killed server's are reset.
+        if !cluster.nodes[node].alive.load(Ordering::SeqCst) {
+            conn.cut();
+            return Err(WireError::Closed);
+        }
         if !cluster.serves(node, p) {
             partition_done(w, p, result::PARTITION_UNAVAILABLE);
             continue;

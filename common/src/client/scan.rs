@@ -362,9 +362,6 @@ impl ScanShared {
                     // sent one with OK for each finished partition, which changes nothing.
                     if h.result != result::OK {
                         let p = h.generation as u16;
-                        self.debug(|| {
-                            format!("{name}: partition {p}: {}", super::code_name(h.result))
-                        });
                         if let Some(part) = pending.get_mut(&p) {
                             part.sequence += 1;
                             end.unavailable.push(p);
@@ -383,10 +380,17 @@ impl ScanShared {
                     self.debug(|| {
                         format!(
                             "{name}: LAST after {received} record(s){}{}",
-                            if end.unavailable.is_empty() {
-                                String::new()
-                            } else {
-                                format!(", {} partition(s) unavailable", end.unavailable.len())
+                            match end.unavailable.len() {
+                                0 => String::new(),
+                                n => format!(
+                                    ", {n} partition(s) unavailable ({}{})",
+                                    end.unavailable[..n.min(8)]
+                                        .iter()
+                                        .map(u16::to_string)
+                                        .collect::<Vec<_>>()
+                                        .join(", "),
+                                    if n > 8 { ", ..." } else { "" }
+                                ),
                             },
                             if end.hit_max {
                                 ", its share of max-records reached"
