@@ -334,6 +334,38 @@ fn ctrl_c_to_the_whole_group_stops_cleanly() {
     assert_exactly_once(&host, &dir, &[]);
 }
 
+/// A backup started as a background job of a script begins with SIGINT ignored (bash cannot trap
+/// it then); the wrapper takes SIGINT all the same, stops cleanly and resumes.
+#[test]
+fn sigint_stops_a_backup_started_with_sigint_ignored() {
+    let s = TestServer::start(2, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    let args = options(&host, d, &[]);
+    // `trap "" INT` then exec: the ignored disposition survives exec, as for `asbackup ... &`.
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' INT; exec \"$0\" \"$@\"")
+        .arg(support::asbackup_path())
+        .args([&args[..], &["-L", "3000"]].concat())
+        .env("AS_TOOLS_BIN", support::tools_bin())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    running(&state);
+    kill(child.id() as i32, "-INT");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("the backup was interrupted (INT)"), "{err}");
+    resume_to_the_end(&args, &[], &state);
+    assert_exactly_once(&host, &dir, &[]);
+}
+
 /// --state-file-dst: a directory (to hold PREFIX.asb.state) or a file; the state lives there,
 /// not in the backup directory, and --continue takes it from there.
 #[test]

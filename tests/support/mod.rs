@@ -99,15 +99,23 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
     )
 }
 
-/// scripts/asbackup, using the tools of this build.
-pub fn asbackup_command(args: &[&str]) -> Command {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_as-scan"))
+/// Where this build's tools are.
+pub fn tools_bin() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_BIN_EXE_as-scan"))
         .parent()
         .unwrap()
-        .to_path_buf();
-    let mut c = Command::new(root.join("scripts/asbackup"));
-    c.args(args).env("AS_TOOLS_BIN", bin);
+        .to_path_buf()
+}
+
+/// scripts/asbackup.
+pub fn asbackup_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/asbackup")
+}
+
+/// scripts/asbackup, using the tools of this build.
+pub fn asbackup_command(args: &[&str]) -> Command {
+    let mut c = Command::new(asbackup_path());
+    c.args(args).env("AS_TOOLS_BIN", tools_bin());
     c
 }
 
