@@ -26,7 +26,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
 ap.add_argument("--records", type=int, default=20000)
 ap.add_argument("--no-rates", action="store_true")
-ap.add_argument("--only", choices=["scan", "output", "s3"], help="one group of faults")
+ap.add_argument("--only", choices=["scan", "replicas", "output", "s3"], help="one group of faults")
 opts = ap.parse_args()
 BIN = os.path.abspath(opts.bin)
 ENV = dict(os.environ, AS_TOOLS_BIN=BIN, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
@@ -48,9 +48,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, nodes=2, sample=opts.records):
+    def __init__(self, nodes=2, sample=opts.records, extra=()):
         self.p = subprocess.Popen([f"{BIN}/as-testd", "--port", "0", "--nodes", str(nodes),
-                                   "--sample", str(sample)], stdout=subprocess.PIPE)
+                                   "--sample", str(sample), *extra], stdout=subprocess.PIPE)
         line = self.p.stdout.readline().decode()
         self.ports = [int(x) for x in line.split()[1].split(",")]
         self.host = f"127.0.0.1:{self.ports[0]}"
@@ -196,6 +196,42 @@ def scan_faults():
         r = backup(["-h", f"127.0.0.1:{free_port()}", "-n", "test", "-o", f])
         report("cluster unreachable at start", None, None, [r.returncode], [4],
                "no file" if not os.path.exists(f) else "A FILE WAS LEFT")
+
+
+def replica_faults():
+    """Three nodes, two copies of each partition: a node that fails mid-scan is replaced by the
+    copies on the others."""
+    srv = Server(nodes=3, extra=("--replication-factor", "2"))
+    want = server_digests(srv)
+    # (name, info commands with their delay in seconds, extra options); throttled so that the
+    # faults strike mid-scan.
+    cases = [
+        ("x2 copies: connection reset after 50 records", [(0, "testd-fault:drop-after=50;node=1")],
+         []),
+        ("x2 copies: node stalls 3 s, socket timeout 300 ms", [(0, "testd-fault:stall=3000;node=1")],
+         ["--socket-timeout", "300"]),
+        ("x2 copies: node killed mid-scan", [(0.5, "testd-kill:node=1")], ["-L", "8000"]),
+        ("x2 copies: node leaves and comes back mid-scan",
+         [(0.4, "testd-kill:node=2"), (1.0, "testd-revive:node=2")], ["-L", "8000", "-w", "4"]),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, steps, extra) in enumerate(cases):
+            f = f"{tmp}/{i}.asb"
+            for _, cmd in [x for x in steps if x[0] == 0]:
+                srv.info(cmd)
+            p = spawn(["-h", srv.host, "-n", "test", "-o", f, *extra])
+            start = time.monotonic()
+            for at, cmd in [x for x in steps if x[0] > 0]:
+                time.sleep(max(0, at - (time.monotonic() - start)))
+                srv.info(cmd)
+            p.wait()
+            got = collections.Counter()
+            if p.returncode == 0:
+                digests_of(open(f, "rb").read(), got)
+            report(name, want, got, [p.returncode], [0])
+            srv.info("testd-revive:node=1")
+            srv.info("testd-revive:node=2")
+    srv.stop()
 
 
 def output_faults():
@@ -370,7 +406,8 @@ def rates():
     return out
 
 
-for group, run in (("scan", scan_faults), ("output", output_faults), ("s3", s3_faults)):
+for group, run in (("scan", scan_faults), ("replicas", replica_faults), ("output", output_faults),
+                   ("s3", s3_faults)):
     if opts.only in (None, group):
         run()
 w = max(len(r[0]) for r in rows)
