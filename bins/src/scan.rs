@@ -24,10 +24,13 @@ use std::time::{Duration, Instant};
 /// record stream (as-stream(5)) on standard output with every bin as the server's raw particle
 /// bytes, ready for as-encode. Options use asbackup's names and letters.
 ///
-/// A partition that a node reports unavailable, or whose node fails mid-scan, is retried on its
-/// current master from the last record delivered, so every record appears exactly once. The
-/// stream ends with its trailer only when the whole scope was scanned; on any failure as-scan
-/// exits non-zero and consumers reject the truncated stream.
+/// Partitions are tracked as the official clients track them: a partition is done when its
+/// node's scan ends (LAST) without reporting it unavailable; one reported unavailable, or whose
+/// node fails mid-scan, is retried on its next copy after the last record received for it (a
+/// server sends a partition's records in descending digest order and resumes below the digest),
+/// so every record appears exactly once. The stream ends with its trailer only when the whole
+/// scope was scanned; on any failure as-scan exits non-zero and consumers reject the truncated
+/// stream. -vv shows what each node was asked and answered.
 #[derive(Parser, Debug)]
 #[command(name = "as-scan", version, max_term_width = 100, disable_help_flag = true,
           after_long_help = SCAN_EXIT_HELP)]

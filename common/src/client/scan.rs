@@ -447,16 +447,6 @@ impl ScanShared {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn max_records_shares_as_the_clients_deal_them() {
-        assert_eq!(super::shares(10, 3), vec![4, 3, 3]);
-        assert_eq!(super::shares(1000, 1), vec![1000]);
-        assert_eq!(super::shares(2, 3), vec![1, 1, 1]);
-    }
-}
-
 /// A scan reply message as a record, borrowing its bytes from the message.
 pub fn record_of<'a>(m: &Msg<'a>, default_ns: &'a [u8]) -> Result<Record<'a>, &'static str> {
     let digest: [u8; DIGEST_LEN] = m
@@ -504,4 +494,14 @@ pub fn geojson_text(p: &[u8]) -> Result<&[u8], &'static str> {
     };
     p.get(3 + 8 * cells..)
         .ok_or("GeoJSON particle shorter than its cells")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_records_shares_as_the_clients_deal_them() {
+        assert_eq!(super::shares(10, 3), vec![4, 3, 3]);
+        assert_eq!(super::shares(1000, 1), vec![1000]);
+        assert_eq!(super::shares(2, 3), vec![1, 1, 1]);
+    }
 }
