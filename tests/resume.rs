@@ -304,6 +304,25 @@ fn a_resume_with_another_scope_is_refused() {
     assert!(!file.exists());
 }
 
+/// Sends SIGINT to the wrapper (or to its whole process group): the backup must stop
+/// with 130 and asbackup's words, and resume to hold the server's records exactly once.
+fn stopped_by_sigint_then_resumed(
+    child: Child,
+    group: bool,
+    args: &[&str],
+    host: &str,
+    dir: &Path,
+) {
+    let pid = child.id() as i32;
+    kill(if group { -pid } else { pid }, "-INT");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("the backup was interrupted (INT)"), "{err}");
+    resume_to_the_end(args, &[], &dir.join("test.asb.state"));
+    assert_exactly_once(host, dir, &[]);
+}
+
 /// Ctrl-C in a terminal: SIGINT reaches every process of the foreground group at once. The
 /// files being finished are not cut (their filters run in a group of their own), the state is
 /// saved, and the backup resumes.
@@ -325,13 +344,7 @@ fn ctrl_c_to_the_whole_group_stops_cleanly() {
         .unwrap();
     running(&state);
     // The group's id is the wrapper's pid.
-    kill(-(child.id() as i32), "-INT");
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("the backup was interrupted (INT)"), "{err}");
-    resume_to_the_end(&args, &[], &state);
-    assert_exactly_once(&host, &dir, &[]);
+    stopped_by_sigint_then_resumed(child, true, &args, &host, &dir);
 }
 
 /// A backup started as a background job of a script begins with SIGINT ignored (bash cannot trap
@@ -357,13 +370,7 @@ fn sigint_stops_a_backup_started_with_sigint_ignored() {
         .spawn()
         .unwrap();
     running(&state);
-    kill(child.id() as i32, "-INT");
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("the backup was interrupted (INT)"), "{err}");
-    resume_to_the_end(&args, &[], &state);
-    assert_exactly_once(&host, &dir, &[]);
+    stopped_by_sigint_then_resumed(child, false, &args, &host, &dir);
 }
 
 /// --state-file-dst: a directory (to hold PREFIX.asb.state) or a file; the state lives there,

@@ -13,7 +13,7 @@ use crate::record::{partition_of, Bin, Record, Value, DIGEST_LEN};
 use crate::stream::{FrameBatch, PartitionDone, PartitionStatus};
 use crate::wire::{field, flags, op, result, Msg, MsgHeader, MsgWriter};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ struct Part {
 /// How one node's scan ended.
 struct NodeEnd {
     /// Partitions the node reported unavailable.
-    unavailable: Vec<u16>,
+    unavailable: BTreeSet<u16>,
     /// Whether it sent its whole share of `max_records` (so it may hold more).
     hit_max: bool,
 }
@@ -338,7 +338,7 @@ impl ScanShared {
             mine[*p as usize] = true;
         }
         let mut end = NodeEnd {
-            unavailable: Vec::new(),
+            unavailable: BTreeSet::new(),
             hit_max: false,
         };
         let (mut received, mut dropped) = (0u64, 0u64);
@@ -364,7 +364,7 @@ impl ScanShared {
                         let p = h.generation as u16;
                         if let Some(part) = pending.get_mut(&p) {
                             part.sequence += 1;
-                            end.unavailable.push(p);
+                            end.unavailable.insert(p);
                         }
                     }
                     continue;
@@ -384,8 +384,9 @@ impl ScanShared {
                                 0 => String::new(),
                                 n => format!(
                                     ", {n} partition(s) unavailable ({}{})",
-                                    end.unavailable[..n.min(8)]
+                                    end.unavailable
                                         .iter()
+                                        .take(8)
                                         .map(u16::to_string)
                                         .collect::<Vec<_>>()
                                         .join(", "),
