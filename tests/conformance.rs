@@ -259,3 +259,55 @@ fn unavailable_partitions_as_recorded() {
         (flags::INFO3_LAST, 0, 22)
     );
 }
+
+/// as-scan asks what asbackup asked for each scope (`asbackup-scopes/*/conn-01.c2s`): the same
+/// header, fields in the same order with the same values (but the transaction id and the socket
+/// timeout's value), the same ops, one scan per partition filter.
+#[test]
+fn scan_requests_as_asbackup_sends_them() {
+    let (s, _, _) = corpus();
+    for (scenario, args) in [
+        ("asbackup-ns", &[][..]),
+        (
+            "asbackup-scopes/set-edge-bins-s-i-d",
+            &["-s", "edge", "-B", "s,i,d"][..],
+        ),
+        (
+            "asbackup-scopes/partitions-100-200-3000x96",
+            &["-X", "100,200,3000-96"],
+        ),
+        ("asbackup-scopes/no-bins", &["-x"]),
+        ("asbackup-scopes/no-records", &["-R"]),
+        ("asbackup-scopes/max-records-10", &["-M", "10"]),
+        ("asbackup-scopes/no-ttl-only", &["--no-ttl-only"]),
+        (
+            "asbackup-scopes/modified-after-2099",
+            &["-a", "2099-01-01_00:00:00"],
+        ),
+        (
+            "asbackup-scopes/after-digest-p7",
+            &["-D", "B1Du3/hjBkYdOS2t377pP3t2YBA="],
+        ),
+    ] {
+        let rec = replay::Recorder::start(s.ports[0]);
+        let host = format!("127.0.0.1:{}", rec.port);
+        let mut all = vec!["-h", &host[..], "-n", "test"];
+        all.extend_from_slice(args);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_as-scan"))
+            .args(&all)
+            .env("TZ", "UTC") // the captures' clock: -a is local time, as asbackup's
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{scenario}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let shapes = |v: Vec<Proto>| v.iter().map(replay::request_shape).collect::<Vec<_>>();
+        assert_eq!(
+            shapes(rec.msg_requests()),
+            shapes(replay::recorded_msg_requests(scenario, 1)),
+            "{scenario}: ours, then asbackup's"
+        );
+    }
+}

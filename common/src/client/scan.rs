@@ -257,9 +257,13 @@ impl ScanShared {
         if s.no_bins {
             info1 |= flags::INFO1_NOBINDATA;
         }
+        // As the C client sends it (asbackup-scopes/*/conn-0[13].c2s): record TTL -1, fields
+        // NAMESPACE, SET, SOCKET_TIMEOUT, TRID, FILTER_EXP, PID_ARRAY and/or DIGEST_ARRAY,
+        // MAX_RECORDS; bins as READ ops.
         w.message(&MsgHeader {
             info1,
             info3: flags::INFO3_PARTITION_DONE,
+            ttl: u32::MAX,
             timeout: s.total_timeout.map_or(0, |t| t.as_millis() as u32),
             ..Default::default()
         });
