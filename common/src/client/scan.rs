@@ -425,18 +425,19 @@ impl ScanShared {
                     });
                     continue;
                 }
-                if let Some(part) = pending.get_mut(&p) {
-                    part.digest = Some(rec.digest);
-                }
                 if self.spec.max_records > 0
                     && self.records.fetch_add(1, Ordering::SeqCst) >= self.spec.max_records
                 {
-                    // Past the limit (more nodes than records): counted, not kept.
+                    // Past the limit (more nodes than records): counted, not kept, and not a
+                    // resume point.
                     dropped += 1;
                     continue;
                 }
                 if self.spec.max_records == 0 {
                     self.records.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(part) = pending.get_mut(&p) {
+                    part.digest = Some(rec.digest);
                 }
                 received += 1;
                 batch
