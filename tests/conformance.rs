@@ -311,3 +311,90 @@ fn scan_requests_as_asbackup_sends_them() {
         );
     }
 }
+
+/// The records of each partition a scan reply holds, in the order sent.
+fn by_partition(replies: &[Proto]) -> std::collections::BTreeMap<u16, Vec<[u8; 20]>> {
+    use as_common::wire::{field, flags, Msg};
+    let mut m: std::collections::BTreeMap<u16, Vec<[u8; 20]>> = Default::default();
+    for p in replies {
+        let mut at = 0;
+        while at < p.body.len() {
+            let (msg, used) = Msg::parse(&p.body[at..]).unwrap();
+            at += used;
+            assert_eq!(
+                msg.header.info3 & flags::INFO3_PARTITION_DONE,
+                0,
+                "no partition-done"
+            );
+            if let Some(d) = msg.field(field::DIGEST) {
+                let d: [u8; 20] = d.try_into().unwrap();
+                m.entry(u16::from_le_bytes([d[0], d[1]]) & 0xfff)
+                    .or_default()
+                    .push(d);
+            }
+        }
+    }
+    m
+}
+
+/// `max-records`: the recorded requests of asbackup -M 1000 and the Python client's
+/// max_records=1000, replayed on data of our own in `bar` (its records are in no capture),
+/// return exactly 1000 records from the lowest partitions up, with no gap, each partition a
+/// prefix of its whole descending order, and a LAST alone; no partition-done (FACT 9,
+/// `max-records/analysis.txt`).
+#[test]
+fn max_records_as_recorded() {
+    use as_common::wire::{field, flags, MsgHeader, MsgWriter};
+    let s = TestServer::start(1, &["-n", "bar", "-n", "test", "--sample", "40000"]);
+    // The whole of partitions 0-255, for reference.
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        info1: flags::INFO1_READ,
+        info3: flags::INFO3_PARTITION_DONE,
+        ..Default::default()
+    });
+    w.field(field::NAMESPACE, b"bar");
+    let pids: Vec<u8> = (0u16..256).flat_map(|p| p.to_le_bytes()).collect();
+    w.field(field::PID_ARRAY, &pids);
+    let all = Proto {
+        ptype: TYPE_MSG,
+        body: w.finish()[8..].to_vec(),
+    };
+    let whole = by_partition(&replay::send(&mut connect(&s), &all).unwrap());
+    for (scenario, conn) in [
+        ("max-records/asbackup-M1000", 1),
+        ("max-records/python-scan-max1000", 1),
+    ] {
+        let req = replay::recorded_msg_requests(scenario, conn).remove(0);
+        let replies = replay::send(&mut connect(&s), &req).unwrap();
+        let last = replies.last().unwrap();
+        assert_eq!(last.body.len(), 22, "{scenario}: LAST alone");
+        let got = by_partition(&replies);
+        assert_eq!(
+            got.values().map(Vec::len).sum::<usize>(),
+            1000,
+            "{scenario}"
+        );
+        let pids: Vec<u16> = got.keys().copied().collect();
+        assert_eq!(
+            pids,
+            (0..pids.len() as u16).collect::<Vec<_>>(),
+            "{scenario}: no gap from 0"
+        );
+        let mut partial = 0;
+        for (p, ds) in &got {
+            let full = &whole[p];
+            assert_eq!(
+                &full[..ds.len()],
+                &ds[..],
+                "{scenario}: partition {p} is a prefix"
+            );
+            partial += usize::from(ds.len() < full.len());
+        }
+        assert!(
+            partial <= 1,
+            "{scenario}: one partition cut short, at the end"
+        );
+    }
+}
