@@ -192,7 +192,7 @@ fn scans_of_bar_as_recorded() {
 /// partition it has no copy of, then LAST alone (`result.json`).
 #[test]
 fn unavailable_partitions_as_recorded() {
-    use as_common::wire::{field, flags, Msg, MsgHeader, MsgWriter};
+    use as_common::wire::{field, flags, Msg};
     let s = TestServer::start(3, &["--replication-factor", "2", "--sample", "20000"]);
     let v = s.info(0, "replicas");
     let test = v.split(';').find(|x| x.starts_with("test:")).unwrap();
@@ -207,23 +207,7 @@ fn unavailable_partitions_as_recorded() {
     let replicas = pick(&|p| has(&maps[1], p));
     let none = pick(&|p| !has(&maps[0], p) && !has(&maps[1], p));
     let asked: Vec<usize> = [&masters[..], &replicas, &none].concat();
-    let mut w = MsgWriter::new();
-    w.begin_proto();
-    w.message(&MsgHeader {
-        info1: flags::INFO1_READ,
-        info3: flags::INFO3_PARTITION_DONE,
-        ..Default::default()
-    });
-    w.field(field::NAMESPACE, b"test");
-    let pids: Vec<u8> = asked
-        .iter()
-        .flat_map(|&p| (p as u16).to_le_bytes())
-        .collect();
-    w.field(field::PID_ARRAY, &pids);
-    let req = Proto {
-        ptype: TYPE_MSG,
-        body: w.finish()[8..].to_vec(),
-    };
+    let req = replay::scan_of(b"test", asked.iter().map(|&p| p as u16));
     let replies = replay::send(&mut connect(&s), &req).unwrap();
     assert_eq!(
         replies.len(),
@@ -344,23 +328,9 @@ fn by_partition(replies: &[Proto]) -> std::collections::BTreeMap<u16, Vec<[u8; 2
 /// `max-records/analysis.txt`).
 #[test]
 fn max_records_as_recorded() {
-    use as_common::wire::{field, flags, MsgHeader, MsgWriter};
     let s = TestServer::start(1, &["-n", "bar", "-n", "test", "--sample", "40000"]);
     // The whole of partitions 0-255, for reference.
-    let mut w = MsgWriter::new();
-    w.begin_proto();
-    w.message(&MsgHeader {
-        info1: flags::INFO1_READ,
-        info3: flags::INFO3_PARTITION_DONE,
-        ..Default::default()
-    });
-    w.field(field::NAMESPACE, b"bar");
-    let pids: Vec<u8> = (0u16..256).flat_map(|p| p.to_le_bytes()).collect();
-    w.field(field::PID_ARRAY, &pids);
-    let all = Proto {
-        ptype: TYPE_MSG,
-        body: w.finish()[8..].to_vec(),
-    };
+    let all = replay::scan_of(b"bar", 0..256);
     let whole = by_partition(&replay::send(&mut connect(&s), &all).unwrap());
     for (scenario, conn) in [
         ("max-records/asbackup-M1000", 1),

@@ -7,11 +7,18 @@
 //! (FACT 2: it depends on the server's threads). Inside a partition the order is exact.
 #![allow(dead_code)]
 
-use as_common::wire::{field, flags, info, Msg, TYPE_INFO, TYPE_MSG};
+mod info;
+mod requests;
+
+// Not every test binary uses them all.
+#[allow(unused_imports)]
+pub use requests::{recorded_msg_requests, request_shape, scan_of, write_of, writes_of, Recorder};
+
+use as_common::wire::{field, flags, Msg, TYPE_INFO, TYPE_MSG};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub fn wire_dir() -> PathBuf {
@@ -190,7 +197,7 @@ struct Norm {
     void: u32,
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -359,142 +366,6 @@ impl Normalizer {
     }
 }
 
-/// How an info command's value is compared.
-fn info_value(cmd: &str, v: &str) -> String {
-    let name = cmd.split([':', '/']).next().unwrap_or("");
-    let kv_keys = |v: &str, sep: char| {
-        v.split(sep)
-            .filter(|x| !x.is_empty())
-            .map(|x| x.split_once('=').map_or(x, |(k, _)| k).to_string())
-            .collect::<Vec<_>>()
-    };
-    let pick = |v: &str, keys: &[&str]| {
-        let pairs = info::kv(v, ';');
-        keys.iter()
-            .map(|k| {
-                let got = pairs.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
-                format!("{k}={}", got.unwrap_or("<missing>"))
-            })
-            .collect::<Vec<_>>()
-            .join(";")
-    };
-    match name {
-        // Identity: the node's name, the cluster's name, the build's hashes and times.
-        "node" | "cluster_principal" => {
-            let ok = v.len() == 15 && v.bytes().all(|c| c.is_ascii_hexdigit());
-            format!("<node name: {}>", if ok { "15 hex digits" } else { v })
-        }
-        "cluster-name" | "build_time" | "build_sha" | "build_ee_sha" | "build_os"
-        | "build_arch" | "compatibility-id" => "<identity>".into(),
-        // Server internals: only the form, `k=v;...`.
-        "statistics" => format!("<k=v list: {}>", v.contains('=')),
-        // The keys clients read, with their values.
-        "namespace" => pick(
-            v,
-            &[
-                "objects",
-                "effective_replication_factor",
-                "replication-factor",
-            ],
-        ),
-        "get-config" => pick(v, &["batch-index-threads"]),
-        "sindex-stat" => format!("{:?} {}", kv_keys(v, ';'), pick(v, &["load_pct"])),
-        // Sets the recorded server kept from its history (objects=0) are left out.
-        "sets" => {
-            let mut items: Vec<String> = v
-                .split(';')
-                // `bar`'s 200,000 records are in no capture.
-                .filter(|x| {
-                    !x.is_empty() && !x.contains(":objects=0:") && !x.starts_with("ns=bar:")
-                })
-                .map(|x| {
-                    let pairs = info::kv(x, ':');
-                    let get = |k: &str| pairs.iter().find(|(a, _)| *a == k).map_or("", |p| p.1);
-                    format!(
-                        "{:?} set={} objects={} sindexes={}",
-                        kv_keys(x, ':'),
-                        get("set"),
-                        get("objects"),
-                        get("sindexes")
-                    )
-                })
-                .collect();
-            items.sort();
-            items.join("\n")
-        }
-        // The recorded hashes are not the SHA-1 of the content, which as-testd sends; no client
-        // reads them but to compare with what it put, so only their form is compared.
-        "udf-list" => v
-            .split(';')
-            .map(|item| {
-                item.split(',')
-                    .map(|kv| match kv.split_once('=') {
-                        Some(("hash", h)) if h.len() == 40 => "hash=<40 hex>".to_string(),
-                        _ => kv.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect::<Vec<_>>()
-            .join(";"),
-        // A list whose order the server does not promise.
-        "sindex-list" => {
-            let mut items: Vec<&str> = v.split(';').collect();
-            items.sort();
-            items.join(";")
-        }
-        "peers-clear-std" | "peers-clear-alt" => {
-            // generation, the default port, then the peers.
-            let mut parts = v.splitn(3, ',');
-            let (g, _, rest) = (parts.next(), parts.next(), parts.next());
-            format!("{},<port>,{}", g.unwrap_or(""), rest.unwrap_or(""))
-        }
-        _ => v.to_string(),
-    }
-}
-
-fn norm_info(body: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(body);
-    let mut out = Vec::new();
-    for line in text.split_terminator('\n') {
-        let (cmd, v) = line.split_once('\t').unwrap_or((line, "<no tab>"));
-        let v = port_free(v);
-        out.push(format!("{cmd}\t{}", info_value(cmd, &v)));
-    }
-    if !text.is_empty() && !text.ends_with('\n') {
-        out.push("<no final newline>".into());
-    }
-    out
-}
-
-/// A recorded `sindex-list` that lacks indexes ours lists and is otherwise the same: index
-/// definitions reach a real server's list asynchronously, so a list taken right after another
-/// connection's `sindex-create` was answered `ok` may not show it yet (asrestore creates from
-/// several threads at once); as-testd lists an index as soon as it is created.
-fn sindex_list_behind(recorded: &str, ours: &str) -> bool {
-    let items = |l: &str| -> Option<(String, Vec<String>)> {
-        let (cmd, v) = l.split_once('\t')?;
-        cmd.starts_with("sindex-list")
-            .then(|| (cmd.to_string(), v.split(';').map(str::to_string).collect()))
-    };
-    match (items(recorded), items(ours)) {
-        (Some((a, r)), Some((b, o))) => a == b && r.iter().all(|i| i.is_empty() || o.contains(i)),
-        _ => false,
-    }
-}
-
-/// Addresses name the server's port, which is ours to choose.
-fn port_free(v: &str) -> String {
-    let mut out = String::new();
-    let mut rest = v;
-    while let Some(i) = rest.find("127.0.0.1:") {
-        out.push_str(&rest[..i + 10]);
-        rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
-        out.push_str("<port>");
-    }
-    out + rest
-}
-
 /// When each recorded request was sent: the time of the proxy's read that brought its first
 /// byte (`proxy-log.jsonl`).
 fn request_times(scenario: &str, conn: usize) -> Vec<(u64, u64)> {
@@ -562,16 +433,7 @@ pub fn replay(
             }
         };
         let diffs = if x.request.ptype == TYPE_INFO {
-            let (r, o) = (norm_info(&x.replies[0].body), norm_info(&ours[0].body));
-            r.iter()
-                .zip(o.iter().chain(std::iter::repeat(&String::new())))
-                .filter(|(a, b)| a != b && !sindex_list_behind(a, b))
-                .map(|(a, b)| format!("recorded {a:?}\n      ours {b:?}"))
-                .chain(
-                    (o.len() > r.len())
-                        .then(|| format!("ours has more lines: {:?}", &o[r.len()..])),
-                )
-                .collect()
+            info::diff(&x.replies[0].body, &ours[0].body)
         } else {
             norm.diff_msgs(&x.replies, &ours)
         };
@@ -597,167 +459,4 @@ fn describe(p: &Proto) -> String {
         "msg info={:02x},{:02x},{:02x} pids={pids} digests={digests}",
         m.header.info1, m.header.info2, m.header.info3
     )
-}
-
-/// The record messages of recorded replies, as write requests that store each as it was read
-/// (never expiring; only for data whose void time is 0).
-pub fn writes_of(scenario: &str, conn: usize, keep: impl Fn(&[u8; 20]) -> bool) -> Vec<Proto> {
-    let path = wire_dir()
-        .join(scenario)
-        .join(format!("conn-{conn:02}.s2c"));
-    let mut out = Vec::new();
-    for p in split_protos(&std::fs::read(Path::new(&path)).unwrap()) {
-        if p.ptype != TYPE_MSG {
-            continue;
-        }
-        for m in p.msgs() {
-            let Some(d) = m
-                .field(field::DIGEST)
-                .and_then(|d| <[u8; 20]>::try_from(d).ok())
-            else {
-                continue;
-            };
-            if m.header.info3 != 0 || !keep(&d) {
-                continue;
-            }
-            assert_eq!(
-                m.header.ttl, 0,
-                "writes_of keeps only records that never expire"
-            );
-            let fields: Vec<_> = m.fields.iter().map(|f| (f.ftype, f.data)).collect();
-            let ops: Vec<_> = m.ops.iter().map(|o| (o.name, o.ptype, o.value)).collect();
-            out.push(write(&fields, &ops));
-        }
-    }
-    out
-}
-
-/// A write of one record that never expires, with a single bin.
-pub fn write_of(
-    ns: &[u8],
-    set: &[u8],
-    digest: &[u8; 20],
-    bin: &[u8],
-    ptype: u8,
-    value: &[u8],
-) -> Proto {
-    write(
-        &[
-            (field::NAMESPACE, ns),
-            (field::SET, set),
-            (field::DIGEST, digest),
-        ],
-        &[(bin, ptype, value)],
-    )
-}
-
-fn write(fields: &[(u8, &[u8])], ops: &[(&[u8], u8, &[u8])]) -> Proto {
-    let mut w = as_common::wire::MsgWriter::new();
-    w.begin_proto();
-    w.message(&as_common::wire::MsgHeader {
-        info2: flags::INFO2_WRITE,
-        ttl: u32::MAX,
-        ..Default::default()
-    });
-    for (t, d) in fields {
-        w.field(*t, d);
-    }
-    for (name, ptype, value) in ops {
-        w.op(as_common::wire::op::WRITE, *ptype, name, value);
-    }
-    Proto {
-        ptype: TYPE_MSG,
-        body: w.finish()[8..].to_vec(),
-    }
-}
-
-/// A loopback proxy in front of `upstream` that keeps the bytes clients send, to compare our
-/// requests with the recorded clients'.
-pub struct Recorder {
-    pub port: u16,
-    sent: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Recorder {
-    pub fn start(upstream: u16) -> Recorder {
-        use std::sync::{Arc, Mutex};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sent: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let keep = sent.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-                let slot = {
-                    let mut s = keep.lock().unwrap();
-                    s.push(Vec::new());
-                    s.len() - 1
-                };
-                let (mut c_in, mut s_out) =
-                    (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let keep = keep.clone();
-                std::thread::spawn(move || {
-                    let mut b = [0u8; 65536];
-                    while let Ok(n) = c_in.read(&mut b) {
-                        if n == 0 || s_out.write_all(&b[..n]).is_err() {
-                            break;
-                        }
-                        keep.lock().unwrap()[slot].extend_from_slice(&b[..n]);
-                    }
-                    let _ = s_out.shutdown(std::net::Shutdown::Write);
-                });
-                let (mut s_in, mut c_out) = (server, client);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_in, &mut c_out);
-                    let _ = c_out.shutdown(std::net::Shutdown::Write);
-                });
-            }
-        });
-        Recorder { port, sent }
-    }
-
-    /// The msg requests sent so far, connection by connection.
-    pub fn msg_requests(&self) -> Vec<Proto> {
-        let sent = self.sent.lock().unwrap();
-        sent.iter()
-            .flat_map(|c| split_protos(c))
-            .filter(|p| p.ptype == TYPE_MSG)
-            .collect()
-    }
-}
-
-/// The msg requests of a recorded connection.
-pub fn recorded_msg_requests(scenario: &str, conn: usize) -> Vec<Proto> {
-    exchanges(scenario, conn)
-        .into_iter()
-        .map(|x| x.request)
-        .filter(|p| p.ptype == TYPE_MSG)
-        .collect()
-}
-
-/// A scan request reduced to what a server acts on: the header, the fields in order (the
-/// transaction id and the socket timeout's value are the client's own) and the ops.
-pub fn request_shape(p: &Proto) -> String {
-    let (m, _) = Msg::parse(&p.body).expect("a well-formed request");
-    let h = m.header;
-    let mut out = format!(
-        "info={:02x},{:02x},{:02x},{:02x} gen={} ttl={:#x} txn_ttl={}",
-        h.info1, h.info2, h.info3, h.info4, h.generation, h.ttl, h.timeout
-    );
-    for f in &m.fields {
-        match f.ftype {
-            field::QUERY_ID | field::SOCKET_TIMEOUT => out += &format!(" f{}", f.ftype),
-            _ => out += &format!(" f{}={}", f.ftype, hex(f.data)),
-        }
-    }
-    for o in &m.ops {
-        out += &format!(
-            " op{}/{}:{:?}={}",
-            o.op,
-            o.ptype,
-            String::from_utf8_lossy(o.name),
-            hex(o.value)
-        );
-    }
-    out
 }
