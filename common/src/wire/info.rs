@@ -14,15 +14,6 @@ pub fn request(names: &[&str]) -> Vec<u8> {
     out
 }
 
-/// The names of a request body.
-pub fn parse_request(body: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(body)
-        .split('\n')
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// A complete info reply.
 pub fn reply(pairs: &[(String, String)]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -66,7 +57,6 @@ mod tests {
     fn request_and_reply_round_trip() {
         let req = request(&["node", "namespace/test"]);
         assert_eq!(&req[8..], b"node\nnamespace/test\n");
-        assert_eq!(parse_request(&req[8..]), vec!["node", "namespace/test"]);
         let rep = reply(&[
             ("node".into(), "BB9".into()),
             ("x".into(), "a=1;b=2".into()),
