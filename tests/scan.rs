@@ -568,6 +568,18 @@ fn faults_lose_and_double_nothing() {
     check(read_stream(&out), "a node taken away mid-scan");
     s.info(0, "testd-revive:node=1");
 
+    // Away when the scan begins (so not among the nodes it found), back mid-scan: with one
+    // copy its partitions are only there, and the scan must find it among the peers.
+    assert_eq!(s.info(0, "testd-kill:node=2"), "ok");
+    let t = later(s.ports[0], &[(300, "testd-revive:node=2")]);
+    let (code, out, err) = run(SCAN, &["-h", &host, "-n", "test", "-L", "1000"], b"");
+    t.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    check(
+        read_stream(&out),
+        "a node away at the start that comes back",
+    );
+
     // Unavailable for longer than the retries: a clear failure and no trailer.
     s.info(0, "testd-fault:unavailable=7-7;times=100");
     let (code, out, err) = run(

@@ -180,6 +180,16 @@ def scan_faults():
             digests_of(open(f"{tmp}/kill.asb", "rb").read(), got)
         report("node taken away mid-scan", want, got, [p.returncode], [0])
         srv.info("testd-revive:node=1")
+        # A node away when the backup begins, back mid-scan: found among the peers.
+        srv.info("testd-kill:node=2")
+        p = spawn(["-h", srv.host, "-n", "test", "-o", f"{tmp}/back.asb", "-L", "8000"])
+        time.sleep(1.0)
+        srv.info("testd-revive:node=2")
+        p.wait()
+        got = collections.Counter()
+        if p.returncode == 0:
+            digests_of(open(f"{tmp}/back.asb", "rb").read(), got)
+        report("node away at the start, back mid-scan", want, got, [p.returncode], [0])
         # Unavailable past the retries: the backup stops with a state; --continue finishes it.
         srv.info("testd-fault:unavailable=7-7;times=100")
         d = f"{tmp}/unavail"

@@ -80,6 +80,8 @@ pub struct Cluster {
     pub racks: Vec<Option<u32>>,
     pub build: String,
     settings: Settings,
+    /// The info command that lists a node's peers (clear or TLS, standard or alternate).
+    peers_cmd: &'static str,
 }
 
 /// `host:port` for an address that may lack the port (IPv6 in brackets).
@@ -148,6 +150,21 @@ pub fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
     out
 }
 
+/// A peer as `peers-*` lists it: its name, TLS name and addresses (the first that resolves).
+fn peer_node(name: String, tls: String, addrs: &[String], settings: &Settings) -> Option<Node> {
+    let addr = addrs
+        .iter()
+        .find_map(|a| a.to_socket_addrs().ok().and_then(|mut i| i.next()))?;
+    let tls_name = Some(tls)
+        .filter(|t| !t.is_empty())
+        .or_else(|| settings.tls_name.clone());
+    Some(Node {
+        name,
+        addr,
+        tls_name,
+    })
+}
+
 impl Cluster {
     /// Connects to the first seed that answers, then to every peer, and reads the partition map
     /// of `namespace` from every node.
@@ -191,21 +208,8 @@ impl Cluster {
                         tls_name,
                     }];
                     for (pname, ptls, addrs) in parse_peers(&peers) {
-                        if nodes.iter().any(|n| n.name == pname) {
-                            continue;
-                        }
-                        if let Some(addr) = addrs
-                            .iter()
-                            .find_map(|a| a.to_socket_addrs().ok().and_then(|mut i| i.next()))
-                        {
-                            let tls_name = Some(ptls)
-                                .filter(|t| !t.is_empty())
-                                .or_else(|| settings.tls_name.clone());
-                            nodes.push(Node {
-                                name: pname,
-                                addr,
-                                tls_name,
-                            });
+                        if !nodes.iter().any(|n| n.name == pname) {
+                            nodes.extend(peer_node(pname, ptls, &addrs, &settings));
                         }
                     }
                     let mut cluster = Cluster {
@@ -215,6 +219,7 @@ impl Cluster {
                         racks: Vec::new(),
                         build,
                         settings,
+                        peers_cmd,
                     };
                     cluster.refresh(namespace)?;
                     return Ok(cluster);
@@ -249,8 +254,30 @@ impl Cluster {
         Err(last.unwrap_or_else(|| ClientError::Unreachable("no nodes".into())))
     }
 
-    /// Re-reads who masters each partition; nodes that do not answer own nothing.
+    /// Adds the peers the nodes list that are not known yet: a node that joined the cluster, or
+    /// was away when the scan began and came back (the clients' tend does the same). Nodes keep
+    /// their indices.
+    fn add_peers(&mut self) {
+        let mut found: Vec<Node> = Vec::new();
+        for i in 0..self.nodes.len() {
+            let Ok(mut c) = self.connect(i) else { continue };
+            let Ok(v) = c.info(&[self.peers_cmd]) else {
+                continue;
+            };
+            for (name, tls, addrs) in parse_peers(&v[0]) {
+                let known = self.nodes.iter().chain(&found).any(|n| n.name == name);
+                if !known {
+                    found.extend(peer_node(name, tls, &addrs, &self.settings));
+                }
+            }
+        }
+        self.nodes.extend(found);
+    }
+
+    /// Re-reads who masters each partition, after looking for new peers; nodes that do not
+    /// answer own nothing.
     pub fn refresh(&mut self, namespace: &str) -> Result<(), ClientError> {
+        self.add_peers();
         let mut copies: Vec<Vec<Option<usize>>> = Vec::new();
         let mut regimes: BTreeMap<usize, u64> = BTreeMap::new();
         let mut racks = vec![None; self.nodes.len()];
