@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 /// node's scan ends (LAST) without reporting it unavailable; one reported unavailable, or whose
 /// node fails mid-scan, is retried on its next copy after the last record received for it (a
 /// server sends a partition's records in descending digest order and resumes below the digest),
-/// so every record appears exactly once. The stream ends with its trailer only when the whole
+/// after re-reading the partition map and looking for new peers, so every record appears exactly
+/// once. The stream ends with its trailer only when the whole
 /// scope was scanned; on any failure as-scan exits non-zero and consumers reject the truncated
 /// stream. -vv shows what each node was asked and answered.
 #[derive(Parser, Debug)]
