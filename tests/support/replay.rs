@@ -197,7 +197,7 @@ struct Norm {
     void: u32,
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
