@@ -415,7 +415,7 @@ fn backups_hold_what_the_official_asbackup_wrote() {
     let (s, norm, _) = corpus();
     let shift = norm
         .clock_shift
-        .expect("the restore capture has records with a TTL") as i64;
+        .expect("the restore capture has records with a TTL");
     let tmp = tempfile::tempdir().unwrap();
     let host = s.host();
     for (scenario, args) in [
