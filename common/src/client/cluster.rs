@@ -254,38 +254,25 @@ impl Cluster {
         Err(last.unwrap_or_else(|| ClientError::Unreachable("no nodes".into())))
     }
 
-    /// Adds the peers the nodes list that are not known yet: a node that joined the cluster, or
-    /// was away when the scan began and came back (the clients' tend does the same). Nodes keep
+    /// Re-reads who masters each partition; nodes that do not answer own nothing. Peers that
+    /// are not known yet (a node that joined, or was away when the scan began and came back)
+    /// are added, as the clients' tend adds them, and the map read again with them; nodes keep
     /// their indices.
-    fn add_peers(&mut self) {
-        let mut found: Vec<Node> = Vec::new();
-        for i in 0..self.nodes.len() {
-            let Ok(mut c) = self.connect(i) else { continue };
-            let Ok(v) = c.info(&[self.peers_cmd]) else {
-                continue;
-            };
-            for (name, tls, addrs) in parse_peers(&v[0]) {
-                let known = self.nodes.iter().chain(&found).any(|n| n.name == name);
-                if !known {
-                    found.extend(peer_node(name, tls, &addrs, &self.settings));
-                }
-            }
-        }
-        self.nodes.extend(found);
-    }
-
-    /// Re-reads who masters each partition, after looking for new peers; nodes that do not
-    /// answer own nothing.
     pub fn refresh(&mut self, namespace: &str) -> Result<(), ClientError> {
-        self.add_peers();
         let mut copies: Vec<Vec<Option<usize>>> = Vec::new();
         let mut regimes: BTreeMap<usize, u64> = BTreeMap::new();
         let mut racks = vec![None; self.nodes.len()];
+        let mut found: Vec<Node> = Vec::new();
         for (i, rack) in racks.iter_mut().enumerate() {
             let Ok(mut c) = self.connect(i) else { continue };
-            let Ok(v) = c.info(&["replicas", "rack-ids"]) else {
+            let Ok(v) = c.info(&["replicas", "rack-ids", self.peers_cmd]) else {
                 continue;
             };
+            for (name, tls, addrs) in parse_peers(&v[2]) {
+                if !self.nodes.iter().chain(&found).any(|n| n.name == name) {
+                    found.extend(peer_node(name, tls, &addrs, &self.settings));
+                }
+            }
             *rack = v[1]
                 .split(';')
                 .filter_map(|x| x.split_once(':'))
@@ -328,7 +315,11 @@ impl Cluster {
             .unwrap_or_else(|| vec![None; PARTITIONS as usize]);
         self.copies = copies;
         self.racks = racks;
-        Ok(())
+        if found.is_empty() {
+            return Ok(());
+        }
+        self.nodes.extend(found);
+        self.refresh(namespace)
     }
 
     /// The node to scan partition `p` on: with preferred racks, the first copy (master first)
