@@ -124,8 +124,15 @@ impl Drop for Moto {
     }
 }
 
+/// A record stream from as-gen, which must succeed.
+fn generated(args: &[&str]) -> Vec<u8> {
+    let (code, stream, err) = run(GEN, args, b"");
+    assert_eq!(code, 0, "as-gen {args:?}: {err}");
+    stream
+}
+
 fn asb(records: u64) -> Vec<u8> {
-    let (_, stream, _) = run(GEN, &["-n", &records.to_string()], b"");
+    let stream = generated(&["-n", &records.to_string()]);
     let (code, out, err) = run(ENCODE, &[], &stream);
     assert_eq!(code, 0, "{err}");
     out
@@ -243,7 +250,7 @@ fn a_server_that_dies_mid_upload_is_an_error() {
 #[test]
 fn directory_mode_into_a_prefix() {
     let m = Moto::start();
-    let (_, stream, _) = run(GEN, &["-n", "20000"], b"");
+    let stream = generated(&["-n", "20000"]);
     let sink = format!(
         "as-s3put --framed --s3-endpoint-override {} --s3-region us-east-1 s3://bkt/nightly/$FILE",
         m.endpoint
@@ -434,7 +441,7 @@ fn an_interrupted_backup_into_s3_resumes() {
 #[test]
 fn a_resume_overwrites_files_a_killed_run_left_uncommitted() {
     use as_common::state::BackupState;
-    let (_, stream, _) = run(GEN, &["-n", "500", "--seed", "3"], b"");
+    let stream = generated(&["-n", "500", "--seed", "3"]);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
