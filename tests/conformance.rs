@@ -20,6 +20,30 @@ const GEN_BEFORE_RESTORE: [&str; 3] = [
     "4HO8xUyX6eBeUsMxLQRuCsBOvo0=",
 ];
 
+/// Each recorded asbackup run and its scope options (wire README). The after-digest run comes
+/// last: it needs the partition-7 records that were there for it only ([`load_p7`]).
+const SCOPES: &[(&str, &[&str])] = &[
+    ("asbackup-ns", &[]),
+    (
+        "asbackup-scopes/set-edge-bins-s-i-d",
+        &["-s", "edge", "-B", "s,i,d"],
+    ),
+    (
+        "asbackup-scopes/partitions-100-200-3000x96",
+        &["-X", "100,200,3000-96"],
+    ),
+    ("asbackup-scopes/no-bins", &["-x"]),
+    ("asbackup-scopes/no-records", &["-R"]),
+    ("asbackup-scopes/max-records-10", &["-M", "10"]),
+    ("asbackup-scopes/no-ttl-only", &["--no-ttl-only"]),
+    (
+        "asbackup-scopes/modified-after-2099",
+        &["-a", "2099-01-01_00:00:00"],
+    ),
+    (AFTER_DIGEST, &["-D", "B1Du3/hjBkYdOS2t377pP3t2YBA="]),
+];
+const AFTER_DIGEST: &str = "asbackup-scopes/after-digest-p7";
+
 fn connect(s: &TestServer) -> TcpStream {
     let c = TcpStream::connect(("127.0.0.1", s.ports[0])).unwrap();
     c.set_nodelay(true).unwrap();
@@ -110,24 +134,12 @@ fn restore_replies_as_recorded() {
 fn scans_of_test_as_recorded() {
     let (s, mut norm, _) = corpus();
     let mut diffs = Vec::new();
-    for scenario in [
-        "asbackup-ns",
-        "asbackup-scopes/set-edge-bins-s-i-d",
-        "asbackup-scopes/partitions-100-200-3000x96",
-        "asbackup-scopes/no-bins",
-        "asbackup-scopes/no-records",
-        "asbackup-scopes/max-records-10",
-        "asbackup-scopes/no-ttl-only",
-        "asbackup-scopes/modified-after-2099",
-    ] {
+    for &(scenario, _) in SCOPES {
+        if scenario == AFTER_DIGEST {
+            load_p7(&s);
+        }
         diffs.extend(replay_all(&s, &[(scenario, &[0, 1, 2, 3])], &mut norm));
     }
-    load_p7(&s);
-    diffs.extend(replay_all(
-        &s,
-        &[("asbackup-scopes/after-digest-p7", &[0, 1, 2, 3])],
-        &mut norm,
-    ));
     assert_none(&diffs);
 }
 
@@ -254,29 +266,7 @@ fn unavailable_partitions_as_recorded() {
 #[test]
 fn scan_requests_as_asbackup_sends_them() {
     let (s, _, _) = corpus();
-    for (scenario, args) in [
-        ("asbackup-ns", &[][..]),
-        (
-            "asbackup-scopes/set-edge-bins-s-i-d",
-            &["-s", "edge", "-B", "s,i,d"][..],
-        ),
-        (
-            "asbackup-scopes/partitions-100-200-3000x96",
-            &["-X", "100,200,3000-96"],
-        ),
-        ("asbackup-scopes/no-bins", &["-x"]),
-        ("asbackup-scopes/no-records", &["-R"]),
-        ("asbackup-scopes/max-records-10", &["-M", "10"]),
-        ("asbackup-scopes/no-ttl-only", &["--no-ttl-only"]),
-        (
-            "asbackup-scopes/modified-after-2099",
-            &["-a", "2099-01-01_00:00:00"],
-        ),
-        (
-            "asbackup-scopes/after-digest-p7",
-            &["-D", "B1Du3/hjBkYdOS2t377pP3t2YBA="],
-        ),
-    ] {
+    for &(scenario, args) in SCOPES {
         let rec = replay::Recorder::start(s.ports[0]);
         let host = format!("127.0.0.1:{}", rec.port);
         let mut all = vec!["-h", &host[..], "-n", "test"];
@@ -418,30 +408,8 @@ fn backups_hold_what_the_official_asbackup_wrote() {
         .expect("the restore capture has records with a TTL");
     let tmp = tempfile::tempdir().unwrap();
     let host = s.host();
-    for (scenario, args) in [
-        ("asbackup-ns", &[][..]),
-        (
-            "asbackup-scopes/set-edge-bins-s-i-d",
-            &["-s", "edge", "-B", "s,i,d"][..],
-        ),
-        (
-            "asbackup-scopes/partitions-100-200-3000x96",
-            &["-X", "100,200,3000-96"],
-        ),
-        ("asbackup-scopes/no-bins", &["-x"]),
-        ("asbackup-scopes/no-records", &["-R"]),
-        ("asbackup-scopes/max-records-10", &["-M", "10"]),
-        ("asbackup-scopes/no-ttl-only", &["--no-ttl-only"]),
-        (
-            "asbackup-scopes/modified-after-2099",
-            &["-a", "2099-01-01_00:00:00"],
-        ),
-        (
-            "asbackup-scopes/after-digest-p7",
-            &["-D", "B1Du3/hjBkYdOS2t377pP3t2YBA="],
-        ),
-    ] {
-        if scenario.ends_with("after-digest-p7") {
+    for &(scenario, args) in SCOPES {
+        if scenario == AFTER_DIGEST {
             load_p7(&s);
         }
         let file = tmp
