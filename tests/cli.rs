@@ -1,20 +1,17 @@
 //! CLI tests: spawn the real binaries, feed them good and bad input, check stdout, stderr and the
 //! exit status. Every failure must be one clear line and a non-zero exit, never a panic.
 
+use as_test_support as support;
+
 use assert_cmd::Command;
-use std::path::PathBuf;
 use std::process::Output;
 
 fn tool(name: &str) -> Command {
     Command::cargo_bin(name).unwrap()
 }
 
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples")
-}
-
 fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(samples().join(name)).unwrap()
+    std::fs::read(support::samples().join(name)).unwrap()
 }
 
 fn run(name: &str, args: &[&str], stdin: &[u8]) -> Output {
@@ -349,7 +346,7 @@ fn as_decode_leaves_a_truncated_stream_on_error() {
 fn as_decode_validates_files_directories_and_stdin() {
     let o = tool("as-decode")
         .arg("--validate")
-        .arg(samples().join("sample-dir"))
+        .arg(support::samples().join("sample-dir"))
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -360,7 +357,7 @@ fn as_decode_validates_files_directories_and_stdin() {
     );
     let o = tool("as-decode")
         .args(["--validate", "-z", "zstd"])
-        .arg(samples().join("sample-zstd.asb"))
+        .arg(support::samples().join("sample-zstd.asb"))
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -372,7 +369,7 @@ fn as_decode_validates_files_directories_and_stdin() {
     // A directory with one broken file fails, naming it.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        samples().join("sample-dir/bar_00000.asb"),
+        support::samples().join("sample-dir/bar_00000.asb"),
         dir.path().join("bar_00000.asb"),
     )
     .unwrap();
@@ -403,7 +400,7 @@ fn as_decode_validates_files_directories_and_stdin() {
         .unwrap();
     fails(&o, "as-decode", 3, "holds no *.asb files");
     let o = tool("as-decode")
-        .arg(samples().join("sample-dir"))
+        .arg(support::samples().join("sample-dir"))
         .output()
         .unwrap();
     fails(&o, "as-decode", 1, "is a directory");

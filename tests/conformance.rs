@@ -5,7 +5,7 @@
 //! (`asrestore-batch/no-batch-writes`, whose replies are compared too); `bar` holds records taken
 //! from recorded scan replies (partitions 7 and 8), since its bulk data is in no capture.
 
-mod support;
+use as_test_support as support;
 
 use as_common::wire::TYPE_MSG;
 use std::net::TcpStream;
@@ -271,7 +271,7 @@ fn scan_requests_as_asbackup_sends_them() {
         let host = format!("127.0.0.1:{}", rec.port);
         let mut all = vec!["-h", &host[..], "-n", "test"];
         all.extend_from_slice(args);
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_as-scan"))
+        let o = std::process::Command::new(support::tool("as-scan"))
             .args(&all)
             .env("TZ", "UTC") // the captures' clock: -a is local time, as asbackup's
             .output()

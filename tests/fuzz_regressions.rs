@@ -2,11 +2,9 @@
 //! and hand-made ones at its edges) is replayed here: the target's body must return without
 //! panicking. A target with nothing to replay fails, so no test here can pass by doing nothing.
 
-use std::path::Path;
-
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
+    let dir = as_test_support::repo()
+        .join("fuzz/regressions")
         .join(target);
     let entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -2,11 +2,12 @@
 //! (`../shared/docs/asb-format.md`) and the files written by the official asbackup 4.5.8
 //! (`../shared/samples`).
 
+use as_test_support as support;
+
 use as_common::asb::{AsbErrorKind, AsbItem, AsbReader, AsbWriter};
 use as_common::record::{particle, Bin, IndexDataType, IndexType, Record, SIndex, Udf, Value};
 use base64::Engine;
 use std::borrow::Cow;
-use std::path::PathBuf;
 
 fn b64d(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
@@ -363,10 +364,6 @@ fn ordered_cdts_pass_through_untouched() {
     assert_eq!(reencode(text, false), text);
 }
 
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples")
-}
-
 #[test]
 fn official_samples_round_trip_byte_for_byte() {
     for (file, compact) in [
@@ -375,18 +372,18 @@ fn official_samples_round_trip_byte_for_byte() {
         ("sample-dir/bar_00000.asb", false),
         ("sample-dir/bar_00001.asb", false),
     ] {
-        let bytes = std::fs::read(samples().join(file)).unwrap();
+        let bytes = std::fs::read(support::samples().join(file)).unwrap();
         assert_eq!(reencode(&bytes, compact), bytes, "{file}");
     }
     let (h, items) =
-        decode_all(&std::fs::read(samples().join("sample-dir/bar_00001.asb")).unwrap());
+        decode_all(&std::fs::read(support::samples().join("sample-dir/bar_00001.asb")).unwrap());
     assert!(!h.first_file);
     assert!(items.iter().all(|i| matches!(i, AsbItem::Record(_))));
 }
 
 #[test]
 fn official_sample_content() {
-    let (h, items) = decode_all(&std::fs::read(samples().join("sample.asb")).unwrap());
+    let (h, items) = decode_all(&std::fs::read(support::samples().join("sample.asb")).unwrap());
     assert_eq!(h.namespace.as_deref(), Some(&b"bar"[..]));
     assert!(h.first_file);
     let records: Vec<&Record> = items

@@ -1,8 +1,7 @@
 //! The man pages under `man/` are generated from the tools' clap definitions; this test fails
-//! when they are out of date. Regenerate with `UPDATE_MAN=1 cargo test --test man`.
+//! when they are out of date. Regenerate with `UPDATE_MAN=1 cargo test -p as-tools --test man`.
 
 use clap::CommandFactory;
-use std::path::PathBuf;
 
 fn render(cmd: clap::Command) -> Vec<u8> {
     let mut out = Vec::new();
@@ -12,7 +11,7 @@ fn render(cmd: clap::Command) -> Vec<u8> {
 
 #[test]
 fn man_pages_match_the_tools() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let dir = as_test_support::repo().join("man");
     let pages = [
         ("as-encode", as_tools::encode::Args::command()),
         ("as-decode", as_tools::decode::Args::command()),
@@ -21,7 +20,7 @@ fn man_pages_match_the_tools() {
         ("as-scan", as_tools::scan::Args::command()),
         ("as-split", as_tools::split::Args::command()),
         ("as-s3put", as_tools::s3put::Args::command()),
-        ("as-testd", as_tools::testd::Args::command()),
+        ("as-testd", as_testd::Args::command()),
     ];
     let update = std::env::var_os("UPDATE_MAN").is_some();
     for (name, cmd) in pages {
@@ -34,7 +33,7 @@ fn man_pages_match_the_tools() {
         let have = std::fs::read(&path).unwrap_or_default();
         assert!(
             have == want,
-            "{} is out of date: run UPDATE_MAN=1 cargo test --test man",
+            "{} is out of date: run UPDATE_MAN=1 cargo test -p as-tools --test man",
             path.display()
         );
     }
@@ -42,7 +41,7 @@ fn man_pages_match_the_tools() {
 
 #[test]
 fn the_stream_format_page_documents_the_magic_and_frames() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let dir = as_test_support::repo().join("man");
     let page = std::fs::read_to_string(dir.join("as-stream.5")).unwrap();
     assert!(page.contains("89 41 53 52 0D 0A 1A 0A"));
     for kind in [

@@ -2,7 +2,7 @@
 //! a stage, a full disk), the state it leaves lets `--continue` finish it with every record of
 //! the server exactly once.
 
-mod support;
+use as_test_support as support;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 use support::{
     asbackup_command, child_named, dir_digests, lost_and_doubled, server_digests, TestServer,
 };
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn spawn(args: &[&str]) -> Child {
     asbackup_command(args)
@@ -42,7 +38,7 @@ fn resume(args: &[&str], extra: &[&str], state: &Path) -> Output {
 /// Resumes the backup, which must then complete.
 fn resume_to_the_end(args: &[&str], extra: &[&str], state: &Path) -> Output {
     let o = resume(args, extra, state);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     o
 }
 
@@ -75,7 +71,7 @@ fn stop_a_resume_then_finish(args: &[&str], state: &Path, stop: Stop) -> Option<
     assert!(
         o.status.code() == Some(stopped) || o.status.success(),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
     state.exists().then(|| resume_to_the_end(args, &[], state))
 }
@@ -127,7 +123,7 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     running(&state);
     kill(child.id() as i32, "-TERM");
     let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
+    let err = support::stderr(&o);
     assert_eq!(o.status.code(), Some(143), "{err}");
     assert!(err.contains("the backup was interrupted (TERM)"), "{err}");
     assert!(
@@ -137,7 +133,7 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     assert!(state.exists());
 
     if let Some(o) = stop_a_resume_then_finish(&args, &state, Stop::Wrapper("-TERM")) {
-        let err = stderr(&o);
+        let err = support::stderr(&o);
         let want = server_digests(&host, &[&["-n", "test"], scope].concat());
         assert!(
             err.contains(&format!("Backed up {} record(s)", want.len())),
@@ -151,7 +147,7 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     if extra.contains(&"zstd") {
         validate.extend(["-z", "zstd"]);
     }
-    let (code, _, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), &validate, b"");
+    let (code, _, err) = support::run(support::tool("as-decode"), &validate, b"");
     assert_eq!(code, 0, "{err}");
 }
 
@@ -187,7 +183,7 @@ fn a_killed_stage_is_named_and_the_backup_resumes() {
         let pid = child_named(child.id(), stage).unwrap_or_else(|| panic!("{stage} runs"));
         kill(pid, "-KILL");
         let o = child.wait_with_output().unwrap();
-        let err = stderr(&o);
+        let err = support::stderr(&o);
         assert_eq!(o.status.code(), Some(137), "{err}");
         assert!(
             err.contains(&format!(
@@ -235,7 +231,7 @@ fn a_full_disk_stops_cleanly_and_resumes() {
                 .filter_map(|(k, v)| Some((k, v?))),
         );
     let o = c.output().unwrap();
-    let err = stderr(&o);
+    let err = support::stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("File too large"), "{err}");
     assert!(err.contains("the backup failed: as-split"), "{err}");
@@ -260,11 +256,11 @@ fn a_resume_with_another_scope_is_refused() {
     kill(child.id() as i32, "-TERM");
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
     let o = resume(&args, &["-s", "set1"], &state);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
     assert!(
-        stderr(&o).contains("is the state of another backup"),
+        support::stderr(&o).contains("is the state of another backup"),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
     for (extra, why) in [
         (vec!["-r"], "cannot be used with --remove-files"),
@@ -276,8 +272,8 @@ fn a_resume_with_another_scope_is_refused() {
             a.extend(["--continue", state.to_str().unwrap()]);
         }
         let o = asbackup_command(&a).output().unwrap();
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
+        assert!(support::stderr(&o).contains(why), "{}", support::stderr(&o));
     }
     let cont = ["--continue", state.to_str().unwrap()];
     let o = asbackup_command(&[&["-h", &host, "-n", "test", "-o", "-"][..], &cont].concat())
@@ -285,9 +281,9 @@ fn a_resume_with_another_scope_is_refused() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("need a directory (-d) or a local file (-o FILE)"),
+        support::stderr(&o).contains("need a directory (-d) or a local file (-o FILE)"),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
     // A directory backup's state cannot finish a single-file backup.
     let file = tmp.path().join("x.asb");
@@ -297,9 +293,9 @@ fn a_resume_with_another_scope_is_refused() {
         .unwrap();
     assert_ne!(o.status.code(), Some(0));
     assert!(
-        stderr(&o).contains("is the state of another backup"),
+        support::stderr(&o).contains("is the state of another backup"),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
     assert!(!file.exists());
 }
@@ -316,7 +312,7 @@ fn stopped_by_sigint_then_resumed(
     let pid = child.id() as i32;
     kill(if group { -pid } else { pid }, "-INT");
     let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
+    let err = support::stderr(&o);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("the backup was interrupted (INT)"), "{err}");
     resume_to_the_end(args, &[], &dir.join("test.asb.state"));
@@ -395,7 +391,7 @@ fn the_state_can_live_elsewhere() {
         running(&state);
         kill(child.id() as i32, "-TERM");
         let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
         assert!(state.exists());
         assert!(!dir.join("q.asb.state").exists());
         resume_to_the_end(&args, &[], &state);
@@ -424,8 +420,8 @@ fn a_single_file_backup_resumes() {
         running(&state);
         kill(child.id() as i32, "-TERM");
         let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
-        assert!(stderr(&o).contains(&format!("--continue {}", state.display())));
+        assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+        assert!(support::stderr(&o).contains(&format!("--continue {}", state.display())));
         assert!(partial.exists() && !file.exists());
 
         stop_a_resume_then_finish(&args, &state, Stop::KillStage("as-split"));
@@ -440,7 +436,7 @@ fn a_single_file_backup_resumes() {
                 .iter()
                 .map(|a| if *a == "-z" { "-z" } else { "zstd" }),
         );
-        let (code, out, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), &validate, b"");
+        let (code, out, err) = support::run(support::tool("as-decode"), &validate, b"");
         assert_eq!(code, 0, "{err}");
         assert!(
             String::from_utf8_lossy(&out).contains("3 secondary index(es), 1 UDF file(s)"),

@@ -1,21 +1,15 @@
 //! as-s3put against a real S3-compatible server (moto, from PyPI), started and stopped here:
 //! multipart uploads, producers that fail, a server that dies, directory mode into a prefix.
 
-mod support;
+use as_test_support as support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use support::run;
 
-const S3PUT: &str = env!("CARGO_BIN_EXE_as-s3put");
-const GEN: &str = env!("CARGO_BIN_EXE_as-gen");
-const ENCODE: &str = env!("CARGO_BIN_EXE_as-encode");
-const SPLIT: &str = env!("CARGO_BIN_EXE_as-split");
-const DECODE: &str = env!("CARGO_BIN_EXE_as-decode");
-
 fn venv() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = support::repo();
     let v = std::env::var_os("AS_TOOLS_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv"));
@@ -64,7 +58,7 @@ impl Moto {
     }
 
     fn util(&self, args: &[&str]) -> Vec<u8> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = support::repo();
         let o = Command::new(venv().join("bin/python"))
             .arg(root.join("tests/python/s3util.py"))
             .arg(&self.endpoint)
@@ -96,7 +90,7 @@ impl Moto {
 
     /// as-s3put with explicit endpoint and credentials, never the real AWS.
     fn put(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut c = Command::new(S3PUT);
+        let mut c = Command::new(support::tool("as-s3put"));
         c.args(args).args([
             "--s3-endpoint-override",
             &self.endpoint,
@@ -126,20 +120,16 @@ impl Drop for Moto {
 
 /// A record stream from as-gen, which must succeed.
 fn generated(args: &[&str]) -> Vec<u8> {
-    let (code, stream, err) = run(GEN, args, b"");
+    let (code, stream, err) = run(support::tool("as-gen"), args, b"");
     assert_eq!(code, 0, "as-gen {args:?}: {err}");
     stream
 }
 
 fn asb(records: u64) -> Vec<u8> {
     let stream = generated(&["-n", &records.to_string()]);
-    let (code, out, err) = run(ENCODE, &[], &stream);
+    let (code, out, err) = run(support::tool("as-encode"), &[], &stream);
     assert_eq!(code, 0, "{err}");
     out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -157,12 +147,12 @@ fn multipart_uploads_and_the_completion_handshake() {
         ],
         &data,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert_eq!(m.util(&["get", "bkt", "big.asb"]), data);
 
     // A small object goes in one request, still only once whole.
     let o = m.put(&["s3://bkt/small.asb", "--eof-completes"], &data[..1000]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert_eq!(m.util(&["get", "bkt", "small.asb"]), &data[..1000]);
 
     // Framed input: complete with the commit frame, abort without it.
@@ -174,13 +164,13 @@ fn multipart_uploads_and_the_completion_handshake() {
     let o = m.put(&["s3://bkt/cut.asb", "--framed"], &framed);
     assert_ne!(o.status.code(), Some(0));
     assert!(
-        stderr(&o).contains("without its commit frame"),
+        support::stderr(&o).contains("without its commit frame"),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
     framed.extend_from_slice(&[0, 0, 0, 0]);
     let o = m.put(&["s3://bkt/framed.asb", "--framed"], &framed);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert_eq!(m.util(&["get", "bkt", "framed.asb"]), data);
 
     // A producer that fails after 14 MB: no object, no pending multipart upload.
@@ -190,11 +180,20 @@ fn multipart_uploads_and_the_completion_handshake() {
     let from = format!("cat {} ; exit 3", f.display());
     let o = m.put(&["s3://bkt/failed.asb", "--from", &from], b"");
     assert_ne!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("the producer failed"), "{}", stderr(&o));
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        support::stderr(&o).contains("the producer failed"),
+        "{}",
+        support::stderr(&o)
+    );
+    assert_eq!(
+        support::stderr(&o).lines().count(),
+        1,
+        "{}",
+        support::stderr(&o)
+    );
     let from_ok = format!("cat {}", f.display());
     let o = m.put(&["s3://bkt/from.asb", "--from", &from_ok], b"");
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
 
     let keys = m.keys("");
     assert!(
@@ -221,7 +220,7 @@ fn a_server_that_dies_mid_upload_is_an_error() {
     std::fs::write(&f, &data).unwrap();
     // The producer pauses after the first parts; the server is gone by then.
     let from = format!("cat {0}; sleep 2; cat {0}", f.display());
-    let mut c = Command::new(S3PUT);
+    let mut c = Command::new(support::tool("as-s3put"));
     c.args([
         "s3://bkt/dies.asb",
         "--from",
@@ -244,7 +243,12 @@ fn a_server_that_dies_mid_upload_is_an_error() {
     let _ = m.child.wait();
     let o = child.wait_with_output().unwrap();
     assert_ne!(o.status.code(), Some(0));
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(
+        support::stderr(&o).lines().count(),
+        1,
+        "{}",
+        support::stderr(&o)
+    );
 }
 
 #[test]
@@ -255,18 +259,18 @@ fn directory_mode_into_a_prefix() {
         "as-s3put --framed --s3-endpoint-override {} --s3-region us-east-1 s3://bkt/nightly/$FILE",
         m.endpoint
     );
-    let mut c = Command::new(SPLIT);
+    let mut c = Command::new(support::tool("as-split"));
     c.args(["--sink", &sink, "--framed-sink", "-F", "1", "-w", "2"]);
     env(&mut c);
     let o = support::run_command(&mut c, &stream);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let keys = m.keys("nightly/");
     assert!(keys.len() > 2, "{keys:?}");
     assert_eq!(keys[0], "nightly/test_00000.asb");
     let mut total = 0;
     for k in &keys {
         let body = m.util(&["get", "bkt", k]);
-        let (code, out, err) = run(DECODE, &["--validate"], &body);
+        let (code, out, err) = run(support::tool("as-decode"), &["--validate"], &body);
         assert_eq!(code, 0, "{k}: {err}");
         let s = String::from_utf8_lossy(&out);
         total += s.split(' ').nth(1).unwrap().parse::<u64>().unwrap();
@@ -274,7 +278,7 @@ fn directory_mode_into_a_prefix() {
     assert_eq!(total, 20000);
 
     // A stream cut short: no file of the cut part completes.
-    let mut c = Command::new(SPLIT);
+    let mut c = Command::new(support::tool("as-split"));
     c.args([
         "--sink",
         &sink.replace("nightly", "cut"),
@@ -315,14 +319,18 @@ fn the_wrapper_backs_up_into_s3() {
         "-z",
         "zstd",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary = stderr(&o);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let summary = support::stderr(&o);
     let body = m.util(&["get", "bkt", "one/test.asb"]);
     assert!(
         summary.contains(&format!(", {} byte(s) in total", body.len())),
         "{summary}"
     );
-    let (code, out, err) = run(DECODE, &["--validate", "-z", "zstd"], &body);
+    let (code, out, err) = run(
+        support::tool("as-decode"),
+        &["--validate", "-z", "zstd"],
+        &body,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out).contains("3 secondary index(es), 1 UDF file(s)"));
 
@@ -338,7 +346,7 @@ fn the_wrapper_backs_up_into_s3() {
         "-w",
         "2",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let keys = m.keys("dir/");
     assert!(
         keys.len() >= 2 && keys[0] == "dir/test_00000.asb",
@@ -401,7 +409,7 @@ fn an_interrupted_backup_into_s3_resumes() {
         .status()
         .unwrap();
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
     assert!(
         state.exists(),
         "the state of an S3 backup is in the current directory"
@@ -421,11 +429,11 @@ fn an_interrupted_backup_into_s3_resumes() {
     assert!(
         o.status.code() == Some(137) || o.status.success(),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
 
     let o = asbackup(&["--continue", &st]).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(!state.exists());
     let mut got = std::collections::BTreeMap::new();
     for k in m.keys("resumed/") {
@@ -457,13 +465,13 @@ fn a_resume_overwrites_files_a_killed_run_left_uncommitted() {
     st.next_number = 2;
     st.save(&state).unwrap();
     // What the killed run's sinks completed: file 1 holds every record already.
-    let (_, asb, _) = run(ENCODE, &[], &stream);
+    let (_, asb, _) = run(support::tool("as-encode"), &[], &stream);
     std::fs::write(out.join("test_00001.asb"), &asb).unwrap();
     let sink = format!("cat > {}/$FILE", out.display());
-    let mut c = Command::new(SPLIT);
+    let mut c = Command::new(support::tool("as-split"));
     c.args(["--sink", &sink, "--continue", state.to_str().unwrap()]);
     let o = support::run_command(&mut c, &stream);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let mut got = std::collections::BTreeMap::new();
     for e in std::fs::read_dir(&out).unwrap() {
         support::count_digests(&std::fs::read(e.unwrap().path()).unwrap(), &mut got);
@@ -481,7 +489,7 @@ fn a_stopped_upload_is_aborted() {
     let m = Moto::start();
     for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
         let key = format!("s3://bkt/stopped{code}.asb");
-        let mut c = Command::new(S3PUT);
+        let mut c = Command::new(support::tool("as-s3put"));
         c.args([
             key.as_str(),
             "--eof-completes",
@@ -512,7 +520,7 @@ fn a_stopped_upload_is_aborted() {
             .unwrap();
         let o = child.wait_with_output().unwrap();
         drop(input);
-        let err = stderr(&o);
+        let err = support::stderr(&o);
         assert_eq!(o.status.code(), Some(code), "{err}");
         assert!(err.contains("interrupted by SIG"), "{err}");
         assert!(m.keys(&format!("stopped{code}")).is_empty());

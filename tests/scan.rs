@@ -2,7 +2,7 @@
 //! client (the official `aerospike` crate): every particle type, each scope flag, refused
 //! combinations, faults, and error exits.
 
-mod support;
+use as_test_support as support;
 
 use aerospike::{
     as_key, Bin, Bins, Client, ClientPolicy, Expiration, PartitionFilter, QueryPolicy, Statement,
@@ -14,9 +14,6 @@ use as_common::stream::{Frame, StreamReader};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use support::{run, TestServer};
-
-const SCAN: &str = env!("CARGO_BIN_EXE_as-scan");
-const ENCODE: &str = env!("CARGO_BIN_EXE_as-encode");
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +66,7 @@ fn scan(s: &TestServer, args: &[&str]) -> Backup {
     let host = s.host();
     let mut all = vec!["-h", &host[..]];
     all.extend_from_slice(args);
-    let (code, out, err) = run(SCAN, &all, b"");
+    let (code, out, err) = run(support::tool("as-scan"), &all, b"");
     assert_eq!(code, 0, "as-scan {args:?} failed: {err}");
     read_stream(&out)
 }
@@ -269,9 +266,9 @@ fn every_particle_type_survives_scan_and_encode() {
 
     // Through as-encode: a valid ASB file whose digests are what the client computes.
     let host = s.host();
-    let (code, stream, err) = run(SCAN, &["-h", &host, "-n", "test"], b"");
+    let (code, stream, err) = run(support::tool("as-scan"), &["-h", &host, "-n", "test"], b"");
     assert_eq!(code, 0, "{err}");
-    let (code, asb, err) = run(ENCODE, &[], &stream);
+    let (code, asb, err) = run(support::tool("as-encode"), &[], &stream);
     assert_eq!(code, 0, "{err}");
     let mut r = AsbReader::new(&asb[..]).unwrap();
     assert!(r.header().first_file);
@@ -501,7 +498,7 @@ fn refused_combinations_exit_2() {
             vec!["-h", &host, "-n", "test"]
         };
         all.extend(args.iter().copied());
-        let (code, out, err) = run(SCAN, &all, b"");
+        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(why), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?} wrote output");
@@ -562,7 +559,11 @@ fn faults_lose_and_double_nothing() {
                 .unwrap();
         })
     };
-    let (code, out, err) = run(SCAN, &["-h", &host, "-n", "test", "-L", "1000"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", &host, "-n", "test", "-L", "1000"],
+        b"",
+    );
     killer.join().unwrap();
     assert_eq!(code, 0, "{err}");
     check(read_stream(&out), "a node taken away mid-scan");
@@ -572,7 +573,11 @@ fn faults_lose_and_double_nothing() {
     // copy its partitions are only there, and the scan must find it among the peers.
     assert_eq!(s.info(0, "testd-kill:node=2"), "ok");
     let t = later(s.ports[0], &[(300, "testd-revive:node=2")]);
-    let (code, out, err) = run(SCAN, &["-h", &host, "-n", "test", "-L", "1000"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", &host, "-n", "test", "-L", "1000"],
+        b"",
+    );
     t.join().unwrap();
     assert_eq!(code, 0, "{err}");
     check(
@@ -583,7 +588,7 @@ fn faults_lose_and_double_nothing() {
     // Unavailable for longer than the retries: a clear failure and no trailer.
     s.info(0, "testd-fault:unavailable=7-7;times=100");
     let (code, out, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &host, "-n", "test", "--max-retries", "2"],
         b"",
     );
@@ -607,7 +612,7 @@ fn connection_errors_have_their_own_exit_codes() {
     let s = TestServer::start(1, &["--user", "admin", "--password", "s3cret"]);
     let host = s.host();
     let (code, out, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &host, "-n", "test", "-U", "admin", "--password=wrong"],
         b"",
     );
@@ -615,7 +620,7 @@ fn connection_errors_have_their_own_exit_codes() {
     assert!(err.contains("wrong password"), "{err}");
     assert!(out.is_empty());
     assert!(!err.contains("wrong\""), "the password is not echoed");
-    let o = std::process::Command::new(SCAN)
+    let o = std::process::Command::new(support::tool("as-scan"))
         .args(["-h", &host, "-n", "test", "-U", "admin"])
         .env("AS_PASSWORD", "s3cret")
         .output()
@@ -623,15 +628,23 @@ fn connection_errors_have_their_own_exit_codes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(read_stream(&o.stdout).records.len(), 0);
     // Without credentials the server refuses to answer.
-    let (code, _, err) = run(SCAN, &["-h", &host, "-n", "test"], b"");
+    let (code, _, err) = run(support::tool("as-scan"), &["-h", &host, "-n", "test"], b"");
     assert_ne!(code, 0, "{err}");
 
-    let (code, out, err) = run(SCAN, &["-h", "127.0.0.1:1", "-n", "test"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", "127.0.0.1:1", "-n", "test"],
+        b"",
+    );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("no seed host answered"), "{err}");
     assert!(out.is_empty());
     let free = TestServer::start(1, &[]);
-    let (code, out, err) = run(SCAN, &["-h", &free.host(), "-n", "nosuch"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", &free.host(), "-n", "nosuch"],
+        b"",
+    );
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("namespace \"nosuch\" does not exist"), "{err}");
     assert!(out.is_empty());
@@ -656,14 +669,14 @@ fn node_list_backs_up_the_partitions_of_those_nodes() {
     assert_eq!(b.records.keys().collect::<Vec<_>>(), want);
     assert_eq!(b.done, (0..4096).filter(|p| p % 3 == 1).count());
     let (code, _, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &s.host(), "-n", "test", "-l", "127.0.0.1:1"],
         b"",
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a node of the cluster"), "{err}");
     let (code, _, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &s.host(), "-n", "test", "-l", &node1, "-X", "0"],
         b"",
     );
@@ -673,7 +686,11 @@ fn node_list_backs_up_the_partitions_of_those_nodes() {
 #[test]
 fn a_server_too_old_for_expressions_is_refused() {
     let s = TestServer::start(1, &["--build", "5.1.0.4"]);
-    let (code, out, err) = run(SCAN, &["-h", &s.host(), "-n", "test", "--no-ttl-only"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", &s.host(), "-n", "test", "--no-ttl-only"],
+        b"",
+    );
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("too old for --no-ttl-only"), "{err}");
     assert!(
@@ -709,7 +726,7 @@ fn tls_with_every_login_mode() {
     let ok = |args: &[&str]| {
         let mut all = vec!["-n", "test", "--tls-enable", "--tls-cafile", &ca];
         all.extend_from_slice(args);
-        let (code, out, err) = run(SCAN, &all, b"");
+        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
         assert_eq!(code, 0, "{args:?}: {err}");
         let b = read_stream(&out);
         assert!(
@@ -748,7 +765,7 @@ fn tls_with_every_login_mode() {
     // A certificate from another CA: refused, exit 4, one line.
     let wrong = format!("{}/ca.pem", other.path().display());
     let (code, out, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &[
             "-h",
             &seed,
@@ -774,7 +791,7 @@ fn tls_with_every_login_mode() {
     let refused = |args: &[&str], want: &str| {
         let mut all = vec!["-h", seed.as_str(), "-n", "test"];
         all.extend_from_slice(args);
-        let (code, out, err) = run(SCAN, &all, b"");
+        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(out.is_empty());
@@ -844,7 +861,7 @@ fn tls_with_every_login_mode() {
     let pwfile = format!("{d}/pw.txt");
     std::fs::write(&pwfile, "pw\n").unwrap();
     let pki = |pw: &str| {
-        let o = std::process::Command::new(SCAN)
+        let o = std::process::Command::new(support::tool("as-scan"))
             .args([
                 "-h",
                 &seed,
@@ -915,7 +932,7 @@ fn prefer_racks_scans_on_copies_in_those_racks() {
     assert!(after[0] > after[1], "{after:?}");
     assert_eq!(after.iter().sum::<u64>(), 600);
     let (code, _, err) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &s.host(), "-n", "test", "--prefer-racks", "x"],
         b"",
     );
@@ -958,7 +975,7 @@ fn faults_with_replicas_lose_and_double_nothing() {
         }
         let rest: Vec<_> = steps.iter().copied().filter(|(t, _)| *t > 0).collect();
         let t = later(s.ports[0], &rest);
-        let (code, out, err) = run(SCAN, &all, b"");
+        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
         t.join().unwrap();
         assert_eq!(code, 0, "{what}: {err}");
         let b = read_stream(&out);
@@ -1013,13 +1030,17 @@ fn legacy_partition_done_and_debug_output() {
     );
     assert_eq!((a.done, b.done), (4096, 4096));
     let host = plain.host();
-    let (code, out, err) = run(SCAN, &["-h", &host, "-n", "test", "-vv"], b"");
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &["-h", &host, "-n", "test", "-vv"],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(read_stream(&out).records.len(), 2000);
     assert!(err.contains("scan of 2048 partition(s)"), "{err}");
     assert!(err.contains("LAST after"), "{err}");
     let (code, _, err2) = run(
-        SCAN,
+        support::tool("as-scan"),
         &["-h", &host, "-n", "test", "--log-level", "debug"],
         b"",
     );

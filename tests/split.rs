@@ -1,20 +1,18 @@
 //! as-split: directory mode with file limits, parallel workers, per-file filters and sinks.
 
-mod support;
+use as_test_support as support;
 
 use as_common::asb::{AsbItem, AsbReader};
 use std::collections::BTreeSet;
 use std::path::Path;
 use support::run;
 
-const GEN: &str = env!("CARGO_BIN_EXE_as-gen");
-const SPLIT: &str = env!("CARGO_BIN_EXE_as-split");
-const ENCODE: &str = env!("CARGO_BIN_EXE_as-encode");
-const DECODE: &str = env!("CARGO_BIN_EXE_as-decode");
-const ZSTD: &str = env!("CARGO_BIN_EXE_as-zstd");
-
 fn generated(n: u64) -> Vec<u8> {
-    let (code, out, err) = run(GEN, &["-n", &n.to_string(), "--seed", "5"], b"");
+    let (code, out, err) = run(
+        support::tool("as-gen"),
+        &["-n", &n.to_string(), "--seed", "5"],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     out
 }
@@ -45,13 +43,13 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn directory_of_limited_compressed_files_equals_one_file() {
     let stream = generated(40000);
-    let (_, single, _) = run(ENCODE, &[], &stream);
+    let (_, single, _) = run(support::tool("as-encode"), &[], &stream);
     let (all, first, globals) = contents(&single);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backup");
     let d = dir.to_str().unwrap();
     let (code, _, err) = run(
-        SPLIT,
+        support::tool("as-split"),
         &[
             "-d",
             d,
@@ -89,9 +87,9 @@ fn directory_of_limited_compressed_files_equals_one_file() {
             p.display(),
             bytes.len()
         );
-        let (code, plain, err) = run(ZSTD, &["-d"], &bytes);
+        let (code, plain, err) = run(support::tool("as-zstd"), &["-d"], &bytes);
         assert_eq!(code, 0, "{}: {err}", p.display());
-        let (code, _, err) = run(DECODE, &["--validate"], &plain);
+        let (code, _, err) = run(support::tool("as-decode"), &["--validate"], &plain);
         assert_eq!(code, 0, "{} does not validate alone: {err}", p.display());
         let (digests, is_first, g) = contents(&plain);
         if is_first {
@@ -113,7 +111,11 @@ fn directory_of_limited_compressed_files_equals_one_file() {
     assert_eq!(firsts[0].1, globals);
     assert_eq!(union, all.into_iter().collect::<BTreeSet<_>>());
     // The whole directory validates as one backup.
-    let (code, out, err) = run(DECODE, &["--validate", "-z", "zstd", d], b"");
+    let (code, out, err) = run(
+        support::tool("as-decode"),
+        &["--validate", "-z", "zstd", d],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&out)
         .contains("valid: 40000 record(s), 3 secondary index(es), 1 UDF file(s)"));
@@ -124,7 +126,11 @@ fn partitions_stay_with_their_worker_and_prefix_applies() {
     let stream = generated(5000);
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
-    let (code, _, err) = run(SPLIT, &["-d", d, "-w", "3", "-q", "nightly"], &stream);
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-d", d, "-w", "3", "-q", "nightly"],
+        &stream,
+    );
     assert_eq!(code, 0, "{err}");
     let names = files(tmp.path());
     assert_eq!(
@@ -156,17 +162,24 @@ fn used_directories_remove_files_and_artifacts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
     let d = dir.to_str().unwrap();
-    assert_eq!(run(SPLIT, &["-d", d], &stream).0, 0);
-    let (code, _, err) = run(SPLIT, &["-d", d], &stream);
+    assert_eq!(run(support::tool("as-split"), &["-d", d], &stream).0, 0);
+    let (code, _, err) = run(support::tool("as-split"), &["-d", d], &stream);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("seems to contain an existing backup; use -r"),
         "{err}"
     );
     std::fs::write(dir.join("notes.txt"), "keep").unwrap();
-    assert_eq!(run(SPLIT, &["-d", d, "-r"], &stream).0, 0);
+    assert_eq!(
+        run(support::tool("as-split"), &["-d", d, "-r"], &stream).0,
+        0
+    );
     assert_eq!(files(&dir).len(), 2);
-    let (code, _, err) = run(SPLIT, &["-d", d, "--remove-artifacts"], b"");
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-d", d, "--remove-artifacts"],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         files(&dir),
@@ -174,8 +187,19 @@ fn used_directories_remove_files_and_artifacts() {
         "only backup files are removed"
     );
     std::fs::remove_file(dir.join("notes.txt")).unwrap();
-    assert_eq!(run(SPLIT, &["-d", d, "-r"], &stream).0, 0);
-    assert_eq!(run(SPLIT, &["-d", d, "--remove-artifacts"], b"").0, 0);
+    assert_eq!(
+        run(support::tool("as-split"), &["-d", d, "-r"], &stream).0,
+        0
+    );
+    assert_eq!(
+        run(
+            support::tool("as-split"),
+            &["-d", d, "--remove-artifacts"],
+            b""
+        )
+        .0,
+        0
+    );
     assert!(!dir.exists(), "an empty directory goes too");
 }
 
@@ -186,7 +210,7 @@ fn a_broken_input_or_filter_leaves_no_good_looking_backup() {
     let dir = tmp.path().join("cut");
     let d = dir.to_str().unwrap();
     let (code, _, err) = run(
-        SPLIT,
+        support::tool("as-split"),
         &["-d", d, "-F", "1", "-w", "2"],
         &stream[..stream.len() / 2],
     );
@@ -201,14 +225,14 @@ fn a_broken_input_or_filter_leaves_no_good_looking_backup() {
         "{names:?}"
     );
     assert!(dir.join("test.asb.incomplete").exists());
-    let (code, _, err) = run(DECODE, &["--validate", d], b"");
+    let (code, _, err) = run(support::tool("as-decode"), &["--validate", d], b"");
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("is an incomplete backup"), "{err}");
 
     let dir2 = tmp.path().join("badfilter");
     let d2 = dir2.to_str().unwrap();
     let (code, _, err) = run(
-        SPLIT,
+        support::tool("as-split"),
         &["-d", d2, "--filter", "as-encode | exit 3"],
         &stream,
     );
@@ -232,14 +256,26 @@ fn sink_commands_receive_each_file() {
     let out = tmp.path().join("sunk");
     std::fs::create_dir(&out).unwrap();
     let sink = format!("cat > {}/$FILE", out.display());
-    let (code, _, err) = run(SPLIT, &["--sink", &sink, "-w", "2", "-F", "1"], &stream);
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["--sink", &sink, "-w", "2", "-F", "1"],
+        &stream,
+    );
     assert_eq!(code, 0, "{err}");
     let names = files(&out);
     assert_eq!(names.len(), 2);
-    let (code, o, err) = run(DECODE, &["--validate", out.to_str().unwrap()], b"");
+    let (code, o, err) = run(
+        support::tool("as-decode"),
+        &["--validate", out.to_str().unwrap()],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(String::from_utf8_lossy(&o).contains("valid: 3000 record(s)"));
-    let (code, _, err) = run(SPLIT, &["--sink", "cat > /dev/null; exit 1"], &stream);
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["--sink", "cat > /dev/null; exit 1"],
+        &stream,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("the sink") && err.contains("failed"), "{err}");
 }

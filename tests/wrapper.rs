@@ -1,6 +1,6 @@
 //! scripts/asbackup: asbackup's options over the pipeline, against the bundled test server.
 
-mod support;
+use as_test_support as support;
 
 use std::process::Output;
 use support::TestServer;
@@ -9,13 +9,9 @@ fn asbackup(args: &[&str]) -> Output {
     support::asbackup_command(args).output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// The summary line, in asbackup's words, and its numbers.
 fn summary(o: &Output) -> (u64, u64, u64, u64) {
-    let err = stderr(o);
+    let err = support::stderr(o);
     let line = err.lines().last().unwrap_or_default();
     let words: Vec<&str> = line.split(' ').collect();
     assert_eq!(words[0..2], ["Backed", "up"], "{err}");
@@ -28,7 +24,7 @@ fn summary(o: &Output) -> (u64, u64, u64, u64) {
 }
 
 fn decode(args: &[&str], input: &[u8]) -> String {
-    let (code, out, err) = support::run(env!("CARGO_BIN_EXE_as-decode"), args, input);
+    let (code, out, err) = support::run(support::tool("as-decode"), args, input);
     assert_eq!(code, 0, "{err}");
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -42,7 +38,7 @@ fn every_local_output_mode() {
     let f = file.to_str().unwrap();
 
     let o = asbackup(&["-h", &host, "-n", "test", "-o", f]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let (records, indexes, udfs, bytes) = summary(&o);
     assert_eq!((indexes, udfs), (3, 1));
     assert!(records > 3900);
@@ -52,7 +48,7 @@ fn every_local_output_mode() {
     // An existing file is refused without -r, kept as it was.
     let o = asbackup(&["-h", &host, "-n", "test", "-o", f]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("already exists; use -r"));
+    assert!(support::stderr(&o).contains("already exists; use -r"));
     let o = asbackup(&[
         "-h",
         &host,
@@ -67,13 +63,13 @@ fn every_local_output_mode() {
         "7",
         "-C",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(decode(&["--validate", "-z", "zstd", f], b"")
         .starts_with(&format!("valid: {records} record(s)")));
 
     // Standard output.
     let o = asbackup(&["-h", &host, "-n", "test", "-o", "-", "-z", "zstd"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert_eq!(summary(&o).3, o.stdout.len() as u64);
     assert!(decode(&["--validate", "-z", "zstd"], &o.stdout)
         .starts_with(&format!("valid: {records} record(s)")));
@@ -84,7 +80,7 @@ fn every_local_output_mode() {
     let o = asbackup(&[
         "-h", &host, "-n", "test", "-d", d, "-F", "1", "-w", "2", "-z", "zstd", "-q", "nightly",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let (n, _, _, bytes) = summary(&o);
     assert_eq!(n, records);
     let sizes: u64 = std::fs::read_dir(&dir)
@@ -99,7 +95,7 @@ fn every_local_output_mode() {
         ))
     );
     let o = asbackup(&["-d", d, "--remove-artifacts"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(!dir.exists());
 }
 
@@ -124,7 +120,7 @@ fn machine_lines() {
         "-m",
         m.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     let (records, indexes, udfs, bytes) = summary(&o);
     let lines = std::fs::read_to_string(&m).unwrap();
     assert!(lines.lines().any(|l| l.starts_with("PROGRESS:")), "{lines}");
@@ -160,8 +156,8 @@ fn estimate_mode() {
         "-m",
         m.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let err = stderr(&o);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let err = support::stderr(&o);
     let size: u64 = err
         .lines()
         .find_map(|l| {
@@ -196,16 +192,18 @@ fn estimate_mode() {
         format!("ESTIMATE:{count}:{size}")
     );
     let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-z", "zstd"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(
-        stderr(&o).contains("Approximate compression ratio is "),
+        support::stderr(&o).contains("Approximate compression ratio is "),
         "{}",
-        stderr(&o)
+        support::stderr(&o)
     );
-    assert!(stderr(&o).contains("Estimated overall record size before compression is "));
+    assert!(support::stderr(&o).contains("Estimated overall record size before compression is "));
     let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-o", "x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--estimate cannot be used with --directory or --output-file"));
+    assert!(
+        support::stderr(&o).contains("--estimate cannot be used with --directory or --output-file")
+    );
 }
 
 #[test]
@@ -216,8 +214,8 @@ fn failures_name_the_stage_and_leave_no_output() {
     let file = tmp.path().join("x.asb");
     let f = file.to_str().unwrap();
     let o = asbackup(&["-h", &host, "-n", "nosuch", "-o", f]);
-    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
-    assert!(stderr(&o)
+    assert_eq!(o.status.code(), Some(6), "{}", support::stderr(&o));
+    assert!(support::stderr(&o)
         .lines()
         .last()
         .unwrap()
@@ -248,8 +246,17 @@ fn failures_name_the_stage_and_leave_no_output() {
         ),
     ] {
         let o = asbackup(&args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            support::stderr(&o)
+        );
+        assert!(
+            support::stderr(&o).contains(why),
+            "{args:?}: {}",
+            support::stderr(&o)
+        );
     }
 }
 
@@ -342,8 +349,8 @@ fn passwords_stay_out_of_argv_logs_and_state() {
         )
         .output()
         .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert!(!stderr(&o).contains(PW));
+        assert!(o.status.success(), "{}", support::stderr(&o));
+        assert!(!support::stderr(&o).contains(PW));
     }
     // A wrong password fails with as-scan's login status, and is not echoed.
     let o = asbackup(&[
@@ -357,8 +364,8 @@ fn passwords_stay_out_of_argv_logs_and_state() {
         "-o",
         "-",
     ]);
-    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("nope-123"));
+    assert_eq!(o.status.code(), Some(5), "{}", support::stderr(&o));
+    assert!(!support::stderr(&o).contains("nope-123"));
 }
 
 /// asbackup's validation: wrong types, ranges and combinations are refused before anything is
@@ -415,7 +422,7 @@ fn options_are_checked_up_front() {
         let mut args = vec!["-h", host, "-n", "test", "-d", d];
         args.extend(extra.iter());
         let o = asbackup(&args);
-        let err = stderr(&o);
+        let err = support::stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(why), "{extra:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{extra:?}: {err}");

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub fn wire_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/wire")
+    crate::shared().join("wire")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,45 @@
-//! Shared helpers of the integration tests: the bundled test server, started and stopped per test.
-#![allow(dead_code)]
+//! The helpers every integration test uses: where the tools, scripts and reference files are, the
+//! bundled test server (started and stopped per test), running a tool, and counting records.
+//!
+//! The tools are found in the build's target directory (as assert_cmd finds them): run the
+//! tests with `cargo test --workspace` (scripts/test), which builds every tool and as-testd first.
 
 pub mod replay;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The checkout's top directory.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared references beside the checkout (`../shared`: docs, samples, wire captures).
+pub fn shared() -> PathBuf {
+    repo().join("../shared")
+}
+
+/// The files the official asbackup 4.5.8 wrote (`../shared/samples`).
+pub fn samples() -> PathBuf {
+    shared().join("samples")
+}
+
+/// The path of one of the built tools (as-scan, ..., as-testd).
+pub fn tool(name: &str) -> &'static str {
+    let p = assert_cmd::cargo::cargo_bin(name);
+    assert!(
+        p.exists(),
+        "{} is not built: build the workspace first: cargo build --workspace --bins (scripts/test does)",
+        p.display()
+    );
+    Box::leak(p.to_string_lossy().into_owned().into_boxed_str())
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
 
 /// A running as-testd; killed when dropped.
 pub struct TestServer {
@@ -19,7 +54,7 @@ impl TestServer {
 
     /// With environment variables (e.g. AS_TESTD_PASSWORD, kept out of the process listing).
     pub fn start_with_env(nodes: usize, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_as-testd"))
+        let mut child = Command::new(tool("as-testd"))
             .args(["--port", "0", "--nodes", &nodes.to_string()])
             .args(extra)
             .envs(env.iter().copied())
@@ -100,16 +135,13 @@ pub fn run(bin: &str, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
 }
 
 /// Where this build's tools are.
-pub fn tools_bin() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_BIN_EXE_as-scan"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+pub fn tools_bin() -> PathBuf {
+    Path::new(tool("as-scan")).parent().unwrap().to_path_buf()
 }
 
 /// scripts/asbackup.
-pub fn asbackup_path() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/asbackup")
+pub fn asbackup_path() -> PathBuf {
+    repo().join("scripts/asbackup")
 }
 
 /// scripts/asbackup, using the tools of this build.
@@ -152,9 +184,9 @@ pub fn dir_digests(dir: &std::path::Path) -> std::collections::BTreeMap<[u8; 20]
 pub fn server_digests(host: &str, scope: &[&str]) -> std::collections::BTreeMap<[u8; 20], usize> {
     let mut args = vec!["-h", host];
     args.extend_from_slice(scope);
-    let (code, stream, err) = run(env!("CARGO_BIN_EXE_as-scan"), &args, b"");
+    let (code, stream, err) = run(tool("as-scan"), &args, b"");
     assert_eq!(code, 0, "{err}");
-    let (code, asb, err) = run(env!("CARGO_BIN_EXE_as-encode"), &[], &stream);
+    let (code, asb, err) = run(tool("as-encode"), &[], &stream);
     assert_eq!(code, 0, "{err}");
     let mut m = std::collections::BTreeMap::new();
     count_digests(&asb, &mut m);

@@ -1,7 +1,7 @@
-//! Input, output and error reporting shared by the tools.
+//! Input, output and the one error line, shared by the tools.
 
 use anyhow::{bail, Context};
-use as_common::asb::{AsbError, EncodeError};
+use as_common::asb::EncodeError;
 use as_common::stream::StreamError;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Read, Write};
@@ -11,19 +11,18 @@ use std::path::{Path, PathBuf};
 pub const CHUNK: usize = 256 << 10;
 
 /// Opens `path` for reading, or stdin for `None` and `-`.
-pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read>> {
+pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
     match path {
-        None => Ok(Box::new(io::stdin().lock())),
-        Some(p) if p.as_os_str() == "-" => Ok(Box::new(io::stdin().lock())),
-        Some(p) => {
+        Some(p) if p.as_os_str() != "-" => {
             let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             Ok(Box::new(f))
         }
+        _ => Ok(Box::new(io::stdin())),
     }
 }
 
 /// Buffered input.
-pub fn buffered(r: Box<dyn Read>) -> BufReader<Box<dyn Read>> {
+pub fn buffered<R: Read>(r: R) -> BufReader<R> {
     BufReader::with_capacity(CHUNK, r)
 }
 
@@ -41,6 +40,17 @@ pub fn input_name(path: &Option<PathBuf>) -> String {
     match path {
         Some(p) if p.as_os_str() != "-" => p.display().to_string(),
         _ => "stdin".into(),
+    }
+}
+
+/// `read`, retried when a signal interrupted it (EINTR): for readers that have no signal to
+/// act on.
+pub fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            res => return res,
+        }
     }
 }
 
@@ -69,26 +79,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
 }
-
-/// Bad input (exit 3) versus any other failure (exit 1).
-pub fn exit_code(e: &anyhow::Error) -> u8 {
-    let bad_input = e.chain().any(|c| {
-        matches!(c.downcast_ref::<StreamError>(), Some(s) if !matches!(s, StreamError::Io(_)))
-            || matches!(c.downcast_ref::<AsbError>(), Some(a) if !matches!(a.kind, as_common::asb::AsbErrorKind::Io(_)))
-            || matches!(c.downcast_ref::<EncodeError>(), Some(x) if !matches!(x, EncodeError::Io(_)))
-            || c.downcast_ref::<BadInput>().is_some()
-    });
-    if bad_input {
-        crate::EXIT_BAD_INPUT
-    } else {
-        crate::EXIT_ERROR
-    }
-}
-
-/// An input problem found by a tool itself (not by the library's readers).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
 
 /// Flushes `w`, naming what it is in the error.
 pub fn flush(mut w: impl Write) -> anyhow::Result<()> {

@@ -25,13 +25,6 @@ extern "C" fn record(sig: libc::c_int) {
 #[error("interrupted by {}", name(*.0))]
 pub struct Interrupted(pub i32);
 
-impl Interrupted {
-    /// The shell's status for a process stopped by the signal.
-    pub fn exit_code(&self) -> u8 {
-        (128 + self.0).min(255) as u8
-    }
-}
-
 pub fn name(sig: i32) -> &'static str {
     match sig {
         libc::SIGINT => "SIGINT",

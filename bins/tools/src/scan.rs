@@ -1,7 +1,9 @@
 //! `as-scan`: scan a namespace of a cluster and write the record stream, raw particles.
 
-use crate::io::{binary_stdout, CHUNK};
 use anyhow::{bail, Context};
+use as_cli::io::{binary_stdout, CHUNK};
+use as_cli::secret::secret_or_ask;
+use as_cli::Usage;
 use as_common::client::cluster::{parse_seeds, Cluster};
 use as_common::client::conn::{AuthMode, Credentials, Settings};
 use as_common::client::filter::{self, exp, PartFilter};
@@ -268,11 +270,6 @@ error, 4 when no seed host answers, 5 when login fails, 6 when the namespace doe
 the server refuses the scan, 7 when partitions could not be scanned within the retries. Errors \
 are reported as one line on stderr.";
 
-/// A usage problem found after parsing (asbackup's validation rules).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
-
 impl Args {
     /// Progress and the summary: -v, or any log level.
     fn verbose(&self) -> bool {
@@ -325,23 +322,6 @@ fn validate(a: &Args) -> Result<(), Usage> {
     Ok(())
 }
 
-/// Maps errors to asbackup-like exit statuses.
-pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
-    e.chain().find_map(|c| {
-        if c.downcast_ref::<Usage>().is_some() {
-            return Some(crate::EXIT_USAGE);
-        }
-        Some(match c.downcast_ref::<ClientError>()? {
-            ClientError::Connect(..) | ClientError::Unreachable(_) | ClientError::Tls(..) => 4,
-            ClientError::Auth { .. } => 5,
-            ClientError::NoNamespace(_)
-            | ClientError::Server { .. }
-            | ClientError::TooOld { .. } => 6,
-            ClientError::Incomplete(_) | ClientError::Wire(..) | ClientError::Protocol(..) => 7,
-        })
-    })
-}
-
 fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
     let mode = match a.auth.to_ascii_uppercase().as_str() {
         "PKI" => return Ok(Some(Credentials::pki())),
@@ -352,53 +332,13 @@ fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
     Ok(password(a)?.map(|p| Credentials::new(a.user.as_deref().unwrap_or_default(), &p, mode)))
 }
 
-/// The Aerospike tools' secret forms: `env:VAR`, `env-b64:VAR`, `b64:BASE64`, `file:PATH`
-/// (its first line), or the value itself; `None` for an empty value (to be asked for). Errors
-/// name where the secret was looked for, never the secret.
-pub fn secret(spec: &str) -> Result<Option<String>, Usage> {
-    let b64 = |what: &str, v: &str| {
-        base64_simd::STANDARD
-            .decode_to_vec(v.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| Usage(format!("{what} is not valid base64")))
-    };
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| Usage(format!("environment variable {name} is not set")))
-    };
-    let v = if let Some(name) = spec.strip_prefix("env:") {
-        var(name)?
-    } else if let Some(name) = spec.strip_prefix("env-b64:") {
-        b64(&format!("environment variable {name}"), &var(name)?)?
-    } else if let Some(v) = spec.strip_prefix("b64:") {
-        b64("the b64: secret", v)?
-    } else if let Some(path) = spec.strip_prefix("file:") {
-        let s = std::fs::read_to_string(path)
-            .map_err(|e| Usage(format!("cannot read the secret file {path}: {e}")))?;
-        s.lines().next().unwrap_or_default().to_string()
-    } else {
-        spec.to_string()
-    };
-    Ok(Some(v).filter(|v| !v.is_empty() || !spec.is_empty()))
-}
-
-fn prompt(what: &str) -> anyhow::Result<String> {
-    rpassword::prompt_password(what).context("cannot read the password from the terminal")
-}
-
-fn tls_key_password(spec: &str) -> anyhow::Result<String> {
-    match secret(spec)? {
-        Some(v) => Ok(v),
-        None => prompt("TLS key password: "),
-    }
-}
-
 fn password(a: &Args) -> anyhow::Result<Option<String>> {
     let Some(u) = &a.user else { return Ok(None) };
-    match a.password.as_deref().map(secret).transpose()?.flatten() {
-        Some(p) => Ok(Some(p)),
-        None => prompt(&format!("Password for {u}: ")).map(Some),
-    }
+    secret_or_ask(
+        a.password.as_deref().unwrap_or_default(),
+        &format!("Password for {u}: "),
+    )
+    .map(Some)
 }
 
 fn scope(a: &Args, filters: &[PartFilter]) -> String {
@@ -527,7 +467,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             keyfile_password: a
                 .tls_keyfile_password
                 .as_deref()
-                .map(tls_key_password)
+                .map(|p| secret_or_ask(p, "TLS key password: "))
                 .transpose()?,
             cipher_suites: a.tls_cipher_suite.clone(),
             crl_check: match (a.tls_crl_check_all, a.tls_crl_check) {
@@ -896,38 +836,6 @@ fn node_filters(cluster: &Cluster, list: &str) -> anyhow::Result<Vec<PartFilter>
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn secrets_in_every_form() {
-        use super::secret;
-        let dir = std::env::temp_dir().join(format!("secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("pw");
-        std::fs::write(&f, "from-file\nignored\n").unwrap();
-        std::env::set_var("AS_TEST_SECRET", "from-env");
-        std::env::set_var("AS_TEST_SECRET_B64", "ZnJvbS1lbnYtYjY0");
-        let ok = |s: &str| secret(s).unwrap();
-        assert_eq!(ok("plain"), Some("plain".into()));
-        assert_eq!(ok("env:AS_TEST_SECRET"), Some("from-env".into()));
-        assert_eq!(
-            ok("env-b64:AS_TEST_SECRET_B64"),
-            Some("from-env-b64".into())
-        );
-        assert_eq!(ok("b64:c2VjcmV0"), Some("secret".into()));
-        assert_eq!(
-            ok(&format!("file:{}", f.display())),
-            Some("from-file".into())
-        );
-        assert_eq!(ok(""), None, "empty: ask on the terminal");
-        let err = secret("env:AS_TEST_NO_SUCH_VAR").unwrap_err().0;
-        assert!(err.contains("AS_TEST_NO_SUCH_VAR is not set"), "{err}");
-        assert!(secret("b64:!!!").is_err());
-        assert!(secret("file:/nonexistent/pw")
-            .unwrap_err()
-            .0
-            .contains("/nonexistent/pw"));
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
     #[test]
     fn eta_like_asbackup() {
         assert_eq!(super::eta(0), "0s");

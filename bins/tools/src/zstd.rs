@@ -1,7 +1,8 @@
 //! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
 
-use crate::io::{binary_stdout, open_input, BadInput, CHUNK};
 use anyhow::Context;
+use as_cli::io::{binary_stdout, open_input, CHUNK};
+use as_cli::BadInput;
 use as_common::stream::{MAGIC, ZSTD_MAGIC};
 use clap::Parser;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 /// one after another. Input that is not zstd data, or that ends inside a frame, is an error
 /// (exit status 3).
 #[derive(Parser, Debug)]
-#[command(name = "as-zstd", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-zstd", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Decompress instead of compressing.
     #[arg(short, long)]

@@ -1,6 +1,6 @@
 //! `as-gen`: a reproducible synthetic record stream, for trying the tools and for benchmarks.
 
-use crate::io::{binary_stdout, CHUNK};
+use as_cli::io::{binary_stdout, CHUNK};
 use as_common::gen::Generator;
 use as_common::stream::{Header, StreamWriter};
 use clap::Parser;
@@ -15,7 +15,7 @@ use std::io::BufWriter;
 /// strings with LF and non-ASCII text, blobs with NUL and LF, ordered and unordered lists and
 /// maps, GeoJSON, HyperLogLogs and language blobs, and bin names that need escaping.
 #[derive(Parser, Debug)]
-#[command(name = "as-gen", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-gen", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Number of records.
     #[arg(short = 'n', long, default_value_t = 1000)]

@@ -35,7 +35,7 @@ use store::{Namespace, PARTITIONS};
 /// (node I stalls MS milliseconds before its next scan reply), `testd-kill:node=I` and
 /// `testd-revive:node=I` (take a node away and back; partitions move to the live nodes).
 #[derive(Parser, Debug)]
-#[command(name = "as-testd", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-testd", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// First port; 0 lets the system pick free ports.
     #[arg(short, long, default_value_t = 3000)]

@@ -7,7 +7,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use clap::Parser;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use std::time::Duration;
 /// exits non-zero with one line on stderr; on SIGINT or SIGTERM too (exit 130 or 143). Credentials come from the standard AWS chain
 /// (environment, profile, ...).
 #[derive(Parser, Debug)]
-#[command(name = "as-s3put", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-s3put", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["from", "framed", "eof_completes"])))]
 pub struct Args {
     /// The destination, s3://BUCKET/KEY.
@@ -252,8 +252,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (bucket, key) = parse_url(&a.url)?;
     let mut source = match (&a.from, a.framed) {
         (Some(cmd), _) => {
-            let mut child = Command::new("bash")
-                .args(["-o", "pipefail", "-c", cmd])
+            let mut child = as_cli::process::shell(cmd)
                 .stdout(Stdio::piped())
                 .spawn()
                 .with_context(|| format!("cannot run {cmd:?}"))?;
@@ -300,7 +299,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         eprintln!(
             "as-s3put: error: {}; nothing was stored",
-            crate::signals::Interrupted(sig)
+            as_cli::signals::Interrupted(sig)
         );
         std::process::exit(128 + sig);
     });

@@ -1,7 +1,7 @@
 //! `as-encode`: record stream → ASB text, byte for byte what asbackup writes.
 
-use crate::io::{buffered, input_name, open_input};
 use anyhow::Context;
+use as_cli::io::{buffered, input_name, open_input};
 use as_common::asb::{AsbWriter, EncodeError};
 use as_common::stream::{Frame, StreamReader};
 use clap::Parser;
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 /// where the next record would start, so that neither asrestore nor as-decode takes the partial
 /// output for a complete backup.
 #[derive(Parser, Debug)]
-#[command(name = "as-encode", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-encode", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Write bytes values (blobs, lists, maps, HLLs, language blobs) and bytes keys raw instead of
     /// base64, as asbackup --compact does.
@@ -197,6 +197,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn fail_input<W: io::Write>(w: &mut AsbWriter<W>, e: anyhow::Error, name: &str) -> anyhow::Error {
     let e = e.context(format!("reading {name}"));
     // Best effort: if the output is gone too, the error below still reports the cause.
-    let _ = w.poison(&crate::io::one_line(&e));
+    let _ = w.poison(&as_cli::io::one_line(&e));
     e
 }

@@ -2,9 +2,11 @@
 //! directory mode), each made by a per-file filter command, and keep the state from which an
 //! interrupted backup is resumed.
 
-use crate::io::{buffered, BadInput};
-use crate::signals::{self, Interruptible};
 use anyhow::{bail, Context};
+use as_cli::io::buffered;
+use as_cli::process::{detached_shell, kill_group};
+use as_cli::signals::{self, Interruptible};
+use as_cli::BadInput;
 use as_common::record::{partition_of, DIGEST_LEN};
 use as_common::state::{self, BackupState, Progress};
 use as_common::stream::{
@@ -13,9 +15,8 @@ use as_common::stream::{
 use clap::Parser;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufWriter, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -50,7 +51,7 @@ use std::thread::JoinHandle;
 /// the pipeline does not cut the files being finished; a second signal ends as-split at once
 /// (the state saved so far stays valid).
 #[derive(Parser, Debug)]
-#[command(name = "as-split", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-split", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// The directory of the backup (created if missing).
     #[arg(short = 'd', long, required_unless_present_any = ["sink", "output_file"])]
@@ -75,11 +76,11 @@ pub struct Args {
     #[arg(short = 'F', long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     pub file_limit: u64,
 
-    /// The command each file's record stream is piped through (run with sh -c).
+    /// The command each file's record stream is piped through (run with bash -o pipefail -c, so that any of its stages failing fails the file).
     #[arg(long, default_value = "as-encode")]
     pub filter: String,
 
-    /// Instead of writing files, pipe each file into this command (sh -c, with FILE set to the
+    /// Instead of writing files, pipe each file into this command (bash -o pipefail -c, with FILE set to the
     /// file name).
     #[arg(long, conflicts_with_all = ["remove_files", "remove_artifacts"])]
     pub sink: Option<String>,
@@ -318,34 +319,6 @@ fn pump(
     })
 }
 
-/// SIGKILL to the process group a child of `sh` leads.
-fn kill_group(child: &Child) {
-    // SAFETY: kill(2) on a process group this process made (the child's pid is its group id).
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-}
-
-/// `sh -c cmd` in a process group of its own (a Ctrl-C for the pipeline must not cut a file
-/// being finished), with this program's directory first on PATH so that the sibling tools
-/// (as-encode, as-zstd, as-s3put) are found wherever the toolkit is installed.
-fn sh(cmd: &str) -> Command {
-    let mut c = Command::new("sh");
-    c.arg("-c").arg(cmd).process_group(0);
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![dir];
-        dirs.extend(std::env::split_paths(&path));
-        if let Ok(joined) = std::env::join_paths(dirs) {
-            c.env("PATH", joined);
-        }
-    }
-    c
-}
-
 impl OpenFile {
     fn open(s: &Shared, first: bool) -> anyhow::Result<OpenFile> {
         let number = s.take_number()?;
@@ -372,7 +345,7 @@ impl OpenFile {
             Some((f, _)) => Stdio::from(f.try_clone()?),
             None => Stdio::piped(),
         };
-        let mut filter = sh(&s.filter)
+        let mut filter = detached_shell(&s.filter)
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(Stdio::piped())
@@ -389,7 +362,7 @@ impl OpenFile {
         let pumped = Arc::new(AtomicU64::new(0));
         let (pump, sink, framed) = match &s.dest {
             Dest::Sink(cmd) => {
-                let mut child = sh(cmd)
+                let mut child = detached_shell(cmd)
                     .env("FILE", &name)
                     .stdin(Stdio::piped())
                     .spawn()
@@ -902,7 +875,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Err(e) => {
             if let Some(m) = &marker {
-                let _ = std::fs::write(m, format!("{}\n", crate::io::one_line(&e)));
+                let _ = std::fs::write(m, format!("{}\n", as_cli::io::one_line(&e)));
             }
             match &state_path {
                 Some(p) => Err(e.context(format!(

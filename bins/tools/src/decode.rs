@@ -1,7 +1,8 @@
 //! `as-decode`: ASB text → record stream, and offline validation of a backup.
 
-use crate::io::{binary_stdout, buffered, open_input, BadInput, CHUNK};
 use anyhow::{bail, Context};
+use as_cli::io::{binary_stdout, buffered, open_input, CHUNK};
+use as_cli::BadInput;
 use as_common::asb::{AsbItem, AsbReader};
 use as_common::stream::{Header, StreamWriter};
 use clap::{Parser, ValueEnum};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// Errors name the file, line and column. The exit status is 3 for invalid input and 1 for other
 /// failures.
 #[derive(Parser, Debug)]
-#[command(name = "as-decode", version, max_term_width = 100, after_long_help = crate::EXIT_STATUS_HELP)]
+#[command(name = "as-decode", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Parse the whole backup and report counts instead of writing a stream.
     #[arg(long)]
@@ -182,7 +183,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
             Err(e) if files.len() > 1 => {
                 failed += 1;
                 println!("{name}: invalid");
-                eprintln!("as-decode: error: {}", crate::io::one_line(&e));
+                eprintln!("as-decode: error: {}", as_cli::io::one_line(&e));
             }
             Err(e) => return Err(e),
         }

@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    as_tools::main("as-encode", as_tools::encode::run)
-}

@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    as_tools::main("as-s3put", as_tools::s3put::run)
-}

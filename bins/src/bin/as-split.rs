@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    as_tools::main("as-split", as_tools::split::run)
-}

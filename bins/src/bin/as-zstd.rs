@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    as_tools::main("as-zstd", as_tools::zstd::run)
-}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    as_cli::main("as-s3put", as_tools::s3put::run)
+}
