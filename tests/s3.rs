@@ -460,7 +460,7 @@ fn a_resume_overwrites_files_a_killed_run_left_uncommitted() {
         .header()
         .clone();
     let mut st = BackupState::new("test", "test", &header.scope);
-    st.kind = "sink".into();
+    st.kind = as_common::state::Kind::Sink;
     st.open = vec![0, 1];
     st.next_number = 2;
     st.save(&state).unwrap();

@@ -11,7 +11,9 @@ pub mod estimate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gen;
+pub mod layout;
 pub mod record;
+pub mod scope;
 pub mod state;
 pub mod stream;
 pub mod wire;

@@ -73,9 +73,57 @@ pub struct BackupState {
     /// what lies beyond and appends).
     #[serde(default)]
     pub file_len: u64,
-    /// What the backup is written into: "directory", "file" or "sink" (a resume must be too).
+    /// What the backup is written into (a resume must be written into the same).
     #[serde(default)]
-    pub kind: String,
+    pub kind: Kind,
+}
+
+/// What a backup is written into; kept in the state as its name, so states stay readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Kind {
+    /// A state from before the kind was recorded.
+    #[default]
+    Unrecorded,
+    /// Files `PREFIX_NNNNN.asb` in a directory.
+    Directory,
+    /// One file, appended to on resume.
+    File,
+    /// Each file piped into a command (an upload).
+    Sink,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Unrecorded => "",
+            Kind::Directory => "directory",
+            Kind::File => "file",
+            Kind::Sink => "sink",
+        }
+    }
+}
+
+impl From<Kind> for String {
+    fn from(k: Kind) -> String {
+        k.name().into()
+    }
+}
+
+impl TryFrom<String> for Kind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Kind, String> {
+        [Kind::Unrecorded, Kind::Directory, Kind::File, Kind::Sink]
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown backup kind {s:?}"))
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl BackupState {
@@ -93,7 +141,7 @@ impl BackupState {
             bytes: 0,
             resumes: 0,
             file_len: 0,
-            kind: String::new(),
+            kind: Kind::Unrecorded,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The exit statuses of the tools, and the one place an error is mapped to its status.
 
 use as_common::asb::{AsbError, AsbErrorKind, EncodeError};
-use as_common::client::ClientError;
+use as_common::client::{ClientError, InvalidOption};
 use as_common::stream::StreamError;
 
 /// Why a tool stopped, as its exit status tells a script (asbackup's codes where it has them).
@@ -30,6 +30,12 @@ pub const EXIT_STATUS_HELP: &str =
     "Exit status: 0 on success, 1 on an I/O or other runtime error, \
 2 on a usage error, 3 when the input is not valid (foreign, truncated, corrupt or unparsable). \
 Errors are reported as one line on stderr.";
+
+/// The exit statuses of a tool that talks to a cluster, for its --help and man page.
+pub const CLUSTER_EXIT_STATUS_HELP: &str = "Exit status: 0 on success, 1 on a runtime error, 2 on a usage \
+error, 4 when no seed host answers, 5 when login fails, 6 when the namespace does not exist or \
+the server refuses the request, 7 when partitions could not be scanned (or records written) within the retries. Errors \
+are reported as one line on stderr.";
 
 impl Exit {
     pub fn code(self) -> u8 {
@@ -62,7 +68,7 @@ impl Exit {
     }
 
     fn of_usage_or_cluster(c: &(dyn std::error::Error + 'static)) -> Option<Exit> {
-        if c.is::<Usage>() {
+        if c.is::<Usage>() || c.is::<InvalidOption>() {
             return Some(Exit::Usage);
         }
         Some(match c.downcast_ref::<ClientError>()? {

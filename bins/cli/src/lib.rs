@@ -4,6 +4,7 @@
 //! machine-readable summary a wrapper reads ([`summary`]).
 
 pub mod exit;
+pub mod framed;
 pub mod io;
 pub mod process;
 pub mod secret;

@@ -132,9 +132,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
                 std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
             {
                 let p = e?.path();
-                if p.to_string_lossy()
-                    .ends_with(crate::split::INCOMPLETE_SUFFIX)
-                {
+                if p.to_string_lossy().ends_with(as_common::layout::INCOMPLETE) {
                     let why = std::fs::read_to_string(&p).unwrap_or_default();
                     return Err(BadInput(format!(
                         "{} is an incomplete backup: {}",

@@ -2,6 +2,7 @@
 //! data is known to be whole.
 
 use anyhow::{bail, Context};
+use as_cli::framed::FramedReader;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -99,11 +100,7 @@ enum Source {
     /// A child's output; whole if the child exits 0.
     Child(Child, std::process::ChildStdout),
     /// Framed standard input; whole once the zero-length frame came.
-    Framed {
-        input: std::io::Stdin,
-        left: usize,
-        committed: bool,
-    },
+    Framed(FramedReader<std::io::Stdin>),
     /// Standard input; whole at its end.
     Eof(std::io::Stdin),
 }
@@ -116,34 +113,7 @@ impl Source {
             let k = match self {
                 Source::Child(_, out) => out.read(&mut buf[n..])?,
                 Source::Eof(input) => input.read(&mut buf[n..])?,
-                Source::Framed {
-                    input,
-                    left,
-                    committed,
-                } => {
-                    if *committed {
-                        0
-                    } else if *left == 0 {
-                        let mut len = [0u8; 4];
-                        match input.read_exact(&mut len) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                                return Ok(n)
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
-                        *left = u32::from_be_bytes(len) as usize;
-                        if *left == 0 {
-                            *committed = true;
-                        }
-                        continue;
-                    } else {
-                        let want = (*left).min(buf.len() - n);
-                        let k = input.read(&mut buf[n..n + want])?;
-                        *left -= k;
-                        k
-                    }
-                }
+                Source::Framed(input) => input.read(&mut buf[n..])?,
             };
             if k == 0 {
                 break;
@@ -163,10 +133,8 @@ impl Source {
                 }
                 Ok(())
             }
-            Source::Framed {
-                committed: true, ..
-            } => Ok(()),
-            Source::Framed { .. } => {
+            Source::Framed(input) if input.committed() => Ok(()),
+            Source::Framed(_) => {
                 bail!("input ended without its commit frame: the producer did not finish")
             }
             Source::Eof(_) => Ok(()),
@@ -259,11 +227,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let out = child.stdout.take().expect("piped");
             Source::Child(child, out)
         }
-        (None, true) => Source::Framed {
-            input: std::io::stdin(),
-            left: 0,
-            committed: false,
-        },
+        (None, true) => Source::Framed(FramedReader::new(std::io::stdin())),
         (None, false) => Source::Eof(std::io::stdin()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

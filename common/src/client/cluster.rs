@@ -3,6 +3,7 @@
 
 use super::conn::{Conn, Settings};
 use super::ClientError;
+use crate::client::InvalidOption;
 use crate::record::PARTITIONS;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -16,7 +17,11 @@ pub struct Seed {
 }
 
 /// Parses asbackup's `--host` list (comma- or semicolon-separated) with a default port.
-pub fn parse_seeds(s: &str, default_port: u16) -> Result<Vec<Seed>, String> {
+pub fn parse_seeds(s: &str, default_port: u16) -> Result<Vec<Seed>, InvalidOption> {
+    parse_seeds_msg(s, default_port).map_err(InvalidOption)
+}
+
+fn parse_seeds_msg(s: &str, default_port: u16) -> Result<Vec<Seed>, String> {
     let mut out = Vec::new();
     for item in s.split([',', ';']).map(str::trim).filter(|i| !i.is_empty()) {
         let (host, rest) = if let Some(v6) = item.strip_prefix('[') {

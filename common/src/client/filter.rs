@@ -1,6 +1,7 @@
 //! Scan scope as asbackup takes it: partition filters (`-X`, `-D`) split into jobs, and the
 //! filter expressions for several sets, modification times and `--no-ttl-only`.
 
+use crate::client::InvalidOption;
 use crate::record::{partition_of, DIGEST_LEN, PARTITIONS};
 use base64_simd::STANDARD as B64;
 
@@ -46,7 +47,11 @@ fn parse_digest(s: &str) -> Result<[u8; DIGEST_LEN], String> {
 }
 
 /// `-X/--partition-list`: `begin[-count]` items and base64 digests, sorted, overlaps refused.
-pub fn parse_partition_list(s: &str) -> Result<Vec<PartFilter>, String> {
+pub fn parse_partition_list(s: &str) -> Result<Vec<PartFilter>, InvalidOption> {
+    parse_partition_list_msg(s).map_err(InvalidOption)
+}
+
+fn parse_partition_list_msg(s: &str) -> Result<Vec<PartFilter>, String> {
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim) {
         if item.is_empty() {
@@ -85,7 +90,11 @@ pub fn parse_partition_list(s: &str) -> Result<Vec<PartFilter>, String> {
 }
 
 /// `-D/--after-digest`: the records after the digest in its partition, and all later partitions.
-pub fn after_digest(s: &str) -> Result<Vec<PartFilter>, String> {
+pub fn after_digest(s: &str) -> Result<Vec<PartFilter>, InvalidOption> {
+    after_digest_msg(s).map_err(InvalidOption)
+}
+
+fn after_digest_msg(s: &str) -> Result<Vec<PartFilter>, String> {
     let d = parse_digest(s)?;
     let p = partition_of(&d);
     let mut v = vec![PartFilter::After(d)];
@@ -206,7 +215,11 @@ pub mod exp {
 
 /// Parses asbackup's time formats in the local time zone: `YYYY-MM-DD_HH:MM:SS`, `YYYY-MM-DD`
 /// (midnight) or `HH:MM:SS` (today); returns nanoseconds since the Unix epoch.
-pub fn parse_time(s: &str) -> Result<i64, String> {
+pub fn parse_time(s: &str) -> Result<i64, InvalidOption> {
+    parse_time_msg(s).map_err(InvalidOption)
+}
+
+fn parse_time_msg(s: &str) -> Result<i64, String> {
     use chrono::{Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
     let bad =
         || format!("invalid time {s:?}: expected YYYY-MM-DD_HH:MM:SS, YYYY-MM-DD or HH:MM:SS");
@@ -238,15 +251,19 @@ mod tests {
         assert_eq!(f[2].work().len(), 10);
         assert!(parse_partition_list("0-10,5")
             .unwrap_err()
+            .0
             .contains("overlap"));
         assert!(parse_partition_list("4096")
             .unwrap_err()
+            .0
             .contains("out of range"));
         assert!(parse_partition_list("4000-200")
             .unwrap_err()
+            .0
             .contains("past partition 4095"));
         assert!(parse_partition_list("x")
             .unwrap_err()
+            .0
             .contains("invalid digest"));
         let d = "7JEZLUt/jONdXXjTS8ply6qqyWA=";
         let f = parse_partition_list(d).unwrap();

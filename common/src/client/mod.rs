@@ -5,11 +5,18 @@ pub mod cluster;
 pub mod conn;
 pub mod filter;
 pub mod metadata;
+pub mod objects;
 pub mod scan;
 pub mod tls;
 
 use crate::wire::WireError;
 use thiserror::Error;
+
+/// An option the user gave that does not parse or does not fit (a partition list, a digest, a
+/// time, a host list, the TLS files): a usage error, with the message saying what is wrong.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct InvalidOption(pub String);
 
 #[derive(Debug, Error)]
 pub enum ClientError {

@@ -1,5 +1,6 @@
 //! TLS for cluster connections (rustls), configured from asbackup's `--tls-*` options.
 
+use crate::client::InvalidOption;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
@@ -174,7 +175,11 @@ fn versions(spec: Option<&str>) -> Result<Vec<&'static rustls::SupportedProtocol
     Ok(out)
 }
 
-pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, InvalidOption> {
+    client_config_msg(o).map_err(InvalidOption)
+}
+
+fn client_config_msg(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     if let Some(f) = &o.cafile {
         for c in certs(f)? {

@@ -1,0 +1,310 @@
+//! The options of as-scan, as asbackup names them, and the checks asbackup makes of them.
+
+use as_cli::Usage;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Scan a namespace of an Aerospike cluster and write its records as a record stream.
+///
+/// Connects to the cluster through the seed hosts, reads the secondary-index and UDF definitions,
+/// scans the chosen partitions of the namespace on their master nodes, and writes the framed
+/// record stream (as-stream(5)) on standard output with every bin as the server's raw particle
+/// bytes, ready for as-encode. Options use asbackup's names and letters.
+///
+/// Partitions are tracked as the official clients track them: a partition is done when its
+/// node's scan ends (LAST) without reporting it unavailable; one reported unavailable, or whose
+/// node fails mid-scan, is retried on its next copy after the last record received for it (a
+/// server sends a partition's records in descending digest order and resumes below the digest),
+/// after re-reading the partition map and looking for new peers, so every record appears exactly
+/// once. The stream ends with its trailer only when the whole
+/// scope was scanned; on any failure as-scan exits non-zero and consumers reject the truncated
+/// stream. -vv shows what each node was asked and answered.
+#[derive(Parser, Debug)]
+#[command(name = "as-scan", version, max_term_width = 100, disable_help_flag = true,
+          after_long_help = as_cli::exit::CLUSTER_EXIT_STATUS_HELP)]
+pub struct Args {
+    /// Print help.
+    #[arg(short = 'Z', long = "help", action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// Seed hosts: host[:tlsname][:port], IPv6 in brackets, comma-separated.
+    #[arg(short = 'h', long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Default port of the seed hosts.
+    #[arg(
+        short = 'p',
+        long,
+        default_value_t = 3000,
+        allow_negative_numbers = true
+    )]
+    pub port: u16,
+
+    /// User name, for clusters with security enabled.
+    #[arg(short = 'U', long)]
+    pub user: Option<String>,
+
+    /// Password: the password itself, env:VAR, env-b64:VAR, b64:BASE64 or file:PATH. Without a
+    /// value (-P alone) it is asked for on the terminal; it may also come from the environment
+    /// variable AS_PASSWORD, which keeps it out of process listings.
+    #[arg(short = 'P', long, num_args = 0..=1, default_missing_value = "", require_equals = true,
+          env = "AS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+
+    /// Authentication mode: INTERNAL (a password hash), EXTERNAL (the password too, over TLS),
+    /// EXTERNAL_INSECURE (the password without TLS), PKI (the TLS client certificate).
+    #[arg(short = 'A', long, default_value = "INTERNAL", value_parser = ["INTERNAL", "EXTERNAL", "EXTERNAL_INSECURE", "PKI"], ignore_case = true)]
+    pub auth: String,
+
+    /// Connect with TLS.
+    #[arg(long, alias = "tlsEnable")]
+    pub tls_enable: bool,
+
+    /// Default TLS name of the nodes (a seed's own host:tlsname:port wins).
+    #[arg(long, alias = "tlsName")]
+    pub tls_name: Option<String>,
+
+    /// CA certificates (PEM) to verify the nodes with.
+    #[arg(long, alias = "tlsCaFile")]
+    pub tls_cafile: Option<PathBuf>,
+
+    /// A directory of CA certificates (default /etc/ssl/certs when no CA file is given).
+    #[arg(long, alias = "tlsCaPath")]
+    pub tls_capath: Option<PathBuf>,
+
+    /// TLS protocols, e.g. "TLSv1.2", "TLSv1.3", "all -TLSv1.2" (default: both).
+    #[arg(long, alias = "tlsProtocols")]
+    pub tls_protocols: Option<String>,
+
+    /// Client certificate chain (PEM), for mutual TLS and --auth PKI.
+    #[arg(long, alias = "tlsCertFile")]
+    pub tls_certfile: Option<PathBuf>,
+
+    /// Client private key (PEM, unencrypted).
+    #[arg(long, alias = "tlsKeyFile")]
+    pub tls_keyfile: Option<PathBuf>,
+
+    /// Print the negotiated TLS protocol and cipher suite of the first connection on stderr.
+    #[arg(long, alias = "tlsLogSessionInfo")]
+    pub tls_log_session_info: bool,
+
+    /// Password of an encrypted client key: env:VAR, env-b64:VAR, b64:BASE64, file:PATH, the
+    /// password itself, or nothing to be asked on the terminal; also from the environment
+    /// variable AS_TLS_KEYFILE_PASSWORD.
+    #[arg(long, alias = "tlsKeyFilePassword", num_args = 0..=1, default_missing_value = "", require_equals = true,
+          env = "AS_TLS_KEYFILE_PASSWORD", hide_env_values = true)]
+    pub tls_keyfile_password: Option<String>,
+
+    /// Allowed cipher suites, OpenSSL or IANA names separated by ':' (default: rustls's safe set).
+    #[arg(long, alias = "tlsCipherSuite")]
+    pub tls_cipher_suite: Option<String>,
+
+    /// Check the nodes' certificates against the revocation lists in --tls-capath.
+    #[arg(long, alias = "tlsCrlCheck")]
+    pub tls_crl_check: bool,
+
+    /// Check the whole certificate chain against the revocation lists in --tls-capath.
+    #[arg(long, alias = "tlsCrlCheckAll")]
+    pub tls_crl_check_all: bool,
+
+    /// Not supported (deprecated in asbackup too).
+    #[arg(long, alias = "tlsCertBlackList", hide = true)]
+    pub tls_cert_blacklist: Option<String>,
+
+    /// Use the nodes' alternate access addresses.
+    #[arg(short = 'S', long)]
+    pub services_alternate: bool,
+
+    /// Socket timeout in milliseconds (0 = the total timeout).
+    #[arg(long, default_value_t = 10000, allow_negative_numbers = true)]
+    pub socket_timeout: u64,
+
+    /// Total timeout of the backup in milliseconds (0 = none).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub total_timeout: u64,
+
+    /// How often a failed partition scan is retried.
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    pub max_retries: u32,
+
+    /// Milliseconds to wait between retries.
+    #[arg(
+        long,
+        alias = "retry-delay",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub sleep_between_retries: u64,
+
+    /// The namespace to back up.
+    #[arg(short = 'n', long)]
+    pub namespace: String,
+
+    /// Only these sets (comma-separated).
+    #[arg(short = 's', long, value_delimiter = ',')]
+    pub set: Vec<String>,
+
+    /// Only these bins (comma-separated).
+    #[arg(short = 'B', long, value_delimiter = ',')]
+    pub bin_list: Vec<String>,
+
+    /// Partition filters: begin[-count] (partitions 0-4095) or a base64 digest (the records
+    /// after it in its partition), comma-separated.
+    #[arg(short = 'X', long)]
+    pub partition_list: Option<String>,
+
+    /// The records after this base64 digest in its partition, and all later partitions.
+    #[arg(short = 'D', long)]
+    pub after_digest: Option<String>,
+
+    /// Only records last updated at or after this time (YYYY-MM-DD_HH:MM:SS, YYYY-MM-DD or
+    /// HH:MM:SS, local time).
+    #[arg(short = 'a', long)]
+    pub modified_after: Option<String>,
+
+    /// Only records last updated before this time.
+    #[arg(short = 'b', long)]
+    pub modified_before: Option<String>,
+
+    /// Only records that never expire.
+    #[arg(long)]
+    pub no_ttl_only: bool,
+
+    /// A filter expression (base64 of the packed expression) applied to every record.
+    #[arg(short = 'f', long)]
+    pub filter_exp: Option<String>,
+
+    /// Stop after about this many records (0 = all).
+    #[arg(short = 'M', long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_records: u64,
+
+    /// Limit the scan to this many records per second (0 = no limit).
+    #[arg(short = 'L', long, default_value_t = 0, allow_negative_numbers = true)]
+    pub records_per_second: u32,
+
+    /// Back up keys and metadata only, no bin data.
+    #[arg(short = 'x', long)]
+    pub no_bins: bool,
+
+    /// Write only the header, index and UDF definitions, no records.
+    #[arg(short = 'R', long)]
+    pub no_records: bool,
+
+    /// Leave out secondary-index definitions.
+    #[arg(short = 'I', long)]
+    pub no_indexes: bool,
+
+    /// Leave out UDF modules.
+    #[arg(short = 'u', long)]
+    pub no_udfs: bool,
+
+    /// Scan each partition on a copy held in one of these racks (ids 0 to 1000000,
+    /// comma-separated) when there is one, else on its master.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub prefer_racks: Vec<u32>,
+
+    /// Back up the partitions whose master is one of these nodes (addr:port, comma- or
+    /// semicolon-separated); contiguous runs become partition filters.
+    #[arg(short = 'l', long)]
+    pub node_list: Option<String>,
+
+    /// Number of partition groups scanned at the same time (1 to 100; default 1, or 16 with
+    /// --node-list).
+    #[arg(short = 'w', long, value_parser = clap::value_parser!(u32).range(1..=100), allow_negative_numbers = true)]
+    pub parallel: Option<u32>,
+
+    /// Progress and a summary on stderr (progress is also shown when stderr is a terminal);
+    /// twice (-vv), also what is sent to and received from each node: scan requests, LAST,
+    /// unavailable partitions, retries and resumes.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// `debug` is -vv; `info` is -v.
+    #[arg(long, value_parser = ["info", "debug"])]
+    pub log_level: Option<String>,
+
+    /// Limit the record stream written to this many MiB per second (asbackup's --nice applies to
+    /// the backup files; the stream is what the later stages turn into them).
+    #[arg(long, value_name = "MIB_PER_SEC", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
+    pub bandwidth: Option<u64>,
+
+    /// Print the number of records the cluster holds in the namespace (or the sets), from the
+    /// servers' object counts, and exit without scanning.
+    #[arg(long)]
+    pub count: bool,
+
+    /// Append machine-readable progress (PROGRESS:<pct>, REMAINING:<eta>, each second) to this
+    /// file or FIFO.
+    #[arg(long)]
+    pub machine: Option<PathBuf>,
+
+    /// Check the options (types, ranges, combinations, as asbackup does) and exit without
+    /// connecting: 0 when they are good, 2 with the reason when not.
+    #[arg(long)]
+    pub check_options: bool,
+
+    /// When the scan ends, write its counts into this file, one `key=value` per line: records,
+    /// indexes, udfs (for scripts; the summary on stderr is for people).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Resume an interrupted backup from its state file (kept by as-split): partitions it
+    /// records as complete are skipped, the others are scanned after their last backed-up
+    /// digest. The scope options must be those of the interrupted backup.
+    #[arg(short = 'c', long = "continue", value_name = "STATE")]
+    pub resume: Option<PathBuf>,
+}
+
+impl Args {
+    /// Progress and the summary: -v, or any log level.
+    pub fn verbose(&self) -> bool {
+        self.verbose > 0 || self.log_level.is_some()
+    }
+
+    /// asbackup's rules for combining options (ranges are clap's).
+    pub fn validate(&self) -> Result<(), Usage> {
+        let a = self;
+        let bad = |m: &str| Err(Usage(m.to_string()));
+        if a.partition_list.is_some() && a.after_digest.is_some() {
+            return bad("--partition-list and --after-digest cannot be used together");
+        }
+        if a.node_list.is_some() && (a.partition_list.is_some() || a.after_digest.is_some()) {
+            return bad("--node-list cannot be used with --partition-list or --after-digest");
+        }
+        if a.filter_exp.is_some()
+            && (a.set.len() > 1
+                || a.modified_after.is_some()
+                || a.modified_before.is_some()
+                || a.no_ttl_only)
+        {
+            return bad("--filter-exp cannot be combined with several sets, --modified-after, --modified-before or --no-ttl-only");
+        }
+        let auth = a.auth.to_ascii_uppercase();
+        if (auth == "EXTERNAL" || auth == "PKI") && !a.tls_enable {
+            return Err(Usage(format!("--auth {auth} needs --tls-enable")));
+        }
+        if auth == "PKI" && (a.tls_certfile.is_none() || a.tls_keyfile.is_none()) {
+            return bad("--auth PKI needs --tls-certfile and --tls-keyfile");
+        }
+        if a.tls_cert_blacklist.is_some() {
+            return bad("--tls-cert-blacklist is not supported (it is deprecated in asbackup too): use --tls-crl-check");
+        }
+        for s in &a.set {
+            if s.is_empty() || s.len() > 63 {
+                return Err(Usage(format!("invalid set name {s:?} (1 to 63 bytes)")));
+            }
+        }
+        if a.namespace.is_empty() || a.namespace.len() > 31 {
+            return bad("invalid namespace (1 to 31 bytes)");
+        }
+        // An empty name would back up records without their bins.
+        for b in &a.bin_list {
+            if b.is_empty() || b.len() > 15 {
+                return Err(Usage(format!(
+                    "invalid bin name {b:?} in --bin-list (1 to 15 bytes)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! `as-scan`: scan a namespace of a cluster and write the record stream, raw particles.
+//!
+//! [`args`] holds the options, [`config`] turns them into what the scan needs (every option
+//! error is found there), [`workers`] runs the partition scans, [`progress`] reports them; `run`
+//! below is the order of things.
+
+mod args;
+mod config;
+mod progress;
+mod workers;
+
+pub use args::Args;
+pub use progress::eta;
+
+use anyhow::{bail, Context};
+use as_cli::io::{binary_stdout, CHUNK};
+use as_cli::summary::Summary;
+use as_cli::Usage;
+use as_common::client::cluster::Cluster;
+use as_common::client::filter;
+use as_common::client::scan::ScanShared;
+use as_common::client::{metadata, ClientError};
+use as_common::state::BackupState;
+use as_common::stream::{Header, StreamWriter};
+use config::Config;
+use progress::Progress;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let mut config = Config::new(&a)?;
+    let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
+    if a.check_options {
+        return Ok(());
+    }
+    let cluster = Cluster::discover(
+        &config.seeds,
+        &a.namespace,
+        config.settings(&a)?,
+        a.services_alternate,
+    )
+    .context("connecting to the cluster")?;
+    if !config.expression_options.is_empty() && cluster.version() < (5, 2) {
+        return Err(ClientError::TooOld {
+            build: cluster.build.clone(),
+            feature: config.expression_options.join(", "),
+        }
+        .into());
+    }
+    if let Some(list) = &a.node_list {
+        let mastered = cluster.mastered_by(list)?;
+        if mastered.is_empty() {
+            bail!("the listed nodes master no partition of the namespace");
+        }
+        config.with_partitions(mastered);
+    }
+    if a.count {
+        println!("{}", cluster.objects(&a.namespace, &a.set));
+        return Ok(());
+    }
+    let header = Header {
+        namespace: Some(a.namespace.clone().into_bytes()),
+        first_file: true,
+        producer: format!("as-scan {}", as_common::VERSION),
+        scope: config.scope.to_string(),
+        append: false,
+    };
+    if let (Some(st), Some(path)) = (&resumed, &a.resume) {
+        if st.scope != header.scope {
+            return Err(Usage(format!(
+                "{} is the state of another backup ({}); resume with the options of that backup",
+                path.display(),
+                st.scope
+            ))
+            .into());
+        }
+    }
+    let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
+    let mut w = StreamWriter::new(out, &header)?;
+    let mut summary = Summary::new();
+    let (indexes, udfs) = metadata_into(&a, &cluster, &mut w)?;
+    summary.set("indexes", indexes).set("udfs", udfs);
+
+    let started = Instant::now();
+    let mut records = 0;
+    if !a.no_records {
+        let progress = progress(&a, &cluster)?;
+        let shared = Arc::new(ScanShared::new(
+            cluster,
+            config.spec(&a, resumed.as_ref().map(|st| st.records)),
+        ));
+        let parallel = config.parallel as usize;
+        let mut jobs = filter::jobs(&config.scope.partitions, parallel);
+        if let Some(st) = &resumed {
+            jobs = st.narrow(jobs);
+            // --max-records counts the records of the whole backup.
+            if a.max_records > 0 && st.records >= a.max_records {
+                jobs.clear();
+            }
+        }
+        let result = workers::scan_all(&shared, jobs, parallel, &mut w, progress, a.bandwidth);
+        records = *result.as_ref().unwrap_or(&0);
+        summary.set("records", records);
+        if let Err(e) = result {
+            let _ = summary.set("complete", false).write(a.summary.as_deref());
+            return Err(e);
+        }
+    }
+    w.finish()?;
+    summary.set("records", records).set("complete", true);
+    summary.write(a.summary.as_deref())?;
+    if a.verbose() || std::io::stderr().is_terminal() {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "as-scan: {records} record(s), {indexes} secondary index(es), {udfs} UDF file(s) in {secs:.1} s ({:.0} rec/s)",
+            records as f64 / secs.max(0.001)
+        );
+    }
+    Ok(())
+}
+
+/// Writes the secondary-index and UDF definitions (unless left out); returns their counts.
+fn metadata_into<W: Write>(
+    a: &Args,
+    cluster: &Cluster,
+    w: &mut StreamWriter<W>,
+) -> anyhow::Result<(usize, usize)> {
+    if a.no_indexes && a.no_udfs {
+        return Ok((0, 0));
+    }
+    let mut c = cluster.any()?;
+    let mut indexes = 0;
+    if !a.no_indexes {
+        let (list, skipped) = metadata::sindexes(&mut c, &a.namespace, &a.set)?;
+        if skipped > 0 && a.verbose() {
+            eprintln!("as-scan: skipped {skipped} index(es) with unwanted set(s)");
+        }
+        for s in &list {
+            w.sindex(s)?;
+        }
+        indexes = list.len();
+    }
+    let mut udfs = 0;
+    if !a.no_udfs {
+        let list = metadata::udfs(&mut c)?;
+        for u in &list {
+            w.udf(u)?;
+        }
+        udfs = list.len();
+    }
+    Ok((indexes, udfs))
+}
+
+/// Progress for people (stderr, when asked or a terminal) and for scripts (--machine).
+fn progress(a: &Args, cluster: &Cluster) -> anyhow::Result<Progress> {
+    let machine = match &a.machine {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let human = std::io::stderr().is_terminal() || a.verbose();
+    let expected = (human || machine.is_some()).then(|| cluster.objects(&a.namespace, &a.set));
+    Ok(Progress::new(human, expected, machine))
+}

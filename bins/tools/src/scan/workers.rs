@@ -1,0 +1,90 @@
+//! The scan workers: jobs of partitions on `parallel` threads, their frames written in order of
+//! arrival, at most --bandwidth MiB/s.
+
+use super::progress::Progress;
+use anyhow::bail;
+use as_common::client::filter::Work;
+use as_common::client::scan::ScanShared;
+use as_common::client::ClientError;
+use as_common::stream::{FrameBatch, StreamWriter};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
+pub fn scan_all<W: std::io::Write>(
+    shared: &Arc<ScanShared>,
+    jobs: Vec<Vec<Work>>,
+    parallel: usize,
+    w: &mut StreamWriter<W>,
+    mut progress: Progress,
+    bandwidth: Option<u64>,
+) -> anyhow::Result<u64> {
+    let (job_tx, job_rx) = crossbeam_channel::unbounded();
+    let workers = parallel.min(jobs.len()).max(1);
+    for j in jobs {
+        job_tx.send(j).expect("receiver alive");
+    }
+    drop(job_tx);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * workers);
+    let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (shared, job_rx, out_tx, err_tx) = (
+            shared.clone(),
+            job_rx.clone(),
+            out_tx.clone(),
+            err_tx.clone(),
+        );
+        handles.push(std::thread::spawn(move || {
+            for job in job_rx.iter() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut sink = |b: FrameBatch| out_tx.send(b).is_ok();
+                if let Err(e) = shared.scan_job(&job, &mut sink) {
+                    shared.stop.store(true, Ordering::SeqCst);
+                    let _ = err_tx.send(e);
+                    break;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+    drop(err_tx);
+    let mut written = 0u64;
+    let mut bytes = 0u64;
+    let mut write_error = None;
+    for batch in out_rx.iter() {
+        written += batch.counts.records;
+        bytes += batch.len() as u64;
+        if let Some(limit) = bandwidth {
+            // Sleep until the bytes written so far fit the allowance.
+            let due = Duration::from_secs_f64(bytes as f64 / (limit << 20) as f64);
+            if let Some(wait) = due.checked_sub(progress.started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        if let Err(e) = w.batch(&batch) {
+            // Stop the workers; the error is reported below.
+            shared.stop.store(true, Ordering::SeqCst);
+            write_error = Some(e);
+            break;
+        }
+        progress.update(written, bytes);
+    }
+    drop(out_rx);
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(e) = write_error {
+        return Err(anyhow::Error::new(e).context("cannot write the output"));
+    }
+    if let Ok(e) = err_rx.try_recv() {
+        return Err(e.into());
+    }
+    if shared.stop.load(Ordering::SeqCst) && shared.spec.max_records == 0 {
+        bail!("scan stopped before it finished");
+    }
+    Ok(written)
+}

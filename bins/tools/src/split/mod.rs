@@ -1,0 +1,283 @@
+//! `as-split`: cut a record stream into a directory of size-limited backup files (asbackup's
+//! directory mode), each made by a per-file filter command, and keep the state from which an
+//! interrupted backup is resumed.
+
+mod dest;
+mod file;
+mod resume;
+mod route;
+mod shared;
+
+use anyhow::Context;
+use as_cli::io::buffered;
+use as_cli::signals::{self, Interruptible};
+use as_cli::summary::Summary;
+use as_cli::{BadInput, Usage};
+use as_common::layout;
+use as_common::stream::StreamReader;
+use clap::Parser;
+use dest::{Dest, OneFile};
+use shared::Shared;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// Cut a record stream into a directory of size-limited backup files.
+///
+/// Reads the record stream (as-stream(5)) and writes backup files named PREFIX_NNNNN.asb (from
+/// 00000; PREFIX is the namespace unless -q is given) as asbackup's directory mode does. Each file
+/// is a complete backup by itself: the stream for it is piped through FILTER (default
+/// `as-encode`; for example `as-encode --compact | as-zstd -l 5`), and what comes out lands in the
+/// file. Only the first file carries `# first-file` and the index and UDF lines.
+///
+/// --file-limit is measured on the bytes that come out of the filter (after compression) and
+/// checked before each batch of records: a file is closed once it holds the limit, so files exceed
+/// it by at most the filter's buffers and 64 KiB of stream (batches, and how often the size is
+/// looked up).
+/// With --parallel, each worker owns its own sequence of
+/// files (numbered in the order they are opened) and every partition always goes to the same
+/// worker, so the filters (compressors) run in parallel.
+///
+/// A file appears under its final name only when it is complete: the filter writes it as
+/// .PREFIX_NNNNN.asb.partial, which is synced and renamed when the filter succeeded. With --sink, each
+/// file's bytes are piped into a command instead (with FILE set to the file name, e.g.
+/// `as-s3put s3://bucket/prefix/$FILE`), which must succeed for the file to count.
+///
+/// The state file (default DIR/PREFIX.asb.state) records, each time a file is complete, which
+/// partitions are backed up and up to which digest; it is removed when the backup completes. If
+/// the input ends early (the scanner failed or was stopped), a filter or sink fails, or as-split
+/// gets SIGINT or SIGTERM, the files already open are finished when they can be, the state is
+/// saved, and as-split exits non-zero saying how to resume: run the scanner and as-split again
+/// with --continue STATE. Filters and sinks run in their own process group, so a Ctrl-C meant for
+/// the pipeline does not cut the files being finished; a second signal ends as-split at once
+/// (the state saved so far stays valid).
+#[derive(Parser, Debug)]
+#[command(name = "as-split", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
+pub struct Args {
+    /// The directory of the backup (created if missing).
+    #[arg(short = 'd', long, required_unless_present_any = ["sink", "output_file"])]
+    pub directory: Option<PathBuf>,
+
+    /// One backup file instead of a directory (asbackup -o), written as FILE.partial and renamed
+    /// when complete. It is built of segments, each piped through FILTER and appended (ASB text
+    /// and zstd frames both concatenate): every --checkpoint MiB the file is synced and the state
+    /// updated, and a resume cuts the file back to the last checkpoint and appends. One worker.
+    #[arg(short = 'o', long, conflicts_with_all = ["directory", "sink", "remove_artifacts"])]
+    pub output_file: Option<PathBuf>,
+
+    /// With --output-file: sync the file and save the state every this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint: u64,
+
+    /// File-name prefix (default: the namespace).
+    #[arg(short = 'q', long)]
+    pub output_file_prefix: Option<String>,
+
+    /// Close a file once this many MiB have landed in it.
+    #[arg(short = 'F', long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    pub file_limit: u64,
+
+    /// The command each file's record stream is piped through (run with bash -o pipefail -c, so that any of its stages failing fails the file).
+    #[arg(long, default_value = "as-encode")]
+    pub filter: String,
+
+    /// Instead of writing files, pipe each file into this command (bash -o pipefail -c, with FILE set to the
+    /// file name).
+    #[arg(long, conflicts_with_all = ["remove_files", "remove_artifacts"])]
+    pub sink: Option<String>,
+
+    /// Send each file to the sink in frames and commit it with an empty frame once it is whole,
+    /// for sinks that must not keep a partial file (as-s3put --framed).
+    #[arg(long, requires = "sink")]
+    pub framed_sink: bool,
+
+    /// Workers, each with its own files and filter (1 to 100).
+    #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub parallel: u32,
+
+    /// Delete the backup files (and state) already in the directory first.
+    #[arg(short = 'r', long)]
+    pub remove_files: bool,
+
+    /// Delete the *.asb files in the directory (and the directory, if then empty), and exit.
+    #[arg(long)]
+    pub remove_artifacts: bool,
+
+    /// Where to keep the state of the backup (default: DIR/PREFIX.asb.state; none with --sink
+    /// unless given).
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+
+    /// Resume the backup whose state is in this file (the input must come from a scan resumed
+    /// from the same state: as-scan --continue). The state is kept up to date in the same file
+    /// unless --state-file says otherwise.
+    #[arg(short = 'c', long = "continue", value_name = "STATE", conflicts_with_all = ["remove_files", "remove_artifacts"])]
+    pub resume: Option<PathBuf>,
+
+    /// When as-split ends, write its counts into this file, one `key=value` per line: files,
+    /// bytes, records, complete (true or false), and state (the state file to resume from).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Check the options and exit without reading the input: 0 when they are good, 2 with the
+    /// reason when not.
+    #[arg(long)]
+    pub check_options: bool,
+
+    /// Print a line per finished file and a summary on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// The record stream; standard input when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(p) = args
+        .output_file_prefix
+        .as_deref()
+        .filter(|p| p.contains('/'))
+    {
+        return Err(Usage(format!("invalid file prefix {p:?} (no /)")).into());
+    }
+    if args.check_options {
+        return Ok(());
+    }
+    if args.remove_artifacts {
+        return resume::remove_artifacts(&args);
+    }
+    signals::install();
+    // The one file (--output-file) is opened once the state says where it ends.
+    let dest = match (&args.sink, &args.directory) {
+        (Some(cmd), _) => Some(Dest::Sink {
+            cmd: cmd.clone(),
+            framed: args.framed_sink,
+        }),
+        (None, Some(dir)) => Some(Dest::Dir(dir.clone())),
+        (None, None) => None,
+    };
+
+    let input: Box<dyn Read> = match args.input.as_deref() {
+        None => Box::new(Interruptible(std::io::stdin())),
+        Some(p) if p.as_os_str() == "-" => Box::new(Interruptible(std::io::stdin())),
+        Some(p) => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        ),
+    };
+    let mut reader = StreamReader::new(buffered(input)).context("reading the input")?;
+    let header = reader.header().clone();
+    let prefix = match &args.output_file_prefix {
+        Some(p) => p.clone(),
+        None => String::from_utf8(header.namespace.clone().unwrap_or_default())
+            .ok()
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .ok_or_else(|| {
+                BadInput("the stream names no namespace usable as a file prefix: give --output-file-prefix".into())
+            })?,
+    };
+    // Created once a stream arrives: a scan that fails to start leaves nothing behind.
+    if let Some(Dest::Dir(dir)) = &dest {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let state_path =
+        args.state_file
+            .clone()
+            .or(args.resume.clone())
+            .or(match (&dest, &args.output_file) {
+                (Some(Dest::Dir(dir)), _) => Some(layout::dir_state(dir, &prefix)),
+                (None, Some(f)) => Some(layout::with_suffix(f, layout::STATE)),
+                _ => None,
+            });
+    let (state, reuse) = match &args.resume {
+        Some(path) => resume::resume(path, dest.as_ref(), &header, &prefix)?,
+        None => resume::fresh(&args, dest.as_ref(), &header, &prefix)?,
+    };
+    let dest = match (dest, &args.output_file) {
+        (Some(d), _) => d,
+        (None, Some(path)) => Dest::File(Arc::new(OneFile::open(
+            path,
+            args.resume.is_some().then_some(state.file_len),
+        )?)),
+        (None, None) => unreachable!("clap requires a destination"),
+    };
+    let marker = match &dest {
+        Dest::Dir(dir) => Some(layout::incomplete_marker(dir, &prefix)),
+        _ => None,
+    };
+    // One file is written by one worker, checkpointed every --checkpoint MiB.
+    let (parallel, limit) = match &dest {
+        Dest::File(_) => (1, args.checkpoint << 20),
+        _ => (args.parallel as usize, args.file_limit << 20),
+    };
+    // Until the backup completes, the directory says it is not a backup to restore.
+    if let Some(m) = &marker {
+        std::fs::write(m, "backup in progress\n")
+            .with_context(|| format!("cannot write {}", m.display()))?;
+    }
+    let first = header.first_file && !state.first_file_done;
+    let shared = Arc::new(Shared {
+        dest,
+        prefix,
+        filter: args.filter.clone(),
+        limit,
+        header,
+        reuse: Mutex::new(reuse),
+        state: Mutex::new(state),
+        state_path: state_path.clone(),
+        failed: AtomicBool::new(false),
+        broken: AtomicBool::new(false),
+        verbose: args.verbose,
+    });
+    shared.save(&shared.state.lock().unwrap())?;
+
+    // Worker 0 opens its first file at once: the file with `# first-file` and the metadata.
+    let result =
+        route::split(&shared, &mut reader, parallel, first).and_then(|()| match &shared.dest {
+            Dest::File(one) => one.rename_into_place(),
+            _ => Ok(()),
+        });
+    let st = shared.state.lock().unwrap().clone();
+    let mut summary = Summary::new();
+    summary
+        .set("files", st.files)
+        .set("bytes", st.bytes)
+        .set("records", st.records)
+        .set("complete", result.is_ok());
+    if let (Err(_), Some(p)) = (&result, &state_path) {
+        summary.set("state", p.display());
+    }
+    summary.write(args.summary.as_deref())?;
+    match result {
+        Ok(()) => {
+            if let Some(p) = &state_path {
+                let _ = std::fs::remove_file(p);
+            }
+            if let Some(m) = &marker {
+                let _ = std::fs::remove_file(m);
+            }
+            if args.verbose {
+                eprintln!(
+                    "as-split: {} file(s), {} byte(s), {} record(s)",
+                    st.files, st.bytes, st.records
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(m) = &marker {
+                let _ = std::fs::write(m, format!("{}\n", as_cli::io::one_line(&e)));
+            }
+            match &state_path {
+                Some(p) => Err(e.context(format!(
+                    "backup incomplete, resume it with --continue {} ({} record(s) in {} complete file(s), {} of 4096 partitions left)",
+                    p.display(),
+                    st.records,
+                    st.files,
+                    st.remaining()
+                ))),
+                None => Err(e),
+            }
+        }
+    }
+}

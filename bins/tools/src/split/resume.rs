@@ -1,0 +1,132 @@
+//! Resuming a backup from its state, and clearing a directory's backup files.
+
+use super::dest::Dest;
+use super::Args;
+use anyhow::{bail, Context};
+use as_common::layout;
+use as_common::state::{BackupState, Kind};
+use as_common::stream::Header;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// The files of a backup in `dir` (see [`layout::is_backup_file`]).
+pub fn asb_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let p = e?.path();
+        if layout::is_backup_file(&p) {
+            v.push(p);
+        }
+    }
+    Ok(v)
+}
+
+/// `--remove-artifacts` and `-r`: delete the backup files of a directory.
+pub fn remove_asb(dir: &Path) -> anyhow::Result<usize> {
+    let files = asb_files(dir)?;
+    for f in &files {
+        std::fs::remove_file(f).with_context(|| format!("cannot remove {}", f.display()))?;
+    }
+    Ok(files.len())
+}
+
+pub fn remove_artifacts(args: &Args) -> anyhow::Result<()> {
+    let dir = args
+        .directory
+        .as_deref()
+        .context("--remove-artifacts needs --directory")?;
+    if dir.is_dir() {
+        let n = remove_asb(dir)?;
+        // Like asbackup: the directory goes too once nothing else is in it.
+        let _ = std::fs::remove_dir(dir);
+        if args.verbose {
+            eprintln!(
+                "as-split: removed {n} backup file(s) from {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Loads the state to resume from and clears what the interrupted run may have left half-made.
+/// `dest` is `None` for the one file, which is opened once the state says where it ends.
+pub fn resume(
+    path: &Path,
+    dest: Option<&Dest>,
+    header: &Header,
+    prefix: &str,
+) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
+    let mut st = BackupState::load(path)?;
+    let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
+    let kind = dest.map_or(Kind::File, Dest::kind);
+    if st.namespace != ns || st.prefix != prefix || st.scope != header.scope || st.kind != kind {
+        bail!(
+            "{} is the state of another backup ({} of namespace {} into a {} with prefix {}); resume with the same options",
+            path.display(),
+            st.scope,
+            st.namespace,
+            st.kind,
+            st.prefix
+        );
+    }
+    st.resumes += 1;
+    let mut reuse = VecDeque::new();
+    match dest {
+        Some(Dest::Dir(dir)) => {
+            for n in std::mem::take(&mut st.open) {
+                let _ = std::fs::remove_file(dir.join(layout::file_name(prefix, n)));
+            }
+            for e in std::fs::read_dir(dir)? {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if layout::is_partial_of(&name, prefix) {
+                    std::fs::remove_file(dir.join(&name))?;
+                }
+            }
+        }
+        // A sink may have completed a file whose commit was never recorded: the same names
+        // are written again, so nothing is left twice.
+        Some(Dest::Sink { .. }) => {
+            st.open.sort_unstable();
+            reuse.extend(st.open.iter().copied());
+        }
+        // The one file is cut back to its last checkpoint when it is opened.
+        Some(Dest::File(_)) | None => st.open.clear(),
+    }
+    Ok((st, reuse))
+}
+
+/// A new backup: refuses to overwrite one already there unless -r, and starts its state.
+pub fn fresh(
+    args: &Args,
+    dest: Option<&Dest>,
+    header: &Header,
+    prefix: &str,
+) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
+    if let Some(f) = &args.output_file {
+        if f.exists() {
+            if !args.remove_files {
+                bail!(
+                    "output file {} already exists; use -r to overwrite it",
+                    f.display()
+                );
+            }
+            std::fs::remove_file(f).with_context(|| format!("cannot remove {}", f.display()))?;
+        }
+    }
+    if let Some(Dest::Dir(dir)) = dest {
+        if !asb_files(dir)?.is_empty() {
+            if !args.remove_files {
+                bail!(
+                    "directory {} seems to contain an existing backup; use -r to clear it, or --continue to resume it",
+                    dir.display()
+                );
+            }
+            remove_asb(dir)?;
+        }
+    }
+    let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
+    let mut st = BackupState::new(&ns, prefix, &header.scope);
+    st.kind = dest.map_or(Kind::File, Dest::kind);
+    Ok((st, VecDeque::new()))
+}

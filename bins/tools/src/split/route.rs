@@ -1,0 +1,167 @@
+//! The router and the workers: frames go to the worker that owns their partition, in
+//! batches; each worker writes its own sequence of files.
+
+use super::file::OpenFile;
+use super::shared::{Note, Shared};
+use anyhow::Context;
+use as_cli::signals;
+use as_cli::BadInput;
+use as_common::record::partition_of;
+use as_common::stream::{self, FrameBatch, Kind, PartitionStatus, StreamReader};
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Frames are handed to a worker in batches of about this many bytes; a file may pass its limit
+/// by one batch.
+const BATCH: usize = 32 << 10;
+
+/// Routes the input's frames to the workers until the input ends, fails or a signal arrives;
+/// the workers then finish their files.
+pub fn split<R: Read>(
+    shared: &Arc<Shared>,
+    reader: &mut StreamReader<R>,
+    n: usize,
+    first: bool,
+) -> anyhow::Result<()> {
+    let first_file = OpenFile::open(shared, first)?;
+    let mut txs = Vec::new();
+    let mut handles = Vec::new();
+    let mut first_file = Some(first_file);
+    for _ in 0..n {
+        let (tx, rx) = crossbeam_channel::bounded::<(Vec<Note>, FrameBatch)>(32);
+        let s = shared.clone();
+        let f = first_file.take();
+        handles.push(signals::spawn(move || worker(&s, rx, f)));
+        txs.push(tx);
+    }
+
+    // Frames go to a worker in batches (fewer hand-overs between threads), each with what it
+    // tells about durability.
+    let mut pending: Vec<(Vec<Note>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
+    let read_result = (|| -> anyhow::Result<()> {
+        let mut frame = Vec::with_capacity(1 << 16);
+        loop {
+            if let Some(i) = signals::received() {
+                return Err(i.into());
+            }
+            frame.clear();
+            let Some(kind) = reader
+                .next_sealed(&mut frame)
+                .context("reading the input")?
+            else {
+                return Ok(());
+            };
+            let malformed = || BadInput("malformed frame in the input".into());
+            let (to, note) = match kind {
+                Kind::Record => {
+                    let d = stream::record_digest(&frame).ok_or_else(malformed)?;
+                    let p = partition_of(&d);
+                    (p as usize % n, Note::Record(p, d))
+                }
+                Kind::PartitionDone => {
+                    let m = stream::partition_done_of(&frame).ok_or_else(malformed)?;
+                    let note = match m.status {
+                        PartitionStatus::Complete => Note::Done(m.partition),
+                        PartitionStatus::Partial => Note::Nothing,
+                    };
+                    (m.partition as usize % n, note)
+                }
+                // Index and UDF definitions belong to the first file, once.
+                _ if !first => continue,
+                _ => (0, Note::Nothing),
+            };
+            let slot = &mut pending[to];
+            slot.1.sealed(kind, &frame);
+            slot.0.push(note);
+            if slot.1.len() >= BATCH
+                && (txs[to].send(std::mem::take(slot)).is_err()
+                    || shared.failed.load(Ordering::SeqCst))
+            {
+                // A worker stopped: its error is reported below.
+                return Ok(());
+            }
+        }
+    })();
+    // Whatever was read is whole: it goes to the files, even when the input broke off.
+    for (tx, slot) in txs.iter().zip(pending) {
+        if !slot.1.is_empty() {
+            let _ = tx.send(slot);
+        }
+    }
+    // A read cut short by a signal is the signal's doing.
+    let read_result = read_result.map_err(|e| match signals::received() {
+        Some(i) => anyhow::Error::new(i),
+        None => e,
+    });
+    if read_result.is_err() {
+        shared.broken.store(true, Ordering::SeqCst);
+    }
+    drop(txs);
+    let mut worker_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => worker_error = worker_error.or(Some(e)),
+            Err(_) => worker_error = worker_error.or(Some(anyhow::anyhow!("a worker panicked"))),
+        }
+    }
+    read_result?;
+    if let Some(e) = worker_error {
+        return Err(e);
+    }
+    // Numbers a killed run left open and this one did not reuse: overwrite them with files
+    // holding no record.
+    loop {
+        let next = shared.reuse.lock().unwrap().front().copied();
+        if next.is_none() {
+            break;
+        }
+        OpenFile::open(shared, false)?.close(shared)?;
+    }
+    Ok(())
+}
+
+/// A worker: owns its current file; receives frames to append. When its input ends, even
+/// early, the file it holds is finished: every frame in it is whole, and the state says what
+/// the file holds.
+fn worker(
+    s: &Shared,
+    rx: crossbeam_channel::Receiver<(Vec<Note>, FrameBatch)>,
+    mut current: Option<OpenFile>,
+) -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<()> {
+        for (notes, batch) in rx.iter() {
+            // The limit is checked before each batch (of up to BATCH bytes).
+            if batch.counts.records > 0
+                && current
+                    .as_mut()
+                    .is_some_and(|f| f.landed_about() >= s.limit)
+            {
+                current.take().expect("checked").close(s)?;
+            }
+            if current.is_none() {
+                current = Some(OpenFile::open(s, false)?);
+            }
+            current.as_mut().expect("opened").write(&batch, &notes, s)?;
+        }
+        if let Some(mut f) = current.take() {
+            // Without a state to resume from, what a broken backup finished would only
+            // look like a backup: the file is dropped.
+            if s.broken.load(Ordering::SeqCst) && s.state_path.is_none() {
+                f.abort();
+            } else {
+                f.close(s)?;
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        s.failed.store(true, Ordering::SeqCst);
+        s.broken.store(true, Ordering::SeqCst);
+        if let Some(mut f) = current.take() {
+            f.abort();
+        }
+    }
+    result
+}
