@@ -5,97 +5,14 @@
 use as_test_support as support;
 
 use aerospike::{
-    as_key, Bin, Bins, Client, ClientPolicy, Expiration, PartitionFilter, QueryPolicy, Statement,
-    Value, WritePolicy,
+    as_key, Bin, Bins, Expiration, PartitionFilter, QueryPolicy, Statement, Value, WritePolicy,
 };
 use as_common::asb::{AsbItem, AsbReader};
-use as_common::record::{particle, Record};
-use as_common::stream::{Frame, StreamReader};
+use as_common::record::particle;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
+use support::cluster::*;
 use support::{run, TestServer};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn client(s: &TestServer) -> Client {
-    Client::new(&ClientPolicy::default(), &s.host())
-        .await
-        .expect("the aerospike crate connects to as-testd")
-}
-
-/// What a backup stream holds: records by digest, plus index and UDF counts.
-struct Backup {
-    records: BTreeMap<[u8; 20], Record<'static>>,
-    sindexes: usize,
-    udfs: usize,
-    done: usize,
-}
-
-fn read_stream(bytes: &[u8]) -> Backup {
-    let mut r = StreamReader::new(bytes).expect("a record stream");
-    let mut b = Backup {
-        records: BTreeMap::new(),
-        sindexes: 0,
-        udfs: 0,
-        done: 0,
-    };
-    while let Some(f) = r.next_frame().expect("a complete, valid stream") {
-        match f {
-            Frame::Record(rec) => {
-                let d = rec.digest;
-                assert!(
-                    b.records.insert(d, rec.into_owned()).is_none(),
-                    "record written twice"
-                );
-            }
-            Frame::SIndex(_) => b.sindexes += 1,
-            Frame::Udf(_) => b.udfs += 1,
-            Frame::PartitionDone(_) => b.done += 1,
-        }
-    }
-    b
-}
-
-fn scan(s: &TestServer, args: &[&str]) -> Backup {
-    let host = s.host();
-    let mut all = vec!["-h", &host[..]];
-    all.extend_from_slice(args);
-    let (code, out, err) = run(support::tool("as-scan"), &all, b"");
-    assert_eq!(code, 0, "as-scan {args:?} failed: {err}");
-    read_stream(&out)
-}
-
-fn int(v: i64) -> Vec<u8> {
-    v.to_be_bytes().to_vec()
-}
-
-/// Loads `n` plain records into `set` (integer keys, stored), bins `i` = key and `s` = "v<key>".
-async fn load(c: &Client, set: &str, keys: std::ops::Range<i64>, ttl: Option<u32>) {
-    let wp = WritePolicy {
-        send_key: true,
-        expiration: ttl.map_or(Expiration::NamespaceDefault, Expiration::Seconds),
-        ..Default::default()
-    };
-    for k in keys {
-        let key = as_key!("test", set, k);
-        c.put(
-            &wp,
-            &key,
-            &[
-                Bin::new("i", Value::Int(k)),
-                Bin::new("s", Value::String(format!("v{k}"))),
-            ],
-        )
-        .await
-        .unwrap();
-    }
-}
 
 #[test]
 fn every_particle_type_survives_scan_and_encode() {
@@ -314,39 +231,6 @@ fn scan_matches_the_crate_query_across_nodes() {
     }
 }
 
-/// A server with three sets: a (100 records), b (50, with a TTL), c (10); an index per set and
-/// a UDF module.
-fn loaded() -> (TestServer, tokio::runtime::Runtime, Client) {
-    let s = TestServer::start(2, &[]);
-    let rt = rt();
-    let c = rt.block_on(client(&s));
-    rt.block_on(load(&c, "a", 0..100, None));
-    rt.block_on(load(&c, "b", 100..150, Some(100_000)));
-    rt.block_on(load(&c, "c", 150..160, None));
-    for set in ["a", "b"] {
-        let r = s.info(
-            0,
-            &format!("sindex-create:ns=test;set={set};indexname=idx_{set};bin=i;type=numeric"),
-        );
-        assert_eq!(r, "ok");
-    }
-    let lua = base64_simd::STANDARD.encode_to_string(b"function f(r)\n  return 1\nend\n");
-    s.info(
-        0,
-        &format!("udf-put:filename=f.lua;content={lua};content-len=29;udf-type=LUA;"),
-    );
-    (s, rt, c)
-}
-
-fn sets_of(b: &Backup) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in b.records.values() {
-        *m.entry(String::from_utf8_lossy(r.set.as_deref().unwrap_or_default()).into_owned())
-            .or_default() += 1;
-    }
-    m
-}
-
 #[test]
 fn scope_flags() {
     let (s, _rt, _c) = loaded();
@@ -505,151 +389,6 @@ fn refused_combinations_exit_2() {
     }
 }
 
-/// Every record exactly once, however the scan was disturbed.
-#[test]
-fn faults_lose_and_double_nothing() {
-    let s = TestServer::start(3, &[]);
-    let rt = rt();
-    let c = rt.block_on(client(&s));
-    rt.block_on(load(&c, "f", 0..1000, None));
-    let want = scan(&s, &["-n", "test"])
-        .records
-        .into_keys()
-        .collect::<Vec<_>>();
-    assert_eq!(want.len(), 1000);
-    let check = |b: Backup, what: &str| {
-        let got: Vec<_> = b.records.into_keys().collect();
-        let lost = want.iter().filter(|d| !got.contains(d)).count();
-        let extra = got.iter().filter(|d| !want.contains(d)).count();
-        assert_eq!(
-            (lost, extra, got.len()),
-            (0, 0, 1000),
-            "{what}: lost, unexpected, total"
-        );
-        assert_eq!(b.done, 4096, "{what}");
-    };
-
-    assert_eq!(s.info(0, "testd-fault:drop-after=50;node=0"), "ok");
-    check(
-        scan(&s, &["-n", "test"]),
-        "connection dropped after 50 records",
-    );
-
-    s.info(0, "testd-fault:unavailable=0-300;times=2");
-    check(
-        scan(&s, &["-n", "test", "-w", "4"]),
-        "partitions unavailable twice",
-    );
-
-    s.info(0, "testd-fault:stall=3000;node=1");
-    check(
-        scan(&s, &["-n", "test", "--socket-timeout", "300"]),
-        "a node stalled past the socket timeout",
-    );
-
-    // A node taken away mid-scan: its partitions move to the others.
-    let host = s.host();
-    let killer = {
-        let port = s.ports[2];
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            let mut st = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            use std::io::Write;
-            st.write_all(&as_common::wire::info::request(&["testd-kill:node=1"]))
-                .unwrap();
-        })
-    };
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", &host, "-n", "test", "-L", "1000"],
-        b"",
-    );
-    killer.join().unwrap();
-    assert_eq!(code, 0, "{err}");
-    check(read_stream(&out), "a node taken away mid-scan");
-    s.info(0, "testd-revive:node=1");
-
-    // Away when the scan begins (so not among the nodes it found), back mid-scan: with one
-    // copy its partitions are only there, and the scan must find it among the peers.
-    assert_eq!(s.info(0, "testd-kill:node=2"), "ok");
-    let t = later(s.ports[0], &[(300, "testd-revive:node=2")]);
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", &host, "-n", "test", "-L", "1000"],
-        b"",
-    );
-    t.join().unwrap();
-    assert_eq!(code, 0, "{err}");
-    check(
-        read_stream(&out),
-        "a node away at the start that comes back",
-    );
-
-    // Unavailable for longer than the retries: a clear failure and no trailer.
-    s.info(0, "testd-fault:unavailable=7-7;times=100");
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", &host, "-n", "test", "--max-retries", "2"],
-        b"",
-    );
-    assert_eq!(code, 7, "{err}");
-    assert!(err.contains("not scanned after 2 retries"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        StreamReader::new(&out[..])
-            .and_then(|mut r| {
-                while r.next_frame()?.is_some() {}
-                Ok(())
-            })
-            .is_err(),
-        "a failed scan must not end its stream"
-    );
-    s.info(0, "testd-fault:clear=1");
-}
-
-#[test]
-fn connection_errors_have_their_own_exit_codes() {
-    let s = TestServer::start(1, &["--user", "admin", "--password", "s3cret"]);
-    let host = s.host();
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", &host, "-n", "test", "-U", "admin", "--password=wrong"],
-        b"",
-    );
-    assert_eq!(code, 5, "{err}");
-    assert!(err.contains("wrong password"), "{err}");
-    assert!(out.is_empty());
-    assert!(!err.contains("wrong\""), "the password is not echoed");
-    let o = std::process::Command::new(support::tool("as-scan"))
-        .args(["-h", &host, "-n", "test", "-U", "admin"])
-        .env("AS_PASSWORD", "s3cret")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(read_stream(&o.stdout).records.len(), 0);
-    // Without credentials the server refuses to answer.
-    let (code, _, err) = run(support::tool("as-scan"), &["-h", &host, "-n", "test"], b"");
-    assert_ne!(code, 0, "{err}");
-
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", "127.0.0.1:1", "-n", "test"],
-        b"",
-    );
-    assert_eq!(code, 4, "{err}");
-    assert!(err.contains("no seed host answered"), "{err}");
-    assert!(out.is_empty());
-    let free = TestServer::start(1, &[]);
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &["-h", &free.host(), "-n", "nosuch"],
-        b"",
-    );
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("namespace \"nosuch\" does not exist"), "{err}");
-    assert!(out.is_empty());
-}
-
 #[test]
 fn node_list_backs_up_the_partitions_of_those_nodes() {
     let s = TestServer::start(3, &[]);
@@ -702,202 +441,6 @@ fn a_server_too_old_for_expressions_is_refused() {
 }
 
 #[test]
-fn tls_with_every_login_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    let other = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let s = TestServer::start(
-        2,
-        &[
-            "--tls",
-            d,
-            "--user",
-            "admin",
-            "--password",
-            "s3",
-            "--sample",
-            "200",
-        ],
-    );
-    // A second server only to get a CA that did not sign the first one's certificates.
-    let _o = TestServer::start(1, &["--tls", other.path().to_str().unwrap()]);
-    let ca = format!("{d}/ca.pem");
-    let seed = format!("127.0.0.1:testd:{}", s.ports[0]);
-    let ok = |args: &[&str]| {
-        let mut all = vec!["-n", "test", "--tls-enable", "--tls-cafile", &ca];
-        all.extend_from_slice(args);
-        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
-        assert_eq!(code, 0, "{args:?}: {err}");
-        let b = read_stream(&out);
-        assert!(
-            b.records.len() > 190,
-            "{args:?}: {} records",
-            b.records.len()
-        );
-    };
-    ok(&["-h", &seed, "-U", "admin", "--password=s3"]);
-    ok(&[
-        "-h",
-        &seed,
-        "-U",
-        "admin",
-        "--password=s3",
-        "-A",
-        "EXTERNAL",
-        "--tls-protocols",
-        "TLSv1.2",
-    ]);
-    let plain_seed = format!("127.0.0.1:{}", s.ports[0]);
-    let (cert, key) = (format!("{d}/client.pem"), format!("{d}/client.key"));
-    ok(&[
-        "-h",
-        &plain_seed,
-        "--tls-name",
-        "testd",
-        "-A",
-        "PKI",
-        "--tls-certfile",
-        &cert,
-        "--tls-keyfile",
-        &key,
-    ]);
-
-    // A certificate from another CA: refused, exit 4, one line.
-    let wrong = format!("{}/ca.pem", other.path().display());
-    let (code, out, err) = run(
-        support::tool("as-scan"),
-        &[
-            "-h",
-            &seed,
-            "-n",
-            "test",
-            "--tls-enable",
-            "--tls-cafile",
-            &wrong,
-            "-U",
-            "admin",
-            "--password=s3",
-        ],
-        b"",
-    );
-    assert_eq!(code, 4, "{err}");
-    assert!(
-        err.contains("TLS with") && err.contains("certificate"),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(out.is_empty());
-    // Refused up front, as usage errors, with nothing written.
-    let refused = |args: &[&str], want: &str| {
-        let mut all = vec!["-h", seed.as_str(), "-n", "test"];
-        all.extend_from_slice(args);
-        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
-        assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert!(out.is_empty());
-    };
-    refused(&["-A", "PKI"], "needs --tls-enable");
-    refused(
-        &["--tls-enable", "--tls-cafile", &ca, "-A", "PKI"],
-        "--tls-certfile",
-    );
-    // Revocation lists from the CA directory (as-testd writes an empty one), and cipher suites.
-    ok(&[
-        "-h",
-        &seed,
-        "-U",
-        "admin",
-        "--password=s3",
-        "--tls-capath",
-        d,
-        "--tls-crl-check-all",
-    ]);
-    ok(&[
-        "-h",
-        &seed,
-        "-U",
-        "admin",
-        "--password=s3",
-        "--tls-cipher-suite",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "--tls-protocols",
-        "TLSv1.2",
-    ]);
-    let no_crl = tempfile::tempdir().unwrap();
-    std::fs::copy(&ca, no_crl.path().join("ca.pem")).unwrap();
-    let nc = no_crl.path().to_str().unwrap();
-    refused(
-        &["--tls-enable", "--tls-capath", nc, "--tls-crl-check"],
-        "no certificate revocation list",
-    );
-    refused(
-        &[
-            "--tls-enable",
-            "--tls-cafile",
-            &ca,
-            "--tls-cipher-suite",
-            "RC4-MD5",
-        ],
-        "unsupported TLS cipher suite",
-    );
-    // An encrypted client key, with its password in every form asbackup takes.
-    let enc = format!("{d}/client-enc.key");
-    let st = std::process::Command::new("openssl")
-        .args([
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "aes-256-cbc",
-            "-passout",
-            "pass:pw",
-            "-in",
-            &key,
-            "-out",
-            &enc,
-        ])
-        .status()
-        .expect("openssl is installed (scripts/test installs it)");
-    assert!(st.success());
-    let pwfile = format!("{d}/pw.txt");
-    std::fs::write(&pwfile, "pw\n").unwrap();
-    let pki = |pw: &str| {
-        let o = std::process::Command::new(support::tool("as-scan"))
-            .args([
-                "-h",
-                &seed,
-                "-n",
-                "test",
-                "--tls-enable",
-                "--tls-cafile",
-                &ca,
-                "-A",
-                "PKI",
-            ])
-            .args(["--tls-certfile", &cert, "--tls-keyfile", &enc, pw])
-            .env("KEY_PW", "pw")
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-            o.stdout,
-        )
-    };
-    for form in [
-        "--tls-keyfile-password=pw",
-        "--tls-keyfile-password=env:KEY_PW",
-        &format!("--tls-keyfile-password=file:{pwfile}"),
-    ] {
-        let (code, err, out) = pki(form);
-        assert_eq!(code, Some(0), "{form}: {err}");
-        assert!(read_stream(&out).records.len() > 190);
-    }
-    let (code, err, _) = pki("--tls-keyfile-password=wrong");
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("cannot decrypt the key"), "{err}");
-}
-
-#[test]
 fn prefer_racks_scans_on_copies_in_those_racks() {
     let s = TestServer::start(3, &["--replication-factor", "2", "--racks", "1,2,2"]);
     let rt = rt();
@@ -937,81 +480,6 @@ fn prefer_racks_scans_on_copies_in_those_racks() {
         b"",
     );
     assert_eq!(code, 2, "{err}");
-}
-
-/// Sends info commands to a node after the given delays (milliseconds from now), in a thread.
-fn later(port: u16, steps: &[(u64, &str)]) -> std::thread::JoinHandle<()> {
-    let steps: Vec<(u64, String)> = steps.iter().map(|(t, c)| (*t, c.to_string())).collect();
-    std::thread::spawn(move || {
-        let start = std::time::Instant::now();
-        for (t, cmd) in steps {
-            if let Some(d) = std::time::Duration::from_millis(t).checked_sub(start.elapsed()) {
-                std::thread::sleep(d);
-            }
-            use std::io::Write;
-            let mut st = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            st.write_all(&as_common::wire::info::request(&[&cmd]))
-                .unwrap();
-            let mut b = [0u8; 64];
-            let _ = std::io::Read::read(&mut st, &mut b);
-        }
-    })
-}
-
-/// Three nodes with two copies of each partition: a node that dies, stalls past the socket
-/// timeout, drops its connection, or leaves and comes back mid-scan costs no record and
-/// doubles none.
-#[test]
-fn faults_with_replicas_lose_and_double_nothing() {
-    let s = TestServer::start(3, &["--replication-factor", "2", "--sample", "3000"]);
-    let want: Vec<_> = scan(&s, &["-n", "test"]).records.into_keys().collect();
-    assert_eq!(want.len(), 3000);
-    let host = s.host();
-    let check = |args: &[&str], steps: &[(u64, &str)], what: &str| {
-        let mut all = vec!["-h", &host[..], "-n", "test"];
-        all.extend_from_slice(args);
-        for (_, cmd) in steps.iter().filter(|(t, _)| *t == 0) {
-            assert_eq!(s.info(0, cmd), "ok");
-        }
-        let rest: Vec<_> = steps.iter().copied().filter(|(t, _)| *t > 0).collect();
-        let t = later(s.ports[0], &rest);
-        let (code, out, err) = run(support::tool("as-scan"), &all, b"");
-        t.join().unwrap();
-        assert_eq!(code, 0, "{what}: {err}");
-        let b = read_stream(&out);
-        let got: Vec<_> = b.records.keys().copied().collect();
-        let lost = want.iter().filter(|d| !b.records.contains_key(*d)).count();
-        let extra = got.iter().filter(|d| !want.contains(d)).count();
-        assert_eq!(
-            (lost, extra, got.len()),
-            (0, 0, 3000),
-            "{what}: lost, unexpected, total"
-        );
-        assert_eq!(b.done, 4096, "{what}");
-        s.info(0, "testd-revive:node=1");
-        s.info(0, "testd-revive:node=2");
-    };
-    check(
-        &[],
-        &[(0, "testd-fault:drop-after=50;node=1")],
-        "connection reset",
-    );
-    check(
-        &["--socket-timeout", "300"],
-        &[(0, "testd-fault:stall=3000;node=1")],
-        "a node stalled past the socket timeout",
-    );
-    // Throttled so that the faults strike mid-scan.
-    check(
-        &["-L", "3000"],
-        &[(300, "testd-kill:node=1")],
-        "a node killed mid-scan",
-    );
-    check(
-        &["-L", "3000", "-w", "4"],
-        &[(200, "testd-kill:node=2"), (500, "testd-revive:node=2")],
-        "a node that leaves and comes back",
-    );
 }
 
 /// A server that also reports each finished partition with OK (as servers before 8 could) gives
@@ -1061,4 +529,24 @@ fn max_records_over_nodes() {
             "-M {m}: partitions cut by the limit are not done"
         );
     }
+}
+
+/// `--summary` holds the counts of what the stream holds; a scan that fails says so.
+#[test]
+fn summary_file_counts_what_was_scanned() {
+    let (s, _rt, _c) = loaded();
+    let tmp = tempfile::tempdir().unwrap();
+    let sum = tmp.path().join("sum");
+    let b = scan(&s, &["-n", "test", "--summary", sum.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&sum).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "indexes={}\nudfs={}\nrecords={}\ncomplete=true\n",
+            b.sindexes,
+            b.udfs,
+            b.records.len()
+        )
+    );
+    assert_eq!((b.records.len(), b.sindexes, b.udfs), (160, 2, 1));
 }

@@ -279,3 +279,109 @@ fn sink_commands_receive_each_file() {
     assert_ne!(code, 0);
     assert!(err.contains("the sink") && err.contains("failed"), "{err}");
 }
+
+/// `--summary` gives the wrapper the counts it reports, complete or not; `--check-options`
+/// checks without reading the input or creating anything.
+#[test]
+fn summary_file_and_option_checks() {
+    let stream = generated(3000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    let sum = tmp.path().join("sum");
+    let (d, s) = (dir.to_str().unwrap(), sum.to_str().unwrap());
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-d", d, "-F", "1", "--summary", s, "-v"],
+        &stream,
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&sum).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {k} in {text:?}"))
+    };
+    assert_eq!(get("records"), "3000");
+    assert_eq!(get("complete"), "true");
+    let on_disk: u64 = files(&dir)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert_eq!(get("bytes"), on_disk.to_string());
+    assert_eq!(get("files"), files(&dir).len().to_string());
+    assert!(err.contains(&format!(
+        "{} file(s), {on_disk} byte(s), 3000 record(s)",
+        get("files")
+    )));
+
+    // A filter that fails: not complete, and the summary names the state to resume from.
+    let dir2 = tmp.path().join("c");
+    let (code, _, _) = run(
+        support::tool("as-split"),
+        &[
+            "-d",
+            dir2.to_str().unwrap(),
+            "--filter",
+            "false",
+            "--summary",
+            s,
+        ],
+        &stream,
+    );
+    assert_ne!(code, 0);
+    let text = std::fs::read_to_string(&sum).unwrap();
+    assert!(text.contains("complete=false\n"), "{text}");
+    assert!(
+        text.contains("state=") && text.contains("test.asb.state"),
+        "{text}"
+    );
+
+    let nowhere = tmp.path().join("never");
+    let n = nowhere.to_str().unwrap();
+    for (args, code, says) in [
+        (vec!["-d", n, "-q", "a/b"], 2, "invalid file prefix"),
+        (vec!["-d", n, "-F", "0"], 2, "--file-limit"),
+        (vec!["-d", n, "-w", "101"], 2, "--parallel"),
+        (vec!["-d", n, "-q", "ok", "-F", "5"], 0, ""),
+    ] {
+        let all = [&["--check-options"][..], &args].concat();
+        let (got, _, err) = run(support::tool("as-split"), &all, b"not a stream");
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(!nowhere.exists(), "checking options creates nothing");
+    let (code, _, err) = run(
+        support::tool("as-zstd"),
+        &["--check-options", "-l", "99"],
+        b"",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        run(
+            support::tool("as-zstd"),
+            &["--check-options", "-l", "19"],
+            b""
+        )
+        .0,
+        0
+    );
+    let s3 = support::tool("as-s3put");
+    let (code, _, err) = run(s3, &["--check-options", "--eof-completes", "x/y"], b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("s3://bucket/key"), "{err}");
+    let (code, _, err) = run(
+        s3,
+        &[
+            "--check-options",
+            "--eof-completes",
+            "--s3-min-part-size=4",
+            "s3://b/k",
+        ],
+        b"",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        run(s3, &["--check-options", "--eof-completes", "s3://b/k"], b"").0,
+        0
+    );
+}

@@ -3,11 +3,13 @@
 
 use anyhow::{bail, Context};
 use as_cli::framed::FramedReader;
+use as_cli::summary::Summary;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use clap::Parser;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +75,15 @@ pub struct Args {
     /// Print the object's size on stderr when done.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// When the object is complete, write `bytes=N` into this file (for scripts).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
+    /// they are good, 2 with the reason when not.
+    #[arg(long)]
+    pub check_options: bool,
 }
 
 /// Parts double in size every this many parts: 10,000 parts then hold over 5 TiB.
@@ -217,7 +228,10 @@ async fn upload_part(u: Upload, n: i32, data: bytes::Bytes) -> anyhow::Result<Co
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let (bucket, key) = parse_url(&a.url)?;
+    let (bucket, key) = parse_url(&a.url).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    if a.check_options {
+        return Ok(());
+    }
     let mut source = match (&a.from, a.framed) {
         (Some(cmd), _) => {
             let mut child = as_cli::process::shell(cmd)
@@ -286,7 +300,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if a.verbose {
                 eprintln!("as-s3put: s3://{bucket}/{key}: {n} byte(s) in one request");
             }
-            return Ok(());
+            return Summary::new().set("bytes", n).write(a.summary.as_deref());
         }
         let created = c
             .create_multipart_upload()
@@ -334,7 +348,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 if a.verbose {
                     eprintln!("as-s3put: s3://{bucket}/{key}: {total} byte(s)");
                 }
-                Ok(())
+                Summary::new()
+                    .set("bytes", total)
+                    .write(a.summary.as_deref())
             }
             Err(e) => {
                 // Nothing may appear at the key: drop the parts uploaded so far.

@@ -36,6 +36,10 @@ pub struct Args {
     #[arg(short = 'T', long, default_value_t = 1)]
     pub threads: u32,
 
+    /// Check the options (the level's range) and exit without reading: 0 when they are good.
+    #[arg(long)]
+    pub check_options: bool,
+
     /// The data to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
 }
@@ -49,6 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             range.start(),
             range.end()
         );
+    }
+    if args.check_options {
+        return Ok(());
     }
     let input = BufReader::with_capacity(CHUNK, open_input(args.input.as_deref())?);
     let out = binary_stdout(if args.decompress {
