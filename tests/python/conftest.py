@@ -1,33 +1,16 @@
-"""Fixtures of the Python-client tests: the built tools and a fresh as-testd per test."""
-import os
-import subprocess
+"""Fixtures of the Python-client tests: a fresh as-testd per test, and the official client
+connected to it (the helpers themselves are in support.py)."""
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("AS_TOOLS_BIN", os.path.join(ROOT, "target", "debug"))
+import support
+from support import Server
 
 
 def tool(name):
-    path = os.path.join(BIN, name)
-    if not os.path.exists(path):
-        pytest.fail(f"{path} is missing: build the tools first (cargo build)")
-    return path
-
-
-class Server:
-    def __init__(self, nodes=1):
-        self.proc = subprocess.Popen([tool("as-testd"), "--port", "0", "--nodes", str(nodes)],
-                                     stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("ready "), line
-        self.ports = [int(p) for p in line.split()[1].split(",")]
-
-    def host(self):
-        return f"127.0.0.1:{self.ports[0]}"
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+    try:
+        return support.tool(name)
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import collections
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-import asb  # noqa: E402
+from support import (Moto, Server, dir_digests, digests_of, free_port,  # noqa: E402
+                     server_digests, use_bin)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ap = argparse.ArgumentParser()
@@ -29,6 +29,7 @@ ap.add_argument("--no-rates", action="store_true")
 ap.add_argument("--only", choices=["scan", "replicas", "output", "s3"], help="one group of faults")
 opts = ap.parse_args()
 BIN = os.path.abspath(opts.bin)
+use_bin(BIN)
 ENV = dict(os.environ, AS_TOOLS_BIN=BIN, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
            AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
            AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
@@ -37,66 +38,6 @@ WRAPPER = os.path.join(ROOT, "scripts", "asbackup")
 PY = sys.executable
 rows = []
 bad = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Server:
-    def __init__(self, nodes=2, sample=opts.records, extra=()):
-        self.p = subprocess.Popen([f"{BIN}/as-testd", "--port", "0", "--nodes", str(nodes),
-                                   "--sample", str(sample), *extra], stdout=subprocess.PIPE)
-        line = self.p.stdout.readline().decode()
-        self.ports = [int(x) for x in line.split()[1].split(",")]
-        self.host = f"127.0.0.1:{self.ports[0]}"
-
-    def info(self, cmd, node=0):
-        s = socket.create_connection(("127.0.0.1", self.ports[node]))
-        body = (cmd + "\n").encode()
-        s.sendall(bytes([2, 1]) + len(body).to_bytes(6, "big") + body)
-        h = s.recv(8)
-        n = int.from_bytes(h[2:], "big")
-        data = b""
-        while len(data) < n:
-            data += s.recv(n - len(data))
-        s.close()
-        return data.decode()
-
-    def stop(self):
-        self.p.kill()
-        self.p.wait()
-
-
-def digests_of(data, into):
-    if data[:4] == b"\x28\xb5\x2f\xfd":
-        data = subprocess.run([f"{BIN}/as-zstd", "-d"], input=data, capture_output=True,
-                              check=True).stdout
-    _, _, records = asb.parse(data)
-    for r in records:
-        into[r["digest"]] += 1
-
-
-def dir_digests(d):
-    c = collections.Counter()
-    for n in sorted(os.listdir(d)):
-        if n.endswith(".asb"):
-            digests_of(open(os.path.join(d, n), "rb").read(), c)
-    return c
-
-
-def server_digests(srv, scope=("-n", "test")):
-    stream = subprocess.run([f"{BIN}/as-scan", "-h", srv.host, *scope], capture_output=True,
-                            check=True).stdout
-    text = subprocess.run([f"{BIN}/as-encode"], input=stream, capture_output=True,
-                          check=True).stdout
-    c = collections.Counter()
-    digests_of(text, c)
-    return c
 
 
 def backup(args, cwd=None, limit_kib=None):
@@ -153,7 +94,7 @@ def failed_stage(stderr):
 
 
 def scan_faults():
-    srv = Server(nodes=3)
+    srv = Server(nodes=3, sample=opts.records)
     want = server_digests(srv)
     cases = [
         ("connection reset after 50 records", "testd-fault:drop-after=50;node=0", []),
@@ -211,7 +152,7 @@ def scan_faults():
 def replica_faults():
     """Three nodes, two copies of each partition: a node that fails mid-scan is replaced by the
     copies on the others."""
-    srv = Server(nodes=3, extra=("--replication-factor", "2"))
+    srv = Server(nodes=3, sample=opts.records, extra=("--replication-factor", "2"))
     want = server_digests(srv)
     # (name, info commands with their delay in seconds, extra options); throttled so that the
     # faults strike mid-scan.
@@ -245,7 +186,7 @@ def replica_faults():
 
 
 def output_faults():
-    srv = Server(nodes=2)
+    srv = Server(nodes=2, sample=opts.records)
     want = server_digests(srv)
     slow = ["--records-per-second", "4000"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -319,40 +260,6 @@ def output_faults():
     srv.stop()
 
 
-class Moto:
-    def __init__(self):
-        self.port = free_port()
-        self.p = subprocess.Popen([os.path.join(os.path.dirname(PY), "moto_server"), "-H",
-                                   "127.0.0.1", "-p", str(self.port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port)).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.util("create", "bkt")
-
-    def util(self, *a):
-        return subprocess.run([PY, os.path.join(ROOT, "tests/python/s3util.py"), self.url, *a],
-                              capture_output=True, check=True).stdout
-
-    def keys(self, prefix):
-        return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
-
-    def proxy(self, *a):
-        port = free_port()
-        p = subprocess.Popen([PY, os.path.join(ROOT, "tests/python/s3fault.py"), str(port),
-                              self.url, *a], stdout=subprocess.PIPE)
-        p.stdout.readline()
-        return p, f"http://127.0.0.1:{port}"
-
-    def stop(self):
-        self.p.kill()
-        self.p.wait()
-
-
 def s3_faults():
     # Enough records for several 5 MiB parts.
     srv = Server(nodes=2, sample=max(opts.records, 30000))
@@ -395,7 +302,7 @@ def s3_faults():
 
 
 def rates():
-    srv = Server(nodes=2)
+    srv = Server(nodes=2, sample=opts.records)
     out = []
     for rps in (2000, 8000):
         r = subprocess.run([f"{BIN}/as-scan", "-h", srv.host, "-n", "test", "-w", "4", "-v",

@@ -15,7 +15,7 @@ SEND_KEY = {"key": aerospike.POLICY_KEY_SEND}
 
 
 def backup(server, *args, compact=False):
-    scan = subprocess.run([tool("as-scan"), "-h", server.host(), "-n", "test", *args],
+    scan = subprocess.run([tool("as-scan"), "-h", server.host, "-n", "test", *args],
                           capture_output=True, check=True)
     enc = subprocess.run([tool("as-encode")] + (["-C"] if compact else []), input=scan.stdout,
                          capture_output=True, check=True)

@@ -1,0 +1,131 @@
+"""The helpers every Python test uses (the pytest tests and the fault table, scripts/faults):
+where the tools are, the bundled test server (as-testd), moto, and the digests of the records
+a backup or a server holds. The Rust tests have theirs in tests/support."""
+import collections
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import asb
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The built tools: AS_TOOLS_BIN, else the debug build; scripts/faults sets its own.
+BIN = os.environ.get("AS_TOOLS_BIN", os.path.join(ROOT, "target", "debug"))
+PY = sys.executable
+
+
+def use_bin(path):
+    global BIN
+    BIN = os.path.abspath(path)
+
+
+def tool(name):
+    path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: build the tools first (cargo build)")
+    return path
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    """A running as-testd on free ports; stop() kills it."""
+
+    def __init__(self, nodes=2, sample=None, extra=()):
+        args = [tool("as-testd"), "--port", "0", "--nodes", str(nodes), *extra]
+        if sample:
+            args += ["--sample", str(sample)]
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith("ready "), line
+        self.ports = [int(x) for x in line.split()[1].split(",")]
+        self.host = f"127.0.0.1:{self.ports[0]}"
+
+    def info(self, cmd, node=0):
+        s = socket.create_connection(("127.0.0.1", self.ports[node]))
+        body = (cmd + "\n").encode()
+        s.sendall(bytes([2, 1]) + len(body).to_bytes(6, "big") + body)
+        h = s.recv(8)
+        n = int.from_bytes(h[2:], "big")
+        data = b""
+        while len(data) < n:
+            data += s.recv(n - len(data))
+        s.close()
+        return data.decode()
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+class Moto:
+    """A moto S3 server with bucket `bkt`, and a fault-injecting proxy in front of it."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.p = subprocess.Popen([os.path.join(os.path.dirname(PY), "moto_server"), "-H",
+                                   "127.0.0.1", "-p", str(self.port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.util("create", "bkt")
+
+    def util(self, *a):
+        return subprocess.run([PY, os.path.join(ROOT, "tests/python/s3util.py"), self.url, *a],
+                              capture_output=True, check=True).stdout
+
+    def keys(self, prefix):
+        return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
+
+    def proxy(self, *a):
+        port = free_port()
+        p = subprocess.Popen([PY, os.path.join(ROOT, "tests/python/s3fault.py"), str(port),
+                              self.url, *a], stdout=subprocess.PIPE)
+        p.stdout.readline()
+        return p, f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def digests_of(data, into):
+    """Counts the records of an ASB file (zstd-compressed or not) into `into`, by digest."""
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        data = subprocess.run([tool("as-zstd"), "-d"], input=data, capture_output=True,
+                              check=True).stdout
+    _, _, records = asb.parse(data)
+    for r in records:
+        into[r["digest"]] += 1
+
+
+def dir_digests(d):
+    c = collections.Counter()
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".asb"):
+            digests_of(open(os.path.join(d, n), "rb").read(), c)
+    return c
+
+
+def server_digests(srv, scope=("-n", "test")):
+    """What the server holds in the scope, as a direct scan sees it."""
+    stream = subprocess.run([tool("as-scan"), "-h", srv.host, *scope], capture_output=True,
+                            check=True).stdout
+    text = subprocess.run([tool("as-encode")], input=stream, capture_output=True,
+                          check=True).stdout
+    c = collections.Counter()
+    digests_of(text, c)
+    return c
