@@ -394,6 +394,16 @@ fn the_state_can_live_elsewhere() {
         assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
         assert!(state.exists());
         assert!(!dir.join("q.asb.state").exists());
+        // asbackup's words, naming the state file as-split keeps.
+        let hint = format!(
+            "Backup was interrupted, to resume, run backup with `--continue {}`",
+            state.display()
+        );
+        assert!(
+            support::stderr(&o).contains(&hint),
+            "{}",
+            support::stderr(&o)
+        );
         resume_to_the_end(&args, &[], &state);
         assert!(!state.exists());
         assert_exactly_once(&host, &dir, &[]);

@@ -21,6 +21,15 @@ pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
     }
 }
 
+/// [`open_input`] for a tool that acts on SIGINT/SIGTERM: a read of stdin that a signal
+/// interrupts returns the interruption (as an error) instead of being retried.
+pub fn open_input_interruptible(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => open_input(path),
+        _ => Ok(Box::new(crate::signals::Interruptible(io::stdin()))),
+    }
+}
+
 /// Buffered input.
 pub fn buffered<R: Read>(r: R) -> BufReader<R> {
     BufReader::with_capacity(CHUNK, r)

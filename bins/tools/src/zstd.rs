@@ -1,11 +1,11 @@
 //! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, open_input, CHUNK};
+use as_cli::io::{binary_stdout, open_input, read_retrying, CHUNK};
 use as_cli::BadInput;
 use as_common::stream::{MAGIC, ZSTD_MAGIC};
 use clap::Parser;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
 /// Compress or decompress a backup with zstd, as asbackup -z zstd does.
@@ -90,12 +90,10 @@ fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> 
     enc.include_checksum(true)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the input")),
-        };
+        let n = read_retrying(&mut input, &mut buf).context("cannot read the input")?;
+        if n == 0 {
+            break;
+        }
         enc.write_all(&buf[..n])
             .context("cannot write the output")?;
     }
@@ -121,12 +119,11 @@ fn decompress(mut input: impl BufRead, mut out: impl Write) -> anyhow::Result<()
     let mut dec = zstd::stream::read::Decoder::with_buffer(input)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = match dec.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(BadInput(format!("corrupt or truncated zstd data: {e}")).into()),
-        };
+        let n = read_retrying(&mut dec, &mut buf)
+            .map_err(|e| BadInput(format!("corrupt or truncated zstd data: {e}")))?;
+        if n == 0 {
+            break;
+        }
         out.write_all(&buf[..n])
             .context("cannot write the output")?;
     }

@@ -9,8 +9,8 @@ mod route;
 mod shared;
 
 use anyhow::Context;
-use as_cli::io::buffered;
-use as_cli::signals::{self, Interruptible};
+use as_cli::io::{buffered, open_input_interruptible};
+use as_cli::signals;
 use as_cli::summary::Summary;
 use as_cli::{BadInput, Usage};
 use as_common::layout;
@@ -18,7 +18,6 @@ use as_common::stream::StreamReader;
 use clap::Parser;
 use dest::{Dest, OneFile};
 use shared::Shared;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -105,7 +104,7 @@ pub struct Args {
     pub remove_artifacts: bool,
 
     /// Where to keep the state of the backup (default: DIR/PREFIX.asb.state; none with --sink
-    /// unless given).
+    /// unless given); a directory, or a path ending in /, gets PREFIX.asb.state in it.
     #[arg(long, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
 
@@ -115,8 +114,9 @@ pub struct Args {
     #[arg(short = 'c', long = "continue", value_name = "STATE", conflicts_with_all = ["remove_files", "remove_artifacts"])]
     pub resume: Option<PathBuf>,
 
-    /// When as-split ends, write its counts into this file, one `key=value` per line: files,
-    /// bytes, records, complete (true or false), and state (the state file to resume from).
+    /// Write into this file, one `key=value` per line, the state file to resume from (state) and
+    /// complete=false once the input's header is read, and when as-split ends: files, bytes,
+    /// records, complete (true or false), and state when not complete.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
@@ -158,13 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => None,
     };
 
-    let input: Box<dyn Read> = match args.input.as_deref() {
-        None => Box::new(Interruptible(std::io::stdin())),
-        Some(p) if p.as_os_str() == "-" => Box::new(Interruptible(std::io::stdin())),
-        Some(p) => Box::new(
-            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-        ),
-    };
+    let input = open_input_interruptible(args.input.as_deref())?;
     let mut reader = StreamReader::new(buffered(input)).context("reading the input")?;
     let header = reader.header().clone();
     let prefix = match &args.output_file_prefix {
@@ -180,15 +174,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(Dest::Dir(dir)) = &dest {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let state_path =
-        args.state_file
-            .clone()
-            .or(args.resume.clone())
-            .or(match (&dest, &args.output_file) {
-                (Some(Dest::Dir(dir)), _) => Some(layout::dir_state(dir, &prefix)),
-                (None, Some(f)) => Some(layout::with_suffix(f, layout::STATE)),
-                _ => None,
-            });
+    let state_path = match (&args.state_file, &args.resume, &dest, &args.output_file) {
+        // A directory (or a path ending in /) gets PREFIX.asb.state in it.
+        (Some(p), ..) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
+            // (components: no doubled or trailing separators in the name shown to resume with)
+            Some(layout::dir_state(
+                &p.components().collect::<PathBuf>(),
+                &prefix,
+            ))
+        }
+        (Some(p), ..) | (None, Some(p), ..) => Some(p.clone()),
+        (None, None, Some(Dest::Dir(dir)), _) => Some(layout::dir_state(dir, &prefix)),
+        (None, None, None, Some(f)) => Some(layout::with_suffix(f, layout::STATE)),
+        _ => None,
+    };
+    // Where the state is, before anything can fail (even a SIGKILL): the summary says it.
+    let mut summary = Summary::new();
+    if let Some(p) = &state_path {
+        summary.set("state", p.display());
+    }
+    summary
+        .set("complete", false)
+        .write(args.summary.as_deref())?;
     let (state, reuse) = match &args.resume {
         Some(path) => resume::resume(path, dest.as_ref(), &header, &prefix)?,
         None => resume::fresh(&args, dest.as_ref(), &header, &prefix)?,
