@@ -385,3 +385,31 @@ fn summary_file_and_option_checks() {
         0
     );
 }
+
+/// --remove-artifacts with one file: the file, what a run left of it and its state go; nothing
+/// else does.
+#[test]
+fn remove_artifacts_of_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("one.asb");
+    let others = ["one.asb.partial", "one.asb.state"].map(|n| tmp.path().join(n));
+    let keep = tmp.path().join("one.asb.notes");
+    for p in others.iter().chain([&f, &keep]) {
+        std::fs::write(p, "x").unwrap();
+    }
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-o", f.to_str().unwrap(), "--remove-artifacts"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!f.exists() && others.iter().all(|p| !p.exists()));
+    assert!(keep.exists());
+    // Nothing there to remove is not an error.
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-o", f.to_str().unwrap(), "--remove-artifacts"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+}

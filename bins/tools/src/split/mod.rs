@@ -62,7 +62,7 @@ pub struct Args {
     /// when complete. It is built of segments, each piped through FILTER and appended (ASB text
     /// and zstd frames both concatenate): every --checkpoint MiB the file is synced and the state
     /// updated, and a resume cuts the file back to the last checkpoint and appends. One worker.
-    #[arg(short = 'o', long, conflicts_with_all = ["directory", "sink", "remove_artifacts"])]
+    #[arg(short = 'o', long, conflicts_with_all = ["directory", "sink"])]
     pub output_file: Option<PathBuf>,
 
     /// With --output-file: sync the file and save the state every this many MiB.
@@ -99,7 +99,8 @@ pub struct Args {
     #[arg(short = 'r', long)]
     pub remove_files: bool,
 
-    /// Delete the *.asb files in the directory (and the directory, if then empty), and exit.
+    /// Delete the *.asb files in the directory (and the directory, if then empty), or the one
+    /// file with its .partial and .state, and exit.
     #[arg(long)]
     pub remove_artifacts: bool,
 

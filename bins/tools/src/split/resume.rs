@@ -31,10 +31,26 @@ pub fn remove_asb(dir: &Path) -> anyhow::Result<usize> {
 }
 
 pub fn remove_artifacts(args: &Args) -> anyhow::Result<()> {
+    if let Some(f) = &args.output_file {
+        // The one file, what a run left of it, and its state.
+        for p in [
+            f.clone(),
+            layout::with_suffix(f, layout::PARTIAL),
+            layout::with_suffix(f, layout::STATE),
+        ] {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", p.display()))
+                }
+                _ => {}
+            }
+        }
+        return Ok(());
+    }
     let dir = args
         .directory
         .as_deref()
-        .context("--remove-artifacts needs --directory")?;
+        .context("--remove-artifacts needs --directory or --output-file")?;
     if dir.is_dir() {
         let n = remove_asb(dir)?;
         // Like asbackup: the directory goes too once nothing else is in it.
