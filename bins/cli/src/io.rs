@@ -73,7 +73,8 @@ pub fn one_line(e: &anyhow::Error) -> String {
     s.replace('\n', " ")
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+/// Whether the error is (caused by) writing into a pipe whose reader went away.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         let io = c
             .downcast_ref::<io::Error>()

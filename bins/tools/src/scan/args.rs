@@ -243,8 +243,9 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// When the scan ends, write its counts into this file, one `key=value` per line: records,
-    /// indexes, udfs (for scripts; the summary on stderr is for people).
+    /// When the scan ends, write its counts into this file, one `key=value` per line: indexes,
+    /// udfs, records and complete=true; when it fails, complete=false and output_closed (true
+    /// when it failed only because its output was closed). For scripts; stderr is for people.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 

@@ -29,7 +29,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let mut config = Config::new(&a)?;
+    let mut summary = Summary::new();
+    let result = scan(&a, &mut summary);
+    if let Err(e) = &result {
+        // Whether the scan failed only because the next stage stopped reading: a wrapper
+        // then blames that stage.
+        summary
+            .set("complete", false)
+            .set("output_closed", as_cli::io::is_broken_pipe(e));
+        let _ = summary.write(a.summary.as_deref());
+    }
+    result
+}
+
+fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
+    let mut config = Config::new(a)?;
     let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
     if a.check_options {
         return Ok(());
@@ -37,7 +51,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let cluster = Cluster::discover(
         &config.seeds,
         &a.namespace,
-        config.settings(&a)?,
+        config.settings(a)?,
         a.services_alternate,
     )
     .context("connecting to the cluster")?;
@@ -78,17 +92,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;
-    let mut summary = Summary::new();
-    let (indexes, udfs) = metadata_into(&a, &cluster, &mut w)?;
+    let (indexes, udfs) = metadata_into(a, &cluster, &mut w)?;
     summary.set("indexes", indexes).set("udfs", udfs);
 
     let started = Instant::now();
     let mut records = 0;
     if !a.no_records {
-        let progress = progress(&a, &cluster)?;
+        let progress = progress(a, &cluster)?;
         let shared = Arc::new(ScanShared::new(
             cluster,
-            config.spec(&a, resumed.as_ref().map(|st| st.records)),
+            config.spec(a, resumed.as_ref().map(|st| st.records)),
         ));
         let parallel = config.parallel as usize;
         let mut jobs = filter::jobs(&config.scope.partitions, parallel);
@@ -99,13 +112,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 jobs.clear();
             }
         }
-        let result = workers::scan_all(&shared, jobs, parallel, &mut w, progress, a.bandwidth);
-        records = *result.as_ref().unwrap_or(&0);
-        summary.set("records", records);
-        if let Err(e) = result {
-            let _ = summary.set("complete", false).write(a.summary.as_deref());
-            return Err(e);
-        }
+        records = workers::scan_all(&shared, jobs, parallel, &mut w, progress, a.bandwidth)?;
     }
     w.finish()?;
     summary.set("records", records).set("complete", true);
