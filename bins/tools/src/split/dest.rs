@@ -256,13 +256,15 @@ impl Output {
             } => {
                 written?;
                 let bytes = file.metadata()?.len();
-                let p = partial.take().expect("not finished");
+                // Kept until renamed: a failure before that removes it (abort).
+                let p = partial.clone().expect("not finished");
                 let fin = dir.join(&*name);
                 file.sync_all()
                     .with_context(|| format!("cannot sync {}", p.display()))?;
                 std::fs::rename(&p, &fin).with_context(|| {
                     format!("cannot rename {} to {}", p.display(), fin.display())
                 })?;
+                *partial = None;
                 state::sync_dir(dir).with_context(|| format!("cannot sync {}", dir.display()))?;
                 Ok((bytes, None))
             }
