@@ -5,6 +5,7 @@
 //! tests with `cargo test --workspace` (scripts/test), which builds every tool and as-testd first.
 
 pub mod cluster;
+pub mod moto;
 pub mod replay;
 
 use std::io::{BufRead, BufReader, Read, Write};
