@@ -1,6 +1,7 @@
 //! A backup-oriented Aerospike client: cluster discovery, metadata, and partition scans that
 //! keep every bin as raw particle bytes and resume after the last delivered digest.
 
+pub mod batch;
 pub mod cluster;
 pub mod conn;
 pub mod filter;
