@@ -5,8 +5,8 @@
 //! are not captured and come with issue 11, from the C client's source.
 
 use crate::record::Record;
-use crate::wire::msg::{MsgHeader, MsgWriter};
-use crate::wire::{field, op};
+use crate::wire::msg::{Msg, MsgHeader, MsgWriter};
+use crate::wire::{field, flags, op, WireError};
 
 /// info1 bit of a batch request.
 pub const INFO1_BATCH: u8 = 1 << 3;
@@ -43,6 +43,36 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32) -> Vec<u8> {
     });
     w.field(FIELD_BATCH, &data);
     w.finish().to_vec()
+}
+
+/// What the server answered for one row: the row's index (sent back in the transaction TTL),
+/// the result code and the record's generation after the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowResult {
+    pub index: u32,
+    pub result: u8,
+    pub generation: u32,
+}
+
+/// The rows answered in one reply proto's body, and whether it was the LAST message (which
+/// asrestore's server sent in a proto of its own, after the rows: FACT 14).
+pub fn row_results(body: &[u8]) -> Result<(Vec<RowResult>, bool), WireError> {
+    let (mut rows, mut last) = (Vec::new(), false);
+    let mut b = body;
+    while !b.is_empty() {
+        let (m, n) = Msg::parse(b)?;
+        b = &b[n..];
+        if m.header.info3 & flags::INFO3_LAST != 0 {
+            last = true;
+            break;
+        }
+        rows.push(RowResult {
+            index: m.header.timeout,
+            result: m.header.result,
+            generation: m.header.generation,
+        });
+    }
+    Ok((rows, last))
 }
 
 fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row) {
@@ -83,6 +113,27 @@ fn put_field(b: &mut Vec<u8>, ftype: u8, parts: &[&[u8]]) {
 mod tests {
     use super::*;
     use crate::record::{Bin, Value};
+
+    /// The captured answer: 70 rows in order, each with its index, then LAST on its own.
+    #[test]
+    fn the_captured_answer_is_read_row_by_row() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/wire/asrestore-batch/batch-writes/conn-15.s2c"
+        );
+        let mut r = &std::fs::read(path).expect("the asrestore-batch capture")[..];
+        let mut body = Vec::new();
+        crate::wire::read_proto(&mut r, &mut body).unwrap();
+        let (rows, last) = row_results(&body).unwrap();
+        assert!(!last);
+        assert_eq!(rows.len(), 70);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!((row.index, row.result, row.generation), (i as u32, 0, 1));
+        }
+        crate::wire::read_proto(&mut r, &mut body).unwrap();
+        assert_eq!(row_results(&body).unwrap(), (vec![], true));
+        assert!(r.is_empty());
+    }
 
     fn u32_at(b: &[u8], at: usize) -> u32 {
         u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
