@@ -1,7 +1,6 @@
 //! A backup-oriented Aerospike client: cluster discovery, metadata, and partition scans that
 //! keep every bin as raw particle bytes and resume after the last delivered digest.
 
-pub mod batch;
 pub mod cluster;
 pub mod conn;
 pub mod filter;
@@ -9,6 +8,7 @@ pub mod metadata;
 pub mod objects;
 pub mod scan;
 pub mod tls;
+pub mod write;
 
 use crate::wire::WireError;
 use thiserror::Error;

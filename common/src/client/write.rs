@@ -1,6 +1,7 @@
-//! Batch writes as asrestore sends them (FACT 14, `../shared/wire/asrestore-batch/batch-writes`):
-//! one message with info1=BATCH and one BATCH field holding a row per record. The start of the
-//! restore direction (issue 11): the request is built byte for byte as the capture shows it, for
+//! Record writes as asrestore sends them: batches (FACT 14, `../shared/wire/asrestore-batch/
+//! batch-writes`: one message with info1=BATCH and one BATCH field holding a row per record, the
+//! answer a message per row) and single writes (FACT 12, `no-batch-writes`). The start of the
+//! restore direction (issue 11): requests are built byte for byte as the captures show them, for
 //! asrestore's default policy (update, generation greater-than); the other policies (-u, -r, -g)
 //! are not captured and come with issue 11, from the C client's source.
 
@@ -42,6 +43,32 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32) -> Vec<u8> {
         ..Default::default()
     });
     w.field(FIELD_BATCH, &data);
+    w.finish().to_vec()
+}
+
+/// One record written by itself (asrestore `--disable-batch-writes`, FACT 12): WRITE |
+/// GENERATION_GT with the record's generation, fields NAMESPACE, SET, DIGEST and KEY (when
+/// stored), a WRITE op per bin.
+pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32) -> Vec<u8> {
+    let r = row.record;
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        info2: flags::INFO2_WRITE | flags::INFO2_GENERATION_GT,
+        generation: r.generation.into(),
+        ttl: row.ttl,
+        timeout: timeout_ms,
+        ..Default::default()
+    });
+    w.field(field::NAMESPACE, ns);
+    w.field(field::SET, r.set.as_deref().unwrap_or_default());
+    w.field(field::DIGEST, &r.digest);
+    if let Some(k) = &r.key {
+        w.field_parts(field::KEY, &[&[k.ptype], &k.data]);
+    }
+    for bin in &r.bins {
+        w.op(op::WRITE, bin.value.ptype, &bin.name, &bin.value.data);
+    }
     w.finish().to_vec()
 }
 
@@ -133,6 +160,59 @@ mod tests {
         crate::wire::read_proto(&mut r, &mut body).unwrap();
         assert_eq!(row_results(&body).unwrap(), (vec![], true));
         assert!(r.is_empty());
+    }
+
+    /// Every single write asrestore --disable-batch-writes sent is rebuilt byte for byte.
+    #[test]
+    fn the_captured_single_writes_are_rebuilt_byte_for_byte() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/wire/asrestore-batch/no-batch-writes"
+        );
+        let mut writes = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if !path.to_string_lossy().ends_with(".c2s") {
+                continue;
+            }
+            let capture = std::fs::read(&path).unwrap();
+            let mut r = &capture[..];
+            let mut body = Vec::new();
+            if crate::wire::read_proto(&mut r, &mut body).unwrap() != crate::wire::TYPE_MSG {
+                continue; // info and login
+            }
+            let (m, _) = Msg::parse(&body).unwrap();
+            if m.header.info2 & flags::INFO2_WRITE == 0 {
+                continue;
+            }
+            let get = |t: u8| m.fields.iter().find(|f| f.ftype == t).map(|f| f.data);
+            let record = Record {
+                namespace: get(field::NAMESPACE).unwrap().to_vec().into(),
+                set: get(field::SET)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_vec().into()),
+                digest: get(field::DIGEST).unwrap().try_into().unwrap(),
+                key: get(field::KEY).map(|k| Value::new(k[0], k[1..].to_vec())),
+                generation: m.header.generation as u16,
+                expiry: 0,
+                bins: m
+                    .ops
+                    .iter()
+                    .map(|o| Bin {
+                        name: o.name.to_vec().into(),
+                        value: Value::new(o.ptype, o.value.to_vec()),
+                    })
+                    .collect(),
+            };
+            let row = Row {
+                record: &record,
+                ttl: m.header.ttl,
+            };
+            let built = single_write_request(&record.namespace, &row, 10000);
+            assert!(built == capture, "{} differs", path.display());
+            writes += 1;
+        }
+        assert_eq!(writes, 70, "one connection per record, as asrestore did");
     }
 
     fn u32_at(b: &[u8], at: usize) -> u32 {
