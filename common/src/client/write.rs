@@ -46,6 +46,21 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32) -> Vec<u8> {
     w.finish().to_vec()
 }
 
+/// TTL meaning "never expires" in a write.
+pub const TTL_NEVER: u32 = u32::MAX;
+
+/// The TTL to restore a record with, as asrestore computes it (asb-format §5.4): a backup's
+/// expiry 0 never expires; otherwise the seconds left from `now` (both since the Citrusleaf
+/// epoch) plus `extra_ttl`. `None`: the record has expired, and is skipped and counted.
+pub fn restore_ttl(expiry: u32, now: u32, extra_ttl: i64) -> Option<u32> {
+    if expiry == 0 {
+        return Some(TTL_NEVER);
+    }
+    let left = i64::from(expiry) - i64::from(now) + extra_ttl;
+    // TTL_NEVER itself would mean "never": the longest finite TTL is one less.
+    (left > 0).then(|| left.min(i64::from(TTL_NEVER - 1)) as u32)
+}
+
 /// One record written by itself (asrestore `--disable-batch-writes`, FACT 12): WRITE |
 /// GENERATION_GT with the record's generation, fields NAMESPACE, SET, DIGEST and KEY (when
 /// stored), a WRITE op per bin.
@@ -140,6 +155,26 @@ fn put_field(b: &mut Vec<u8>, ftype: u8, parts: &[&[u8]]) {
 mod tests {
     use super::*;
     use crate::record::{Bin, Value};
+
+    #[test]
+    fn ttls_as_asrestore_restores_them() {
+        assert_eq!(restore_ttl(0, 1000, 0), Some(TTL_NEVER));
+        assert_eq!(
+            restore_ttl(0, 1000, 50),
+            Some(TTL_NEVER),
+            "never stays never"
+        );
+        assert_eq!(restore_ttl(5000, 1000, 0), Some(4000));
+        assert_eq!(restore_ttl(5000, 1000, 100), Some(4100));
+        assert_eq!(restore_ttl(5000, 1000, -4000), None, "0 left: expired");
+        assert_eq!(restore_ttl(900, 1000, 0), None);
+        assert_eq!(
+            restore_ttl(900, 1000, 200),
+            Some(100),
+            "--extra-ttl revives"
+        );
+        assert_eq!(restore_ttl(u32::MAX, 0, i64::MAX / 2), Some(TTL_NEVER - 1));
+    }
 
     /// The captured answer: 70 rows in order, each with its index, then LAST on its own.
     #[test]
