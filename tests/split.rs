@@ -297,9 +297,9 @@ fn summary_file_and_option_checks() {
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&sum).unwrap();
     let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+        as_cli::summary::Summary::get(&text, k)
             .unwrap_or_else(|| panic!("no {k} in {text:?}"))
+            .to_string()
     };
     assert_eq!(get("records"), "3000");
     assert_eq!(get("complete"), "true");

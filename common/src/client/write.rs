@@ -6,7 +6,7 @@
 //! are not captured and come with issue 11, from the C client's source.
 
 use crate::record::Record;
-use crate::wire::msg::{Msg, MsgHeader, MsgWriter};
+use crate::wire::msg::{put_field, put_op, Msg, MsgHeader, MsgWriter};
 use crate::wire::{field, flags, op, WireError};
 
 /// info1 bit of a batch request.
@@ -134,20 +134,7 @@ fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row) {
         put_field(b, field::KEY, &[&[k.ptype], &k.data]);
     }
     for bin in &r.bins {
-        let size = 4 + bin.name.len() + bin.value.data.len();
-        b.extend_from_slice(&(size as u32).to_be_bytes());
-        b.extend_from_slice(&[op::WRITE, bin.value.ptype, 0, bin.name.len() as u8]);
-        b.extend_from_slice(&bin.name);
-        b.extend_from_slice(&bin.value.data);
-    }
-}
-
-fn put_field(b: &mut Vec<u8>, ftype: u8, parts: &[&[u8]]) {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    b.extend_from_slice(&(len as u32 + 1).to_be_bytes());
-    b.push(ftype);
-    for p in parts {
-        b.extend_from_slice(p);
+        put_op(b, op::WRITE, bin.value.ptype, &bin.name, &bin.value.data);
     }
 }
 

@@ -128,6 +128,26 @@ impl<'a> Msg<'a> {
     }
 }
 
+/// A field: its size (type byte included), type, and the concatenation of `parts` (e.g. a
+/// key: particle type, bytes). Also the encoding of a batch row's fields.
+pub fn put_field(b: &mut Vec<u8>, ftype: u8, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    b.extend_from_slice(&(len as u32 + 1).to_be_bytes());
+    b.push(ftype);
+    for p in parts {
+        b.extend_from_slice(p);
+    }
+}
+
+/// An op: size, op code, particle type, flags 0, name length, name, value.
+pub fn put_op(b: &mut Vec<u8>, op: u8, ptype: u8, name: &[u8], value: &[u8]) {
+    let size = 4 + name.len() + value.len();
+    b.extend_from_slice(&(size as u32).to_be_bytes());
+    b.extend_from_slice(&[op, ptype, 0, name.len() as u8]);
+    b.extend_from_slice(name);
+    b.extend_from_slice(value);
+}
+
 /// Builds messages into a buffer: one message in a proto (`begin` … `finish`), or several
 /// messages in one proto body (`begin_batch`, `append`… , `finish`), as scan replies are sent.
 #[derive(Default)]
@@ -178,22 +198,12 @@ impl MsgWriter {
 
     /// A field whose data is the concatenation of `parts` (e.g. a key: particle type, bytes).
     pub fn field_parts(&mut self, ftype: u8, parts: &[&[u8]]) {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.buf.extend_from_slice(&(len as u32 + 1).to_be_bytes());
-        self.buf.push(ftype);
-        for p in parts {
-            self.buf.extend_from_slice(p);
-        }
+        put_field(&mut self.buf, ftype, parts);
         self.bump(18);
     }
 
     pub fn op(&mut self, op: u8, ptype: u8, name: &[u8], value: &[u8]) {
-        let size = 4 + name.len() + value.len();
-        self.buf.extend_from_slice(&(size as u32).to_be_bytes());
-        self.buf
-            .extend_from_slice(&[op, ptype, 0, name.len() as u8]);
-        self.buf.extend_from_slice(name);
-        self.buf.extend_from_slice(value);
+        put_op(&mut self.buf, op, ptype, name, value);
         self.bump(20);
     }
 

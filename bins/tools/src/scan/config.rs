@@ -7,7 +7,7 @@ use as_cli::secret::secret_or_ask;
 use as_cli::Usage;
 use as_common::client::cluster::{parse_seeds, Seed};
 use as_common::client::conn::{AuthMode, Credentials, Settings};
-use as_common::client::filter::{self, exp, PartFilter};
+use as_common::client::filter::{self, exp};
 use as_common::client::scan::ScanSpec;
 use as_common::client::tls::{self, TlsOptions};
 use as_common::scope::Scope;
@@ -162,11 +162,6 @@ impl Config {
             prefer_racks: a.prefer_racks.clone(),
             debug: self.debug,
         }
-    }
-
-    /// The partition filters, with --node-list's once the cluster is known.
-    pub fn with_partitions(&mut self, p: Vec<PartFilter>) {
-        self.scope.partitions = p;
     }
 }
 

@@ -67,7 +67,8 @@ fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
         if mastered.is_empty() {
             bail!("the listed nodes master no partition of the namespace");
         }
-        config.with_partitions(mastered);
+        // --node-list: the partitions those nodes master, now that the map is known.
+        config.scope.partitions = mastered;
     }
     if a.count {
         println!("{}", cluster.objects(&a.namespace, &a.set));

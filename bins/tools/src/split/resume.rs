@@ -74,8 +74,8 @@ pub fn resume(
     prefix: &str,
 ) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
     let mut st = BackupState::load(path)?;
-    let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
-    let kind = dest.map_or(Kind::File, Dest::kind);
+    let ns = namespace(header);
+    let kind = kind_of(dest);
     if st.namespace != ns || st.prefix != prefix || st.scope != header.scope || st.kind != kind {
         bail!(
             "{} is the state of another backup ({} of namespace {} into a {} with prefix {}); resume with the same options",
@@ -141,8 +141,19 @@ pub fn fresh(
             remove_asb(dir)?;
         }
     }
-    let ns = String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default());
+    let ns = namespace(header);
     let mut st = BackupState::new(&ns, prefix, &header.scope);
-    st.kind = dest.map_or(Kind::File, Dest::kind);
+    st.kind = kind_of(dest);
     Ok((st, VecDeque::new()))
+}
+
+/// What the state records the backup is written into: `None` is the one file, whose `Dest` is
+/// made once the state says where it ends.
+fn kind_of(dest: Option<&Dest>) -> Kind {
+    dest.map_or(Kind::File, Dest::kind)
+}
+
+/// The namespace the stream's header names, as the state keeps it.
+fn namespace(header: &Header) -> String {
+    String::from_utf8_lossy(header.namespace.as_deref().unwrap_or_default()).into_owned()
 }
