@@ -488,6 +488,13 @@ fn fault(cluster: &Cluster, cmd: &str) -> String {
             _ => return "ERROR::bad partition range".into(),
         }
     }
+    if let Some(code) = arg(cmd, "write-error").and_then(|v| v.parse().ok()) {
+        let times = arg(cmd, "times").and_then(|t| t.parse().ok()).unwrap_or(1);
+        f.write_error = Some((code, times));
+    }
+    if let Some(n) = arg(cmd, "cut-batches").and_then(|v| v.parse().ok()) {
+        f.cut_batches = n;
+    }
     if arg(cmd, "clear").is_some() {
         *f = Default::default();
     }

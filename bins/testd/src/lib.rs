@@ -5,6 +5,7 @@
 //! (`testd-fault`, `testd-kill`, `testd-revive`) inject faults. It speaks enough of the protocol
 //! for the official clients to write, read, delete and scan, and for as-scan to back it up.
 
+mod batch;
 mod exp;
 mod info;
 mod scan;
@@ -179,6 +180,10 @@ pub struct Faults {
     pub unavailable: BTreeMap<u16, u32>,
     /// (node, milliseconds) to stall before the next scan reply.
     pub stall: Option<(usize, u64)>,
+    /// (result code, times): the next writes (single or batch rows) answer this code.
+    pub write_error: Option<(u8, u32)>,
+    /// Batches: the next this many batch requests have their connection cut unanswered.
+    pub cut_batches: u32,
 }
 
 pub struct Node {
@@ -468,6 +473,9 @@ fn serve(cluster: &Cluster, node: usize, stream: TcpStream) -> Result<(), WireEr
 
 fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Result<(), WireError> {
     let h = &msg.header;
+    if h.info1 & BATCH != 0 {
+        return batch::batch(cluster, conn, msg);
+    }
     let is_scan = h.info1 & flags::INFO1_READ != 0
         && h.info2 & flags::INFO2_WRITE == 0
         && msg.field(wire::field::DIGEST).is_none();
@@ -477,6 +485,9 @@ fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
     let reply = write::single(cluster, msg);
     conn.write(&reply)
 }
+
+/// info1 bit of a batch command (FACT 14).
+const BATCH: u8 = 1 << 3;
 
 /// An error reply: one message with the result code and nothing else, not even LAST; the
 /// server then waits for the client (FACT 8).

@@ -1,5 +1,6 @@
 //! Single-record commands: reads, writes, deletes, touches and simple operate calls, with the
-//! server's generation, TTL, send-key and exists semantics.
+//! server's generation, TTL, send-key and exists semantics; and batch writes, each row applied
+//! as the same command (`batch.rs`).
 
 use super::store::{now_cl, now_ns, partition_of, Stored, StoredBin};
 use super::Cluster;
@@ -10,16 +11,46 @@ const TTL_NEVER: u32 = u32::MAX; // -1
 const TTL_KEEP: u32 = u32::MAX - 1; // -2: do not change the expiry
 const TTL_DEFAULT: u32 = 0;
 
-fn reply(code: u8, rec: Option<&Stored>, bins: Option<&[&StoredBin]>) -> Vec<u8> {
+/// What a command did: its result code, the record's generation and void time after it (0 and
+/// 0 on errors), and the bins it read.
+pub struct Applied {
+    pub code: u8,
+    pub generation: u32,
+    pub void_time: u32,
+    pub bins: Vec<StoredBin>,
+}
+
+fn reply(code: u8, rec: Option<&Stored>, bins: Option<&[&StoredBin]>) -> Applied {
+    Applied {
+        code,
+        generation: rec.map_or(0, |r| r.generation as u32),
+        void_time: rec.map_or(0, |r| r.void_time),
+        bins: bins
+            .unwrap_or_default()
+            .iter()
+            .map(|b| (*b).clone())
+            .collect(),
+    }
+}
+
+/// A single command's answer: one message, the bins read as READ ops.
+pub fn single(cluster: &Cluster, msg: &Msg) -> Vec<u8> {
+    let a = match msg
+        .field(field::DIGEST)
+        .and_then(|d| <[u8; 20]>::try_from(d).ok())
+    {
+        Some(digest) => apply(cluster, msg, &digest),
+        None => reply(result::PARAMETER, None, None),
+    };
     let mut w = MsgWriter::new();
     w.begin_proto();
     w.message(&MsgHeader {
-        result: code,
-        generation: rec.map_or(0, |r| r.generation as u32),
-        ttl: rec.map_or(0, |r| r.void_time),
+        result: a.code,
+        generation: a.generation,
+        ttl: a.void_time,
         ..Default::default()
     });
-    for b in bins.unwrap_or_default() {
+    for b in &a.bins {
         w.op(op::READ, b.1, &b.0, &b.2);
     }
     w.finish().to_vec()
@@ -51,19 +82,16 @@ fn numeric_add(old: &StoredBin, ptype: u8, add: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-pub fn single(cluster: &Cluster, msg: &Msg) -> Vec<u8> {
+/// Applies one command to the record of `digest` (the DIGEST field of a single command, the row
+/// header's digest in a batch).
+pub fn apply(cluster: &Cluster, msg: &Msg, digest: &[u8; 20]) -> Applied {
     let h = &msg.header;
+    let digest = *digest;
     let Some(ns) = msg
         .field(field::NAMESPACE)
         .and_then(|n| cluster.namespace(n))
     else {
         return reply(result::INVALID_NAMESPACE, None, None);
-    };
-    let Some(digest) = msg
-        .field(field::DIGEST)
-        .and_then(|d| <[u8; 20]>::try_from(d).ok())
-    else {
-        return reply(result::PARAMETER, None, None);
     };
     let set = msg.field(field::SET).unwrap_or_default();
     let mut part = ns.parts[partition_of(&digest)].lock().unwrap();
@@ -104,6 +132,19 @@ pub fn single(cluster: &Cluster, msg: &Msg) -> Vec<u8> {
             Some(_) => reply(result::OK, None, None),
             None => reply(result::KEY_NOT_FOUND, None, None),
         };
+    }
+    // Injected write errors (testd-fault write-error), consumed one write at a time.
+    {
+        let mut f = cluster.faults.lock().unwrap();
+        if let Some((code, times)) = f.write_error {
+            f.write_error = (times > 1).then(|| (code, times - 1));
+            return reply(code, None, None);
+        }
+    }
+    // A bin name is at most 15 bytes (the server's AS_BIN_NAME_MAX_SZ of 16 with its NUL);
+    // longer gets BIN_NAME (21), a record error asrestore counts or fails on.
+    if msg.ops.iter().any(|o| o.name.len() > 15) {
+        return reply(21, None, None);
     }
     // Exists and generation policies.
     if existing.is_some() && h.info2 & flags::INFO2_CREATE_ONLY != 0 {

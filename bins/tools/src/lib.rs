@@ -3,6 +3,7 @@
 //! `as-cli`. The binaries in `src/bin` are a line each; the man pages under `man/` are generated
 //! from these definitions (`tests/man.rs`).
 
+pub mod connect;
 pub mod decode;
 pub mod encode;
 pub mod gen;

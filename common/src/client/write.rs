@@ -2,8 +2,10 @@
 //! batch-writes`: one message with info1=BATCH and one BATCH field holding a row per record, the
 //! answer a message per row) and single writes (FACT 12, `no-batch-writes`). The start of the
 //! restore direction (issue 11): requests are built byte for byte as the captures show them, for
-//! asrestore's default policy (update, generation greater-than); the other policies (-u, -r, -g)
-//! are not captured and come with issue 11, from the C client's source.
+//! asrestore's default policy (update, generation greater-than). The other policies (-u, -r, -g)
+//! are not captured: their bits are those the C client sets for them (`as_batch_attr_write_row`
+//! and `as_command_write_header_write` in aerospike-client-c): create-only is info2 CREATE_ONLY,
+//! replace is info3 CREATE_OR_REPLACE, and without a generation check the generation sent is 0.
 
 use crate::record::Record;
 use crate::wire::msg::{put_field, put_op, Msg, MsgHeader, MsgWriter};
@@ -17,8 +19,61 @@ pub const FIELD_BATCH: u8 = 41;
 const PARENT_FLAGS: u8 = 0x0d;
 /// Each row repeats nothing and carries extra info, a generation and a TTL (0x0e, FACT 14).
 const ROW_FLAGS: u8 = 0x0e;
-/// WRITE | GENERATION_GT | RESPOND_ALL_OPS: asrestore's default policy.
-const ROW_INFO2: u8 = 0x89;
+
+/// What a write does when the record exists (asrestore: default, `-u`, `-r`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exists {
+    /// Write the bins into the record (bins it has and the backup lacks stay).
+    #[default]
+    Update,
+    /// Fail with KEY_EXISTS (`-u/--unique`).
+    CreateOnly,
+    /// Replace the record by the backup's (`-r/--replace`).
+    Replace,
+}
+
+/// asrestore's write policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub exists: Exists,
+    /// Write only over an older generation (the default; off with `-g/--no-generation`).
+    pub generation_gt: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            exists: Exists::Update,
+            generation_gt: true,
+        }
+    }
+}
+
+impl Policy {
+    /// info2 and info3 of a write; batch rows add RESPOND_ALL_OPS, as the C client does.
+    fn info(&self) -> (u8, u8) {
+        let mut info2 = flags::INFO2_WRITE;
+        let mut info3 = 0;
+        if self.generation_gt {
+            info2 |= flags::INFO2_GENERATION_GT;
+        }
+        match self.exists {
+            Exists::Update => {}
+            Exists::CreateOnly => info2 |= flags::INFO2_CREATE_ONLY,
+            Exists::Replace => info3 |= flags::INFO3_CREATE_OR_REPLACE,
+        }
+        (info2, info3)
+    }
+
+    /// The generation sent: the backup's with the check, else 0.
+    fn generation(&self, r: &Record) -> u16 {
+        if self.generation_gt {
+            r.generation
+        } else {
+            0
+        }
+    }
+}
 
 /// A record to write and the TTL to give it (remaining seconds; `u32::MAX`: never expires).
 pub struct Row<'r> {
@@ -28,12 +83,12 @@ pub struct Row<'r> {
 
 /// The request (proto header included) writing `rows` into namespace `ns`; `timeout_ms` goes
 /// into the message header's transaction TTL, as asrestore's 10000.
-pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32) -> Vec<u8> {
+pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32, policy: &Policy) -> Vec<u8> {
     let mut data = Vec::new();
     data.extend_from_slice(&(rows.len() as u32).to_be_bytes());
     data.push(PARENT_FLAGS);
     for (i, row) in rows.iter().enumerate() {
-        put_row(&mut data, i as u32, ns, row);
+        put_row(&mut data, i as u32, ns, row, policy);
     }
     let mut w = MsgWriter::new();
     w.begin_proto();
@@ -64,13 +119,15 @@ pub fn restore_ttl(expiry: u32, now: u32, extra_ttl: i64) -> Option<u32> {
 /// One record written by itself (asrestore `--disable-batch-writes`, FACT 12): WRITE |
 /// GENERATION_GT with the record's generation, fields NAMESPACE, SET, DIGEST and KEY (when
 /// stored), a WRITE op per bin.
-pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32) -> Vec<u8> {
+pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32, policy: &Policy) -> Vec<u8> {
     let r = row.record;
+    let (info2, info3) = policy.info();
     let mut w = MsgWriter::new();
     w.begin_proto();
     w.message(&MsgHeader {
-        info2: flags::INFO2_WRITE | flags::INFO2_GENERATION_GT,
-        generation: r.generation.into(),
+        info2,
+        info3,
+        generation: policy.generation(r).into(),
         ttl: row.ttl,
         timeout: timeout_ms,
         ..Default::default()
@@ -117,12 +174,50 @@ pub fn row_results(body: &[u8]) -> Result<(Vec<RowResult>, bool), WireError> {
     Ok((rows, last))
 }
 
-fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row) {
+/// What a write's result means for a restore, as asrestore classes it (`batch_uploader.c`,
+/// `_categorize_write_result` and `_batch_status_submit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Inserted,
+    /// KEY_EXISTS under `--unique`: counted, not a failure.
+    Existed,
+    /// GENERATION: the cluster's copy is as new or newer; counted, not a failure.
+    Fresher,
+    /// The record itself cannot be written (too big, bin name, bin type, forbidden, key
+    /// mismatch): fatal unless `--ignore-record-error`.
+    RecordError,
+    /// The server refuses writes as such (parameter, namespace, unsupported, security, ...):
+    /// retrying cannot help.
+    Fatal,
+    /// Anything else (timeouts, overload, key busy, partition unavailable, server error): retry.
+    Retry,
+}
+
+pub fn outcome(code: u8) -> Outcome {
+    match code {
+        0 => Outcome::Inserted,
+        3 => Outcome::Fresher,
+        5 => Outcome::Existed,
+        // RECORD_TOO_BIG, RECORD_KEY_MISMATCH, BIN_NAME, ALWAYS_FORBIDDEN, FAIL_FORBIDDEN,
+        // BIN_INCOMPATIBLE_TYPE, BIN_NOT_FOUND.
+        13 | 19 | 21 | 10 | 22 | 12 | 17 => Outcome::RecordError,
+        // PARAM, SERVER_FULL, UNSUPPORTED_FEATURE, NAMESPACE_NOT_FOUND, ENTERPRISE_ONLY,
+        // OP_NOT_APPLICABLE, FILTERED_OUT, the security codes (51-56, 60-82), invalid GeoJSON,
+        // index out of memory / not readable, batch disabled.
+        4 | 8 | 16 | 20 | 25 | 26 | 27 | 51..=56 | 60..=82 | 150 | 160 | 202 | 203 => {
+            Outcome::Fatal
+        }
+        _ => Outcome::Retry,
+    }
+}
+
+fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row, policy: &Policy) {
     let r = row.record;
+    let (info2, info3) = policy.info();
     b.extend_from_slice(&index.to_be_bytes());
     b.extend_from_slice(&r.digest);
-    b.extend_from_slice(&[ROW_FLAGS, 0, ROW_INFO2, 0]);
-    b.extend_from_slice(&r.generation.to_be_bytes());
+    b.extend_from_slice(&[ROW_FLAGS, 0, info2 | flags::INFO2_RESPOND_ALL_OPS, info3]);
+    b.extend_from_slice(&policy.generation(r).to_be_bytes());
     b.extend_from_slice(&row.ttl.to_be_bytes());
     let n_fields = 2 + r.key.is_some() as u16;
     b.extend_from_slice(&n_fields.to_be_bytes());
@@ -230,7 +325,7 @@ mod tests {
                 record: &record,
                 ttl: m.header.ttl,
             };
-            let built = single_write_request(&record.namespace, &row, 10000);
+            let built = single_write_request(&record.namespace, &row, 10000, &Policy::default());
             assert!(built == capture, "{} differs", path.display());
             writes += 1;
         }
@@ -310,7 +405,7 @@ mod tests {
             .zip(&ttls)
             .map(|(record, &ttl)| Row { record, ttl })
             .collect();
-        let built = write_request(&ns, &rows, 10000);
+        let built = write_request(&ns, &rows, 10000, &Policy::default());
         assert_eq!(built.len(), capture.len());
         assert!(built == capture, "the request differs from asrestore's");
     }

@@ -27,93 +27,8 @@ pub struct Args {
     #[arg(short = 'Z', long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
 
-    /// Seed hosts: host[:tlsname][:port], IPv6 in brackets, comma-separated.
-    #[arg(short = 'h', long, default_value = "127.0.0.1")]
-    pub host: String,
-
-    /// Default port of the seed hosts.
-    #[arg(
-        short = 'p',
-        long,
-        default_value_t = 3000,
-        allow_negative_numbers = true
-    )]
-    pub port: u16,
-
-    /// User name, for clusters with security enabled.
-    #[arg(short = 'U', long)]
-    pub user: Option<String>,
-
-    /// Password: the password itself, env:VAR, env-b64:VAR, b64:BASE64 or file:PATH. Without a
-    /// value (-P alone) it is asked for on the terminal; it may also come from the environment
-    /// variable AS_PASSWORD, which keeps it out of process listings.
-    #[arg(short = 'P', long, num_args = 0..=1, default_missing_value = "", require_equals = true,
-          env = "AS_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-
-    /// Authentication mode: INTERNAL (a password hash), EXTERNAL (the password too, over TLS),
-    /// EXTERNAL_INSECURE (the password without TLS), PKI (the TLS client certificate).
-    #[arg(short = 'A', long, default_value = "INTERNAL", value_parser = ["INTERNAL", "EXTERNAL", "EXTERNAL_INSECURE", "PKI"], ignore_case = true)]
-    pub auth: String,
-
-    /// Connect with TLS.
-    #[arg(long, alias = "tlsEnable")]
-    pub tls_enable: bool,
-
-    /// Default TLS name of the nodes (a seed's own host:tlsname:port wins).
-    #[arg(long, alias = "tlsName")]
-    pub tls_name: Option<String>,
-
-    /// CA certificates (PEM) to verify the nodes with.
-    #[arg(long, alias = "tlsCaFile")]
-    pub tls_cafile: Option<PathBuf>,
-
-    /// A directory of CA certificates (default /etc/ssl/certs when no CA file is given).
-    #[arg(long, alias = "tlsCaPath")]
-    pub tls_capath: Option<PathBuf>,
-
-    /// TLS protocols, e.g. "TLSv1.2", "TLSv1.3", "all -TLSv1.2" (default: both).
-    #[arg(long, alias = "tlsProtocols")]
-    pub tls_protocols: Option<String>,
-
-    /// Client certificate chain (PEM), for mutual TLS and --auth PKI.
-    #[arg(long, alias = "tlsCertFile")]
-    pub tls_certfile: Option<PathBuf>,
-
-    /// Client private key (PEM, unencrypted).
-    #[arg(long, alias = "tlsKeyFile")]
-    pub tls_keyfile: Option<PathBuf>,
-
-    /// Print the negotiated TLS protocol and cipher suite of the first connection on stderr.
-    #[arg(long, alias = "tlsLogSessionInfo")]
-    pub tls_log_session_info: bool,
-
-    /// Password of an encrypted client key: env:VAR, env-b64:VAR, b64:BASE64, file:PATH, the
-    /// password itself, or nothing to be asked on the terminal; also from the environment
-    /// variable AS_TLS_KEYFILE_PASSWORD.
-    #[arg(long, alias = "tlsKeyFilePassword", num_args = 0..=1, default_missing_value = "", require_equals = true,
-          env = "AS_TLS_KEYFILE_PASSWORD", hide_env_values = true)]
-    pub tls_keyfile_password: Option<String>,
-
-    /// Allowed cipher suites, OpenSSL or IANA names separated by ':' (default: rustls's safe set).
-    #[arg(long, alias = "tlsCipherSuite")]
-    pub tls_cipher_suite: Option<String>,
-
-    /// Check the nodes' certificates against the revocation lists in --tls-capath.
-    #[arg(long, alias = "tlsCrlCheck")]
-    pub tls_crl_check: bool,
-
-    /// Check the whole certificate chain against the revocation lists in --tls-capath.
-    #[arg(long, alias = "tlsCrlCheckAll")]
-    pub tls_crl_check_all: bool,
-
-    /// Not supported (deprecated in asbackup too).
-    #[arg(long, alias = "tlsCertBlackList", hide = true)]
-    pub tls_cert_blacklist: Option<String>,
-
-    /// Use the nodes' alternate access addresses.
-    #[arg(short = 'S', long)]
-    pub services_alternate: bool,
+    #[command(flatten)]
+    pub conn: crate::connect::ConnArgs,
 
     /// Socket timeout in milliseconds (0 = the total timeout).
     #[arg(long, default_value_t = 10000, allow_negative_numbers = true)]
@@ -280,16 +195,7 @@ impl Args {
         {
             return bad("--filter-exp cannot be combined with several sets, --modified-after, --modified-before or --no-ttl-only");
         }
-        let auth = a.auth.to_ascii_uppercase();
-        if (auth == "EXTERNAL" || auth == "PKI") && !a.tls_enable {
-            return Err(Usage(format!("--auth {auth} needs --tls-enable")));
-        }
-        if auth == "PKI" && (a.tls_certfile.is_none() || a.tls_keyfile.is_none()) {
-            return bad("--auth PKI needs --tls-certfile and --tls-keyfile");
-        }
-        if a.tls_cert_blacklist.is_some() {
-            return bad("--tls-cert-blacklist is not supported (it is deprecated in asbackup too): use --tls-crl-check");
-        }
+        a.conn.validate()?;
         for s in &a.set {
             if s.is_empty() || s.len() > 63 {
                 return Err(Usage(format!("invalid set name {s:?} (1 to 63 bytes)")));

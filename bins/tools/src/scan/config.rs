@@ -3,13 +3,11 @@
 //! option error is found here, before anything connects (`--check-options` stops after it).
 
 use super::args::Args;
-use as_cli::secret::secret_or_ask;
 use as_cli::Usage;
-use as_common::client::cluster::{parse_seeds, Seed};
-use as_common::client::conn::{AuthMode, Credentials, Settings};
+use as_common::client::cluster::Seed;
+use as_common::client::conn::Settings;
 use as_common::client::filter::{self, exp};
 use as_common::client::scan::ScanSpec;
-use as_common::client::tls::{self, TlsOptions};
 use as_common::scope::Scope;
 use std::time::Duration;
 
@@ -88,7 +86,7 @@ impl Config {
                 no_bins: a.no_bins,
                 max_records: a.max_records,
             },
-            seeds: parse_seeds(&a.host, a.port)?,
+            seeds: a.conn.seeds()?,
             filter_exp,
             expression_options,
             parallel: a
@@ -103,39 +101,9 @@ impl Config {
         })
     }
 
-    /// The connection settings: TLS and credentials (which may ask for a password on the
-    /// terminal, so only once the options are known to be good).
+    /// The connection settings: TLS and credentials (asked for only now).
     pub fn settings(&self, a: &Args) -> anyhow::Result<Settings> {
-        let tls = if a.tls_enable {
-            let o = TlsOptions {
-                cafile: a.tls_cafile.clone(),
-                capath: a.tls_capath.clone(),
-                certfile: a.tls_certfile.clone(),
-                keyfile: a.tls_keyfile.clone(),
-                protocols: a.tls_protocols.clone(),
-                keyfile_password: a
-                    .tls_keyfile_password
-                    .as_deref()
-                    .map(|p| secret_or_ask(p, "TLS key password: "))
-                    .transpose()?,
-                cipher_suites: a.tls_cipher_suite.clone(),
-                crl_check: match (a.tls_crl_check_all, a.tls_crl_check) {
-                    (true, _) => Some(tls::CrlCheck::Chain),
-                    (false, true) => Some(tls::CrlCheck::Leaf),
-                    _ => None,
-                },
-            };
-            Some(tls::client_config(&o)?)
-        } else {
-            None
-        };
-        Ok(Settings {
-            timeout: self.socket_timeout,
-            creds: credentials(a)?,
-            tls,
-            tls_name: a.tls_name.clone(),
-            log_tls_session: a.tls_log_session_info,
-        })
+        a.conn.settings(self.socket_timeout)
     }
 
     /// What the scan workers are told; `done` records are those a resumed backup already has.
@@ -163,17 +131,4 @@ impl Config {
             debug: self.debug,
         }
     }
-}
-
-fn credentials(a: &Args) -> anyhow::Result<Option<Credentials>> {
-    let mode = match a.auth.to_ascii_uppercase().as_str() {
-        "PKI" => return Ok(Some(Credentials::pki())),
-        "EXTERNAL" => AuthMode::External,
-        "EXTERNAL_INSECURE" => AuthMode::ExternalInsecure,
-        _ => AuthMode::Internal,
-    };
-    let Some(user) = &a.user else { return Ok(None) };
-    let prompt = format!("Password for {user}: ");
-    let password = secret_or_ask(a.password.as_deref().unwrap_or_default(), &prompt)?;
-    Ok(Some(Credentials::new(user, &password, mode)))
 }

@@ -52,7 +52,7 @@ fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
         &config.seeds,
         &a.namespace,
         config.settings(a)?,
-        a.services_alternate,
+        a.conn.services_alternate,
     )
     .context("connecting to the cluster")?;
     if !config.expression_options.is_empty() && cluster.version() < (5, 2) {
