@@ -78,10 +78,13 @@ impl Exit {
             ClientError::Auth { .. } => Exit::Auth,
             ClientError::NoNamespace(_)
             | ClientError::Server { .. }
+            | ClientError::Rejected { .. }
             | ClientError::TooOld { .. } => Exit::Refused,
-            ClientError::Incomplete(_) | ClientError::Wire(..) | ClientError::Protocol(..) => {
-                Exit::Incomplete
-            }
+            ClientError::RecordRejected { .. } => Exit::Error,
+            ClientError::Incomplete(_)
+            | ClientError::NotWritten(_)
+            | ClientError::Wire(..)
+            | ClientError::Protocol(..) => Exit::Incomplete,
         })
     }
 

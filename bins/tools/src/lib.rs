@@ -7,6 +7,7 @@ pub mod connect;
 pub mod decode;
 pub mod encode;
 pub mod gen;
+pub mod restore;
 pub mod s3put;
 pub mod scan;
 pub mod split;

@@ -100,9 +100,88 @@ pub fn udfs(conn: &mut Conn) -> Result<Vec<Udf<'static>>, ClientError> {
     Ok(out)
 }
 
+/// The `sindex-create` command for `s` in namespace `ns`, in the form asrestore sends it
+/// (`asrestore-batch/*/conn-03..14`), but an index of no set gets no `set=` at all: asrestore's
+/// `set=null` makes an index on a set named "null" (FACT 17).
+pub fn sindex_create(s: &SIndex, ns: &str) -> String {
+    let mut c = format!("sindex-create:namespace={ns}");
+    if let Some(set) = &s.set {
+        c += &format!(";set={}", String::from_utf8_lossy(set));
+    }
+    c += &format!(";indexname={}", String::from_utf8_lossy(&s.name));
+    if let Some(ctx) = &s.context {
+        c += &format!(";context={}", String::from_utf8_lossy(ctx));
+    }
+    let itype = match s.index_type {
+        IndexType::Default => "DEFAULT",
+        IndexType::List => "LIST",
+        IndexType::MapKeys => "MAPKEYS",
+        IndexType::MapValues => "MAPVALUES",
+    };
+    let dtype = match s.data_type {
+        IndexDataType::Numeric => "NUMERIC",
+        IndexDataType::String => "STRING",
+        IndexDataType::Geo => "GEO2DSPHERE",
+        IndexDataType::Blob => "BLOB",
+    };
+    c + &format!(
+        ";indextype={itype};bin={};type={dtype}",
+        String::from_utf8_lossy(&s.bin)
+    )
+}
+
+/// Whether two definitions make the same index (namespaces aside), as asrestore compares them:
+/// set, types, bin and context.
+pub fn same_index(a: &SIndex, b: &SIndex) -> bool {
+    (&a.set, a.index_type, &a.bin, a.data_type, &a.context)
+        == (&b.set, b.index_type, &b.bin, b.data_type, &b.context)
+}
+
+/// The `udf-put` command, as asrestore sends it (`asrestore-batch/*/conn-03..14`).
+pub fn udf_put(u: &Udf) -> String {
+    let b64 = B64.encode_to_string(&u.content);
+    format!(
+        "udf-put:filename={};content={b64};content-len={};udf-type=LUA;",
+        String::from_utf8_lossy(&u.name),
+        b64.len()
+    )
+}
+
+/// Whether a `sindex-stat` answer shows the index fully built (`load_pct=100`, FACT 16).
+pub fn index_built(stat: &str) -> bool {
+    kv(stat, ';')
+        .iter()
+        .any(|(k, v)| *k == "load_pct" && *v == "100")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The commands asrestore sent in the capture, but for the set-less index.
+    #[test]
+    fn create_commands_as_captured() {
+        let parse = |i| parse_sindex(i).unwrap();
+        let s = parse("ns=test:indexname=idx_ctx_map:set=edge:bin=om:type=string:indextype=default:context=kiKiA3o=:exp=null:state=RW");
+        assert_eq!(sindex_create(&s, "test"), "sindex-create:namespace=test;set=edge;indexname=idx_ctx_map;context=kiKiA3o=;indextype=DEFAULT;bin=om;type=STRING");
+        let s = parse("ns=test:indexname=idx_list:set=edge:bin=l:type=string:indextype=list:context=null:exp=null:state=RW");
+        assert_eq!(sindex_create(&s, "other"), "sindex-create:namespace=other;set=edge;indexname=idx_list;indextype=LIST;bin=l;type=STRING");
+        let s = parse("ns=test:indexname=idx_noset:set=null:bin=v:type=numeric:indextype=default:context=null:exp=null:state=RW");
+        assert_eq!(
+            sindex_create(&s, "test"),
+            "sindex-create:namespace=test;indexname=idx_noset;indextype=DEFAULT;bin=v;type=NUMERIC"
+        );
+        let u = Udf {
+            kind: b'L',
+            name: Cow::Borrowed(b"corpus_a.lua"),
+            content: Cow::Borrowed(b"function one(r)\n  return 1\nend\n"),
+        };
+        assert_eq!(udf_put(&u), "udf-put:filename=corpus_a.lua;content=ZnVuY3Rpb24gb25lKHIpCiAgcmV0dXJuIDEKZW5kCg==;content-len=44;udf-type=LUA;");
+        assert!(index_built(
+            "entries=13;used_bytes=0;load_pct=100;load_time=0"
+        ));
+        assert!(!index_built("entries=13;load_pct=42"));
+    }
 
     #[test]
     fn sindex_items_as_servers_list_them() {

@@ -39,6 +39,12 @@ pub enum ClientError {
     Wire(String, #[source] WireError),
     #[error("scan incomplete: {0}")]
     Incomplete(String),
+    #[error("{addr}: server refused the write: {}", code_name(*.code))]
+    Rejected { addr: String, code: u8 },
+    #[error("record {digest} was not restored: {} (--ignore-record-error skips such records)", code_name(*.code))]
+    RecordRejected { digest: String, code: u8 },
+    #[error("records not written within the retries: {0}")]
+    NotWritten(String),
     #[error(
         "the server (build {build}) is too old for {feature}, which needs server 5.2 or later"
     )]
@@ -60,11 +66,23 @@ pub fn code_name(code: u8) -> String {
         1 => "server error",
         2 => "key not found",
         4 => "parameter error (a filter this server does not support?)",
+        3 => "generation error",
+        5 => "record exists",
+        8 => "server full",
         9 => "timeout",
+        10 => "forbidden",
         11 => "partition unavailable",
+        12 => "bin type error",
+        13 => "record too big",
+        14 => "key busy",
         16 => "unsupported feature",
+        18 => "device overload",
+        19 => "key mismatch",
         20 => "namespace not found",
+        21 => "bin name too long",
+        22 => "forbidden",
         80 => "not authenticated",
+        150 => "batch writes disabled on the server (use --disable-batch-writes)",
         _ => return format!("result code {code}"),
     };
     format!("{n} (code {code})")

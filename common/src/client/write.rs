@@ -84,11 +84,28 @@ pub struct Row<'r> {
 /// The request (proto header included) writing `rows` into namespace `ns`; `timeout_ms` goes
 /// into the message header's transaction TTL, as asrestore's 10000.
 pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32, policy: &Policy) -> Vec<u8> {
+    let encoded: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|row| {
+            let mut b = Vec::new();
+            encode_row(&mut b, ns, row, policy);
+            b
+        })
+        .collect();
+    batch_request(encoded.iter().map(Vec::as_slice), timeout_ms)
+}
+
+/// A batch request made of rows from [`encode_row`], numbered in order.
+pub fn batch_request<'a>(
+    rows: impl ExactSizeIterator<Item = &'a [u8]>,
+    timeout_ms: u32,
+) -> Vec<u8> {
     let mut data = Vec::new();
     data.extend_from_slice(&(rows.len() as u32).to_be_bytes());
     data.push(PARENT_FLAGS);
-    for (i, row) in rows.iter().enumerate() {
-        put_row(&mut data, i as u32, ns, row, policy);
+    for (i, row) in rows.enumerate() {
+        data.extend_from_slice(&(i as u32).to_be_bytes());
+        data.extend_from_slice(row);
     }
     let mut w = MsgWriter::new();
     w.begin_proto();
@@ -139,7 +156,12 @@ pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32, policy: &Poli
         w.field_parts(field::KEY, &[&[k.ptype], &k.data]);
     }
     for bin in &r.bins {
-        w.op(op::WRITE, bin.value.ptype, &bin.name, &bin.value.data);
+        w.op(
+            op::WRITE,
+            bin.value.ptype,
+            &bin.name,
+            &wire_value(&bin.value),
+        );
     }
     w.finish().to_vec()
 }
@@ -172,6 +194,19 @@ pub fn row_results(body: &[u8]) -> Result<(Vec<RowResult>, bool), WireError> {
         });
     }
     Ok((rows, last))
+}
+
+/// A bin's value as a write carries it. Streams keep a GeoJSON value's text only (as backups
+/// do, [`super::scan::geojson_text`]); on the wire it follows a flags byte and a count of cell
+/// ids, both 0 from a client (the C client's `as_command_write_bin`).
+fn wire_value<'v>(v: &'v crate::record::Value) -> std::borrow::Cow<'v, [u8]> {
+    if v.ptype == crate::record::particle::GEOJSON {
+        let mut b = vec![0u8, 0, 0];
+        b.extend_from_slice(&v.data);
+        b.into()
+    } else {
+        std::borrow::Cow::Borrowed(&v.data)
+    }
 }
 
 /// What a write's result means for a restore, as asrestore classes it (`batch_uploader.c`,
@@ -211,10 +246,11 @@ pub fn outcome(code: u8) -> Outcome {
     }
 }
 
-fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row, policy: &Policy) {
+/// One batch row (everything after its index): the digest, the row flags, the policy's bits,
+/// generation and TTL, the fields and a WRITE op per bin.
+pub fn encode_row(b: &mut Vec<u8>, ns: &[u8], row: &Row, policy: &Policy) {
     let r = row.record;
     let (info2, info3) = policy.info();
-    b.extend_from_slice(&index.to_be_bytes());
     b.extend_from_slice(&r.digest);
     b.extend_from_slice(&[ROW_FLAGS, 0, info2 | flags::INFO2_RESPOND_ALL_OPS, info3]);
     b.extend_from_slice(&policy.generation(r).to_be_bytes());
@@ -229,7 +265,13 @@ fn put_row(b: &mut Vec<u8>, index: u32, ns: &[u8], row: &Row, policy: &Policy) {
         put_field(b, field::KEY, &[&[k.ptype], &k.data]);
     }
     for bin in &r.bins {
-        put_op(b, op::WRITE, bin.value.ptype, &bin.name, &bin.value.data);
+        put_op(
+            b,
+            op::WRITE,
+            bin.value.ptype,
+            &bin.name,
+            &wire_value(&bin.value),
+        );
     }
 }
 
@@ -317,7 +359,7 @@ mod tests {
                     .iter()
                     .map(|o| Bin {
                         name: o.name.to_vec().into(),
-                        value: Value::new(o.ptype, o.value.to_vec()),
+                        value: stream_value(o.ptype, o.value),
                     })
                     .collect(),
             };
@@ -330,6 +372,16 @@ mod tests {
             writes += 1;
         }
         assert_eq!(writes, 70, "one connection per record, as asrestore did");
+    }
+
+    /// A captured value as a record stream holds it (GeoJSON as its text).
+    fn stream_value(ptype: u8, v: &[u8]) -> Value<'static> {
+        let v = if ptype == crate::record::particle::GEOJSON {
+            crate::client::scan::geojson_text(v).unwrap()
+        } else {
+            v
+        };
+        Value::new(ptype, v.to_vec())
     }
 
     fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -384,7 +436,7 @@ mod tests {
                 let value = capture[p + 8 + name_len..p + 4 + size].to_vec();
                 bins.push(Bin {
                     name: name.into(),
-                    value: Value::new(capture[p + 5], value),
+                    value: stream_value(capture[p + 5], &value),
                 });
                 p += 4 + size;
             }

@@ -1,0 +1,229 @@
+//! The options of as-restore, as asrestore names them, and the checks asrestore makes of them.
+
+use as_cli::Usage;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Write a record stream into an Aerospike cluster, as asrestore restores a backup.
+///
+/// Reads the framed record stream (as-stream(5)) that as-decode makes of a backup, or that as-scan
+/// writes, and restores it: UDF modules first, secondary indexes (before the records, or after them
+/// with --indexes-last), then every record, with asrestore's policies: a record is written only
+/// over an older generation of it (-g turns that off); bins are merged into an existing record
+/// (-r replaces it, -u writes only records that do not exist); the key is sent when the backup has
+/// it; the TTL is what was left of the backed-up expiry (plus --extra-ttl), and records that have
+/// expired are skipped and counted.
+///
+/// Records go in batch writes to the node that masters their partition, at most
+/// --max-async-batches batches of --batch-size records in flight; or, with --disable-batch-writes
+/// or a server without batch writes, as single writes pipelined on each connection. Timeouts,
+/// overload and lost connections are retried on the partition's current master with asrestore's
+/// backoff; a record the server refuses (too big, bad bin name or type, forbidden, key mismatch)
+/// stops the restore unless --ignore-record-error. SIGINT or SIGTERM stops reading: the writes in
+/// flight finish, the counts are printed and the exit status is 128 + the signal.
+///
+/// The counts are asrestore's: records read, expired, skipped (no bins left, or a set not asked
+/// for), ignored (record errors under -K), inserted, existed (under -u) and fresher (the cluster's
+/// generation was as new), and the retries.
+#[derive(Parser, Debug)]
+#[command(name = "as-restore", version, max_term_width = 100, disable_help_flag = true,
+          after_long_help = as_cli::exit::CLUSTER_EXIT_STATUS_HELP)]
+pub struct Args {
+    /// Print help.
+    #[arg(short = 'Z', long = "help", action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    #[command(flatten)]
+    pub conn: crate::connect::ConnArgs,
+
+    /// The namespace to restore into (NS), or SRC,DST: the backup must be of SRC and is restored
+    /// into DST. Without it, records go back into the namespace they were backed up from.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+
+    /// Only records of these sets (comma-separated); indexes of other sets are skipped too.
+    #[arg(short = 's', long, value_delimiter = ',')]
+    pub set_list: Vec<String>,
+
+    /// Only these bins (comma-separated); records left with none are skipped.
+    #[arg(short = 'B', long, value_delimiter = ',')]
+    pub bin_list: Vec<String>,
+
+    /// Write only records that do not exist (existing ones are counted as existed).
+    #[arg(short = 'u', long)]
+    pub unique: bool,
+
+    /// Replace existing records instead of merging bins into them.
+    #[arg(short = 'r', long)]
+    pub replace: bool,
+
+    /// Write over existing records whatever their generation.
+    #[arg(short = 'g', long)]
+    pub no_generation: bool,
+
+    /// Count records the server refuses (too big, bad bin name or type, forbidden, key
+    /// mismatch) as ignored and go on, instead of stopping.
+    #[arg(short = 'K', long)]
+    pub ignore_record_error: bool,
+
+    /// Seconds added to every record's TTL (records that never expire stay so).
+    #[arg(short = 'l', long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    pub extra_ttl: u32,
+
+    /// Throttle: BANDWIDTH,TPS, in MiB/s of the stream read and records per second.
+    #[arg(short = 'N', long, value_name = "MIB,TPS")]
+    pub nice: Option<String>,
+
+    /// Restore no records (indexes and UDFs only).
+    #[arg(short = 'R', long)]
+    pub no_records: bool,
+
+    /// Restore no secondary indexes.
+    #[arg(short = 'I', long)]
+    pub no_indexes: bool,
+
+    /// Create the secondary indexes after the records (faster than maintaining them).
+    #[arg(short = 'L', long)]
+    pub indexes_last: bool,
+
+    /// Restore no UDF modules.
+    #[arg(short = 'F', long)]
+    pub no_udfs: bool,
+
+    /// Wait until the indexes are built and the UDF modules are on every node.
+    #[arg(short = 'w', long)]
+    pub wait: bool,
+
+    /// Timeout of info commands (index, UDF) in milliseconds.
+    #[arg(short = 'T', long, default_value_t = 10000)]
+    pub timeout: u64,
+
+    /// Socket timeout of the writes in milliseconds (0 = the total timeout, or 10000).
+    #[arg(long, default_value_t = 10000)]
+    pub socket_timeout: u64,
+
+    /// Total timeout of a write in milliseconds, retries included (0 = --timeout).
+    #[arg(long, default_value_t = 0)]
+    pub total_timeout: u64,
+
+    /// How often a failed write is retried.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// Backoff of the retries in microseconds: the first retry is at once, the n-th after
+    /// SCALE * 2^(n-2) microseconds.
+    #[arg(long, default_value_t = 150000)]
+    pub retry_scale_factor: u64,
+
+    /// Deprecated in asrestore, without effect: use --retry-scale-factor.
+    #[arg(long, alias = "sleep-between-retries", hide = true)]
+    pub retry_delay: Option<u64>,
+
+    /// Write each record by itself instead of in batches (needed for servers before 6.0).
+    #[arg(long)]
+    pub disable_batch_writes: bool,
+
+    /// Most batches in flight at once, over all nodes.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_async_batches: u32,
+
+    /// Records per batch (default 128; with --disable-batch-writes, records per group of
+    /// pipelined single writes, default 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub batch_size: Option<u32>,
+
+    /// Accepted for asrestore's scripts; the writes need no event loops here.
+    #[arg(long, hide = true)]
+    pub event_loops: Option<u32>,
+
+    /// Progress each 10 seconds and the counts on stderr (the counts are printed anyway).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Append asrestore's machine-readable lines to this file: PROGRESS and REMAINING each
+    /// second (when the stream's size is known, with --input-size), then SUMMARY.
+    #[arg(short = 'm', long)]
+    pub machine: Option<PathBuf>,
+
+    /// The stream's size in bytes, for the progress percentage (a wrapper knows the files').
+    #[arg(long, hide = true)]
+    pub input_size: Option<u64>,
+
+    /// When the restore ends, write its counts into this file, one `key=value` per line, and
+    /// complete=true or false. For scripts; stderr is for people.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Check the options and exit without connecting: 0 when they are good, 2 with the reason.
+    #[arg(long)]
+    pub check_options: bool,
+
+    /// The record stream to read; standard input when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+/// `-N BANDWIDTH,TPS`: bytes and records per second.
+pub fn parse_nice(s: &str) -> Result<(u64, u64), Usage> {
+    let bad = || {
+        Usage(format!(
+            "invalid --nice {s:?}: BANDWIDTH,TPS (MiB/s and records/s, both at least 1)"
+        ))
+    };
+    let (bw, tps) = s.split_once(',').ok_or_else(bad)?;
+    let bw: u64 = bw.trim().parse().map_err(|_| bad())?;
+    let tps: u64 = tps.trim().parse().map_err(|_| bad())?;
+    if bw == 0 || tps == 0 || bw > u64::MAX / (1 << 20) {
+        return Err(bad());
+    }
+    Ok((bw << 20, tps))
+}
+
+impl Args {
+    /// asrestore's rules for combining options.
+    pub fn validate(&self) -> Result<(), Usage> {
+        self.conn.validate()?;
+        if self.unique && (self.replace || self.no_generation) {
+            return Err(Usage(
+                "--unique is mutually exclusive with --replace and --no-generation".into(),
+            ));
+        }
+        if let Some(n) = &self.nice {
+            parse_nice(n)?;
+        }
+        if let Some(ns) = &self.namespace {
+            let parts: Vec<&str> = ns.split(',').collect();
+            if parts.len() > 2 || parts.iter().any(|p| p.is_empty() || p.len() > 31) {
+                return Err(Usage(format!(
+                    "invalid --namespace {ns:?}: NS or SRC,DST (1 to 31 bytes each)"
+                )));
+            }
+        }
+        for s in &self.set_list {
+            if s.is_empty() || s.len() > 63 {
+                return Err(Usage(format!("invalid set name {s:?} (1 to 63 bytes)")));
+            }
+        }
+        for b in &self.bin_list {
+            if b.is_empty() || b.len() > 15 {
+                return Err(Usage(format!(
+                    "invalid bin name {b:?} in --bin-list (1 to 15 bytes)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// (source, destination) of `-n`: the source is checked against the stream's namespace.
+    pub fn namespaces(&self) -> (Option<&str>, Option<&str>) {
+        match self.namespace.as_deref().map(|n| n.split_once(',')) {
+            None => (None, None),
+            Some(Some((src, dst))) => (Some(src), Some(dst)),
+            Some(None) => (None, self.namespace.as_deref()),
+        }
+    }
+
+    pub fn batch_size(&self, batch_writes: bool) -> usize {
+        self.batch_size
+            .unwrap_or(if batch_writes { 128 } else { 16 }) as usize
+    }
+}

@@ -1,0 +1,342 @@
+//! The writes: records grouped by the node that masters their partition into batches, a pool of
+//! workers each sending one batch at a time on its own connection to that node, and asrestore's
+//! error classes and retries (`batch_uploader.c`): results counted per record, record errors
+//! fatal unless --ignore-record-error, transient failures retried on the partition's current
+//! master (the map re-read first) after asrestore's backoff.
+//!
+//! Two deliberate differences from asrestore: a batch's rows that fail transiently (timeout,
+//! overload, key busy, partition unavailable) are retried by themselves, where asrestore fails the
+//! restore on them; and single writes (--disable-batch-writes) are pipelined, a group of them sent
+//! on one connection before the answers are read, where asrestore opens a connection per record.
+
+use super::counts::Counts;
+use as_cli::signals;
+use as_common::client::cluster::Cluster;
+use as_common::client::write::{self, outcome, row_results, Outcome};
+use as_common::client::{code_name, ClientError};
+use as_common::record::partition_of;
+use as_common::wire::{Msg, TYPE_MSG};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One record ready to send: a batch row without its index, or a whole single-write request.
+pub struct Item {
+    pub digest: [u8; 20],
+    pub bytes: Vec<u8>,
+}
+
+pub struct Settings {
+    pub batch: bool,
+    /// The transaction TTL sent (asrestore sends its socket timeout, 10000).
+    pub timeout_ms: u32,
+    pub max_retries: u32,
+    pub retry_scale_us: u64,
+    pub ignore_record_error: bool,
+    pub namespace: String,
+}
+
+/// What the workers share.
+pub struct Shared {
+    pub cluster: RwLock<Cluster>,
+    pub counts: Arc<Counts>,
+    pub settings: Settings,
+    last_refresh: Mutex<Option<Instant>>,
+    /// The first error that stops the restore.
+    failure: Mutex<Option<anyhow::Error>>,
+}
+
+impl Shared {
+    pub fn new(cluster: Cluster, counts: Arc<Counts>, settings: Settings) -> Shared {
+        Shared {
+            cluster: RwLock::new(cluster),
+            counts,
+            settings,
+            last_refresh: Mutex::new(None),
+            failure: Mutex::new(None),
+        }
+    }
+
+    fn fail(&self, e: anyhow::Error) {
+        let mut f = self.failure.lock().unwrap();
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failure.lock().unwrap().is_some()
+    }
+
+    /// Re-reads the partition map, at most every 200 ms however many workers ask.
+    fn refresh(&self) {
+        {
+            let mut last = self.last_refresh.lock().unwrap();
+            if last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let _ = self
+            .cluster
+            .write()
+            .unwrap()
+            .refresh(&self.settings.namespace);
+    }
+
+    /// The node to write partition `p` on: its master, else any node (a server proxies a
+    /// write for a partition it does not master).
+    fn node_for(&self, digest: &[u8; 20]) -> usize {
+        let c = self.cluster.read().unwrap();
+        c.owners[partition_of(digest) as usize].unwrap_or(0)
+    }
+}
+
+/// asrestore's backoff (`retry_strategy.c`): the first retry at once, then SCALE * 2^(n-2) µs;
+/// `None` once the retries are used up.
+pub fn next_delay(attempts: &mut u32, max_retries: u32, scale_us: u64) -> Option<Duration> {
+    if *attempts >= max_retries {
+        return None;
+    }
+    *attempts += 1;
+    Some(match *attempts {
+        1 => Duration::ZERO,
+        n => Duration::from_micros(scale_us.saturating_mul(1u64 << (n - 2).min(40))),
+    })
+}
+
+pub struct Writer {
+    tx: Option<Sender<Vec<Item>>>,
+    workers: Vec<JoinHandle<()>>,
+    pending: HashMap<usize, Vec<Item>>,
+    batch_size: usize,
+    pub shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// `workers` batches are written at once; as many more may wait, ready, in the queue.
+    pub fn new(shared: Arc<Shared>, workers: usize, batch_size: usize) -> Writer {
+        let (tx, rx) = bounded::<Vec<Item>>(workers);
+        let workers = (0..workers)
+            .map(|_| {
+                let (rx, shared) = (rx.clone(), shared.clone());
+                signals::spawn(move || work(&shared, &rx))
+            })
+            .collect();
+        Writer {
+            tx: Some(tx),
+            workers,
+            pending: HashMap::new(),
+            batch_size,
+            shared,
+        }
+    }
+
+    pub fn put(&mut self, item: Item) {
+        let node = self.shared.node_for(&item.digest);
+        let batch = self.pending.entry(node).or_default();
+        batch.push(item);
+        if batch.len() >= self.batch_size {
+            let full = std::mem::take(batch);
+            self.send(full);
+        }
+    }
+
+    fn send(&self, batch: Vec<Item>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// Sends what is pending, waits for every write, and returns the error that stopped them.
+    pub fn finish(mut self, flush: bool) -> anyhow::Result<()> {
+        if flush {
+            for (_, b) in std::mem::take(&mut self.pending) {
+                if !b.is_empty() {
+                    self.send(b);
+                }
+            }
+        }
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        match self.shared.failure.lock().unwrap().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn work(shared: &Shared, rx: &Receiver<Vec<Item>>) {
+    let mut conns: HashMap<usize, as_common::client::conn::Conn> = HashMap::new();
+    for batch in rx {
+        // After a failure the restore stops: what is queued is not written (nor counted).
+        if !shared.failed() {
+            write_batch(shared, &mut conns, batch);
+        }
+    }
+}
+
+/// Writes one batch until every record has an outcome, or the restore must stop.
+fn write_batch(
+    shared: &Shared,
+    conns: &mut HashMap<usize, as_common::client::conn::Conn>,
+    items: Vec<Item>,
+) {
+    let s = &shared.settings;
+    let c = &shared.counts;
+    let mut todo = items;
+    let mut attempts = 0;
+    loop {
+        let mut groups: HashMap<usize, Vec<Item>> = HashMap::new();
+        for item in todo {
+            groups
+                .entry(shared.node_for(&item.digest))
+                .or_default()
+                .push(item);
+        }
+        let mut again = Vec::new();
+        let mut last_error = String::new();
+        for (node, group) in groups {
+            let mut results = vec![None; group.len()];
+            if let Err(e) = exchange(shared, conns, node, &group, &mut results) {
+                conns.remove(&node);
+                if !e.retryable() {
+                    shared.fail(e.into());
+                    return;
+                }
+                last_error = e.to_string();
+            }
+            for (item, code) in group.into_iter().zip(results) {
+                let Some(code) = code else {
+                    again.push(item);
+                    continue;
+                };
+                match outcome(code) {
+                    Outcome::Inserted => Counts::add(&c.inserted, 1),
+                    Outcome::Existed => Counts::add(&c.existed, 1),
+                    Outcome::Fresher => Counts::add(&c.fresher, 1),
+                    Outcome::RecordError => {
+                        Counts::add(&c.ignored, 1);
+                        if !s.ignore_record_error {
+                            shared.fail(
+                                ClientError::RecordRejected {
+                                    digest: base64_simd::STANDARD.encode_to_string(item.digest),
+                                    code,
+                                }
+                                .into(),
+                            );
+                            return;
+                        }
+                    }
+                    Outcome::Fatal => {
+                        let addr = shared.cluster.read().unwrap().nodes[node].addr.to_string();
+                        shared.fail(ClientError::Rejected { addr, code }.into());
+                        return;
+                    }
+                    Outcome::Retry => {
+                        last_error = code_name(code);
+                        again.push(item);
+                    }
+                }
+            }
+        }
+        if again.is_empty() {
+            return;
+        }
+        // asrestore counts a retried transaction once: a batch, or a single write.
+        Counts::add(&c.retries, if s.batch { 1 } else { again.len() as u64 });
+        match next_delay(&mut attempts, s.max_retries, s.retry_scale_us) {
+            None => {
+                shared.fail(
+                    ClientError::NotWritten(format!(
+                        "{} record(s) after {attempts} retries, last: {last_error}",
+                        again.len()
+                    ))
+                    .into(),
+                );
+                return;
+            }
+            Some(d) => std::thread::sleep(d),
+        }
+        shared.refresh();
+        todo = again;
+    }
+}
+
+/// Sends `group` to `node` and fills `results` with the result code of each record answered.
+/// On an error, the records without a result are the ones to retry.
+fn exchange(
+    shared: &Shared,
+    conns: &mut HashMap<usize, as_common::client::conn::Conn>,
+    node: usize,
+    group: &[Item],
+    results: &mut [Option<u8>],
+) -> Result<(), ClientError> {
+    let conn = match conns.entry(node) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(shared.cluster.read().unwrap().connect(node)?)
+        }
+    };
+    let addr = conn.addr.to_string();
+    let protocol = |m: &str| ClientError::Protocol(addr.clone(), m.to_string());
+    if shared.settings.batch {
+        let request = write::batch_request(
+            group.iter().map(|i| i.bytes.as_slice()),
+            shared.settings.timeout_ms,
+        );
+        conn.send(&request)?;
+        loop {
+            if conn.read()? != TYPE_MSG {
+                return Err(protocol("batch answer of another proto type"));
+            }
+            let (rows, last) =
+                row_results(&conn.body).map_err(|e| ClientError::Wire(addr.clone(), e))?;
+            for r in rows {
+                let slot = results
+                    .get_mut(r.index as usize)
+                    .ok_or_else(|| protocol("batch answer for a row not sent"))?;
+                *slot = Some(r.result);
+            }
+            if last {
+                // Rows left unanswered (none on a healthy server) are retried.
+                return Ok(());
+            }
+        }
+    } else {
+        // Pipelined: every request, then every answer, in order.
+        let mut out = Vec::with_capacity(group.iter().map(|i| i.bytes.len()).sum());
+        for i in group {
+            out.extend_from_slice(&i.bytes);
+        }
+        conn.send(&out)?;
+        for slot in results.iter_mut() {
+            if conn.read()? != TYPE_MSG {
+                return Err(protocol("write answer of another proto type"));
+            }
+            let (m, _) = Msg::parse(&conn.body).map_err(|e| ClientError::Wire(addr.clone(), e))?;
+            *slot = Some(m.header.result);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_as_asrestore() {
+        let mut n = 0;
+        let d: Vec<_> = std::iter::from_fn(|| next_delay(&mut n, 5, 150_000)).collect();
+        assert_eq!(
+            d,
+            [0, 150, 300, 600, 1200].map(Duration::from_millis).to_vec()
+        );
+        assert_eq!(next_delay(&mut 0, 0, 150_000), None, "--max-retries 0");
+    }
+}

@@ -1,0 +1,579 @@
+//! as-restore against the test server: round trips of every particle type (batch and single
+//! writes, our streams and the official asbackup samples), asrestore's policies against records
+//! already there, filters and remaps, and faults: overload, connection resets, a node killed,
+//! record errors with and without -K, retries used up, SIGINT.
+
+use as_test_support as support;
+
+use aerospike::{as_key, Bin, Value, WritePolicy};
+use as_cli::summary::Summary;
+use as_common::record::{Bin as SBin, Record, SIndex, Udf, Value as SValue};
+use as_common::stream::{Frame, Header, StreamReader, StreamWriter};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::cluster::{self, Backup};
+use support::{run, tool, TestServer};
+
+const EPOCH_2010: u64 = 1_262_304_000;
+
+fn now_cl() -> u32 {
+    (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - EPOCH_2010) as u32
+}
+
+/// Runs as-restore on `stream` with `args` against `s`; returns the exit status, stderr and the
+/// --summary it wrote.
+fn restore(s: &TestServer, args: &[&str], stream: &[u8]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let sum = dir.path().join("summary");
+    let host = s.host();
+    let mut all = vec!["-h", &host[..], "--summary", sum.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, _, err) = run(tool("as-restore"), &all, stream);
+    (code, err, std::fs::read_to_string(&sum).unwrap_or_default())
+}
+
+fn count(summary: &str, key: &str) -> u64 {
+    Summary::get(summary, key)
+        .unwrap_or_else(|| panic!("no {key} in {summary:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Everything a stream holds.
+struct Contents {
+    records: BTreeMap<[u8; 20], Record<'static>>,
+    sindexes: Vec<SIndex>,
+    udfs: Vec<Udf<'static>>,
+}
+
+fn contents(stream: &[u8]) -> Contents {
+    let mut r = StreamReader::new(stream).unwrap();
+    let mut c = Contents {
+        records: BTreeMap::new(),
+        sindexes: Vec::new(),
+        udfs: Vec::new(),
+    };
+    while let Some(f) = r.next_frame().unwrap() {
+        match f {
+            Frame::Record(x) => {
+                c.records.insert(x.digest, x.into_owned());
+            }
+            Frame::SIndex(s) => c.sindexes.push(s),
+            Frame::Udf(u) => c.udfs.push(u.into_owned()),
+            Frame::PartitionDone(_) => {}
+        }
+    }
+    c
+}
+
+fn scan_stream(s: &TestServer, ns: &str) -> Vec<u8> {
+    let host = s.host();
+    let (code, out, err) = run(tool("as-scan"), &["-h", &host, "-n", ns], b"");
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+fn gen(n: u64, seed: u64) -> Vec<u8> {
+    let (code, out, err) = run(
+        tool("as-gen"),
+        &["-n", &n.to_string(), "--seed", &seed.to_string()],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+/// Every record of `src` that had not expired is in `back` with the same set, key, bins (names,
+/// types, raw bytes, order) and expiry; nothing else is; the generation is the server's own.
+fn assert_restored(src: &Contents, back: &Contents, now: u32) -> u64 {
+    let mut live = 0;
+    for (d, r) in &src.records {
+        let expired = r.expiry != 0 && r.expiry <= now;
+        let Some(b) = back.records.get(d) else {
+            assert!(expired, "record {d:02x?} lost");
+            continue;
+        };
+        assert!(!expired, "an expired record was restored");
+        live += 1;
+        assert_eq!(b.set, r.set);
+        assert_eq!(b.key, r.key, "key of {d:02x?}");
+        assert_eq!(b.bins, r.bins, "bins of {d:02x?}");
+        if r.expiry == 0 {
+            assert_eq!(b.expiry, 0);
+        } else {
+            assert!(
+                b.expiry.abs_diff(r.expiry) <= 2,
+                "{} vs {}",
+                b.expiry,
+                r.expiry
+            );
+        }
+    }
+    assert_eq!(
+        back.records.len() as u64,
+        live,
+        "records that were not backed up"
+    );
+    live
+}
+
+fn same_metadata(src: &Contents, back: &Contents) {
+    let key = |s: &SIndex| {
+        (
+            s.name.clone(),
+            s.set.clone(),
+            s.bin.clone(),
+            s.context.clone(),
+        )
+    };
+    let mut a: Vec<_> = src.sindexes.iter().map(key).collect();
+    let mut b: Vec<_> = back.sindexes.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "secondary indexes");
+    let u = |c: &Contents| {
+        let mut v: Vec<_> = c
+            .udfs
+            .iter()
+            .map(|u| (u.name.to_vec(), u.content.to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(u(src), u(back), "UDF modules");
+}
+
+#[test]
+fn round_trip_of_every_particle_type_batch_and_single() {
+    let s = TestServer::start(3, &[]);
+    let stream = gen(3000, 7);
+    let src = contents(&stream);
+    let now = now_cl();
+    let (code, err, sum) = restore(&s, &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    let back = contents(&scan_stream(&s, "test"));
+    let live = assert_restored(&src, &back, now);
+    same_metadata(&src, &back);
+    assert_eq!(count(&sum, "inserted"), live);
+    assert_eq!(count(&sum, "expired"), 3000 - live);
+    assert_eq!(count(&sum, "records"), 3000);
+    assert!(back.records.values().all(|r| r.generation == 1));
+    assert!(err.contains(&format!("inserted {live}: failed 0")), "{err}");
+
+    // Single writes, pipelined, into another namespace.
+    let (code, err, sum) = restore(&s, &["--disable-batch-writes", "-n", "test,bar"], &stream);
+    assert_eq!(code, 0, "{err}");
+    let back = contents(&scan_stream(&s, "bar"));
+    assert_restored(&src, &back, now);
+    assert_eq!(count(&sum, "inserted"), live);
+    // The indexes went to bar, without a set where they had none (not a set named "null").
+    let list = s.info(0, "sindex-list:ns=bar");
+    assert_eq!(
+        list.matches("ns=bar:").count(),
+        src.sindexes.len(),
+        "{list}"
+    );
+    let setless = src.sindexes.iter().filter(|i| i.set.is_none()).count();
+    assert!(setless > 0, "the generated stream has a set-less index");
+
+    // Restored again: every record is as fresh as the backup's, the indexes match.
+    let (code, err, sum) = restore(&s, &["-g", "-n", "test"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&sum, "inserted"), live, "-g writes over them");
+    assert_eq!(count(&sum, "indexes_matched"), src.sindexes.len() as u64);
+}
+
+#[test]
+fn official_asbackup_samples_restore_exactly() {
+    let s = TestServer::start(2, &[]);
+    let samples = support::samples();
+    for (file, z) in [
+        ("sample.asb", None),
+        ("sample-compact.asb", None),
+        ("sample-zstd.asb", Some("zstd")),
+    ] {
+        let path = samples.join(file);
+        let mut args = vec![path.to_str().unwrap()];
+        if let Some(z) = z {
+            args.extend(["-z", z]);
+        }
+        let (code, stream, err) = run(tool("as-decode"), &args, b"");
+        assert_eq!(code, 0, "{file}: {err}");
+        let src = contents(&stream);
+        let (code, err, _) = restore(&s, &["-n", "bar,test", "-g"], &stream);
+        assert_eq!(code, 0, "{file}: {err}");
+        let back = contents(&scan_stream(&s, "test"));
+        assert_restored(&src, &back, now_cl());
+        same_metadata(&src, &back);
+    }
+    // A directory backup: each file restored in turn, the records of both together.
+    let mut all = BTreeMap::new();
+    for f in ["bar_00000.asb", "bar_00001.asb"] {
+        let path = samples.join("sample-dir").join(f);
+        let (code, stream, err) = run(tool("as-decode"), &[path.to_str().unwrap()], b"");
+        assert_eq!(code, 0, "{err}");
+        all.extend(contents(&stream).records);
+        let (code, err, _) = restore(&s, &[], &stream);
+        assert_eq!(code, 0, "{err}");
+    }
+    let back = contents(&scan_stream(&s, "bar"));
+    assert_eq!(back.records.len(), all.len());
+    for (d, r) in &all {
+        assert_eq!(back.records[d].bins, r.bins);
+    }
+}
+
+fn header(ns: &str) -> Header {
+    Header {
+        namespace: Some(ns.as_bytes().to_vec()),
+        first_file: true,
+        producer: "restore test".into(),
+        scope: "test".into(),
+        append: false,
+    }
+}
+
+fn int(v: i64) -> SValue<'static> {
+    SValue::int(v)
+}
+
+fn record(
+    set: &str,
+    k: i64,
+    generation: u16,
+    expiry: u32,
+    bins: &[(&str, SValue<'static>)],
+) -> Record<'static> {
+    let key = SValue::new(1, k.to_be_bytes().to_vec());
+    Record {
+        namespace: b"test".to_vec().into(),
+        set: Some(set.as_bytes().to_vec().into()),
+        digest: as_common::wire::digest(set.as_bytes(), &key),
+        key: Some(key),
+        generation,
+        expiry,
+        bins: bins
+            .iter()
+            .map(|(n, v)| SBin {
+                name: n.as_bytes().to_vec().into(),
+                value: v.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn stream_of(records: &[Record]) -> Vec<u8> {
+    let mut w = StreamWriter::new(Vec::new(), &header("test")).unwrap();
+    for r in records {
+        w.record(r).unwrap();
+    }
+    w.finish().unwrap().0
+}
+
+/// Generation and bins (name, raw value) of records, by integer key.
+type ByKey = BTreeMap<i64, (u16, Vec<(String, Vec<u8>)>)>;
+
+/// Bins and generation of each record of set `p` in the cluster, by key.
+fn by_key(s: &TestServer) -> ByKey {
+    let b: Backup = cluster::scan(s, &["-n", "test", "-s", "p"]);
+    b.records
+        .values()
+        .map(|r| {
+            let k = i64::from_be_bytes(r.key.as_ref().unwrap().data[..].try_into().unwrap());
+            let bins = r
+                .bins
+                .iter()
+                .map(|b| {
+                    (
+                        String::from_utf8_lossy(&b.name).into_owned(),
+                        b.value.data.to_vec(),
+                    )
+                })
+                .collect();
+            (k, (r.generation, bins))
+        })
+        .collect()
+}
+
+/// Records 0-5 already there (bins a=0, old="x"): 0-2 at generation 1, 3-5 at generation 3. The
+/// backup has 0-5 at generation 2 with a=1, and 6-7 that are new.
+fn policy_case(args: &[&str]) -> (ByKey, String) {
+    let s = TestServer::start(1, &[]);
+    let rt = cluster::rt();
+    let c = rt.block_on(cluster::client(&s));
+    let wp = WritePolicy {
+        send_key: true,
+        ..Default::default()
+    };
+    rt.block_on(async {
+        for k in 0..6i64 {
+            let times = if k < 3 { 1 } else { 3 };
+            for _ in 0..times {
+                let key = as_key!("test", "p", k);
+                let bins = [
+                    Bin::new("a", Value::Int(0)),
+                    Bin::new("old", Value::from("x")),
+                ];
+                c.put(&wp, &key, &bins).await.unwrap();
+            }
+        }
+    });
+    let backup: Vec<Record> = (0..8)
+        .map(|k| record("p", k, 2, 0, &[("a", int(1))]))
+        .collect();
+    let (code, err, sum) = restore(&s, args, &stream_of(&backup));
+    assert_eq!(code, 0, "{args:?}: {err}");
+    (by_key(&s), sum)
+}
+
+#[test]
+fn policies_as_asrestore_applies_them() {
+    let one = int(1).data.to_vec();
+    let zero = int(0).data.to_vec();
+    let has = |m: &ByKey, k: i64, bin: &str| {
+        m[&k]
+            .1
+            .iter()
+            .find(|(n, _)| n == bin)
+            .map(|(_, v)| v.clone())
+    };
+
+    // Default: update over an older generation only; bins merge.
+    let (m, sum) = policy_case(&[]);
+    assert_eq!((count(&sum, "inserted"), count(&sum, "fresher")), (5, 3));
+    for k in 0..3 {
+        assert_eq!(has(&m, k, "a"), Some(one.clone()));
+        assert_eq!(has(&m, k, "old"), Some(b"x".to_vec()), "bins merge");
+    }
+    for k in 3..6 {
+        assert_eq!(has(&m, k, "a"), Some(zero.clone()), "fresher left alone");
+    }
+    assert_eq!(m.len(), 8);
+
+    // -g: over any generation.
+    let (m, sum) = policy_case(&["-g"]);
+    assert_eq!(count(&sum, "inserted"), 8);
+    assert!((0..8).all(|k| has(&m, k, "a") == Some(one.clone())));
+
+    // -u: only records that do not exist.
+    let (m, sum) = policy_case(&["-u"]);
+    assert_eq!((count(&sum, "inserted"), count(&sum, "existed")), (2, 6));
+    assert!((0..6).all(|k| has(&m, k, "a") == Some(zero.clone())));
+    assert!(err_free(&sum));
+
+    // -r: replace (the old bin goes), still only over an older generation.
+    let (m, sum) = policy_case(&["-r"]);
+    assert_eq!((count(&sum, "inserted"), count(&sum, "fresher")), (5, 3));
+    assert_eq!(has(&m, 0, "old"), None, "replaced");
+    assert_eq!(has(&m, 4, "old"), Some(b"x".to_vec()));
+
+    // -r -g: every record replaced.
+    let (m, _) = policy_case(&["-r", "-g"]);
+    assert!((0..6).all(|k| has(&m, k, "old").is_none()));
+
+    // asrestore's exclusions.
+    let s = TestServer::start(1, &[]);
+    let (code, err, _) = restore(&s, &["-u", "-r"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--unique is mutually exclusive"), "{err}");
+}
+
+fn err_free(sum: &str) -> bool {
+    count(sum, "ignored") == 0 && Summary::get(sum, "complete") == Some("true")
+}
+
+#[test]
+fn ttls_filters_and_remaps() {
+    let s = TestServer::start(1, &[]);
+    let now = now_cl();
+    let recs = vec![
+        record("p", 1, 1, 0, &[("a", int(1)), ("b", int(2))]),
+        record("p", 2, 1, now + 1000, &[("a", int(1))]),
+        record("p", 3, 1, now - 10, &[("a", int(1))]),
+        record("q", 4, 1, 0, &[("b", int(1))]),
+    ];
+    let stream = stream_of(&recs);
+
+    let (code, err, sum) = restore(&s, &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((count(&sum, "inserted"), count(&sum, "expired")), (3, 1));
+    let m = contents(&scan_stream(&s, "test"));
+    assert_eq!(m.records[&recs[0].digest].expiry, 0, "never expires");
+    assert!(!m.records.contains_key(&recs[2].digest), "expired: skipped");
+
+    // --extra-ttl is added before the expiry is checked: it revives a record that expired less
+    // than it ago, and never stays never.
+    let (code, _, sum) = restore(&s, &["-n", "test,bar", "-l", "500"], &stream);
+    assert_eq!(code, 0);
+    assert_eq!((count(&sum, "inserted"), count(&sum, "expired")), (4, 0));
+    let m = contents(&scan_stream(&s, "bar"));
+    assert_eq!(m.records[&recs[0].digest].expiry, 0, "never stays never");
+    let e = m.records[&recs[1].digest].expiry;
+    assert!(
+        e.abs_diff(now + 1500) <= 2,
+        "--extra-ttl: {e} vs {}",
+        now + 1500
+    );
+    let e = m.records[&recs[2].digest].expiry;
+    assert!(e.abs_diff(now + 490) <= 2, "revived: {e} vs {}", now + 490);
+    let s = TestServer::start(1, &[]);
+
+    // Sets and bins: a record left without bins is skipped.
+    let (code, err, sum) = restore(&s, &["-n", "test,bar", "-s", "q", "-B", "a"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((count(&sum, "skipped"), count(&sum, "inserted")), (3, 0));
+    let s2 = TestServer::start(1, &[]);
+    let (code, _, sum) = restore(&s2, &["-s", "p", "-B", "a"], &stream);
+    assert_eq!(code, 0);
+    assert_eq!((count(&sum, "inserted"), count(&sum, "skipped")), (2, 1));
+    let m = contents(&scan_stream(&s2, "test"));
+    assert!(m
+        .records
+        .values()
+        .all(|r| r.bins.len() == 1 && &*r.bins[0].name == b"a"));
+
+    // A remap whose source is not the backup's namespace is refused before anything is written.
+    let (code, err, _) = restore(&s2, &["-n", "other,bar"], &stream);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the backup is of namespace \"test\""), "{err}");
+}
+
+#[test]
+fn overload_resets_and_retries_used_up() {
+    let stream = gen(2000, 3);
+    let src = contents(&stream);
+    for (fault, single) in [
+        ("write-error=18;times=40", false),
+        ("write-error=9;times=40", true),
+        ("cut-batches=3", false),
+    ] {
+        let s = TestServer::start(2, &[]);
+        assert_eq!(s.info(0, &format!("testd-fault:{fault}")), "ok");
+        let mut args = vec!["--retry-scale-factor", "1000"];
+        if single {
+            args.push("--disable-batch-writes");
+        }
+        let (code, err, sum) = restore(&s, &args, &stream);
+        assert_eq!(code, 0, "{fault}: {err}");
+        assert!(count(&sum, "retries") > 0, "{fault}");
+        let back = contents(&scan_stream(&s, "test"));
+        assert_restored(&src, &back, now_cl());
+    }
+    // Retries used up: a clear failure, never a success.
+    let s = TestServer::start(1, &[]);
+    s.info(0, "testd-fault:write-error=9;times=100000");
+    let (code, err, sum) = restore(
+        &s,
+        &["--max-retries", "2", "--retry-scale-factor", "1000"],
+        &stream,
+    );
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("not written within the retries"), "{err}");
+    assert_eq!(Summary::get(&sum, "complete"), Some("false"));
+}
+
+#[test]
+fn record_errors_stop_the_restore_unless_ignored() {
+    let recs = vec![
+        record("p", 1, 1, 0, &[("a", int(1))]),
+        record("p", 2, 1, 0, &[("a_bin_name_too_long", int(1))]),
+        record("p", 3, 1, 0, &[("a", int(1))]),
+    ];
+    let stream = stream_of(&recs);
+    let s = TestServer::start(1, &[]);
+    let (code, err, sum) = restore(&s, &[], &stream);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bin name too long") && err.contains("--ignore-record-error"),
+        "{err}"
+    );
+    assert_eq!(Summary::get(&sum, "complete"), Some("false"));
+    let s = TestServer::start(1, &[]);
+    let (code, err, sum) = restore(&s, &["-K"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((count(&sum, "ignored"), count(&sum, "inserted")), (1, 2));
+}
+
+/// A node taken away mid-restore: its partitions move, the writes follow them, nothing is lost.
+#[test]
+fn a_node_killed_mid_restore_loses_nothing() {
+    let s = TestServer::start(3, &[]);
+    let stream = gen(20000, 11);
+    let src = contents(&stream);
+    let host = s.host();
+    let mut child = Command::new(tool("as-restore"))
+        .args([
+            "-h",
+            &host,
+            "--nice",
+            "100,10000",
+            "--retry-scale-factor",
+            "20000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&stream);
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(s.info(0, "testd-kill:node=2"), "ok");
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let back = contents(&scan_stream(&s, "test"));
+    assert_restored(&src, &back, now_cl());
+}
+
+/// SIGINT: the writes in flight finish, the counts say what was restored, and the exit status
+/// says it was stopped; the cluster holds exactly what the counts say.
+#[test]
+fn sigint_stops_cleanly_and_counts_what_was_written() {
+    let s = TestServer::start(2, &[]);
+    let stream = gen(20000, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let sum = dir.path().join("summary");
+    let host = s.host();
+    let mut child = Command::new(tool("as-restore"))
+        .args([
+            "-h",
+            &host,
+            "--nice",
+            "100,4000",
+            "--summary",
+            sum.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&stream);
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    let sum = std::fs::read_to_string(sum).unwrap();
+    assert_eq!(Summary::get(&sum, "complete"), Some("false"));
+    let inserted = count(&sum, "inserted");
+    assert!(inserted > 0 && inserted < 20000, "{inserted}");
+    let back = contents(&scan_stream(&s, "test"));
+    assert_eq!(back.records.len() as u64, inserted);
+}
