@@ -118,6 +118,7 @@ fn worked_example_7_1() {
         bin: bin.as_bytes().to_vec(),
         data_type: dt,
         context: None,
+        expression: None,
     };
     w.sindex(&idx(
         Some("demo"),
@@ -324,6 +325,7 @@ fn sindex_lines_4_1() {
         bin: b"tags".to_vec(),
         data_type: IndexDataType::String,
         context: Some(b"khAA".to_vec()),
+        expression: None,
     };
     let line = |s: &SIndex| {
         let mut w = AsbWriter::new(Vec::new(), false);
@@ -466,7 +468,7 @@ fn decoder_errors_name_line_and_column() {
         (b"\x28\xb5\x2f\xfd\x00", "zstd-compressed"),
         (b"\x89ASR\r\n\x1a\n", "record stream"),
         (b"hello\n", "not an ASB backup"),
-        (b"Version 3.2\n", "unsupported backup format version \"3.2\""),
+        (b"Version 3.3\n", "unsupported backup format version \"3.3\""),
         (b"Version 3.1\n# bogus\n", "line 2, column 3: unknown meta line"),
         (b"Version 3.1\n+ n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g 1\n+ t 0\n+ b 1\n- x a 1\n", "line 7, column 3: invalid bin type 'x'"),
         (b"Version 3.1\n+ n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g 1\n+ t 0\n+ b 1\n- U a 1\n", "LDT"),
@@ -505,4 +507,39 @@ fn a_huge_claimed_length_is_not_allocated() {
     assert!(e.to_string().contains("3 of 1000000000000 bytes"), "{e}");
     let e = decode_err(b"Version 3.1\n* u L f 99999999999999999 x");
     assert!(e.to_string().contains("invalid length"), "{e}");
+}
+
+/// absctl's metadata file of a namespace with an expression index: `Version 3.2` and a `* e`
+/// line (backup-go `appendSIndexToASB`): the `* i` fields, then the context when there is one
+/// and the expression. Read, and written back the same way.
+#[test]
+fn absctl_expression_index_lines_4_2() {
+    let file = b"Version 3.2\n# namespace test\n# first-file\n\
+* e test demo exp_idx N 1  N kwGTUQOlYWdlAA==\n\
+* e test demo exp_ctx L 1  S khAA kwGTUQOlYWdlAA==\n\
+* i test demo plain N 1 age N\n";
+    let (h, items) = decode_all(file);
+    assert!(h.first_file);
+    let idx: Vec<SIndex> = items
+        .into_iter()
+        .map(|i| match i {
+            AsbItem::SIndex(s) => s,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(idx[0].expression.as_deref(), Some(&b"kwGTUQOlYWdlAA=="[..]));
+    assert_eq!(
+        (idx[0].context.clone(), idx[0].bin.clone()),
+        (None, Vec::new())
+    );
+    assert_eq!(idx[1].context.as_deref(), Some(&b"khAA"[..]));
+    assert_eq!(idx[1].expression.as_deref(), Some(&b"kwGTUQOlYWdlAA=="[..]));
+    assert_eq!(idx[2].expression, None);
+    let mut w = AsbWriter::new(Vec::new(), false);
+    for s in &idx {
+        w.sindex(s).unwrap();
+    }
+    let out = w.finish().unwrap();
+    let body = &file[b"Version 3.2\n# namespace test\n# first-file\n".len()..];
+    assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(body));
 }

@@ -131,6 +131,7 @@ fn sindex() -> impl Strategy<Value = SIndex> {
                 bin,
                 data_type,
                 context: ctx.map(String::into_bytes),
+                expression: None,
             },
         )
 }

@@ -34,6 +34,7 @@ impl Generator {
                 bin: b"age".to_vec(),
                 data_type: IndexDataType::Numeric,
                 context: None,
+                expression: None,
             },
             SIndex {
                 namespace: ns.clone(),
@@ -43,6 +44,7 @@ impl Generator {
                 bin: b"tags".to_vec(),
                 data_type: IndexDataType::String,
                 context: None,
+                expression: None,
             },
             SIndex {
                 namespace: ns,
@@ -52,6 +54,7 @@ impl Generator {
                 bin: b"tags".to_vec(),
                 data_type: IndexDataType::String,
                 context: Some(b"khAA".to_vec()),
+                expression: None,
             },
         ]
     }

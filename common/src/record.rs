@@ -210,6 +210,10 @@ pub struct SIndex {
     /// Base64 of the packed CDT context, exactly as the server lists it.
     #[serde(with = "opt_bytes")]
     pub context: Option<Vec<u8>>,
+    /// Base64 of the packed expression of an expression index (absctl's `* e` lines, ASB 3.2).
+    /// Absent in older streams.
+    #[serde(default, with = "opt_bytes")]
+    pub expression: Option<Vec<u8>>,
 }
 
 /// A UDF module. `kind` is the ASB letter of its language; only `L` (Lua) exists.

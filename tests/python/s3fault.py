@@ -5,6 +5,9 @@
 --fail N       answer the first N uploads of a part (PUT with partNumber) with 500 InternalError
 --delay-ms MS  hold every answer MS milliseconds (a slow server)
 --die-after N  exit abruptly on the N-th upload of data (PUT): the server dies mid-upload
+--cut-gets N --cut-at BYTES
+               the first N object reads (GET) send only BYTES of the body, then the connection
+               is dropped: a download broken mid-stream
 
 Prints "ready" once listening. Every other request is forwarded unchanged."""
 import argparse
@@ -22,10 +25,12 @@ p.add_argument("upstream")
 p.add_argument("--fail", type=int, default=0)
 p.add_argument("--delay-ms", type=int, default=0)
 p.add_argument("--die-after", type=int, default=0)
+p.add_argument("--cut-gets", type=int, default=0)
+p.add_argument("--cut-at", type=int, default=0)
 args = p.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 lock = threading.Lock()
-seen = {"requests": 0, "puts": 0, "failed": 0}
+seen = {"requests": 0, "puts": 0, "failed": 0, "cut": 0}
 
 ERROR = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
          b'<Message>injected</Message></Error>')
@@ -63,6 +68,11 @@ class Proxy(BaseHTTPRequestHandler):
             fail = is_part and seen["failed"] < args.fail
             if fail:
                 seen["failed"] += 1
+            # An object read: the SDK's GetObject carries x-id=GetObject; a listing does not.
+            reads = "x-id=GetObject" in self.path or "?" not in self.path
+            cut = self.command == "GET" and reads and seen["cut"] < args.cut_gets
+            if cut:
+                seen["cut"] += 1
         if args.die_after and puts >= args.die_after:
             os._exit(0)
         if args.delay_ms:
@@ -87,6 +97,12 @@ class Proxy(BaseHTTPRequestHandler):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        if cut and r.status < 300 and len(payload) > args.cut_at:
+            self.wfile.write(payload[:args.cut_at])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            self.close_connection = True
+            return
         self.wfile.write(payload)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any

@@ -153,6 +153,13 @@ pub fn asbackup_command(args: &[&str]) -> Command {
     c
 }
 
+/// scripts/asrestore, using the tools of this build.
+pub fn asrestore_command(args: &[&str]) -> Command {
+    let mut c = Command::new(repo().join("scripts/asrestore"));
+    c.args(args).env("AS_TOOLS_BIN", tools_bin());
+    c
+}
+
 /// How many times each digest occurs in ASB text (plain or zstd-compressed).
 pub fn count_digests(asb: &[u8], into: &mut std::collections::BTreeMap<[u8; 20], usize>) {
     let text;

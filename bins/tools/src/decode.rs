@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 /// Turn an ASB backup file into a record stream, or validate a backup offline.
 ///
-/// Reads an ASB text backup (versions 3.0 and 3.1, as written by asbackup or by as-encode) and
-/// writes the framed record stream (as-stream(5)) on standard output, so that
+/// Reads an ASB text backup (versions 3.0 and 3.1, as written by asbackup or by as-encode, and
+/// absctl's 3.2 with its expression-index lines) and writes the framed record stream
+/// (as-stream(5)) on standard output, so that
 /// `as-decode < f.asb | as-encode > g.asb` reproduces `f.asb` byte for byte. Whether the file starts
 /// with `# first-file` travels in the stream header.
 ///

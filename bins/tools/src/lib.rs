@@ -8,6 +8,8 @@ pub mod decode;
 pub mod encode;
 pub mod gen;
 pub mod restore;
+pub mod s3;
+pub mod s3get;
 pub mod s3put;
 pub mod scan;
 pub mod split;

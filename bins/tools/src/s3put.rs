@@ -1,6 +1,7 @@
 //! `as-s3put`: stream data into one S3 object with a multipart upload, completing it only when the
 //! data is known to be whole.
 
+use crate::s3::{parse_url, s3_error};
 use anyhow::{bail, Context};
 use as_cli::framed::FramedReader;
 use as_cli::summary::Summary;
@@ -47,17 +48,8 @@ pub struct Args {
     #[arg(long)]
     pub eof_completes: bool,
 
-    /// AWS region (default: from the environment or profile, else us-east-1).
-    #[arg(long)]
-    pub s3_region: Option<String>,
-
-    /// AWS profile for credentials and settings.
-    #[arg(long)]
-    pub s3_profile: Option<String>,
-
-    /// S3 endpoint URL, for S3-compatible servers (path-style addressing is used).
-    #[arg(long)]
-    pub s3_endpoint_override: Option<String>,
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
 
     /// Smallest part size in MiB (5 to 5120; parts grow as an object gets large, so that it fits in
     /// 10,000 parts).
@@ -67,10 +59,6 @@ pub struct Args {
     /// Parts uploaded at the same time.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub s3_max_async_uploads: u64,
-
-    /// Connection timeout in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    pub s3_connect_timeout: u64,
 
     /// Print the object's size on stderr when done.
     #[arg(short, long)]
@@ -93,17 +81,6 @@ const PART_ATTEMPTS: u32 = 5;
 
 fn part_size(min: u64, part_number: u64) -> u64 {
     (min << (part_number / PARTS_PER_DOUBLING).min(10)).min(MAX_PART)
-}
-
-fn parse_url(url: &str) -> anyhow::Result<(String, String)> {
-    let rest = url
-        .strip_prefix("s3://")
-        .or_else(|| url.strip_prefix("S3://"))
-        .with_context(|| format!("{url:?} is not an s3://bucket/key URL"))?;
-    match rest.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
-        _ => bail!("{url:?} is not an s3://bucket/key URL"),
-    }
 }
 
 /// Where the data comes from, and how its end is judged.
@@ -151,33 +128,6 @@ impl Source {
             Source::Eof(_) => Ok(()),
         }
     }
-}
-
-async fn client(a: &Args) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(p) = &a.s3_profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(r) = &a.s3_region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
-    }
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(a.s3_connect_timeout))
-        .build();
-    let shared = loader.timeout_config(timeouts).load().await;
-    let mut conf = aws_sdk_s3::config::Builder::from(&shared);
-    if shared.region().is_none() {
-        conf = conf.region(aws_sdk_s3::config::Region::new("us-east-1"));
-    }
-    if let Some(e) = &a.s3_endpoint_override {
-        conf = conf.endpoint_url(e).force_path_style(true);
-    }
-    Client::from_conf(conf.build())
-}
-
-/// One line for a failed S3 request: what failed, then the SDK's whole chain of causes.
-fn s3_error<E: std::error::Error>(what: String, e: E) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
 }
 
 /// A multipart upload under way.
@@ -282,7 +232,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         std::process::exit(128 + sig);
     });
     rt.block_on(async move {
-        let c = Arc::new(client(&a).await);
+        let c = Arc::new(a.s3.client().await);
         let min = a.s3_min_part_size << 20;
         let mut first = vec![0u8; min as usize];
         let n = tokio::task::block_in_place(|| source.fill(&mut first))?;

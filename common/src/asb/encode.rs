@@ -89,7 +89,12 @@ impl<W: Write> AsbWriter<W> {
 
     pub fn sindex(&mut self, s: &SIndex) -> io::Result<()> {
         let b = &mut self.buf;
-        b.extend_from_slice(b"* i ");
+        // An expression index (read from absctl's ASB 3.2) is written as absctl writes it.
+        b.extend_from_slice(if s.expression.is_some() {
+            b"* e "
+        } else {
+            b"* i "
+        });
         escape_into(b, &s.namespace);
         b.push(b' ');
         escape_into(b, s.set.as_deref().unwrap_or_default());
@@ -101,6 +106,10 @@ impl<W: Write> AsbWriter<W> {
         if let Some(ctx) = &s.context {
             b.push(b' ');
             escape_into(b, ctx);
+        }
+        if let Some(exp) = &s.expression {
+            b.push(b' ');
+            escape_into(b, exp);
         }
         b.push(b'\n');
         self.maybe_flush()

@@ -38,6 +38,8 @@ pub fn parse_sindex(item: &str) -> Result<SIndex, String> {
         bin: need("bin")?.as_bytes().to_vec(),
         data_type,
         context: context.map(|c| c.as_bytes().to_vec()),
+        // Expression indexes are backed up as asbackup backs them up (by their bin).
+        expression: None,
     })
 }
 
@@ -112,6 +114,10 @@ pub fn sindex_create(s: &SIndex, ns: &str) -> String {
     if let Some(ctx) = &s.context {
         c += &format!(";context={}", String::from_utf8_lossy(ctx));
     }
+    // Not in any capture: the server's `exp=` parameter, as it lists the index (FACT 16).
+    if let Some(exp) = &s.expression {
+        c += &format!(";exp={}", String::from_utf8_lossy(exp));
+    }
     let itype = match s.index_type {
         IndexType::Default => "DEFAULT",
         IndexType::List => "LIST",
@@ -124,17 +130,31 @@ pub fn sindex_create(s: &SIndex, ns: &str) -> String {
         IndexDataType::Geo => "GEO2DSPHERE",
         IndexDataType::Blob => "BLOB",
     };
-    c + &format!(
-        ";indextype={itype};bin={};type={dtype}",
-        String::from_utf8_lossy(&s.bin)
-    )
+    c += &format!(";indextype={itype}");
+    if !s.bin.is_empty() {
+        c += &format!(";bin={}", String::from_utf8_lossy(&s.bin));
+    }
+    c + &format!(";type={dtype}")
 }
 
 /// Whether two definitions make the same index (namespaces aside), as asrestore compares them:
 /// set, types, bin and context.
 pub fn same_index(a: &SIndex, b: &SIndex) -> bool {
-    (&a.set, a.index_type, &a.bin, a.data_type, &a.context)
-        == (&b.set, b.index_type, &b.bin, b.data_type, &b.context)
+    (
+        &a.set,
+        a.index_type,
+        &a.bin,
+        a.data_type,
+        &a.context,
+        &a.expression,
+    ) == (
+        &b.set,
+        b.index_type,
+        &b.bin,
+        b.data_type,
+        &b.context,
+        &b.expression,
+    )
 }
 
 /// The `udf-put` command, as asrestore sends it (`asrestore-batch/*/conn-03..14`).

@@ -140,14 +140,10 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Append asrestore's machine-readable lines to this file: PROGRESS and REMAINING each
-    /// second (when the stream's size is known, with --input-size), then SUMMARY.
+    /// Append asrestore's machine-readable SUMMARY line to this file when done (PROGRESS and
+    /// REMAINING, which need the backup files' sizes, come from scripts/asrestore).
     #[arg(short = 'm', long)]
     pub machine: Option<PathBuf>,
-
-    /// The stream's size in bytes, for the progress percentage (a wrapper knows the files').
-    #[arg(long, hide = true)]
-    pub input_size: Option<u64>,
 
     /// When the restore ends, write its counts into this file, one `key=value` per line, and
     /// complete=true or false. For scripts; stderr is for people.

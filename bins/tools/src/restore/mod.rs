@@ -37,8 +37,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let counts = Arc::new(Counts::default());
     let started = Instant::now();
     let result = restore(&a, &counts);
-    if a.check_options && result.is_ok() {
-        return Ok(());
+    if a.check_options {
+        return result;
     }
     let ms = started.elapsed().as_millis() as u64;
     let rate = (
@@ -299,46 +299,27 @@ fn throttle(started: Instant, counts: &Counts, bw: u64, tps: u64) {
     }
 }
 
-/// Progress each 10 seconds with -v (asrestore's lines), and the --machine lines each second;
-/// stops when the returned flag is set.
+/// Progress each 10 seconds with -v, in asrestore's words; stops when the returned flag is set.
 fn progress(a: &Args, counts: Arc<Counts>) -> Arc<AtomicBool> {
     let done = Arc::new(AtomicBool::new(false));
-    if !a.verbose && a.machine.is_none() {
+    if !a.verbose {
         return done;
     }
-    let (verbose, machine, size) = (a.verbose, a.machine.clone(), a.input_size);
     let flag = done.clone();
     signals::spawn(move || {
-        let mut m = machine.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
-        let (mut tick, mut last, mut at) = (0u64, (0u64, 0u64), Instant::now());
+        let (mut last, mut at) = ((0u64, 0u64), Instant::now());
         while !flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_secs(1));
-            tick += 1;
+            std::thread::sleep(Duration::from_millis(200));
+            if at.elapsed() < Duration::from_secs(10) {
+                continue;
+            }
+            let records = counts.records.load(Ordering::Relaxed);
             let bytes = counts.bytes.load(Ordering::Relaxed);
-            if let (Some(f), Some(size)) = (&mut m, size.filter(|s| *s > 0)) {
-                let pct = (bytes * 100 / size).min(100);
-                let _ = writeln!(f, "PROGRESS:{pct}");
-                let rate = bytes.saturating_sub(last.1);
-                if let Some(secs) = size.saturating_sub(bytes).checked_div(rate) {
-                    let _ = writeln!(f, "REMAINING:{}", crate::scan::eta(secs));
-                }
+            let ms = at.elapsed().as_millis() as u64;
+            for line in counts.lines((records - last.0, bytes - last.1, ms)) {
+                eprintln!("as-restore: {line}");
             }
-            if verbose && tick % 10 == 0 {
-                let records = counts.records.load(Ordering::Relaxed);
-                let ms = at.elapsed().as_millis() as u64;
-                for line in counts.lines((records - last.0, bytes - last.1, ms)) {
-                    eprintln!("as-restore: {line}");
-                }
-                at = Instant::now();
-                last.0 = records;
-            }
-            last.1 = bytes;
+            (last, at) = ((records, bytes), Instant::now());
         }
     });
     done

@@ -37,14 +37,15 @@ impl<R: Read> AsbReader<R> {
         match c {
             Some(b'i') => {
                 self.expect_str(b"i ", "'i '")?;
-                self.sindex().map(AsbItem::SIndex)
+                self.sindex(false).map(AsbItem::SIndex)
             }
             Some(b'u') => {
                 self.expect_str(b"u ", "'u '")?;
                 self.udf().map(AsbItem::Udf)
             }
             Some(b'e') => {
-                self.syntax("expression index lines ('* e', version 3.2) are not supported")
+                self.expect_str(b"e ", "'e '")?;
+                self.sindex(true).map(AsbItem::SIndex)
             }
             _ => self.syntax(format!("expected 'i' or 'u' after '* ', found {}", show(c))),
         }
@@ -69,7 +70,10 @@ impl<R: Read> AsbReader<R> {
         self.io(r)
     }
 
-    fn sindex(&mut self) -> Res<SIndex> {
+    /// A `* i` line, or with `expression` absctl's `* e` line: the same fields, then the
+    /// context (optional) and the expression's base64. absctl's own reader takes all that follows
+    /// the type as the expression; here two tokens are a context and an expression.
+    fn sindex(&mut self, expression: bool) -> Res<SIndex> {
         let namespace = self.name_owned("the index namespace")?;
         self.expect(b' ', "a space after the index namespace")?;
         let set = self.name_owned("the index set")?;
@@ -111,13 +115,23 @@ impl<R: Read> AsbReader<R> {
             );
         };
         // Files from before asbackup 3.12 have no context, not even the space.
-        let context = if self.peek()? == Some(b' ') {
+        let mut tokens = Vec::new();
+        while tokens.len() < 2 && self.peek()? == Some(b' ') {
             self.expect(b' ', "a space")?;
-            Some(self.name_owned("the index context")?)
-        } else {
-            None
-        };
+            tokens.push(self.name_owned("the index context")?);
+        }
         self.expect(b'\n', "a line feed after the index definition")?;
+        let (context, expression) = match (expression, tokens.len()) {
+            (false, 0) => (None, None),
+            (false, 1) => (tokens.pop(), None),
+            (true, 1) => (None, tokens.pop()),
+            (true, 2) => {
+                let e = tokens.pop();
+                (tokens.pop(), e)
+            }
+            (true, _) => return self.syntax("an expression index line without its expression"),
+            (false, _) => return self.syntax("expected a line feed after the index context"),
+        };
         Ok(SIndex {
             namespace,
             set: if set.is_empty() { None } else { Some(set) },
@@ -126,6 +140,7 @@ impl<R: Read> AsbReader<R> {
             bin,
             data_type,
             context,
+            expression,
         })
     }
 

@@ -1,4 +1,5 @@
-//! ASB text decoder: versions 3.0 and 3.1, as the C reader (`dec_text.c`) accepts them.
+//! ASB text decoder: versions 3.0 and 3.1, as the C reader (`dec_text.c`) accepts them, and
+//! absctl's 3.2 (3.1 with `* e` expression-index lines).
 //!
 //! Every error carries the line and column where it was found. Lengths in the file are never
 //! trusted for allocation: payloads grow only as bytes arrive.
@@ -33,7 +34,7 @@ pub enum AsbErrorKind {
     Stream,
     #[error("not an ASB backup: the first line must be 'Version 3.0' or 'Version 3.1'")]
     NotAsb,
-    #[error("unsupported backup format version {0:?} (this tool reads 3.0 and 3.1)")]
+    #[error("unsupported backup format version {0:?} (this tool reads 3.0, 3.1 and 3.2)")]
     Version(String),
     #[error("backup was marked incomplete by the tool that wrote it: {0}")]
     Incomplete(String),
@@ -73,7 +74,7 @@ impl fmt::Display for AsbError {
 /// What the version and meta lines say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsbHeader {
-    /// `"3.0"` or `"3.1"`.
+    /// `"3.0"`, `"3.1"` or `"3.2"`.
     pub version: String,
     pub namespace: Option<Vec<u8>>,
     pub first_file: bool,
@@ -228,7 +229,7 @@ impl<R: Read> AsbReader<R> {
         let v = lossy(&v);
         match v.as_str() {
             "3.0" => self.legacy = true,
-            "3.1" => {}
+            "3.1" | "3.2" => {}
             _ => return self.err(AsbErrorKind::Version(v)),
         }
         self.expect(b'\n', "a line feed after the version")?;

@@ -1,0 +1,184 @@
+//! `as-s3get`: stream an S3 object to standard output, resuming with a ranged GET where a
+//! connection broke; or list the backup files under a prefix.
+
+use crate::s3::{s3_error, split_url, S3Args};
+use anyhow::{bail, Context};
+use as_cli::summary::Summary;
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Read a backup from S3: an object to standard output, or the files of a directory backup.
+///
+/// Streams s3://BUCKET/KEY to standard output in constant memory. When the connection breaks
+/// mid-object, the next GET asks for the rest only (a Range from the first byte not yet written)
+/// and for the same version of the object (If-Match on its ETag), so that the output is the
+/// object exactly, or as-s3get fails with one line: a replaced object is never spliced. Failed
+/// requests are retried with backoff, --attempts times in a row at most.
+///
+/// With --list, prints the s3:// URL of every object under the prefix whose name ends in .asb,
+/// one per line, sorted (a directory backup), and their sizes in --summary. Credentials come
+/// from the standard AWS chain (environment, profile, ...).
+#[derive(Parser, Debug)]
+#[command(name = "as-s3get", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
+pub struct Args {
+    /// The object, s3://BUCKET/KEY; with --list, a prefix s3://BUCKET[/PREFIX].
+    pub url: String,
+
+    /// List the .asb objects under the prefix instead of reading one.
+    #[arg(long)]
+    pub list: bool,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+
+    /// Failed requests in a row before giving up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+
+    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Print how many bytes were read, and each resume, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (bucket, key) = split_url(&a.url, a.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = a.s3.client().await;
+        let bytes = if a.list {
+            list(&client, &bucket, &key).await?
+        } else {
+            get(&a, &client, &bucket, &key).await?
+        };
+        let mut s = Summary::new();
+        s.set("bytes", bytes);
+        s.write(a.summary.as_deref())
+    })
+}
+
+async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
+    let prefix = match prefix {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_string(),
+        p => format!("{p}/"),
+    };
+    let mut found = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| s3_error(format!("listing s3://{bucket}/{prefix}"), e))?;
+        for o in page.contents() {
+            if let Some(k) = o.key().filter(|k| k.ends_with(".asb")) {
+                found.push((k.to_string(), o.size().unwrap_or(0) as u64));
+            }
+        }
+    }
+    found.sort();
+    let mut out = std::io::stdout().lock();
+    for (k, _) in &found {
+        writeln!(out, "s3://{bucket}/{k}")?;
+    }
+    out.flush()?;
+    Ok(found.iter().map(|(_, s)| s).sum())
+}
+
+async fn get(
+    a: &Args,
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<u64> {
+    let url = format!("s3://{bucket}/{key}");
+    let mut out = std::io::stdout().lock();
+    let (mut done, mut total, mut etag): (u64, Option<u64>, Option<String>) = (0, None, None);
+    let mut failures = 0;
+    let mut delay = Duration::from_millis(100);
+    let mut last_error = String::new();
+    loop {
+        if total.is_some_and(|t| done >= t) {
+            break;
+        }
+        if failures >= a.attempts {
+            bail!("reading {url}: gave up after {failures} failed attempts in a row at byte {done}: {last_error}");
+        }
+        if failures > 0 {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        let mut req = client.get_object().bucket(bucket).key(key);
+        if done > 0 {
+            req = req.range(format!("bytes={done}-"));
+        }
+        if let Some(e) = &etag {
+            req = req.if_match(e);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let transient = e
+                    .raw_response()
+                    .is_none_or(|r| r.status().is_server_error() || r.status().as_u16() == 429);
+                let err = s3_error(format!("reading {url}"), e);
+                if !transient {
+                    // Missing object, no access, or a replaced object (If-Match failed).
+                    return Err(err);
+                }
+                last_error = format!("{err:#}");
+                failures += 1;
+                continue;
+            }
+        };
+        if etag.is_none() {
+            etag = resp.e_tag().map(str::to_string);
+        }
+        if total.is_none() {
+            total = Some(resp.content_length().unwrap_or(0).max(0) as u64);
+        }
+        let mut body = resp.body;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    out.write_all(&chunk).context("writing the object out")?;
+                    done += chunk.len() as u64;
+                    failures = 0;
+                    delay = Duration::from_millis(100);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    last_error = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e));
+                    failures += 1;
+                    if a.verbose {
+                        eprintln!(
+                            "as-s3get: {url}: the connection broke at byte {done}; resuming there"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(t) = total {
+            if done < t && failures == 0 {
+                // The body ended early without an error: resume all the same.
+                failures += 1;
+                last_error = format!("the body ended at byte {done} of {t}");
+            }
+        }
+    }
+    out.flush()?;
+    if a.verbose {
+        eprintln!("as-s3get: {url}: {done} bytes");
+    }
+    Ok(done)
+}

@@ -1,0 +1,277 @@
+//! scripts/asrestore: the backups scripts/asbackup writes (directories, compressed, several
+//! directories, S3) restored into another cluster hold what the source holds; failures name the
+//! file; the machine-readable lines; a download from S3 broken mid-stream resumes.
+
+use as_test_support as support;
+
+use as_common::record::Record;
+use as_common::stream::{Frame, StreamReader};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::process::{Command, Output, Stdio};
+use support::moto::{env, venv, Moto};
+use support::{run, tool, TestServer};
+
+fn records(s: &TestServer, ns: &str) -> BTreeMap<[u8; 20], Record<'static>> {
+    let host = s.host();
+    let (code, out, err) = run(tool("as-scan"), &["-h", &host, "-n", ns], b"");
+    assert_eq!(code, 0, "{err}");
+    let mut r = StreamReader::new(&out[..]).unwrap();
+    let mut m = BTreeMap::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        if let Frame::Record(x) = f {
+            m.insert(x.digest, x.into_owned());
+        }
+    }
+    m
+}
+
+/// The target holds the source's records: same sets, keys, bins, expiries (to the second).
+fn assert_same(src: &TestServer, dst: &TestServer) {
+    let (a, b) = (records(src, "test"), records(dst, "test"));
+    assert_eq!(a.len(), b.len(), "record count");
+    for (d, r) in &a {
+        let x = &b[d];
+        assert_eq!((&x.set, &x.key, &x.bins), (&r.set, &r.key, &r.bins));
+        assert!(x.expiry.abs_diff(r.expiry) <= 2);
+    }
+}
+
+fn ok(o: &Output) -> String {
+    let err = support::stderr(o);
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+fn asbackup(args: &[&str]) -> Output {
+    support::asbackup_command(args).output().unwrap()
+}
+
+fn asrestore(args: &[&str]) -> Output {
+    support::asrestore_command(args).output().unwrap()
+}
+
+#[test]
+fn directory_backups_restore_whole() {
+    let src = TestServer::start(2, &["--sample", "4000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("b");
+    let (h, ds) = (src.host(), d.to_str().unwrap());
+    ok(&asbackup(&[
+        "-h", &h, "-n", "test", "-d", ds, "-F", "1", "-w", "2", "-z", "zstd",
+    ]));
+    let files = std::fs::read_dir(&d).unwrap().count();
+    assert!(files >= 2, "{files} files");
+
+    let dst = TestServer::start(3, &[]);
+    let m = dir.path().join("machine");
+    let (dh, ms) = (dst.host(), m.to_str().unwrap());
+    let err = ok(&asrestore(&[
+        "-h", &dh, "-d", ds, "-z", "zstd", "-t", "4", "-m", ms,
+    ]));
+    assert_same(&src, &dst);
+    // asrestore's last lines, the totals of every file.
+    let n = records(&src, "test").len();
+    assert!(err.contains(&format!("inserted {n}: failed 0")), "{err}");
+    assert!(err.contains("3 secondary index(es)"), "{err}");
+    let machine = std::fs::read_to_string(&m).unwrap();
+    assert!(machine.lines().any(|l| l == "PROGRESS:100"), "{machine}");
+    let summary = machine.lines().last().unwrap();
+    assert!(summary.starts_with("SUMMARY:1:3:"), "{summary}");
+    // The indexes and the module came along.
+    assert_eq!(
+        dst.info(0, "sindex-list:ns=test")
+            .matches("ns=test:")
+            .count(),
+        3
+    );
+    assert!(dst.info(0, "udf-list").contains("filename="));
+
+    // Validation alone touches no cluster.
+    let err = ok(&asrestore(&["--validate", "-d", ds, "-z", "zstd"]));
+    assert!(err.contains(&format!("{files} file(s) valid")), "{err}");
+
+    // Restored again with --unique: every record exists already.
+    let err = ok(&asrestore(&["-h", &dh, "-d", ds, "-z", "zstd", "-u"]));
+    assert!(
+        err.contains(&format!("inserted 0: failed {n} (existed {n} ,")),
+        "{err}"
+    );
+}
+
+#[test]
+fn several_directories_and_the_parent_directory() {
+    let src = TestServer::start(1, &["--sample", "2000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let h = src.host();
+    for (name, range) in [("low", "0-2048"), ("high", "2048-2048")] {
+        let d = dir.path().join(name);
+        ok(&asbackup(&[
+            "-h",
+            &h,
+            "-n",
+            "test",
+            "-d",
+            d.to_str().unwrap(),
+            "-X",
+            range,
+        ]));
+    }
+    let dst = TestServer::start(2, &[]);
+    let dh = dst.host();
+    let parent = dir.path().to_str().unwrap();
+    ok(&asrestore(&[
+        "-h",
+        &dh,
+        "--directory-list",
+        "low,high",
+        "--parent-directory",
+        parent,
+    ]));
+    assert_same(&src, &dst);
+}
+
+#[test]
+fn a_bad_file_fails_the_restore_and_is_named() {
+    let src = TestServer::start(1, &["--sample", "500"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("b");
+    let ds = d.to_str().unwrap();
+    ok(&asbackup(&[
+        "-h",
+        &src.host(),
+        "-n",
+        "test",
+        "-d",
+        ds,
+        "-F",
+        "1",
+    ]));
+    let mut names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    let victim = names.last().unwrap();
+    let text = std::fs::read(victim).unwrap();
+    std::fs::write(victim, &text[..text.len() / 2]).unwrap();
+    let dst = TestServer::start(1, &[]);
+    let o = asrestore(&["-h", &dst.host(), "-d", ds]);
+    let err = support::stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("failed on {}", victim.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("Expired 0 : skipped 0"),
+        "the counts are printed: {err}"
+    );
+    // Nothing, and no option, is taken for granted.
+    let o = asrestore(&["-h", &dst.host()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = asrestore(&["-h", &dst.host(), "-d", ds, "-u", "-r"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(support::stderr(&o).contains("--unique is mutually exclusive"));
+}
+
+/// A child process killed when dropped (a failed assertion must not leave it running).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The fault proxy in front of moto: the first `cuts` object reads stop after `at` bytes.
+fn cutting_proxy(m: &Moto, cuts: u32, at: u64) -> (Killed, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut p = Command::new(venv().join("bin/python"))
+        .arg(support::repo().join("tests/python/s3fault.py"))
+        .args([&port.to_string(), &m.endpoint[..]])
+        .args(["--cut-gets", &cuts.to_string(), "--cut-at", &at.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(p.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Killed(p), format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn restores_from_s3_and_resumes_a_broken_download() {
+    let m = Moto::start();
+    let src = TestServer::start(2, &["--sample", "3000"]);
+    let h = src.host();
+    let s3 = |mut c: Command, endpoint: &str| {
+        c.args([
+            "--s3-endpoint-override",
+            endpoint,
+            "--s3-region",
+            "us-east-1",
+        ]);
+        env(&mut c);
+        c.output().unwrap()
+    };
+    ok(&s3(
+        support::asbackup_command(&["-h", &h, "-n", "test", "-d", "s3://bkt/dir", "-F", "1"]),
+        &m.endpoint,
+    ));
+    ok(&s3(
+        support::asbackup_command(&["-h", &h, "-n", "test", "-o", "s3://bkt/one.asb"]),
+        &m.endpoint,
+    ));
+
+    let dst = TestServer::start(2, &[]);
+    let dh = dst.host();
+    ok(&s3(
+        support::asrestore_command(&["-h", &dh, "-d", "s3://bkt/dir"]),
+        &m.endpoint,
+    ));
+    assert_same(&src, &dst);
+
+    // The single file through a proxy that breaks the first three reads of it mid-body.
+    let size = m.util(&["get", "bkt", "one.asb"]).len() as u64;
+    let (proxy, endpoint) = cutting_proxy(&m, 3, size / 4);
+    let mut get = Command::new(tool("as-s3get"));
+    get.args(["s3://bkt/one.asb", "-v"]);
+    let o = s3(get, &endpoint);
+    let err = ok(&o);
+    assert_eq!(err.matches("resuming there").count(), 3, "{err}");
+    assert_eq!(
+        o.stdout,
+        m.util(&["get", "bkt", "one.asb"]),
+        "the object exactly"
+    );
+    drop(proxy);
+
+    let (proxy, endpoint) = cutting_proxy(&m, 2, size / 2);
+    let dst = TestServer::start(1, &[]);
+    ok(&s3(
+        support::asrestore_command(&["-h", &dst.host(), "-i", "s3://bkt/one.asb"]),
+        &endpoint,
+    ));
+    drop(proxy);
+    assert_same(&src, &dst);
+
+    // A missing object is one clear line.
+    let mut get = Command::new(tool("as-s3get"));
+    get.arg("s3://bkt/nothing.asb");
+    let o = s3(get, &m.endpoint);
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(
+        support::stderr(&o).lines().count(),
+        1,
+        "{}",
+        support::stderr(&o)
+    );
+}
