@@ -1,0 +1,125 @@
+//! Benchmark baseline for as-restore: the official `aerospike` crate writing the same records with
+//! its own batch writes (batches of 128, 32 in flight, as asrestore's defaults).
+//!
+//! `crate_write gen N FILE`          writes a record stream of N plain records (set `bench`,
+//!                                   stored integer keys, bins i, d, s (40 bytes), b (64 bytes))
+//! `crate_write write HOST:PORT FILE` writes that stream's records with the crate, prints the count
+use aerospike::operations::scalar;
+use aerospike::{
+    BatchOperation, BatchPolicy, BatchWritePolicy, Bin, Client, ClientPolicy, Key, Value,
+};
+use as_common::record::{particle, Bin as SBin, Record, Value as SValue};
+use as_common::stream::{Frame, Header, StreamReader, StreamWriter};
+use futures::StreamExt;
+
+fn gen(n: u64, path: &str) {
+    let out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let header = Header {
+        namespace: Some(b"test".to_vec()),
+        first_file: true,
+        producer: "crate_write".into(),
+        scope: "bench".into(),
+        append: false,
+    };
+    let mut w = StreamWriter::new(out, &header).unwrap();
+    for k in 0..n as i64 {
+        let key = SValue::int(k);
+        let bin = |name: &str, v: SValue<'static>| SBin {
+            name: name.as_bytes().to_vec().into(),
+            value: v,
+        };
+        let s = format!("{k:040}");
+        let r = Record {
+            namespace: b"test".to_vec().into(),
+            set: Some(b"bench".to_vec().into()),
+            digest: as_common::wire::digest(b"bench", &key),
+            key: Some(key),
+            generation: 1,
+            expiry: 0,
+            bins: vec![
+                bin("i", SValue::int(k)),
+                bin("d", SValue::double(k as f64 / 3.0)),
+                bin("s", SValue::new(particle::STRING, s.into_bytes())),
+                bin("b", SValue::new(particle::BLOB, vec![(k & 0xff) as u8; 64])),
+            ],
+        };
+        w.record(&r).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn value(v: &SValue) -> Value {
+    match v.ptype {
+        particle::INTEGER => Value::Int(v.as_u64().unwrap() as i64),
+        particle::FLOAT => {
+            Value::Float(f64::from_bits(u64::from_be_bytes(v.data[..8].try_into().unwrap())).into())
+        }
+        particle::STRING => Value::String(String::from_utf8(v.data.to_vec()).unwrap()),
+        _ => Value::Blob(v.data.to_vec()),
+    }
+}
+
+fn write(host: &str, path: &str) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    let mut r = StreamReader::new(&bytes[..]).unwrap();
+    let mut batches: Vec<Vec<BatchOperation>> = vec![Vec::new()];
+    let wp = BatchWritePolicy {
+        send_key: true,
+        ..Default::default()
+    };
+    let mut n = 0;
+    while let Some(f) = r.next_frame().unwrap() {
+        let Frame::Record(rec) = f else { continue };
+        let ns = String::from_utf8_lossy(&rec.namespace).into_owned();
+        let set = String::from_utf8_lossy(rec.set.as_deref().unwrap_or_default()).into_owned();
+        let key = Key::new(ns, set, value(rec.key.as_ref().unwrap())).unwrap();
+        let bins: Vec<Bin> = rec
+            .bins
+            .iter()
+            .map(|b| {
+                Bin::new(
+                    String::from_utf8_lossy(&b.name).into_owned(),
+                    value(&b.value),
+                )
+            })
+            .collect();
+        let ops: Vec<_> = bins.iter().map(scalar::put).collect();
+        if batches.last().unwrap().len() == 128 {
+            batches.push(Vec::new());
+        }
+        batches
+            .last_mut()
+            .unwrap()
+            .push(BatchOperation::write(&wp, key, ops));
+        n += 1;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Client::new(&ClientPolicy::default(), &host.to_string())
+            .await
+            .expect("connect");
+        let c = &c;
+        let policy = BatchPolicy::default();
+        let policy = &policy;
+        futures::stream::iter(batches)
+            .map(|mut b| async move {
+                c.batch(policy, &mut b).await.expect("batch write");
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await;
+    });
+    n
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen") => gen(args[1].parse().unwrap(), &args[2]),
+        Some("write") => println!("{}", write(&args[1], &args[2])),
+        _ => panic!("crate_write gen N FILE | crate_write write HOST:PORT FILE"),
+    }
+}
