@@ -43,6 +43,26 @@ pub fn parse_sindex(item: &str) -> Result<SIndex, String> {
     })
 }
 
+/// The cluster's index named `name` in `ns`, with its expression, to compare a backup's index
+/// with before restoring it. Items this reader does not know (a newer index type) are passed
+/// over rather than failing the restore.
+pub fn find_sindex(conn: &mut Conn, ns: &str, name: &[u8]) -> Result<Option<SIndex>, ClientError> {
+    let list = conn.info1(&format!("sindex-list:ns={ns};b64=true"))?;
+    for item in list.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let Ok(mut s) = parse_sindex(item) else {
+            continue;
+        };
+        if s.name == name {
+            s.expression = kv(item, ':')
+                .into_iter()
+                .find(|(k, v)| *k == "exp" && !v.is_empty() && !v.eq_ignore_ascii_case("null"))
+                .map(|(_, v)| v.as_bytes().to_vec());
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
 /// The namespace's indexes; with `sets`, only those on one of them (as asbackup does: indexes
 /// without a set are then skipped). Returns the indexes kept and how many were skipped.
 pub fn sindexes(

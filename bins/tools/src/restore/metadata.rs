@@ -41,8 +41,7 @@ pub fn restore_index(
     }
     let mut c = cluster.any()?;
     let existing = |c: &mut as_common::client::conn::Conn| -> anyhow::Result<Option<SIndex>> {
-        let (list, _) = metadata::sindexes(c, ns, &[])?;
-        Ok(list.into_iter().find(|x| x.name == s.name))
+        Ok(metadata::find_sindex(c, ns, &s.name)?)
     };
     match existing(&mut c)? {
         Some(x) if same_index(&x, s) => {
