@@ -26,7 +26,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
 ap.add_argument("--records", type=int, default=20000)
 ap.add_argument("--no-rates", action="store_true")
-ap.add_argument("--only", choices=["scan", "replicas", "output", "s3"], help="one group of faults")
+ap.add_argument("--only", choices=["scan", "replicas", "output", "s3", "restore"],
+                help="one group of faults")
 opts = ap.parse_args()
 BIN = os.path.abspath(opts.bin)
 use_bin(BIN)
@@ -35,6 +36,7 @@ ENV = dict(os.environ, AS_TOOLS_BIN=BIN, AWS_ACCESS_KEY_ID="test", AWS_SECRET_AC
            AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
 ENV.pop("AWS_PROFILE", None)
 WRAPPER = os.path.join(ROOT, "scripts", "asbackup")
+RESTORE = os.path.join(ROOT, "scripts", "asrestore")
 PY = sys.executable
 rows = []
 bad = []
@@ -301,6 +303,61 @@ def s3_faults():
     srv.stop()
 
 
+def restore_faults():
+    """A backup of the sample data restored into a fresh cluster under each fault: the cluster
+    must then hold exactly the backup's records; a restore that cannot finish says so, and one
+    stopped by SIGINT holds exactly what it reported as inserted."""
+    src = Server(nodes=2, sample=opts.records)
+    with tempfile.TemporaryDirectory() as tmp:
+        f = f"{tmp}/src.asb"
+        r = backup(["-h", src.host, "-n", "test", "-o", f])
+        assert r.returncode == 0, r.stderr
+        src.stop()
+        want = collections.Counter()
+        digests_of(open(f, "rb").read(), want)
+        # (name, nodes, info commands with their delay in seconds, extra options, statuses)
+        cases = [
+            ("restore: 3 batch connections reset", 2, [(0, "testd-fault:cut-batches=3")], [], [0]),
+            ("restore: 300 writes answer device overload", 2,
+             [(0, "testd-fault:write-error=18;times=300")], [], [0]),
+            ("restore: 300 single writes time out", 2, [(0, "testd-fault:write-error=9;times=300")],
+             ["--disable-batch-writes"], [0]),
+            ("restore: node killed mid-restore", 3, [(0.8, "testd-kill:node=2")],
+             ["-N", f"100,{max(opts.records // 3, 1)}"], [0]),
+            ("restore: retries used up", 1, [(0, "testd-fault:write-error=9;times=1000000")],
+             ["--max-retries", "2"], [7]),
+            ("restore: SIGINT mid-restore", 2, [(1.0, "SIGINT")],
+             ["-N", f"100,{max(opts.records // 4, 1)}"], [130]),
+        ]
+        for name, nodes, steps, extra, expect in cases:
+            dst = Server(nodes=nodes)
+            for _, cmd in [x for x in steps if x[0] == 0]:
+                dst.info(cmd)
+            p = subprocess.Popen([RESTORE, "-h", dst.host, "-i", f, "--retry-scale-factor", "20000",
+                                  *extra], env=ENV, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            start = time.monotonic()
+            for at, cmd in [x for x in steps if x[0] > 0]:
+                time.sleep(max(0, at - (time.monotonic() - start)))
+                if cmd == "SIGINT":
+                    p.send_signal(signal.SIGINT)
+                else:
+                    dst.info(cmd)
+            _, err = p.communicate()
+            got = server_digests(dst)
+            m = re.search(rb"inserted ([0-9]+):", err)
+            inserted = int(m.group(1)) if m else -1
+            if expect == [0]:
+                report(name, want, got, [p.returncode], expect, f"inserted {inserted}")
+            else:
+                # Not finished: what the cluster holds is what the counts say was inserted.
+                held = sum(got.values())
+                report(name, None, None, [p.returncode], expect, f"inserted {inserted}, held {held}")
+                if inserted != held or inserted == len(want):
+                    bad.append(name)
+            dst.stop()
+
+
 def rates():
     srv = Server(nodes=2, sample=opts.records)
     out = []
@@ -324,7 +381,7 @@ def rates():
 
 
 for group, run in (("scan", scan_faults), ("replicas", replica_faults), ("output", output_faults),
-                   ("s3", s3_faults)):
+                   ("s3", s3_faults), ("restore", restore_faults)):
     if opts.only in (None, group):
         run()
 w = max(len(r[0]) for r in rows)

@@ -299,7 +299,8 @@ fn throttle(started: Instant, counts: &Counts, bw: u64, tps: u64) {
     }
 }
 
-/// Progress each 10 seconds with -v, in asrestore's words; stops when the returned flag is set.
+/// Progress each 10 seconds with -v, in asrestore's words after the time elapsed; stops when the
+/// returned flag is set.
 fn progress(a: &Args, counts: Arc<Counts>) -> Arc<AtomicBool> {
     let done = Arc::new(AtomicBool::new(false));
     if !a.verbose {
@@ -307,6 +308,7 @@ fn progress(a: &Args, counts: Arc<Counts>) -> Arc<AtomicBool> {
     }
     let flag = done.clone();
     signals::spawn(move || {
+        let started = Instant::now();
         let (mut last, mut at) = ((0u64, 0u64), Instant::now());
         while !flag.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(200));
@@ -316,8 +318,10 @@ fn progress(a: &Args, counts: Arc<Counts>) -> Arc<AtomicBool> {
             let records = counts.records.load(Ordering::Relaxed);
             let bytes = counts.bytes.load(Ordering::Relaxed);
             let ms = at.elapsed().as_millis() as u64;
+            // The elapsed time tells these from the final counts (which a wrapper replaces).
+            let secs = started.elapsed().as_secs();
             for line in counts.lines((records - last.0, bytes - last.1, ms)) {
-                eprintln!("as-restore: {line}");
+                eprintln!("as-restore: [{secs} s] {line}");
             }
             (last, at) = ((records, bytes), Instant::now());
         }
