@@ -577,3 +577,46 @@ fn sigint_stops_cleanly_and_counts_what_was_written() {
     let back = contents(&scan_stream(&s, "test"));
     assert_eq!(back.records.len() as u64, inserted);
 }
+
+/// An index of the backup's name but another definition is replaced; the same one is left (and
+/// counted as matched); with -s, an index of another set is skipped.
+#[test]
+fn indexes_compared_replaced_and_filtered() {
+    let s = TestServer::start(1, &[]);
+    let stream = gen(50, 1);
+    let src = contents(&stream);
+    let ctx = src.sindexes.iter().find(|i| i.context.is_some()).unwrap();
+    let name = String::from_utf8_lossy(&ctx.name).into_owned();
+    assert_eq!(
+        s.info(0, &format!("sindex-create:namespace=test;set=other;indexname={name};indextype=DEFAULT;bin=zz;type=STRING")),
+        "ok"
+    );
+    let (code, err, sum) = restore(&s, &["-R"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&sum, "indexes_matched"), 0);
+    let list = s.info(0, "sindex-list:ns=test;b64=true");
+    let item = list
+        .split(';')
+        .find(|i| i.contains(&format!("indexname={name}:")))
+        .unwrap();
+    assert!(
+        item.contains("bin=tags") && item.contains("context=khAA"),
+        "{item}"
+    );
+    assert_eq!(
+        list.matches("ns=test:").count(),
+        src.sindexes.len(),
+        "{list}"
+    );
+
+    let (code, _, sum) = restore(&s, &["-R"], &stream);
+    assert_eq!(code, 0);
+    assert_eq!(count(&sum, "indexes_matched"), src.sindexes.len() as u64);
+
+    let s2 = TestServer::start(1, &[]);
+    let (code, err, _) = restore(&s2, &["-R", "-s", "users"], &stream);
+    assert_eq!(code, 0);
+    assert!(err.contains("with unwanted set(s)"), "{err}");
+    let list = s2.info(0, "sindex-list:ns=test");
+    assert_eq!(list.matches("ns=test:").count(), 1, "{list}");
+}
