@@ -200,3 +200,46 @@ fn tls_with_every_login_mode() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot decrypt the key"), "{err}");
 }
+
+/// as-restore takes the same connection options: over TLS with a login, into a server that
+/// refuses the unauthenticated.
+#[test]
+fn restore_over_tls_with_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let s = TestServer::start(2, &["--tls", d, "--user", "admin", "--password", "s3"]);
+    let ca = format!("{d}/ca.pem");
+    let seed = format!("127.0.0.1:testd:{}", s.ports[0]);
+    let (code, stream, _) = run(support::tool("as-gen"), &["-n", "300"], b"");
+    assert_eq!(code, 0);
+    let tls = ["-h", &seed[..], "--tls-enable", "--tls-cafile", &ca[..]];
+    let (code, _, err) = run(
+        support::tool("as-restore"),
+        &[&tls[..], &["-U", "admin", "--password=s3"]].concat(),
+        &stream,
+    );
+    assert_eq!(code, 0, "{err}");
+    let restored = err;
+    let (code, out, err) = run(
+        support::tool("as-scan"),
+        &[&tls[..], &["-U", "admin", "--password=s3", "-n", "test"]].concat(),
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "{err}");
+    let inserted: usize = restored
+        .split("inserted ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {restored}"));
+    assert!(inserted > 100);
+    assert_eq!(read_stream(&out).records.len(), inserted);
+    // A wrong password is exit 5, before anything is written.
+    let (code, _, err) = run(
+        support::tool("as-restore"),
+        &[&tls[..], &["-U", "admin", "--password=nope"]].concat(),
+        &stream,
+    );
+    assert_eq!(code, 5, "{err}");
+}
