@@ -226,7 +226,6 @@ fn restore_over_tls_with_a_login() {
         b"",
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(code, 0, "{err}");
     let inserted: usize = restored
         .split("inserted ")
         .nth(1)
