@@ -211,8 +211,9 @@ pub struct SIndex {
     #[serde(with = "opt_bytes")]
     pub context: Option<Vec<u8>>,
     /// Base64 of the packed expression of an expression index (absctl's `* e` lines, ASB 3.2).
-    /// Absent in older streams.
-    #[serde(default, with = "opt_bytes")]
+    /// Written only when there is one, so that the readers of streams without it (older tools)
+    /// read every other index as before.
+    #[serde(default, with = "opt_bytes", skip_serializing_if = "Option::is_none")]
     pub expression: Option<Vec<u8>>,
 }
 

@@ -557,4 +557,27 @@ mod tests {
         assert!(h.first_file && !h.append);
         assert_eq!(h.namespace.as_deref(), Some(&b"ns"[..]));
     }
+
+    /// An index without an expression is the 7-element array older readers know; one with an
+    /// expression has it as an 8th element, and both read back.
+    #[test]
+    fn index_expressions_only_when_there_is_one() {
+        let mut s = SIndex {
+            namespace: b"test".to_vec(),
+            set: None,
+            name: b"i".to_vec(),
+            index_type: crate::record::IndexType::Default,
+            bin: b"b".to_vec(),
+            data_type: crate::record::IndexDataType::Numeric,
+            context: None,
+            expression: None,
+        };
+        let plain = rmp_serde::to_vec(&s).unwrap();
+        assert_eq!(plain[0], 0x97, "fixarray of 7");
+        assert_eq!(rmp_serde::from_slice::<SIndex>(&plain).unwrap(), s);
+        s.expression = Some(b"kwGTUQOlYWdlAA==".to_vec());
+        let with = rmp_serde::to_vec(&s).unwrap();
+        assert_eq!(with[0], 0x98, "fixarray of 8");
+        assert_eq!(rmp_serde::from_slice::<SIndex>(&with).unwrap(), s);
+    }
 }
