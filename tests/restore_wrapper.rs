@@ -275,3 +275,47 @@ fn restores_from_s3_and_resumes_a_broken_download() {
         support::stderr(&o)
     );
 }
+
+/// -m with one file: PROGRESS and REMAINING while it runs (from how far as-decode has read the
+/// file), then PROGRESS:100 and asrestore's SUMMARY.
+#[test]
+fn machine_lines_of_a_single_file() {
+    let src = TestServer::start(1, &["--sample", "3000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("one.asb");
+    let fs = f.to_str().unwrap();
+    ok(&asbackup(&["-h", &src.host(), "-n", "test", "-o", fs]));
+    let dst = TestServer::start(1, &[]);
+    let m = dir.path().join("machine");
+    // Throttled to about 3 s, so that progress is reported on the way.
+    ok(&asrestore(&[
+        "-h",
+        &dst.host(),
+        "-i",
+        fs,
+        "-N",
+        "100,1000",
+        "-m",
+        m.to_str().unwrap(),
+    ]));
+    let lines: Vec<String> = std::fs::read_to_string(&m)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let pct: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("PROGRESS:")?.parse().ok())
+        .collect();
+    assert!(pct.iter().any(|&p| p < 100), "{lines:?}");
+    assert!(pct.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("REMAINING:")),
+        "{lines:?}"
+    );
+    assert_eq!(pct.last(), Some(&100));
+    assert!(
+        lines.last().unwrap().starts_with("SUMMARY:1:3:"),
+        "{lines:?}"
+    );
+}
