@@ -68,20 +68,25 @@ fn assert_none(diffs: &[String]) {
     );
 }
 
-/// A one-node server holding the edge corpus as asrestore restored it, and what loading it
-/// found different from the recorded restore.
-fn corpus() -> (TestServer, Normalizer, Vec<String>) {
-    let s = TestServer::start(1, &[]);
+/// Comparing with captures made after asrestore's restore (which writes generation 1).
+fn after_restore() -> Normalizer {
     let b64 = |x: &str| {
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, x)
             .unwrap()
             .try_into()
             .unwrap()
     };
-    let mut norm = Normalizer {
+    Normalizer {
         generation_before_load: GEN_BEFORE_RESTORE.iter().map(|d| b64(d)).collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// A one-node server holding the edge corpus as asrestore restored it, and what loading it
+/// found different from the recorded restore.
+fn corpus() -> (TestServer, Normalizer, Vec<String>) {
+    let s = TestServer::start(1, &[]);
+    let mut norm = after_restore();
     // One connection each, as asrestore --disable-batch-writes made them.
     let conns: Vec<usize> = (0..=84).collect();
     let diffs = replay_all(
@@ -136,16 +141,7 @@ fn restore_replies_as_recorded() {
 #[test]
 fn batch_restore_replies_as_recorded() {
     let s = TestServer::start(1, &[]);
-    let b64 = |x: &str| {
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, x)
-            .unwrap()
-            .try_into()
-            .unwrap()
-    };
-    let mut norm = Normalizer {
-        generation_before_load: GEN_BEFORE_RESTORE.iter().map(|d| b64(d)).collect(),
-        ..Default::default()
-    };
+    let mut norm = after_restore();
     let conns: Vec<usize> = (0..=15).collect();
     let mut diffs = replay_all(&s, &[("asrestore-batch/batch-writes", &conns)], &mut norm);
     // asrestore created the indexes from several connections at once, so a list taken on one

@@ -499,22 +499,13 @@ fn record_errors_stop_the_restore_unless_ignored() {
     assert_eq!((count(&sum, "ignored"), count(&sum, "inserted")), (1, 2));
 }
 
-/// A node taken away mid-restore: its partitions move, the writes follow them, nothing is lost.
-#[test]
-fn a_node_killed_mid_restore_loses_nothing() {
-    let s = TestServer::start(3, &[]);
-    let stream = gen(20000, 11);
-    let src = contents(&stream);
-    let host = s.host();
+/// as-restore started on `args`, its input fed `stream` from a thread (joined by [`finish`]).
+fn start_restore(
+    args: &[&str],
+    stream: Vec<u8>,
+) -> (std::process::Child, std::thread::JoinHandle<()>) {
     let mut child = Command::new(tool("as-restore"))
-        .args([
-            "-h",
-            &host,
-            "--nice",
-            "100,10000",
-            "--retry-scale-factor",
-            "20000",
-        ])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -525,12 +516,41 @@ fn a_node_killed_mid_restore_loses_nothing() {
         use std::io::Write;
         let _ = stdin.write_all(&stream);
     });
+    (child, feeder)
+}
+
+/// Waits for a restore from [`start_restore`]: its exit status and stderr.
+fn finish(run: (std::process::Child, std::thread::JoinHandle<()>)) -> (Option<i32>, String) {
+    let out = run.0.wait_with_output().unwrap();
+    run.1.join().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A node taken away mid-restore: its partitions move, the writes follow them, nothing is lost.
+#[test]
+fn a_node_killed_mid_restore_loses_nothing() {
+    let s = TestServer::start(3, &[]);
+    let stream = gen(20000, 11);
+    let src = contents(&stream);
+    let host = s.host();
+    let run = start_restore(
+        &[
+            "-h",
+            &host,
+            "--nice",
+            "100,10000",
+            "--retry-scale-factor",
+            "20000",
+        ],
+        stream,
+    );
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(s.info(0, "testd-kill:node=2"), "ok");
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (code, err) = finish(run);
+    assert_eq!(code, Some(0), "{err}");
     let back = contents(&scan_stream(&s, "test"));
     assert_restored(&src, &back, now_cl());
 }
@@ -544,31 +564,21 @@ fn sigint_stops_cleanly_and_counts_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let sum = dir.path().join("summary");
     let host = s.host();
-    let mut child = Command::new(tool("as-restore"))
-        .args([
+    let run = start_restore(
+        &[
             "-h",
             &host,
             "--nice",
             "100,4000",
             "--summary",
             sum.to_str().unwrap(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(&stream);
-    });
+        ],
+        stream,
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    unsafe { libc::kill(run.0.id() as i32, libc::SIGINT) };
+    let (code, err) = finish(run);
+    assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     let sum = std::fs::read_to_string(sum).unwrap();
     assert_eq!(Summary::get(&sum, "complete"), Some("false"));
