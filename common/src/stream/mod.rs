@@ -65,8 +65,9 @@ pub struct Header {
     /// Human-readable description of what was backed up.
     pub scope: String,
     /// The ASB made of this stream goes on at the end of a file written before (a resumed
-    /// single-file backup): it starts with no header lines. Absent (false) in older streams.
-    #[serde(default)]
+    /// single-file backup): it starts with no header lines. Absent (false) in older streams, and
+    /// written only when true, so that older readers read every other stream.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub append: bool,
 }
 
@@ -542,6 +543,22 @@ impl<R: Read> StreamReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_is_written_only_when_true() {
+        let mut h = Header {
+            namespace: Some(b"ns".to_vec()),
+            first_file: true,
+            producer: "t".into(),
+            scope: "s".into(),
+            append: false,
+        };
+        assert_eq!(rmp_serde::to_vec(&h).unwrap()[0], 0x94, "fixarray of 4");
+        h.append = true;
+        let b = rmp_serde::to_vec(&h).unwrap();
+        assert_eq!(b[0], 0x95);
+        assert!(rmp_serde::from_slice::<Header>(&b).unwrap().append);
+    }
 
     #[test]
     fn headers_without_append_still_read() {
