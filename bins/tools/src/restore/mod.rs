@@ -37,7 +37,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let counts = Arc::new(Counts::default());
     let started = Instant::now();
     let result = restore(&a, &counts);
-    if a.check_options {
+    // A usage error is one line: nothing was restored to count.
+    let usage = matches!(&result, Err(e) if as_cli::Exit::of(e) == as_cli::Exit::Usage);
+    if a.check_options || usage {
         return result;
     }
     let ms = started.elapsed().as_millis() as u64;
