@@ -22,6 +22,7 @@ fn man_pages_match_the_tools() {
         ("as-s3put", as_tools::s3put::Args::command()),
         ("as-s3get", as_tools::s3get::Args::command()),
         ("as-restore", as_tools::restore::Args::command()),
+        ("as-crypt", as_tools::crypt::Args::command()),
         ("as-testd", as_testd::Args::command()),
     ];
     let update = std::env::var_os("UPDATE_MAN").is_some();

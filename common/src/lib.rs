@@ -7,6 +7,7 @@
 
 pub mod asb;
 pub mod client;
+pub mod crypt;
 pub mod estimate;
 #[doc(hidden)]
 pub mod fuzzing;

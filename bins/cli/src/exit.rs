@@ -2,6 +2,7 @@
 
 use as_common::asb::{AsbError, AsbErrorKind, EncodeError};
 use as_common::client::{ClientError, InvalidOption};
+use as_common::crypt::CryptError;
 use as_common::stream::StreamError;
 
 /// Why a tool stopped, as its exit status tells a script (asbackup's codes where it has them).
@@ -68,7 +69,10 @@ impl Exit {
     }
 
     fn of_usage_or_cluster(c: &(dyn std::error::Error + 'static)) -> Option<Exit> {
-        if c.is::<Usage>() || c.is::<InvalidOption>() {
+        if c.is::<Usage>()
+            || c.is::<InvalidOption>()
+            || matches!(c.downcast_ref::<CryptError>(), Some(CryptError::Key(_)))
+        {
             return Some(Exit::Usage);
         }
         Some(match c.downcast_ref::<ClientError>()? {
@@ -91,6 +95,10 @@ impl Exit {
     /// The library's readers fail on bad input, or on I/O (a runtime error).
     fn is_bad_input(c: &(dyn std::error::Error + 'static)) -> bool {
         matches!(c.downcast_ref::<StreamError>(), Some(s) if !matches!(s, StreamError::Io(_)))
+            || matches!(
+                c.downcast_ref::<CryptError>(),
+                Some(CryptError::WrongKey | CryptError::Empty | CryptError::Short(_))
+            )
             || matches!(c.downcast_ref::<AsbError>(), Some(a) if !matches!(a.kind, AsbErrorKind::Io(_)))
             || matches!(c.downcast_ref::<EncodeError>(), Some(x) if !matches!(x, EncodeError::Io(_)))
             || c.is::<BadInput>()

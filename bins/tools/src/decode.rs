@@ -4,9 +4,10 @@ use anyhow::{bail, Context};
 use as_cli::io::{binary_stdout, buffered, open_input, CHUNK};
 use as_cli::BadInput;
 use as_common::asb::{AsbItem, AsbReader};
+use as_common::crypt::{Decryptor, Key};
 use as_common::stream::{Header, StreamWriter};
 use clap::{Parser, ValueEnum};
-use std::io::{BufWriter, Read};
+use std::io::{BufRead, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 /// Turn an ASB backup file into a record stream, or validate a backup offline.
@@ -38,6 +39,10 @@ pub struct Args {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// The input is encrypted (asbackup --encrypt): decrypted first, then decompressed.
+    #[command(flatten)]
+    pub key: crate::keys::KeyArgs,
+
     /// The backup file (or, with --validate, a directory of *.asb files); standard input when
     /// absent or `-`.
     pub input: Option<PathBuf>,
@@ -55,8 +60,16 @@ struct Counts {
     udfs: u64,
 }
 
-fn open(path: Option<&Path>, compress: Option<Compression>) -> anyhow::Result<Box<dyn Read>> {
-    let raw = buffered(open_input(path)?);
+fn open(
+    path: Option<&Path>,
+    compress: Option<Compression>,
+    key: Option<&Key>,
+) -> anyhow::Result<Box<dyn Read>> {
+    let input = open_input(path)?;
+    let raw: Box<dyn BufRead> = match key {
+        Some(k) => Box::new(buffered(Decryptor::new(buffered(input), k)?)),
+        None => Box::new(buffered(input)),
+    };
     Ok(match compress {
         None => Box::new(raw),
         Some(Compression::Zstd) => Box::new(
@@ -75,7 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if path.is_some_and(Path::is_dir) {
         bail!("{name} is a directory: decode its files one at a time, or check them all with --validate");
     }
-    let input = open(path, args.compress)?;
+    let key = args.key.key()?;
+    let input = open(path, args.compress, key.as_ref()).with_context(|| name.clone())?;
     let mut reader = AsbReader::new(input).with_context(|| name.clone())?;
     let h = reader.header();
     let header = Header {
@@ -109,9 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn validate_one(
     path: Option<&Path>,
     compress: Option<Compression>,
+    key: Option<&Key>,
     name: &str,
 ) -> anyhow::Result<(Counts, bool)> {
-    let mut reader = AsbReader::new(open(path, compress)?).with_context(|| name.to_string())?;
+    let input = open(path, compress, key).with_context(|| name.to_string())?;
+    let mut reader = AsbReader::new(input).with_context(|| name.to_string())?;
     let first = reader.header().first_file;
     let mut c = Counts::default();
     while let Some(item) = reader.next_item().with_context(|| name.to_string())? {
@@ -160,13 +176,14 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         }
         p => vec![p.map(Path::to_path_buf)],
     };
+    let key = args.key.key()?;
     let mut total = Counts::default();
     let (mut failed, mut first_files) = (0usize, 0usize);
     for f in &files {
         let name = f
             .as_ref()
             .map_or("stdin".to_string(), |p| p.display().to_string());
-        match validate_one(f.as_deref(), args.compress, &name) {
+        match validate_one(f.as_deref(), args.compress, key.as_ref(), &name) {
             Ok((c, first)) => {
                 total.records += c.records;
                 total.sindexes += c.sindexes;

@@ -4,9 +4,11 @@
 //! from these definitions (`tests/man.rs`).
 
 pub mod connect;
+pub mod crypt;
 pub mod decode;
 pub mod encode;
 pub mod gen;
+pub mod keys;
 pub mod restore;
 pub mod s3;
 pub mod s3get;

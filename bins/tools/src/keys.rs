@@ -1,0 +1,58 @@
+//! asbackup's encryption options, shared by as-crypt and as-decode: the mode and where the key
+//! comes from (a PEM file, or an environment variable holding base64), never the key itself, so
+//! it is in no command line.
+
+use as_cli::Usage;
+use as_common::crypt::{Key, Mode};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// Encryption: aes128 or aes256 (asbackup's -y/--encrypt); needs a key.
+    #[arg(short = 'y', long = "encrypt", value_name = "MODE", value_parser = ["aes128", "aes256"], ignore_case = true)]
+    pub encrypt: Option<String>,
+
+    /// The key: a PEM private key (RSA as PKCS#1 or PKCS#8, EC as SEC1); the AES key is the
+    /// SHA-256 of its DER, as asbackup makes it.
+    #[arg(long, value_name = "PEM", conflicts_with = "encryption_key_env")]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// The key: the name of an environment variable holding it in base64.
+    #[arg(long, value_name = "VAR")]
+    pub encryption_key_env: Option<String>,
+}
+
+impl KeyArgs {
+    /// The key, when encryption is asked for; asbackup's rule: a mode needs a key and a key a
+    /// mode.
+    pub fn key(&self) -> anyhow::Result<Option<Key>> {
+        let has_key = self.encryption_key_file.is_some() || self.encryption_key_env.is_some();
+        let Some(mode) = &self.encrypt else {
+            if has_key {
+                return Err(Usage("an encryption key needs --encrypt aes128|aes256".into()).into());
+            }
+            return Ok(None);
+        };
+        let mode = Mode::parse(mode).expect("clap checked the mode");
+        let key = match (&self.encryption_key_file, &self.encryption_key_env) {
+            (Some(f), _) => {
+                let pem = std::fs::read(f)
+                    .map_err(|e| Usage(format!("cannot read the key file {}: {e}", f.display())))?;
+                Key::from_pem(&pem, mode).map_err(|e| Usage(format!("{}: {e}", f.display())))?
+            }
+            (None, Some(var)) => {
+                let v = std::env::var(var).map_err(|_| {
+                    Usage(format!("the key variable {var} is not set (or not UTF-8)"))
+                })?;
+                Key::from_env_value(&v, mode).map_err(|e| Usage(format!("{var}: {e}")))?
+            }
+            (None, None) => {
+                return Err(Usage(
+                    "--encrypt needs --encryption-key-file or --encryption-key-env".into(),
+                )
+                .into())
+            }
+        };
+        Ok(Some(key))
+    }
+}
