@@ -242,7 +242,7 @@ fn failures_name_the_stage_and_leave_no_output() {
         (vec!["-o", f], "namespace is required"),
         (
             vec!["-n", "test", "-o", f, "-y", "aes128"],
-            "not supported by this asbackup yet",
+            "--encrypt needs --encryption-key-file or --encryption-key-env",
         ),
     ] {
         let o = asbackup(&args);
