@@ -5,6 +5,7 @@
 //! counter from V+1. No magic and no MAC: a wrong key shows only as garbage, so a reader checks
 //! that the first bytes decrypt to ASB text or a zstd frame.
 
+use crate::stream::read_full;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -229,19 +230,6 @@ impl<R: Read> Decryptor<R> {
             ahead,
         })
     }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 impl<R: Read> Read for Decryptor<R> {
