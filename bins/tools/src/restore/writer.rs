@@ -12,6 +12,7 @@
 use super::counts::Counts;
 use as_cli::signals;
 use as_common::client::cluster::Cluster;
+use as_common::client::conn::Conn;
 use as_common::client::write::{self, outcome, row_results, Outcome};
 use as_common::client::{code_name, ClientError};
 use as_common::record::partition_of;
@@ -171,7 +172,7 @@ impl Writer {
 }
 
 fn work(shared: &Shared, rx: &Receiver<Vec<Item>>) {
-    let mut conns: HashMap<usize, as_common::client::conn::Conn> = HashMap::new();
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
     for batch in rx {
         // After a failure the restore stops: what is queued is not written (nor counted).
         if !shared.failed() {
@@ -181,11 +182,7 @@ fn work(shared: &Shared, rx: &Receiver<Vec<Item>>) {
 }
 
 /// Writes one batch until every record has an outcome, or the restore must stop.
-fn write_batch(
-    shared: &Shared,
-    conns: &mut HashMap<usize, as_common::client::conn::Conn>,
-    items: Vec<Item>,
-) {
+fn write_batch(shared: &Shared, conns: &mut HashMap<usize, Conn>, items: Vec<Item>) {
     let s = &shared.settings;
     let c = &shared.counts;
     let mut todo = items;
@@ -271,7 +268,7 @@ fn write_batch(
 /// On an error, the records without a result are the ones to retry.
 fn exchange(
     shared: &Shared,
-    conns: &mut HashMap<usize, as_common::client::conn::Conn>,
+    conns: &mut HashMap<usize, Conn>,
     node: usize,
     group: &[Item],
     results: &mut [Option<u8>],
