@@ -413,19 +413,25 @@ fn the_state_can_live_elsewhere() {
 /// One file (-o FILE) is resumable too: it is written as FILE.partial, checkpointed, cut back
 /// to its last checkpoint on resume and appended to (ASB text and zstd frames both concatenate),
 /// then renamed. Stopped by SIGTERM, then by SIGKILL of as-split mid-segment, then finished.
+/// Encrypted, every segment goes on with the keystream of the file's one IV block.
 #[test]
 fn a_single_file_backup_resumes() {
     let s = TestServer::start(2, &["--sample", "12000"]);
     let host = s.host();
     let tmp = tempfile::tempdir().unwrap();
-    for compress in [&[][..], &["-z", "zstd"][..]] {
-        let file = tmp.path().join(format!("one{}.asb", compress.len()));
+    let key = support::samples().join("encrypted/key.pem");
+    let key = key.to_str().unwrap();
+    let encrypt = ["-y", "aes256", "--encryption-key-file", key];
+    let zstd = ["-z", "zstd"];
+    for (i, opts) in [&[][..], &zstd, &[&zstd[..], &encrypt].concat()]
+        .iter()
+        .enumerate()
+    {
+        let file = tmp.path().join(format!("one{i}.asb"));
         let f = file.to_str().unwrap();
-        let state = tmp.path().join(format!("one{}.asb.state", compress.len()));
-        let partial = tmp
-            .path()
-            .join(format!("one{}.asb.partial", compress.len()));
-        let args = [&["-h", host.as_str(), "-n", "test", "-o", f][..], compress].concat();
+        let state = tmp.path().join(format!("one{i}.asb.state"));
+        let partial = tmp.path().join(format!("one{i}.asb.partial"));
+        let args = [&["-h", host.as_str(), "-n", "test", "-o", f][..], opts].concat();
         let child = spawn(&[&args[..], &["-L", "3000"]].concat());
         running(&state);
         kill(child.id() as i32, "-TERM");
@@ -436,16 +442,21 @@ fn a_single_file_backup_resumes() {
 
         stop_a_resume_then_finish(&args, &state, Stop::KillStage("as-split"));
         assert!(file.exists() && !partial.exists() && !state.exists());
+        let mut bytes = std::fs::read(&file).unwrap();
+        if opts.len() > 2 {
+            let (code, plain, err) = support::run(
+                support::tool("as-crypt"),
+                &[&["-d"][..], &encrypt].concat(),
+                &bytes,
+            );
+            assert_eq!(code, 0, "{err}");
+            bytes = plain;
+        }
         let mut got = std::collections::BTreeMap::new();
-        support::count_digests(&std::fs::read(&file).unwrap(), &mut got);
+        support::count_digests(&bytes, &mut got);
         let want = server_digests(&host, &["-n", "test"]);
-        assert_eq!(lost_and_doubled(&want, &got), (0, 0), "{compress:?}");
-        let mut validate = vec!["--validate", f];
-        validate.extend(
-            compress
-                .iter()
-                .map(|a| if *a == "-z" { "-z" } else { "zstd" }),
-        );
+        assert_eq!(lost_and_doubled(&want, &got), (0, 0), "{opts:?}");
+        let validate = [&["--validate", f][..], opts].concat();
         let (code, out, err) = support::run(support::tool("as-decode"), &validate, b"");
         assert_eq!(code, 0, "{err}");
         assert!(

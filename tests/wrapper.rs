@@ -140,6 +140,20 @@ fn machine_lines() {
     );
 }
 
+/// The estimate's total backup file size.
+fn total_of(err: &str) -> u64 {
+    err.lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "Estimated total backup file size (for backup-to-file, 99.9% confidence): ",
+            )?
+            .strip_suffix(" byte(s)")?
+            .parse()
+            .ok()
+        })
+        .unwrap_or_else(|| panic!("{err}"))
+}
+
 #[test]
 fn estimate_mode() {
     let s = TestServer::start(2, &["--sample", "3000"]);
@@ -167,17 +181,7 @@ fn estimate_mode() {
                 .ok()
         })
         .unwrap_or_else(|| panic!("{err}"));
-    let total: u64 = err
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "Estimated total backup file size (for backup-to-file, 99.9% confidence): ",
-            )?
-            .strip_suffix(" byte(s)")?
-            .parse()
-            .ok()
-        })
-        .unwrap_or_else(|| panic!("{err}"));
+    let total = total_of(&err);
     // The bounds hold for the real backup of the same data.
     let f = tmp.path().join("real.asb");
     let o = asbackup(&["-h", &s.host(), "-n", "test", "-o", f.to_str().unwrap()]);
@@ -199,6 +203,44 @@ fn estimate_mode() {
         support::stderr(&o)
     );
     assert!(support::stderr(&o).contains("Estimated overall record size before compression is "));
+    // Encrypted: the IV block counts, so the bound holds for the encrypted file, and on the
+    // same samples the estimate is larger than without (as-encode --estimate on one stream).
+    let pem = support::samples().join("encrypted/key.pem");
+    let k = [
+        "-y",
+        "aes256",
+        "--encryption-key-file",
+        pem.to_str().unwrap(),
+    ];
+    let o = asbackup(&[&["-h", &s.host(), "-n", "test", "-e"][..], &k].concat());
+    let total_enc = total_of(&support::stderr(&o));
+    let f = tmp.path().join("enc.asb");
+    let o = asbackup(
+        &[
+            &["-h", &s.host(), "-n", "test", "-o", f.to_str().unwrap()][..],
+            &k,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let enc_bytes = std::fs::metadata(&f).unwrap().len();
+    assert!(total_enc >= enc_bytes, "{total_enc} < {enc_bytes}");
+    let (code, stream, err) = support::run(
+        support::tool("as-scan"),
+        &["-h", &s.host(), "-n", "test", "-M", "400", "-w", "1"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let est = |extra: &[&str]| {
+        let args = [&["--estimate", "3000"][..], extra].concat();
+        let (code, out, err) = support::run(support::tool("as-encode"), &args, &stream);
+        assert_eq!(code, 0, "{err}");
+        total_of(&String::from_utf8_lossy(&out))
+    };
+    assert!(est(&["--estimate-encrypted"]) > est(&[]));
+    let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-y", "aes256"]);
+    assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
+
     let o = asbackup(&["-h", &s.host(), "-n", "test", "-e", "-o", "x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

@@ -54,6 +54,27 @@ impl std::fmt::Debug for Key {
 }
 
 const RSA_OID: &str = "1.2.840.113549.1.1.1";
+const EC_OID: &str = "1.2.840.10045.2.1";
+
+/// An EC key of a PKCS#8 file in the form OpenSSL's i2d_PrivateKey gives (what asbackup
+/// hashes): the SEC1 ECPrivateKey with the curve, taken from the PKCS#8 algorithm, and the
+/// public key. PKCS#8 bodies leave the curve out; one without the public key cannot be
+/// completed without the curve's arithmetic, so it is refused.
+fn ec_traditional(info: &pkcs8::PrivateKeyInfo) -> Result<Vec<u8>, CryptError> {
+    use pkcs8::der::{Decode, Encode};
+    let bad = |e: &dyn std::fmt::Display| {
+        CryptError::Key(format!("the key file's EC key is not readable: {e}"))
+    };
+    let curve = info.algorithm.parameters_oid().map_err(|e| bad(&e))?;
+    let mut key = sec1::EcPrivateKey::from_der(info.private_key).map_err(|e| bad(&e))?;
+    if key.public_key.is_none() {
+        return Err(CryptError::Key(
+            "the key file's EC key lacks its public key: write it with openssl ec -in KEY (as 'EC PRIVATE KEY')".into(),
+        ));
+    }
+    key.parameters = Some(sec1::EcParameters::NamedCurve(curve));
+    key.to_der().map_err(|e| bad(&e))
+}
 
 impl Key {
     fn from_material(material: &[u8], mode: Mode) -> Key {
@@ -77,15 +98,15 @@ impl Key {
                 let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).map_err(|e| {
                     CryptError::Key(format!("the key file holds no readable PKCS#8 key: {e}"))
                 })?;
-                if info.algorithm.oid.to_string() != RSA_OID {
-                    // An EC key's PKCS#8 body may leave out what OpenSSL's traditional form
-                    // carries (the curve, the public key), so its hash would differ.
-                    return Err(CryptError::Key(format!(
-                        "only RSA keys are read in PKCS#8 form (this one is {}); give an EC key as 'EC PRIVATE KEY' (openssl ec -in KEY)",
-                        info.algorithm.oid
-                    )));
+                match info.algorithm.oid.to_string().as_str() {
+                    RSA_OID => info.private_key.to_vec(),
+                    EC_OID => ec_traditional(&info)?,
+                    other => {
+                        return Err(CryptError::Key(format!(
+                            "the key file holds a key of algorithm {other}, which asbackup does not use (RSA or EC)"
+                        )))
+                    }
                 }
-                info.private_key.to_vec()
             }
             "ENCRYPTED PRIVATE KEY" => {
                 return Err(CryptError::Key(
@@ -147,6 +168,12 @@ impl Key {
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// Whether the first 8 decrypted bytes begin a backup: ASB text or a zstd frame (neither is
+/// shorter than 8 bytes).
+fn plausible(first: &[u8]) -> bool {
+    first.starts_with(b"Version ") || first.starts_with(&ZSTD_MAGIC)
+}
+
 fn plus_one(v: [u8; 16]) -> [u8; 16] {
     u128::from_be_bytes(v).wrapping_add(1).to_be_bytes()
 }
@@ -174,6 +201,42 @@ impl<W: Write> Encryptor<W> {
         Ok(Encryptor {
             inner,
             cipher: key.ctr(plus_one(v)),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Goes on with the keystream of an encrypted file `len` bytes long whose first bytes
+    /// `head` reads: what is written is to be appended to that file, which becomes one
+    /// encrypted stream from its one IV block (a resumed single-file backup). The file must
+    /// decrypt to a backup with `key`.
+    pub fn append(inner: W, key: &Key, mut head: impl Read, len: u64) -> Result<Self, CryptError> {
+        let mut block = [0u8; 16];
+        let n = read_full(&mut head, &mut block)?;
+        if n < 16 {
+            return Err(if n == 0 {
+                CryptError::Empty
+            } else {
+                CryptError::Short(n)
+            });
+        }
+        key.ecb(&mut block, false);
+        let mut first = [0u8; 8];
+        let n = read_full(&mut head, &mut first)?;
+        key.ctr(plus_one(block)).apply_keystream(&mut first[..n]);
+        if !plausible(&first[..n]) {
+            return Err(CryptError::WrongKey);
+        }
+        // The byte at payload offset `at` is in keystream block `at / 16`, which is
+        // AES(V + 1 + at / 16); the first `at % 16` bytes of that block are already used.
+        let at = len - 16;
+        let start = u128::from_be_bytes(block)
+            .wrapping_add(1)
+            .wrapping_add(u128::from(at / 16));
+        let mut cipher = key.ctr(start.to_be_bytes());
+        cipher.apply_keystream(&mut [0u8; 16][..(at % 16) as usize]);
+        Ok(Encryptor {
+            inner,
+            cipher,
             buf: Vec::new(),
         })
     }
@@ -220,8 +283,7 @@ impl<R: Read> Decryptor<R> {
         let n = read_full(&mut inner, &mut ahead)?;
         ahead.truncate(n);
         cipher.apply_keystream(&mut ahead);
-        // Neither an ASB file nor a zstd frame is shorter than 8 bytes.
-        if !(ahead.starts_with(b"Version ") || ahead.starts_with(&ZSTD_MAGIC)) {
+        if !plausible(&ahead) {
             return Err(CryptError::WrongKey);
         }
         Ok(Decryptor {
@@ -321,5 +383,31 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, text);
+    }
+
+    #[test]
+    fn an_appended_part_continues_the_keystream() {
+        let k = Key::from_env_value("c2VjcmV0", Mode::Aes128).unwrap();
+        let text = b"Version 3.1\n# namespace test\n".repeat(50);
+        let mut whole = Encryptor::new(Vec::new(), &k).unwrap();
+        whole.write_all(&text).unwrap();
+        let whole = whole.into_inner();
+        // Cut anywhere (inside a keystream block, or on its edge), then append the rest.
+        for cut in [8, 16, 17, 31, 32, 33, 500, text.len()] {
+            let mut file = whole[..16 + cut].to_vec();
+            let mut e = Encryptor::append(Vec::new(), &k, &file[..], file.len() as u64).unwrap();
+            e.write_all(&text[cut..]).unwrap();
+            file.extend(e.into_inner());
+            assert_eq!(file, whole, "cut at {cut}");
+        }
+        let other = Key::from_env_value("b3RoZXI=", Mode::Aes128).unwrap();
+        assert!(matches!(
+            Encryptor::append(Vec::new(), &other, &whole[..], whole.len() as u64),
+            Err(CryptError::WrongKey)
+        ));
+        assert!(matches!(
+            Encryptor::append(Vec::new(), &k, &whole[..9], 9),
+            Err(CryptError::Short(9))
+        ));
     }
 }

@@ -5,7 +5,7 @@ use as_cli::io::{binary_stdout, open_input, CHUNK};
 use as_common::crypt::{Decryptor, Encryptor};
 use clap::Parser;
 use std::io::{BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Encrypt or decrypt a backup, byte-compatible with asbackup --encrypt aes128|aes256.
 ///
@@ -27,6 +27,13 @@ pub struct Args {
     /// Decrypt instead of encrypting.
     #[arg(short, long)]
     pub decrypt: bool,
+
+    /// Continue the encrypted file FILE instead of starting a new one: no IV block, and the
+    /// keystream goes on from FILE's end, for output appended to FILE (as-split -o runs each
+    /// segment's filter with PARTIAL naming the file: `as-crypt ... --append "$PARTIAL"`). An
+    /// empty or missing FILE starts a new file.
+    #[arg(long, value_name = "FILE", conflicts_with = "decrypt")]
+    pub append: Option<PathBuf>,
 
     /// Check the options (and read the key) and exit without reading input: 0 when good.
     #[arg(long)]
@@ -57,7 +64,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         out.flush()?;
     } else {
-        let mut e = Encryptor::new(out, &key)?;
+        let mut e = match existing(a.append.as_deref())? {
+            Some((f, len)) => Encryptor::append(out, &key, f, len).with_context(|| {
+                format!("cannot continue {}", a.append.as_deref().unwrap().display())
+            })?,
+            None => Encryptor::new(out, &key)?,
+        };
         loop {
             let n = input.read(&mut buf).context("reading the input")?;
             if n == 0 {
@@ -68,4 +80,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         e.flush()?;
     }
     Ok(())
+}
+
+/// The file to continue and its length, unless it is missing or empty.
+fn existing(path: Option<&Path>) -> anyhow::Result<Option<(std::fs::File, u64)>> {
+    let Some(p) = path else { return Ok(None) };
+    match std::fs::File::open(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot open {}", p.display())),
+        Ok(f) => {
+            let len = f.metadata()?.len();
+            Ok((len > 0).then_some((f, len)))
+        }
+    }
 }

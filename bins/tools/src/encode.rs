@@ -47,6 +47,11 @@ pub struct Args {
     )]
     pub estimate_zstd: Option<i32>,
 
+    /// With --estimate: the backup is encrypted (asbackup -y), which adds its 16-byte IV block
+    /// to what is written (AES-CTR keeps the length).
+    #[arg(long, requires = "estimate")]
+    pub estimate_encrypted: bool,
+
     /// The record stream to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
 }
@@ -111,7 +116,7 @@ fn estimate(
     let written = match zstd {
         Some(z) => z.finish()?.0,
         None => raw,
-    };
+    } + if args.estimate_encrypted { 16 } else { 0 };
     let ratio = if raw == 0 {
         1.0
     } else {

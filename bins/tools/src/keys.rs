@@ -12,8 +12,8 @@ pub struct KeyArgs {
     #[arg(short = 'y', long = "encrypt", value_name = "MODE", value_parser = ["aes128", "aes256"], ignore_case = true)]
     pub encrypt: Option<String>,
 
-    /// The key: a PEM private key (RSA as PKCS#1 or PKCS#8, EC as SEC1); the AES key is the
-    /// SHA-256 of its DER, as asbackup makes it.
+    /// The key: a PEM private key (RSA or EC, traditional or PKCS#8); the AES key is the
+    /// SHA-256 of its traditional DER (PKCS#1, SEC1), as asbackup makes it.
     #[arg(long, value_name = "PEM", conflicts_with = "encryption_key_env")]
     pub encryption_key_file: Option<PathBuf>,
 

@@ -38,7 +38,12 @@ impl OpenFile {
             _ => layout::file_name(&s.prefix, number),
         };
         let (mut output, stdout) = Output::prepare(&s.dest, &name)?;
-        let mut filter = detached_shell(&s.filter)
+        let mut filter = detached_shell(&s.filter);
+        if let Dest::File(one) = &s.dest {
+            // For stages that go on from what the file holds (as-crypt --append "$PARTIAL").
+            filter.env("PARTIAL", &one.partial);
+        }
+        let mut filter = filter
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(Stdio::piped())

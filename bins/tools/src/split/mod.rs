@@ -62,6 +62,8 @@ pub struct Args {
     /// when complete. It is built of segments, each piped through FILTER and appended (ASB text
     /// and zstd frames both concatenate): every --checkpoint MiB the file is synced and the state
     /// updated, and a resume cuts the file back to the last checkpoint and appends. One worker.
+    /// Each segment's filter runs with PARTIAL set to the path of FILE.partial, for a stage
+    /// that must go on from what the file holds (`as-crypt ... --append "$PARTIAL"`).
     #[arg(short = 'o', long, conflicts_with_all = ["directory", "sink"])]
     pub output_file: Option<PathBuf>,
 
