@@ -3,16 +3,20 @@
 //! `as-cli`. The binaries in `src/bin` are a line each; the man pages under `man/` are generated
 //! from these definitions (`tests/man.rs`).
 
+pub mod cloud;
 pub mod connect;
 pub mod crypt;
 pub mod decode;
 pub mod encode;
 pub mod gen;
+pub mod get;
 pub mod keys;
+pub mod put;
 pub mod restore;
 pub mod s3;
 pub mod s3get;
 pub mod s3put;
 pub mod scan;
+pub mod source;
 pub mod split;
 pub mod zstd;

@@ -2,16 +2,14 @@
 //! data is known to be whole.
 
 use crate::s3::{parse_url, s3_error};
+use crate::source::Source;
 use anyhow::{bail, Context};
-use as_cli::framed::FramedReader;
 use as_cli::summary::Summary;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use clap::Parser;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,14 +49,8 @@ pub struct Args {
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
 
-    /// Smallest part size in MiB (5 to 5120; parts grow as an object gets large, so that it fits in
-    /// 10,000 parts).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(5..=5120))]
-    pub s3_min_part_size: u64,
-
-    /// Parts uploaded at the same time.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub s3_max_async_uploads: u64,
+    #[command(flatten)]
+    pub parts: PartArgs,
 
     /// Print the object's size on stderr when done.
     #[arg(short, long)]
@@ -74,6 +66,19 @@ pub struct Args {
     pub check_options: bool,
 }
 
+/// How S3 uploads are cut.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PartArgs {
+    /// Smallest part size in MiB (5 to 5120; parts grow as an object gets large, so that it fits in
+    /// 10,000 parts).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(5..=5120))]
+    pub s3_min_part_size: u64,
+
+    /// Parts uploaded at the same time.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub s3_max_async_uploads: u64,
+}
+
 /// Parts double in size every this many parts: 10,000 parts then hold over 5 TiB.
 const PARTS_PER_DOUBLING: u64 = 800;
 const MAX_PART: u64 = 5 << 30;
@@ -81,53 +86,6 @@ const PART_ATTEMPTS: u32 = 5;
 
 fn part_size(min: u64, part_number: u64) -> u64 {
     (min << (part_number / PARTS_PER_DOUBLING).min(10)).min(MAX_PART)
-}
-
-/// Where the data comes from, and how its end is judged.
-enum Source {
-    /// A child's output; whole if the child exits 0.
-    Child(Child, std::process::ChildStdout),
-    /// Framed standard input; whole once the zero-length frame came.
-    Framed(FramedReader<std::io::Stdin>),
-    /// Standard input; whole at its end.
-    Eof(std::io::Stdin),
-}
-
-impl Source {
-    /// Fills `buf` as far as it goes; returns the bytes read (0 only at the end).
-    fn fill(&mut self, buf: &mut [u8]) -> anyhow::Result<usize> {
-        let mut n = 0;
-        while n < buf.len() {
-            let k = match self {
-                Source::Child(_, out) => out.read(&mut buf[n..])?,
-                Source::Eof(input) => input.read(&mut buf[n..])?,
-                Source::Framed(input) => input.read(&mut buf[n..])?,
-            };
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
-        Ok(n)
-    }
-
-    /// Whether the data that came is whole (called at the end of input).
-    fn whole(&mut self) -> anyhow::Result<()> {
-        match self {
-            Source::Child(child, _) => {
-                let st = child.wait()?;
-                if !st.success() {
-                    bail!("the producer failed ({st})");
-                }
-                Ok(())
-            }
-            Source::Framed(input) if input.committed() => Ok(()),
-            Source::Framed(_) => {
-                bail!("input ended without its commit frame: the producer did not finish")
-            }
-            Source::Eof(_) => Ok(()),
-        }
-    }
 }
 
 /// A multipart upload under way.
@@ -182,18 +140,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.check_options {
         return Ok(());
     }
-    let mut source = match (&a.from, a.framed) {
-        (Some(cmd), _) => {
-            let mut child = as_cli::process::shell(cmd)
-                .stdout(Stdio::piped())
-                .spawn()
-                .with_context(|| format!("cannot run {cmd:?}"))?;
-            let out = child.stdout.take().expect("piped");
-            Source::Child(child, out)
-        }
-        (None, true) => Source::Framed(FramedReader::new(std::io::stdin())),
-        (None, false) => Source::Eof(std::io::stdin()),
-    };
+    let mut source = Source::open(a.from.as_deref(), a.framed)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -233,7 +180,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     });
     rt.block_on(async move {
         let c = Arc::new(a.s3.client().await);
-        let min = a.s3_min_part_size << 20;
+        let min = a.parts.s3_min_part_size << 20;
         let mut first = vec![0u8; min as usize];
         let n = tokio::task::block_in_place(|| source.fill(&mut first))?;
         first.truncate(n);
@@ -324,7 +271,9 @@ async fn upload_all(
     source: &mut Source,
     min: u64,
 ) -> anyhow::Result<(Vec<CompletedPart>, u64)> {
-    let limit = Arc::new(tokio::sync::Semaphore::new(a.s3_max_async_uploads as usize));
+    let limit = Arc::new(tokio::sync::Semaphore::new(
+        a.parts.s3_max_async_uploads as usize,
+    ));
     let mut running: Vec<tokio::task::JoinHandle<anyhow::Result<CompletedPart>>> = Vec::new();
     let mut done: Vec<CompletedPart> = Vec::new();
     let mut total = first.len() as u64;

@@ -1,0 +1,182 @@
+//! `as-get`: stream an object of S3, Google Cloud Storage or Azure Blob Storage to standard
+//! output, resuming with a ranged read where a connection broke; or list the backup files under
+//! a prefix.
+
+use crate::cloud::{store_error, CloudArgs, Scheme, Url};
+use anyhow::{bail, Context};
+use as_cli::summary::Summary;
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Read a backup from S3, GCS or Azure: an object to standard output, or a directory's files.
+///
+/// Streams the object at URL (s3://BUCKET/KEY as as-s3get does, gs://BUCKET/KEY, az://CONTAINER/
+/// BLOB or https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB) to standard output in constant
+/// memory. When the connection breaks mid-object, the next read asks for the rest only (a range
+/// from the first byte not yet written) and for the same version of the object (If-Match on its
+/// ETag), so that the output is the object exactly, or as-get fails with one line: a replaced
+/// object is never spliced. Failed reads are retried with backoff, --attempts times in a row at
+/// most.
+///
+/// With --list, prints the URL of every object under the prefix whose name ends in .asb, one per
+/// line, sorted (a directory backup), and their sizes in --summary.
+#[derive(Parser, Debug)]
+#[command(name = "as-get", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
+pub struct Args {
+    /// The object; with --list, a prefix SCHEME://BUCKET[/PREFIX].
+    pub url: String,
+
+    /// List the .asb objects under the prefix instead of reading one.
+    #[arg(long)]
+    pub list: bool,
+
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
+
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+
+    /// Failed reads in a row before giving up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+
+    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Print how many bytes were read, and each resume, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (url, account) = Url::parse(&a.url, a.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    if url.scheme == Scheme::S3 {
+        return crate::s3get::run(crate::s3get::Args {
+            url: a.url,
+            list: a.list,
+            s3: a.s3,
+            attempts: a.attempts,
+            summary: a.summary,
+            verbose: a.verbose,
+        });
+    }
+    let store = a.cloud.store(&url, account.as_deref())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bytes = rt.block_on(async {
+        if a.list {
+            list(&*store, &url).await
+        } else {
+            get(&a, &*store, &url).await
+        }
+    })?;
+    Summary::new()
+        .set("bytes", bytes)
+        .write(a.summary.as_deref())
+}
+
+async fn list(store: &dyn ObjectStore, url: &Url) -> anyhow::Result<u64> {
+    let prefix = url.key.trim_end_matches('/');
+    let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
+    let mut found: Vec<(String, u64)> = store
+        .list(prefix.as_ref())
+        .map_ok(|m| (m.location.to_string(), m.size))
+        .try_filter(|(k, _)| futures::future::ready(k.ends_with(".asb")))
+        .try_collect()
+        .await
+        .map_err(|e| store_error(format!("listing {url}"), e))?;
+    found.sort();
+    let mut out = std::io::stdout().lock();
+    for (k, _) in &found {
+        writeln!(out, "{}", url.with_key(k))?;
+    }
+    out.flush()?;
+    Ok(found.iter().map(|(_, s)| s).sum())
+}
+
+async fn get(a: &Args, store: &dyn ObjectStore, url: &Url) -> anyhow::Result<u64> {
+    let path = Path::from(url.key.as_str());
+    let mut out = std::io::stdout().lock();
+    let (mut done, mut total, mut etag): (u64, Option<u64>, Option<String>) = (0, None, None);
+    let mut failures = 0;
+    let mut delay = Duration::from_millis(100);
+    let mut last_error = String::new();
+    loop {
+        if total.is_some_and(|t| done >= t) {
+            break;
+        }
+        if failures >= a.attempts {
+            bail!("reading {url}: gave up after {failures} failed attempts in a row at byte {done}: {last_error}");
+        }
+        if failures > 0 {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        let opts = GetOptions {
+            range: (done > 0).then_some(GetRange::Offset(done)),
+            if_match: etag.clone(),
+            ..Default::default()
+        };
+        let resp = match store.get_opts(&path, opts).await {
+            Ok(r) => r,
+            Err(e) => {
+                use object_store::Error as E;
+                let permanent = matches!(
+                    e,
+                    E::NotFound { .. }
+                        | E::Precondition { .. }
+                        | E::PermissionDenied { .. }
+                        | E::Unauthenticated { .. }
+                );
+                let err = store_error(format!("reading {url}"), e);
+                if permanent {
+                    return Err(err);
+                }
+                last_error = format!("{err:#}");
+                failures += 1;
+                continue;
+            }
+        };
+        etag = etag.or_else(|| resp.meta.e_tag.clone());
+        total = total.or(Some(resp.meta.size));
+        let mut body = resp.into_stream();
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => {
+                    out.write_all(&c).context("writing the object out")?;
+                    done += c.len() as u64;
+                    failures = 0;
+                    delay = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    last_error = e.to_string();
+                    failures += 1;
+                    if a.verbose {
+                        eprintln!(
+                            "as-get: {url}: the connection broke at byte {done}; resuming there"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(t) = total {
+            if done < t && failures == 0 {
+                failures += 1;
+                last_error = format!("the body ended at byte {done} of {t}");
+            }
+        }
+    }
+    out.flush()?;
+    if a.verbose {
+        eprintln!("as-get: {url}: {done} bytes");
+    }
+    Ok(done)
+}

@@ -1,0 +1,182 @@
+//! `as-put`: stream data into one object of S3, Google Cloud Storage or Azure Blob Storage,
+//! completing it only when the data is known to be whole.
+
+use crate::cloud::{CloudArgs, Scheme, Url};
+use crate::source::Source;
+use anyhow::Context;
+use as_cli::summary::Summary;
+use bytes::Bytes;
+use clap::Parser;
+use futures::future::BoxFuture;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Upload a backup into S3, GCS or Azure, completing the object only when the data is whole.
+///
+/// Streams its input into the object at URL: s3://BUCKET/KEY (as as-s3put does), gs://BUCKET/KEY
+/// (a resumable upload, chunk after chunk) or az://CONTAINER/BLOB, also
+/// https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB (a block blob: blocks, several in
+/// flight, then the block list). Constant memory: a few parts. End of input alone cannot tell
+/// whether the producer succeeded, so the object is completed only on a positive sign that the
+/// data is whole: --from CMD exiting 0, the commit frame of --framed (as-split --framed-sink), or
+/// the end of input with --eof-completes.
+///
+/// On any failure, or SIGINT or SIGTERM (exit 130 or 143), the upload is abandoned so that no
+/// object appears at the URL, and as-put exits non-zero with one line on stderr. Credentials come
+/// from each cloud's usual chain (see the options).
+#[derive(Parser, Debug)]
+#[command(name = "as-put", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["from", "framed", "eof_completes"])))]
+pub struct Args {
+    /// The destination: s3://BUCKET/KEY, gs://BUCKET/KEY or az://CONTAINER/BLOB.
+    pub url: String,
+
+    /// Run this command (bash -o pipefail -c) and upload its output; complete if it exits 0.
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Standard input is framed; a zero-length frame completes the upload.
+    #[arg(long)]
+    pub framed: bool,
+
+    /// Standard input is trusted: its end completes the upload.
+    #[arg(long)]
+    pub eof_completes: bool,
+
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
+
+    #[command(flatten)]
+    pub s3_parts: crate::s3put::PartArgs,
+
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+
+    /// Print the object's size on stderr when done.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// When the object is complete, write `bytes=N` into this file (for scripts).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
+    /// they are good, 2 with the reason when not.
+    #[arg(long)]
+    pub check_options: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (url, account) = Url::parse(&a.url, false).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    if url.scheme == Scheme::S3 {
+        return crate::s3put::run(crate::s3put::Args {
+            url: a.url,
+            from: a.from,
+            framed: a.framed,
+            eof_completes: a.eof_completes,
+            s3: a.s3,
+            parts: a.s3_parts,
+            verbose: a.verbose,
+            summary: a.summary,
+            check_options: a.check_options,
+        });
+    }
+    if a.check_options {
+        return Ok(());
+    }
+    let mut source = Source::open(a.from.as_deref(), a.framed)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // SIGINT or SIGTERM: drop the upload under way (nothing may appear at the URL) and exit as
+    // the signal would have. Watched on its own task, as reading the input blocks.
+    let cancel: Arc<Mutex<Option<BoxFuture<'static, ()>>>> = Arc::default();
+    let watched = cancel.clone();
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        let sig = tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+        };
+        let c = watched.lock().unwrap().take();
+        if let Some(c) = c {
+            c.await;
+        }
+        eprintln!(
+            "as-put: error: {}; nothing was stored",
+            as_cli::signals::Interrupted(sig)
+        );
+        std::process::exit(128 + sig);
+    });
+    let total = rt.block_on(upload(&a, &url, account.as_deref(), &mut source, &cancel))?;
+    if a.verbose {
+        eprintln!("as-put: {url}: {total} byte(s)");
+    }
+    Summary::new()
+        .set("bytes", total)
+        .write(a.summary.as_deref())
+}
+
+/// Reads the input in parts and sends them, a few in flight, while the next is read.
+async fn upload(
+    a: &Args,
+    url: &Url,
+    account: Option<&str>,
+    source: &mut Source,
+    cancel: &Mutex<Option<BoxFuture<'static, ()>>>,
+) -> anyhow::Result<u64> {
+    let (size, in_flight) = a.cloud.parts(url.scheme);
+    let mut buf = vec![0u8; size];
+    let mut n = tokio::task::block_in_place(|| source.fill(&mut buf))?;
+    let mut up = a.cloud.begin(url, account).await?;
+    *cancel.lock().unwrap() = Some(up.canceller());
+    let abandon = up.canceller();
+    let mut running: VecDeque<tokio::task::JoinHandle<anyhow::Result<()>>> = VecDeque::new();
+    let mut total = 0u64;
+    let sent: anyhow::Result<()> = async {
+        while n > 0 {
+            buf.truncate(n);
+            total += n as u64;
+            while running.len() >= in_flight {
+                running.pop_front().expect("running").await??;
+            }
+            running.push_back(tokio::spawn(up.part(Bytes::from(std::mem::take(&mut buf)))));
+            if n < size {
+                break;
+            }
+            buf = vec![0u8; size];
+            n = tokio::task::block_in_place(|| source.fill(&mut buf))?;
+        }
+        // Only whole data becomes an object.
+        tokio::task::block_in_place(|| source.whole())?;
+        for t in running.drain(..) {
+            t.await.context("an upload task failed")??;
+        }
+        Ok(())
+    }
+    .await;
+    let done = match sent {
+        Ok(()) => {
+            cancel.lock().unwrap().take();
+            up.complete().await
+        }
+        Err(e) => {
+            for t in running {
+                t.abort();
+            }
+            Err(e)
+        }
+    };
+    if done.is_err() {
+        abandon.await;
+    }
+    done.map(|()| total)
+}

@@ -1,0 +1,70 @@
+//! Where an upload's data comes from (as-s3put, as-put), and how its end is judged: a
+//! producer's exit status, a commit frame, or end of input.
+
+use anyhow::{bail, Context};
+use as_cli::framed::FramedReader;
+use std::io::Read;
+use std::process::{Child, Stdio};
+
+/// Where the data comes from, and how its end is judged.
+pub enum Source {
+    /// A child's output; whole if the child exits 0.
+    Child(Child, std::process::ChildStdout),
+    /// Framed standard input; whole once the zero-length frame came.
+    Framed(FramedReader<std::io::Stdin>),
+    /// Standard input; whole at its end.
+    Eof(std::io::Stdin),
+}
+
+impl Source {
+    /// `--from CMD` (run here), `--framed`, or else plain standard input.
+    pub fn open(from: Option<&str>, framed: bool) -> anyhow::Result<Source> {
+        Ok(match (from, framed) {
+            (Some(cmd), _) => {
+                let mut child = as_cli::process::shell(cmd)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .with_context(|| format!("cannot run {cmd:?}"))?;
+                let out = child.stdout.take().expect("piped");
+                Source::Child(child, out)
+            }
+            (None, true) => Source::Framed(FramedReader::new(std::io::stdin())),
+            (None, false) => Source::Eof(std::io::stdin()),
+        })
+    }
+
+    /// Fills `buf` as far as it goes; returns the bytes read (0 only at the end).
+    pub fn fill(&mut self, buf: &mut [u8]) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let k = match self {
+                Source::Child(_, out) => out.read(&mut buf[n..])?,
+                Source::Eof(input) => input.read(&mut buf[n..])?,
+                Source::Framed(input) => input.read(&mut buf[n..])?,
+            };
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        Ok(n)
+    }
+
+    /// Whether the data that came is whole (called at the end of input).
+    pub fn whole(&mut self) -> anyhow::Result<()> {
+        match self {
+            Source::Child(child, _) => {
+                let st = child.wait()?;
+                if !st.success() {
+                    bail!("the producer failed ({st})");
+                }
+                Ok(())
+            }
+            Source::Framed(input) if input.committed() => Ok(()),
+            Source::Framed(_) => {
+                bail!("input ended without its commit frame: the producer did not finish")
+            }
+            Source::Eof(_) => Ok(()),
+        }
+    }
+}
