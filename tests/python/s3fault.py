@@ -1,15 +1,17 @@
-"""A fault-injecting HTTP proxy in front of an S3 server (moto), for the S3 fault tests:
+"""A fault-injecting HTTP proxy in front of an object store (moto, fake-gcs-server, Azurite):
 
    s3fault.py LISTEN_PORT UPSTREAM_URL [--fail N] [--delay-ms MS] [--die-after N]
 
---fail N       answer the first N uploads of a part (PUT with partNumber) with 500 InternalError
+--fail N       answer the first N uploads of a part (S3 partNumber, Azure comp=block, a GCS
+               resumable chunk) with 500 InternalError
 --delay-ms MS  hold every answer MS milliseconds (a slow server)
 --die-after N  exit abruptly on the N-th upload of data (PUT): the server dies mid-upload
 --cut-gets N --cut-at BYTES
                the first N object reads (GET) send only BYTES of the body, then the connection
                is dropped: a download broken mid-stream
 
-Prints "ready" once listening. Every other request is forwarded unchanged."""
+Prints "ready" once listening. Every other request is forwarded unchanged, but for a Location
+header naming the upstream (GCS's upload session), which is made to name the proxy."""
 import argparse
 import http.client
 import os
@@ -62,7 +64,9 @@ class Proxy(BaseHTTPRequestHandler):
         data, chunked = self.body()
         with lock:
             seen["requests"] += 1
-            is_part = self.command == "PUT" and "partNumber=" in self.path
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            is_part = self.command == "PUT" and (
+                "partNumber" in q or q.get("comp") == ["block"] or "upload_id" in q)
             seen["puts"] += self.command == "PUT"
             puts = seen["puts"]
             fail = is_part and seen["failed"] < args.fail
@@ -93,6 +97,8 @@ class Proxy(BaseHTTPRequestHandler):
         payload = r.read()
         self.send_response(r.status)
         for k, v in r.getheaders():
+            if k.lower() == "location":
+                v = v.replace(args.upstream.rstrip("/"), f"http://127.0.0.1:{args.port}")
             if k.lower() not in ("transfer-encoding", "content-length", "connection", "date", "server"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(payload)))

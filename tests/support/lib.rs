@@ -4,6 +4,7 @@
 //! The tools are found in the build's target directory (as assert_cmd finds them): run the
 //! tests with `cargo test --workspace` (scripts/test), which builds every tool and as-testd first.
 
+pub mod clouds;
 pub mod cluster;
 pub mod moto;
 pub mod replay;

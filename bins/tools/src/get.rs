@@ -52,10 +52,18 @@ pub struct Args {
     /// Print how many bytes were read, and each resume, on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
+    /// they are good, 2 with the reason when not.
+    #[arg(long)]
+    pub check_options: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let (url, account) = Url::parse(&a.url, a.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    if a.check_options {
+        return Ok(());
+    }
     if url.scheme == Scheme::S3 {
         return crate::s3get::run(crate::s3get::Args {
             url: a.url,

@@ -74,7 +74,10 @@ impl AzureArgs {
         container: &str,
         account: Option<&str>,
     ) -> anyhow::Result<Arc<dyn ObjectStore>> {
-        let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+        let mut b = MicrosoftAzureBuilder::from_env()
+            .with_container_name(container)
+            .with_retry(super::retry())
+            .with_client_options(super::client_options(self.azure_endpoint.is_some()));
         if let Some(a) = self.azure_account_name.as_deref().or(account) {
             b = b.with_account(a);
         }
@@ -89,9 +92,7 @@ impl AzureArgs {
             b = b.with_client_secret_authorization(c, s, t);
         }
         if let Some(e) = &self.azure_endpoint {
-            b = b
-                .with_endpoint(e.trim_end_matches('/').to_string())
-                .with_allow_http(true);
+            b = b.with_endpoint(e.trim_end_matches('/').to_string());
         }
         let store = b
             .build()

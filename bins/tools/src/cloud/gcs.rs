@@ -42,16 +42,17 @@ const ATTEMPTS: u32 = 5;
 
 impl GcpArgs {
     fn build(&self, bucket: &str) -> anyhow::Result<GoogleCloudStorage> {
-        let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+        let mut b = GoogleCloudStorageBuilder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(super::retry())
+            .with_client_options(super::client_options(self.gcp_endpoint_override.is_some()));
         if let Some(p) = &self.gcp_key_path {
             std::fs::metadata(p)
                 .with_context(|| format!("--gcp-key-path {}: cannot read it", p.display()))?;
             b = b.with_service_account_path(p.to_string_lossy());
         }
         if let Some(e) = &self.gcp_endpoint_override {
-            b = b
-                .with_base_url(e.trim_end_matches('/'))
-                .with_client_options(object_store::ClientOptions::new().with_allow_http(true));
+            b = b.with_base_url(e.trim_end_matches('/'));
             if self.gcp_key_path.is_none() {
                 // An emulator: no credentials to find, none to send.
                 b = b.with_credentials(Arc::new(object_store::StaticCredentialProvider::new(

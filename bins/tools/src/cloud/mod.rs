@@ -141,6 +141,24 @@ pub trait ObjectUpload: Send {
     fn canceller(&self) -> BoxFuture<'static, ()>;
 }
 
+/// How object_store retries a failed request: a few times over seconds, not its default of
+/// ten over three minutes, so that a dead server is one clear line soon (as-get retries reads
+/// on its own, from where they broke).
+pub fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 4,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    }
+}
+
+/// Connection settings; plain HTTP only where an endpoint was given (an emulator).
+pub fn client_options(allow_http: bool) -> object_store::ClientOptions {
+    object_store::ClientOptions::new()
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_allow_http(allow_http)
+}
+
 /// One line for a failed object_store request: what failed, then its chain of causes.
 pub fn store_error(what: String, e: object_store::Error) -> anyhow::Error {
     let mut msg = format!("{what}: {e}");
