@@ -4,38 +4,12 @@
 
 use as_test_support as support;
 
-use as_common::record::Record;
-use as_common::stream::{Frame, StreamReader};
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 use support::moto::{env, venv, Moto};
 use support::{run, tool, TestServer};
 
-fn records(s: &TestServer, ns: &str) -> BTreeMap<[u8; 20], Record<'static>> {
-    let host = s.host();
-    let (code, out, err) = run(tool("as-scan"), &["-h", &host, "-n", ns], b"");
-    assert_eq!(code, 0, "{err}");
-    let mut r = StreamReader::new(&out[..]).unwrap();
-    let mut m = BTreeMap::new();
-    while let Some(f) = r.next_frame().unwrap() {
-        if let Frame::Record(x) = f {
-            m.insert(x.digest, x.into_owned());
-        }
-    }
-    m
-}
-
-/// The target holds the source's records: same sets, keys, bins, expiries (to the second).
-fn assert_same(src: &TestServer, dst: &TestServer) {
-    let (a, b) = (records(src, "test"), records(dst, "test"));
-    assert_eq!(a.len(), b.len(), "record count");
-    for (d, r) in &a {
-        let x = &b[d];
-        assert_eq!((&x.set, &x.key, &x.bins), (&r.set, &r.key, &r.bins));
-        assert!(x.expiry.abs_diff(r.expiry) <= 2);
-    }
-}
+use support::{assert_same, server_records as records};
 
 fn ok(o: &Output) -> String {
     let err = support::stderr(o);

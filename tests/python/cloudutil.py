@@ -22,7 +22,7 @@ if cloud == "gs":
     if cmd == "create":
         c.create_bucket(bucket)
     elif cmd == "put":
-        c.bucket(bucket).blob(rest[0]).upload_from_file(sys.stdin.buffer, chunk_size=8 << 20)
+        c.bucket(bucket).blob(rest[0]).upload_from_string(sys.stdin.buffer.read())
     elif cmd == "get":
         sys.stdout.buffer.write(c.bucket(bucket).blob(rest[0]).download_as_bytes())
     elif cmd == "list":

@@ -237,3 +237,32 @@ pub fn child_named(parent: u32, name: &str) -> Option<i32> {
     }
     None
 }
+
+/// The records of namespace `ns` on a server, by digest (a scan with as-scan).
+pub fn server_records(
+    s: &TestServer,
+    ns: &str,
+) -> std::collections::BTreeMap<[u8; 20], as_common::record::Record<'static>> {
+    let host = s.host();
+    let (code, out, err) = run(tool("as-scan"), &["-h", &host, "-n", ns], b"");
+    assert_eq!(code, 0, "{err}");
+    let mut r = as_common::stream::StreamReader::new(&out[..]).unwrap();
+    let mut m = std::collections::BTreeMap::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        if let as_common::stream::Frame::Record(x) = f {
+            m.insert(x.digest, x.into_owned());
+        }
+    }
+    m
+}
+
+/// The target holds the source's records: same sets, keys, bins, expiries (to the second).
+pub fn assert_same(src: &TestServer, dst: &TestServer) {
+    let (a, b) = (server_records(src, "test"), server_records(dst, "test"));
+    assert_eq!(a.len(), b.len(), "record count");
+    for (d, r) in &a {
+        let x = &b[d];
+        assert_eq!((&x.set, &x.key, &x.bins), (&r.set, &r.key, &r.bins));
+        assert!(x.expiry.abs_diff(r.expiry) <= 2);
+    }
+}

@@ -110,6 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let Some(c) = c {
             c.await;
         }
+        crate::source::stop_producer();
         eprintln!(
             "as-put: error: {}; nothing was stored",
             as_cli::signals::Interrupted(sig)

@@ -172,6 +172,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .send()
                 .await;
         }
+        crate::source::stop_producer();
         eprintln!(
             "as-s3put: error: {}; nothing was stored",
             as_cli::signals::Interrupted(sig)

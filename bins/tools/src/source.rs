@@ -5,6 +5,22 @@ use anyhow::{bail, Context};
 use as_cli::framed::FramedReader;
 use std::io::Read;
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The process group of the `--from` producer, for [`stop_producer`].
+static PRODUCER: AtomicI32 = AtomicI32::new(0);
+
+/// Stops the producer (the whole pipeline --from runs, in a group of its own), so that an
+/// upload given up on a signal leaves nothing running behind it.
+pub fn stop_producer() {
+    let g = PRODUCER.load(Ordering::SeqCst);
+    if g > 0 {
+        // SAFETY: kill(2) on the process group this process made for its producer.
+        unsafe {
+            libc::kill(-g, libc::SIGTERM);
+        }
+    }
+}
 
 /// Where the data comes from, and how its end is judged.
 pub enum Source {
@@ -21,10 +37,11 @@ impl Source {
     pub fn open(from: Option<&str>, framed: bool) -> anyhow::Result<Source> {
         Ok(match (from, framed) {
             (Some(cmd), _) => {
-                let mut child = as_cli::process::shell(cmd)
+                let mut child = as_cli::process::detached_shell(cmd)
                     .stdout(Stdio::piped())
                     .spawn()
                     .with_context(|| format!("cannot run {cmd:?}"))?;
+                PRODUCER.store(child.id() as i32, Ordering::SeqCst);
                 let out = child.stdout.take().expect("piped");
                 Source::Child(child, out)
             }
