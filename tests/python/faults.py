@@ -18,15 +18,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from support import (Moto, Server, dir_digests, digests_of, free_port,  # noqa: E402
-                     server_digests, use_bin)
+from support import (Emulator, Moto, Server, dir_digests, digests_of,  # noqa: E402
+                     free_port, server_digests, use_bin)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
 ap.add_argument("--records", type=int, default=20000)
 ap.add_argument("--no-rates", action="store_true")
-ap.add_argument("--only", choices=["scan", "replicas", "output", "s3", "restore"],
+ap.add_argument("--only", choices=["scan", "replicas", "output", "s3", "gcs", "azure", "restore"],
                 help="one group of faults")
 opts = ap.parse_args()
 BIN = os.path.abspath(opts.bin)
@@ -303,6 +303,47 @@ def s3_faults():
     srv.stop()
 
 
+def emulator_faults(scheme):
+    """The S3 rows, for GCS (fake-gcs-server) or Azure (Azurite): failing, slow and dying
+    servers in front of a single-object backup, a directory backup stopped and resumed."""
+    name = {"gs": "GCS", "az": "Azure"}[scheme]
+    small = ["--gcp-chunk-size", "1"] if scheme == "gs" else ["--azure-block-size", "1"]
+    srv = Server(nodes=2, sample=max(opts.records, 30000))
+    want = server_digests(srv)
+    e = Emulator(scheme)
+    base = ["-h", srv.host, "-n", "test"]
+    for title, args, key in [
+        (f"{name} answers 500 to 3 part uploads", ["--fail", "3"], "e500.asb"),
+        (f"{name} slow (300 ms per request)", ["--delay-ms", "300"], "slow.asb"),
+    ]:
+        px, url = e.proxy(*args)
+        r = backup(base + ["-o", f"{scheme}://bkt/{key}"] + e.options(url) + small)
+        px.kill()
+        got = collections.Counter()
+        if r.returncode == 0:
+            digests_of(e.util("get", "bkt", key), got)
+        report(title, want, got, [r.returncode], [0])
+    px, url = e.proxy("--die-after", "2")
+    r = backup(base + ["-o", f"{scheme}://bkt/dies.asb"] + e.options(url) + small)
+    px.kill()
+    report(f"{name} dies mid-upload", want, None, [r.returncode], [1],
+           "no object" if not e.keys("dies") else "AN OBJECT WAS LEFT")
+    with tempfile.TemporaryDirectory() as cwd:
+        args = base + ["-d", f"{scheme}://bkt/dir", "-F", "1", "-w", "2"] + e.options()
+        p = spawn(args + ["--records-per-second", "4000"], cwd=cwd)
+        wait_for(f"{cwd}/test.asb.state")
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        r = backup(args + ["--continue", f"{cwd}/test.asb.state"], cwd=cwd)
+        got = collections.Counter()
+        for k in e.keys("dir/"):
+            digests_of(e.util("get", "bkt", k), got)
+        report(f"{name} prefix: SIGTERM, --continue", want, got, [p.returncode, r.returncode],
+               [143, 0])
+    e.stop()
+    srv.stop()
+
+
 def restore_faults():
     """A backup of the sample data restored into a fresh cluster under each fault: the cluster
     must then hold exactly the backup's records; a restore that cannot finish says so, and one
@@ -381,7 +422,8 @@ def rates():
 
 
 for group, run in (("scan", scan_faults), ("replicas", replica_faults), ("output", output_faults),
-                   ("s3", s3_faults), ("restore", restore_faults)):
+                   ("s3", s3_faults), ("gcs", lambda: emulator_faults("gs")),
+                   ("azure", lambda: emulator_faults("az")), ("restore", restore_faults)):
     if opts.only in (None, group):
         run()
 w = max(len(r[0]) for r in rows)

@@ -3,7 +3,9 @@ where the tools are, the bundled test server (as-testd), moto, and the digests o
 a backup or a server holds. The Rust tests have theirs in tests/support."""
 import collections
 import os
+import shutil
 import socket
+import tempfile
 import subprocess
 import sys
 import time
@@ -100,6 +102,70 @@ class Moto:
     def stop(self):
         self.p.kill()
         self.p.wait()
+
+
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+               "K1SZFPTOtr/KBHBeksoGMGw==")
+
+
+class Emulator:
+    """fake-gcs-server (GCS, from PyPI) or Azurite (Azure, from npm), with bucket/container
+    `bkt`, read with the cloud's own SDK (cloudutil.py); the same interface as Moto, plus
+    scheme and options() for the tools."""
+
+    def __init__(self, scheme):
+        self.scheme = scheme
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp()
+        if scheme == "gs":
+            binary = self.cloudutil("-", "where").decode().strip()
+            host = f"127.0.0.1:{self.port}"
+            cmd = [binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+                   "-port", str(self.port), "-public-host", host, "-external-url",
+                   f"http://{host}", "-log-level", "error"]
+            self.url, self.path = f"http://{host}", ""
+        else:
+            cmd = [os.path.join(ROOT, ".tools/node_modules/.bin/azurite-blob"), "--blobHost",
+                   "127.0.0.1", "--blobPort", str(self.port), "--location", self.tmp, "--silent",
+                   "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+            self.url, self.path = f"http://127.0.0.1:{self.port}", "/devstoreaccount1"
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.util("create", "bkt")
+
+    def cloudutil(self, endpoint, *a):
+        return subprocess.run([PY, os.path.join(ROOT, "tests/python/cloudutil.py"), self.scheme,
+                               endpoint, *a], capture_output=True, check=True).stdout
+
+    def util(self, *a):
+        return self.cloudutil(self.url + self.path, *a)
+
+    def keys(self, prefix):
+        return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
+
+    def options(self, endpoint=None):
+        e = (endpoint or self.url) + self.path
+        if self.scheme == "gs":
+            return ["--gcp-endpoint-override", e]
+        return ["--azure-endpoint", e, "--azure-account-name", "devstoreaccount1",
+                "--azure-account-key", AZURITE_KEY]
+
+    def proxy(self, *a):
+        port = free_port()
+        p = subprocess.Popen([PY, os.path.join(ROOT, "tests/python/s3fault.py"), str(port),
+                              self.url, *a], stdout=subprocess.PIPE)
+        p.stdout.readline()
+        return p, f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def digests_of(data, into):
