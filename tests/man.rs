@@ -21,6 +21,8 @@ fn man_pages_match_the_tools() {
         ("as-split", as_tools::split::Args::command()),
         ("as-s3put", as_tools::s3put::Args::command()),
         ("as-s3get", as_tools::s3get::Args::command()),
+        ("as-put", as_tools::put::Args::command()),
+        ("as-get", as_tools::get::Args::command()),
         ("as-restore", as_tools::restore::Args::command()),
         ("as-crypt", as_tools::crypt::Args::command()),
         ("as-testd", as_testd::Args::command()),
