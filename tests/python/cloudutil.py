@@ -1,6 +1,6 @@
 """GCS and Azure helper for the Rust tests, talking to the emulators with each cloud's own
 Python SDK (independent of the tools under test):
-   cloudutil.py gs|az ENDPOINT create BUCKET | put BUCKET KEY (stdin) | get BUCKET KEY
+   cloudutil.py gs|az ENDPOINT create BUCKET | put BUCKET KEY [FILE] (else stdin) | get BUCKET KEY
                                | list BUCKET [PREFIX] | where (the fake-gcs-server binary)"""
 import os
 import sys
@@ -22,7 +22,11 @@ if cloud == "gs":
     if cmd == "create":
         c.create_bucket(bucket)
     elif cmd == "put":
-        c.bucket(bucket).blob(rest[0]).upload_from_string(sys.stdin.buffer.read())
+        blob = c.bucket(bucket).blob(rest[0], chunk_size=8 << 20)
+        if len(rest) > 1:
+            blob.upload_from_filename(rest[1])
+        else:
+            blob.upload_from_string(sys.stdin.buffer.read())
     elif cmd == "get":
         sys.stdout.buffer.write(c.bucket(bucket).blob(rest[0]).download_as_bytes())
     elif cmd == "list":
@@ -35,7 +39,8 @@ else:
     if cmd == "create":
         c.create_container(bucket)
     elif cmd == "put":
-        c.get_blob_client(bucket, rest[0]).upload_blob(sys.stdin.buffer, overwrite=True)
+        with open(rest[1], "rb") if len(rest) > 1 else sys.stdin.buffer as f:
+            c.get_blob_client(bucket, rest[0]).upload_blob(f, overwrite=True)
     elif cmd == "get":
         sys.stdout.buffer.write(c.get_blob_client(bucket, rest[0]).download_blob().readall())
     elif cmd == "list":
