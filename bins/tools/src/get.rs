@@ -2,8 +2,8 @@
 //! output, resuming with a ranged read where a connection broke; or list the backup files under
 //! a prefix.
 
+use crate::cloud::read::{read_to_end, Opened, ReadError};
 use crate::cloud::{store_error, CloudArgs, Scheme, Url};
-use anyhow::{bail, Context};
 use as_cli::summary::Summary;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
@@ -11,7 +11,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
 /// Read a backup from S3, GCS or Azure: an object to standard output, or a directory's files.
 ///
@@ -82,7 +82,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if a.list {
             list(&*store, &url).await
         } else {
-            get(&a, &*store, &url).await
+            get(&a, store.clone(), &url).await
         }
     })?;
     Summary::new()
@@ -109,82 +109,51 @@ async fn list(store: &dyn ObjectStore, url: &Url) -> anyhow::Result<u64> {
     Ok(found.iter().map(|(_, s)| s).sum())
 }
 
-async fn get(a: &Args, store: &dyn ObjectStore, url: &Url) -> anyhow::Result<u64> {
+async fn get(a: &Args, store: Arc<dyn ObjectStore>, url: &Url) -> anyhow::Result<u64> {
     let path = Path::from(url.key.as_str());
+    let name = url.to_string();
     let mut out = std::io::stdout().lock();
-    let (mut done, mut total, mut etag): (u64, Option<u64>, Option<String>) = (0, None, None);
-    let mut failures = 0;
-    let mut delay = Duration::from_millis(100);
-    let mut last_error = String::new();
-    loop {
-        if total.is_some_and(|t| done >= t) {
-            break;
-        }
-        if failures >= a.attempts {
-            bail!("reading {url}: gave up after {failures} failed attempts in a row at byte {done}: {last_error}");
-        }
-        if failures > 0 {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-        let opts = GetOptions {
-            range: (done > 0).then_some(GetRange::Offset(done)),
-            if_match: etag.clone(),
-            ..Default::default()
-        };
-        let resp = match store.get_opts(&path, opts).await {
-            Ok(r) => r,
-            Err(e) => {
-                use object_store::Error as E;
-                let permanent = matches!(
-                    e,
-                    E::NotFound { .. }
-                        | E::Precondition { .. }
-                        | E::PermissionDenied { .. }
-                        | E::Unauthenticated { .. }
-                );
-                let err = store_error(format!("reading {url}"), e);
-                if permanent {
-                    return Err(err);
-                }
-                last_error = format!("{err:#}");
-                failures += 1;
-                continue;
-            }
-        };
-        etag = etag.or_else(|| resp.meta.e_tag.clone());
-        total = total.or(Some(resp.meta.size));
-        let mut body = resp.into_stream();
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(c) => {
-                    out.write_all(&c).context("writing the object out")?;
-                    done += c.len() as u64;
-                    failures = 0;
-                    delay = Duration::from_millis(100);
-                }
-                Err(e) => {
-                    last_error = e.to_string();
-                    failures += 1;
-                    if a.verbose {
-                        eprintln!(
-                            "as-get: {url}: the connection broke at byte {done}; resuming there"
+    read_to_end(
+        "as-get",
+        &name,
+        a.attempts,
+        a.verbose,
+        &mut out,
+        |from, etag| {
+            let (store, path, name) = (store.clone(), path.clone(), name.clone());
+            async move {
+                let opts = GetOptions {
+                    range: (from > 0).then_some(GetRange::Offset(from)),
+                    if_match: etag,
+                    ..Default::default()
+                };
+                match store.get_opts(&path, opts).await {
+                    Ok(r) => Ok(Opened {
+                        etag: r.meta.e_tag.clone(),
+                        size: r.meta.size,
+                        body: r
+                            .into_stream()
+                            .map(|c| c.map_err(|e| e.to_string()))
+                            .boxed(),
+                    }),
+                    Err(e) => {
+                        use object_store::Error as E;
+                        let permanent = matches!(
+                            e,
+                            E::NotFound { .. }
+                                | E::Precondition { .. }
+                                | E::PermissionDenied { .. }
+                                | E::Unauthenticated { .. }
                         );
+                        let err = store_error(format!("reading {name}"), e);
+                        Err(match permanent {
+                            true => ReadError::Permanent(err),
+                            false => ReadError::Transient(format!("{err:#}")),
+                        })
                     }
-                    break;
                 }
             }
-        }
-        if let Some(t) = total {
-            if done < t && failures == 0 {
-                failures += 1;
-                last_error = format!("the body ended at byte {done} of {t}");
-            }
-        }
-    }
-    out.flush()?;
-    if a.verbose {
-        eprintln!("as-get: {url}: {done} bytes");
-    }
-    Ok(done)
+        },
+    )
+    .await
 }

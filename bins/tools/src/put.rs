@@ -27,22 +27,12 @@ use std::sync::{Arc, Mutex};
 /// from each cloud's usual chain (see the options).
 #[derive(Parser, Debug)]
 #[command(name = "as-put", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["from", "framed", "eof_completes"])))]
 pub struct Args {
     /// The destination: s3://BUCKET/KEY, gs://BUCKET/KEY or az://CONTAINER/BLOB.
     pub url: String,
 
-    /// Run this command (bash -o pipefail -c) and upload its output; complete if it exits 0.
-    #[arg(long)]
-    pub from: Option<String>,
-
-    /// Standard input is framed; a zero-length frame completes the upload.
-    #[arg(long)]
-    pub framed: bool,
-
-    /// Standard input is trusted: its end completes the upload.
-    #[arg(long)]
-    pub eof_completes: bool,
+    #[command(flatten)]
+    pub completion: crate::source::Completion,
 
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
@@ -72,9 +62,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if url.scheme == Scheme::S3 {
         return crate::s3put::run(crate::s3put::Args {
             url: a.url,
-            from: a.from,
-            framed: a.framed,
-            eof_completes: a.eof_completes,
+            completion: a.completion,
             s3: a.s3,
             parts: a.s3_parts,
             verbose: a.verbose,
@@ -85,7 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.check_options {
         return Ok(());
     }
-    let mut source = Source::open(a.from.as_deref(), a.framed)?;
+    let mut source = Source::open(&a.completion)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

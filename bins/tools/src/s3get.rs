@@ -1,13 +1,13 @@
 //! `as-s3get`: stream an S3 object to standard output, resuming with a ranged GET where a
 //! connection broke; or list the backup files under a prefix.
 
+use crate::cloud::read::{read_to_end, Opened, ReadError};
 use crate::s3::{s3_error, split_url, S3Args};
-use anyhow::{bail, Context};
 use as_cli::summary::Summary;
 use clap::Parser;
+use futures::StreamExt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Read a backup from S3: an object to standard output, or the files of a directory backup.
 ///
@@ -102,83 +102,52 @@ async fn get(
 ) -> anyhow::Result<u64> {
     let url = format!("s3://{bucket}/{key}");
     let mut out = std::io::stdout().lock();
-    let (mut done, mut total, mut etag): (u64, Option<u64>, Option<String>) = (0, None, None);
-    let mut failures = 0;
-    let mut delay = Duration::from_millis(100);
-    let mut last_error = String::new();
-    loop {
-        if total.is_some_and(|t| done >= t) {
-            break;
-        }
-        if failures >= a.attempts {
-            bail!("reading {url}: gave up after {failures} failed attempts in a row at byte {done}: {last_error}");
-        }
-        if failures > 0 {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-        let mut req = client.get_object().bucket(bucket).key(key);
-        if done > 0 {
-            req = req.range(format!("bytes={done}-"));
-        }
-        if let Some(e) = &etag {
-            req = req.if_match(e);
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                let transient = e
-                    .raw_response()
-                    .is_none_or(|r| r.status().is_server_error() || r.status().as_u16() == 429);
-                let err = s3_error(format!("reading {url}"), e);
-                if !transient {
-                    // Missing object, no access, or a replaced object (If-Match failed).
-                    return Err(err);
-                }
-                last_error = format!("{err:#}");
-                failures += 1;
-                continue;
+    read_to_end(
+        "as-s3get",
+        &url,
+        a.attempts,
+        a.verbose,
+        &mut out,
+        |from, etag| {
+            let mut req = client.get_object().bucket(bucket).key(key);
+            if from > 0 {
+                req = req.range(format!("bytes={from}-"));
             }
-        };
-        if etag.is_none() {
-            etag = resp.e_tag().map(str::to_string);
-        }
-        if total.is_none() {
-            total = Some(resp.content_length().unwrap_or(0).max(0) as u64);
-        }
-        let mut body = resp.body;
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    out.write_all(&chunk).context("writing the object out")?;
-                    done += chunk.len() as u64;
-                    failures = 0;
-                    delay = Duration::from_millis(100);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    last_error = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e));
-                    failures += 1;
-                    if a.verbose {
-                        eprintln!(
-                            "as-s3get: {url}: the connection broke at byte {done}; resuming there"
-                        );
+            if let Some(e) = etag {
+                req = req.if_match(e);
+            }
+            let url = url.clone();
+            async move {
+                match req.send().await {
+                    Ok(resp) => Ok(Opened {
+                        etag: resp.e_tag().map(str::to_string),
+                        size: resp.content_length().unwrap_or(0).max(0) as u64,
+                        body: futures::stream::unfold(resp.body, |mut b| async move {
+                            match b.try_next().await {
+                                Ok(Some(c)) => Some((Ok(c), b)),
+                                Ok(None) => None,
+                                Err(e) => Some((
+                                    Err(format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e))),
+                                    b,
+                                )),
+                            }
+                        })
+                        .boxed(),
+                    }),
+                    Err(e) => {
+                        let transient = e.raw_response().is_none_or(|r| {
+                            r.status().is_server_error() || r.status().as_u16() == 429
+                        });
+                        let err = s3_error(format!("reading {url}"), e);
+                        // Missing object, no access, or a replaced object (If-Match failed).
+                        Err(match transient {
+                            true => ReadError::Transient(format!("{err:#}")),
+                            false => ReadError::Permanent(err),
+                        })
                     }
-                    break;
                 }
             }
-        }
-        if let Some(t) = total {
-            if done < t && failures == 0 {
-                // The body ended early without an error: resume all the same.
-                failures += 1;
-                last_error = format!("the body ended at byte {done} of {t}");
-            }
-        }
-    }
-    out.flush()?;
-    if a.verbose {
-        eprintln!("as-s3get: {url}: {done} bytes");
-    }
-    Ok(done)
+        },
+    )
+    .await
 }

@@ -29,22 +29,12 @@ use std::time::Duration;
 /// (environment, profile, ...).
 #[derive(Parser, Debug)]
 #[command(name = "as-s3put", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["from", "framed", "eof_completes"])))]
 pub struct Args {
     /// The destination, s3://BUCKET/KEY.
     pub url: String,
 
-    /// Run this command (bash -o pipefail -c) and upload its output; complete if it exits 0.
-    #[arg(long)]
-    pub from: Option<String>,
-
-    /// Standard input is framed; a zero-length frame completes the upload.
-    #[arg(long)]
-    pub framed: bool,
-
-    /// Standard input is trusted: its end completes the upload.
-    #[arg(long)]
-    pub eof_completes: bool,
+    #[command(flatten)]
+    pub completion: crate::source::Completion,
 
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
@@ -140,7 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if a.check_options {
         return Ok(());
     }
-    let mut source = Source::open(a.from.as_deref(), a.framed)?;
+    let mut source = Source::open(&a.completion)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -22,6 +22,23 @@ pub fn stop_producer() {
     }
 }
 
+/// How an upload knows that its data is whole: exactly one of these.
+#[derive(clap::Args, Debug, Clone)]
+#[group(id = "mode", required = true, multiple = false)]
+pub struct Completion {
+    /// Run this command (bash -o pipefail -c) and upload its output; complete if it exits 0.
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Standard input is framed; a zero-length frame completes the upload.
+    #[arg(long)]
+    pub framed: bool,
+
+    /// Standard input is trusted: its end completes the upload.
+    #[arg(long)]
+    pub eof_completes: bool,
+}
+
 /// Where the data comes from, and how its end is judged.
 pub enum Source {
     /// A child's output; whole if the child exits 0.
@@ -34,8 +51,8 @@ pub enum Source {
 
 impl Source {
     /// `--from CMD` (run here), `--framed`, or else plain standard input.
-    pub fn open(from: Option<&str>, framed: bool) -> anyhow::Result<Source> {
-        Ok(match (from, framed) {
+    pub fn open(c: &Completion) -> anyhow::Result<Source> {
+        Ok(match (c.from.as_deref(), c.framed) {
             (Some(cmd), _) => {
                 let mut child = as_cli::process::detached_shell(cmd)
                     .stdout(Stdio::piped())

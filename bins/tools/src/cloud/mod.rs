@@ -5,6 +5,7 @@
 
 pub mod azure;
 pub mod gcs;
+pub mod read;
 
 use anyhow::bail;
 use bytes::Bytes;
