@@ -7,10 +7,8 @@ use anyhow::Context;
 use as_cli::summary::Summary;
 use bytes::Bytes;
 use clap::Parser;
-use futures::future::BoxFuture;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// Upload a backup into S3, GCS or Azure, completing the object only when the data is whole.
 ///
@@ -78,33 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    // SIGINT or SIGTERM: drop the upload under way (nothing may appear at the URL) and exit as
-    // the signal would have. Watched on its own task, as reading the input blocks.
-    let cancel: Arc<Mutex<Option<BoxFuture<'static, ()>>>> = Arc::default();
-    let watched = cancel.clone();
-    rt.spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        let sig = tokio::select! {
-            _ = term.recv() => libc::SIGTERM,
-            _ = int.recv() => libc::SIGINT,
-        };
-        let c = watched.lock().unwrap().take();
-        if let Some(c) = c {
-            c.await;
-        }
-        crate::source::stop_producer();
-        eprintln!(
-            "as-put: error: {}; nothing was stored",
-            as_cli::signals::Interrupted(sig)
-        );
-        std::process::exit(128 + sig);
-    });
+    let cancel = crate::source::cancel_on_signal(&rt, "as-put");
     let total = rt.block_on(upload(&a, &url, account.as_deref(), &mut source, &cancel))?;
     if a.verbose {
         eprintln!("as-put: {url}: {total} byte(s)");
@@ -120,7 +92,7 @@ async fn upload(
     url: &Url,
     account: Option<&str>,
     source: &mut Source,
-    cancel: &Mutex<Option<BoxFuture<'static, ()>>>,
+    cancel: &crate::source::Cancel,
 ) -> anyhow::Result<u64> {
     let (size, in_flight) = a.cloud.parts(url.scheme);
     let mut buf = vec![0u8; size];

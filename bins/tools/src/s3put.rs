@@ -135,40 +135,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    // SIGINT or SIGTERM: abort the upload under way (nothing may appear at the key) and exit
-    // as the signal would have. Watched on its own task, as reading the input blocks.
-    let under_way: Arc<std::sync::Mutex<Option<Upload>>> = Arc::default();
-    let watched = under_way.clone();
-    rt.spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        let sig = tokio::select! {
-            _ = term.recv() => libc::SIGTERM,
-            _ = int.recv() => libc::SIGINT,
-        };
-        let upload = watched.lock().unwrap().clone();
-        if let Some(u) = upload {
-            let _ = u
-                .client
-                .abort_multipart_upload()
-                .bucket(&u.bucket)
-                .key(&u.key)
-                .upload_id(&u.id)
-                .send()
-                .await;
-        }
-        crate::source::stop_producer();
-        eprintln!(
-            "as-s3put: error: {}; nothing was stored",
-            as_cli::signals::Interrupted(sig)
-        );
-        std::process::exit(128 + sig);
-    });
+    let under_way = crate::source::cancel_on_signal(&rt, "as-s3put");
     rt.block_on(async move {
         let c = Arc::new(a.s3.client().await);
         let min = a.parts.s3_min_part_size << 20;
@@ -212,7 +179,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             key: key.clone(),
             id: id.clone(),
         };
-        *under_way.lock().unwrap() = Some(upload.clone());
+        let u = upload.clone();
+        *under_way.lock().unwrap() = Some(Box::pin(async move {
+            let _ = u
+                .client
+                .abort_multipart_upload()
+                .bucket(&u.bucket)
+                .key(&u.key)
+                .upload_id(&u.id)
+                .send()
+                .await;
+        }));
         let result = upload_all(&a, &upload, first, &mut source, min).await;
         match result {
             Ok((parts, total)) => {

@@ -102,3 +102,38 @@ impl Source {
         }
     }
 }
+
+/// What to do to drop the upload under way, if one is: set once it has begun.
+pub type Cancel = std::sync::Arc<std::sync::Mutex<Option<futures::future::BoxFuture<'static, ()>>>>;
+
+/// On SIGINT or SIGTERM: drops the upload under way (nothing may appear at the key), stops the
+/// producer, and exits as the signal would have, with one line. Watched on a task of its own,
+/// as reading the input blocks.
+pub fn cancel_on_signal(rt: &tokio::runtime::Runtime, tool: &'static str) -> Cancel {
+    let cancel: Cancel = Default::default();
+    let watched = cancel.clone();
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        let sig = tokio::select! {
+            _ = term.recv() => libc::SIGTERM,
+            _ = int.recv() => libc::SIGINT,
+        };
+        let c = watched.lock().unwrap().take();
+        if let Some(c) = c {
+            c.await;
+        }
+        stop_producer();
+        eprintln!(
+            "{tool}: error: {}; nothing was stored",
+            as_cli::signals::Interrupted(sig)
+        );
+        std::process::exit(128 + sig);
+    });
+    cancel
+}
