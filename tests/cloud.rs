@@ -86,6 +86,19 @@ fn uploads_complete_only_when_whole() {
             "{kind:?}: nothing of the failed uploads"
         );
         assert_eq!(c.pending_uploads(), 0);
+        // The access tier asked for. (GCS's storage class is in the resumable upload's metadata,
+        // which fake-gcs-server ignores: Google's own Python client gets STANDARD there too.)
+        let class = match kind {
+            Kind::S3 | Kind::Gcs => continue,
+            Kind::Azure => ["--azure-access-tier", "cool"],
+        };
+        let o = put(
+            &c,
+            &[&[&c.url("cold.asb")[..], "--eof-completes"][..], &class].concat(),
+            &big[..1000],
+        );
+        assert!(o.status.success(), "{}", support::stderr(&o));
+        assert_eq!(c.class("cold.asb").to_lowercase(), class[1], "{kind:?}");
     }
 }
 

@@ -1,7 +1,8 @@
 """GCS and Azure helper for the Rust tests, talking to the emulators with each cloud's own
 Python SDK (independent of the tools under test):
    cloudutil.py gs|az ENDPOINT create BUCKET | put BUCKET KEY [FILE] (else stdin) | get BUCKET KEY
-                               | list BUCKET [PREFIX] | where (the fake-gcs-server binary)"""
+                               | list BUCKET [PREFIX] | class BUCKET KEY (storage class, tier)
+                               | where (the fake-gcs-server binary)"""
 import os
 import sys
 
@@ -32,6 +33,8 @@ if cloud == "gs":
     elif cmd == "list":
         for b in c.list_blobs(bucket, prefix=rest[0] if rest else None):
             print(b.name, b.size)
+    elif cmd == "class":
+        print(c.bucket(bucket).get_blob(rest[0]).storage_class)
 else:
     from azure.storage.blob import BlobServiceClient
     c = BlobServiceClient(account_url=endpoint, credential={
@@ -46,3 +49,5 @@ else:
     elif cmd == "list":
         for b in c.get_container_client(bucket).list_blobs(name_starts_with=rest[0] if rest else None):
             print(b.name, b.size)
+    elif cmd == "class":
+        print(c.get_blob_client(bucket, rest[0]).get_blob_properties().blob_tier)

@@ -219,6 +219,14 @@ impl Cloud {
         assert!(o.status.success(), "{}", crate::stderr(&o));
     }
 
+    /// The object's storage class (GCS) or access tier (Azure), as the SDK reports it.
+    pub fn class(&self, key: &str) -> String {
+        String::from_utf8(self.util(&["class", "bkt", key]))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     /// The keys under a prefix, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let mut k: Vec<String> = String::from_utf8(self.util(&["list", "bkt", prefix]))

@@ -91,11 +91,11 @@ impl GcpArgs {
             meta["storageClass"] = c.to_uppercase().into();
         }
         let meta = meta.to_string();
+        // The object's name and storage class go in the metadata (the object resource).
         let start = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=resumable&name={}",
+            "{}/upload/storage/v1/b/{}/o?uploadType=resumable",
             self.base(),
-            url.bucket,
-            percent_encoding::utf8_percent_encode(&url.key, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(&url.bucket, percent_encoding::NON_ALPHANUMERIC)
         );
         let mut attempt = 0;
         let session = loop {
