@@ -15,6 +15,7 @@ pub mod gen;
 pub mod layout;
 pub mod record;
 pub mod scope;
+pub mod shards;
 pub mod state;
 pub mod stream;
 pub mod wire;

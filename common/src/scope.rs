@@ -21,6 +21,58 @@ pub struct Scope {
     pub no_bins: bool,
     /// 0: all records.
     pub max_records: u64,
+    /// One shard of a backup spread over hosts (`--shard K/N`): its partitions are in
+    /// `partitions`, the scope of the whole backup is the rest.
+    pub shard: Option<Shard>,
+}
+
+/// Shard K of N (1 <= K <= N <= 4096): the K-th of N contiguous ranges of the 4096 partitions,
+/// as even as whole partitions allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("invalid shard {s:?}: expected K/N with 1 <= K <= N <= 4096");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if k == 0 || n == 0 || k > n || n > 4096 {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// The first partition and how many.
+    pub fn range(self) -> (u16, u16) {
+        let at = |i: u32| (i * 4096 / self.n) as u16;
+        (at(self.k - 1), at(self.k) - at(self.k - 1))
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl Scope {
+    /// The scope of the whole backup a shard belongs to (itself when not a shard).
+    pub fn whole(&self) -> Scope {
+        match self.shard {
+            Some(_) => Scope {
+                partitions: Vec::new(),
+                shard: None,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Scope {
@@ -60,6 +112,9 @@ impl fmt::Display for Scope {
         if self.max_records > 0 {
             write!(f, " max-records={}", self.max_records)?;
         }
+        if let Some(sh) = self.shard {
+            write!(f, " shard={sh}")?;
+        }
         Ok(())
     }
 }
@@ -85,5 +140,23 @@ mod tests {
             s.to_string(),
             "namespace=test sets=a,b partitions=0-10 no-bins max-records=5"
         );
+    }
+
+    #[test]
+    fn shards_cover_every_partition_once() {
+        for n in [1, 2, 3, 4, 7, 100, 4096] {
+            let mut next = 0u32;
+            for k in 1..=n {
+                let (b, c) = Shard { k, n }.range();
+                assert_eq!(u32::from(b), next, "{k}/{n}");
+                assert!(c >= 1 && u32::from(c) <= 4096 / n + 1);
+                next += u32::from(c);
+            }
+            assert_eq!(next, 4096);
+        }
+        assert_eq!(Shard::parse("2/4").unwrap().range(), (1024, 1024));
+        for bad in ["0/4", "5/4", "1/0", "1/4097", "x/4", "4"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
     }
 }

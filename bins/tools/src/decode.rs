@@ -140,8 +140,40 @@ fn validate_one(
     Ok((c, first))
 }
 
+/// The shard manifests of a directory, and what is wrong with them (see
+/// [`as_common::shards::check`]); none: not a sharded backup.
+fn shards(dir: &Path) -> anyhow::Result<Option<(usize, Vec<String>)>> {
+    use as_common::shards::{check, Manifest, SUFFIX};
+    let (mut manifests, mut files) = (Vec::new(), std::collections::BTreeSet::new());
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(SUFFIX) && !name.starts_with('.') {
+            let text = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            let m =
+                Manifest::parse(&text).map_err(|e| BadInput(format!("{}: {e}", p.display())))?;
+            manifests.push((name, m));
+        } else if name.ends_with(".asb") {
+            files.insert(name);
+        }
+    }
+    if manifests.is_empty() {
+        return Ok(None);
+    }
+    manifests.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Some((manifests.len(), check(&manifests, &files))))
+}
+
 fn validate(args: &Args) -> anyhow::Result<()> {
     let path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
+    let sharded = match path {
+        Some(dir) if dir.is_dir() => shards(dir)?,
+        _ => None,
+    };
     let files: Vec<Option<PathBuf>> = match path {
         Some(dir) if dir.is_dir() => {
             // A directory backup that did not finish carries a marker with the reason.
@@ -152,8 +184,9 @@ fn validate(args: &Args) -> anyhow::Result<()> {
                 if p.to_string_lossy().ends_with(as_common::layout::INCOMPLETE) {
                     let why = std::fs::read_to_string(&p).unwrap_or_default();
                     return Err(BadInput(format!(
-                        "{} is an incomplete backup: {}",
+                        "{} is an incomplete backup ({}): {}",
                         dir.display(),
+                        p.file_name().unwrap_or_default().to_string_lossy(),
                         why.trim()
                     ))
                     .into());
@@ -207,7 +240,19 @@ fn validate(args: &Args) -> anyhow::Result<()> {
     if failed > 0 {
         return Err(BadInput(format!("{failed} of {} file(s) are not valid", files.len())).into());
     }
-    if files.len() > 1 && first_files != 1 {
+    if let Some((n, problems)) = &sharded {
+        for p in problems {
+            eprintln!("as-decode: error: {p}");
+        }
+        if !problems.is_empty() {
+            return Err(BadInput(format!(
+                "the {n} shard(s) do not make one whole backup ({} problem(s) above)",
+                problems.len()
+            ))
+            .into());
+        }
+        println!("{n} shard(s): every partition in exactly one, every file listed present");
+    } else if files.len() > 1 && first_files != 1 {
         eprintln!(
             "as-decode: warning: {first_files} of {} files carry '# first-file' (a backup has one)",
             files.len()

@@ -68,6 +68,11 @@ pub struct Args {
     #[arg(short = 'X', long)]
     pub partition_list: Option<String>,
 
+    /// Shard K of N of a backup spread over several hosts or jobs (1 <= K <= N): the K-th of N
+    /// contiguous ranges of the 4096 partitions. Not with -X, -D or --node-list.
+    #[arg(long, value_name = "K/N", value_parser = |s: &str| as_common::scope::Shard::parse(s))]
+    pub shard: Option<as_common::scope::Shard>,
+
     /// The records after this base64 digest in its partition, and all later partitions.
     #[arg(short = 'D', long)]
     pub after_digest: Option<String>,
@@ -183,6 +188,13 @@ impl Args {
         let bad = |m: &str| Err(Usage(m.to_string()));
         if a.partition_list.is_some() && a.after_digest.is_some() {
             return bad("--partition-list and --after-digest cannot be used together");
+        }
+        if a.shard.is_some()
+            && (a.partition_list.is_some() || a.after_digest.is_some() || a.node_list.is_some())
+        {
+            return bad(
+                "--shard cannot be used with --partition-list, --after-digest or --node-list",
+            );
         }
         if a.node_list.is_some() && (a.partition_list.is_some() || a.after_digest.is_some()) {
             return bad("--node-list cannot be used with --partition-list or --after-digest");

@@ -28,7 +28,13 @@ impl Config {
         let partitions = match (&a.partition_list, &a.after_digest) {
             (Some(l), _) => filter::parse_partition_list(l)?,
             (_, Some(d)) => filter::after_digest(d)?,
-            _ => Vec::new(),
+            _ => match a.shard {
+                Some(sh) => {
+                    let (begin, count) = sh.range();
+                    vec![filter::PartFilter::Range { begin, count }]
+                }
+                None => Vec::new(),
+            },
         };
         let after = a
             .modified_after
@@ -85,6 +91,7 @@ impl Config {
                 no_ttl_only: a.no_ttl_only,
                 no_bins: a.no_bins,
                 max_records: a.max_records,
+                shard: a.shard,
             },
             seeds: a.conn.seeds()?,
             filter_exp,

@@ -117,6 +117,13 @@ pub struct Args {
     #[arg(short = 'c', long = "continue", value_name = "STATE", conflicts_with_all = ["remove_files", "remove_artifacts"])]
     pub resume: Option<PathBuf>,
 
+    /// When the backup is complete, write its shard manifest here (the input must come from
+    /// as-scan --shard): the whole backup's scope, the shard's partitions, records, bytes and
+    /// files, as JSON, written last and atomically (DIR/PREFIX.manifest is where
+    /// `as-decode --validate DIR` looks).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
     /// Write into this file, one `key=value` per line, the state file to resume from (state) and
     /// complete=false once the input's header is read, and when as-split ends: files, bytes,
     /// records, complete (true or false), and state when not complete.
@@ -173,6 +180,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 BadInput("the stream names no namespace usable as a file prefix: give --output-file-prefix".into())
             })?,
     };
+    if args.manifest.is_some()
+        && as_common::shards::Manifest::of_scope(&header.scope, 0, 0, Vec::new()).is_none()
+    {
+        return Err(BadInput(format!(
+            "--manifest: the input is not a shard's (its scope is {:?}): scan with as-scan --shard K/N",
+            header.scope
+        ))
+        .into());
+    }
     // Created once a stream arrives: a scan that fails to start leaves nothing behind.
     if let Some(Dest::Dir(dir)) = &dest {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -248,6 +264,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => Ok(()),
         });
     let st = shared.state.lock().unwrap().clone();
+    // The manifest last, once every file is complete: a shard without one is not done.
+    let result = result.and_then(|()| match &args.manifest {
+        Some(path) => write_manifest(path, &shared, &st),
+        None => Ok(()),
+    });
     let mut summary = Summary::new();
     summary
         .set("files", st.files)
@@ -290,4 +311,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The shard's manifest: its files are the numbers handed out (a directory's removed leftovers
+/// excepted; a sink writes a leftover's name again), written to a temporary name, synced and
+/// renamed.
+fn write_manifest(
+    path: &std::path::Path,
+    s: &Shared,
+    st: &as_common::state::BackupState,
+) -> anyhow::Result<()> {
+    let files: Vec<String> = (0..st.next_number)
+        .map(|n| layout::file_name(&s.prefix, n))
+        .filter(|f| match &s.dest {
+            Dest::Dir(dir) => dir.join(f).exists(),
+            _ => true,
+        })
+        .collect();
+    let m = as_common::shards::Manifest::of_scope(&s.header.scope, st.records, st.bytes, files)
+        .context("the input is not a shard's")?;
+    let name = path
+        .file_name()
+        .context("--manifest names no file")?
+        .to_string_lossy();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let tmp = dir
+        .unwrap_or(std::path::Path::new("."))
+        .join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(m.to_json().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        as_common::state::sync_dir(dir.unwrap_or(std::path::Path::new(".")))
+    };
+    write().with_context(|| format!("cannot write the manifest {}", path.display()))
 }

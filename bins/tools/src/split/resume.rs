@@ -131,14 +131,29 @@ pub fn fresh(
         }
     }
     if let Some(Dest::Dir(dir)) = dest {
-        if !asb_files(dir)?.is_empty() {
+        let mut there = asb_files(dir)?;
+        if as_common::shards::Manifest::of_scope(&header.scope, 0, 0, Vec::new()).is_some() {
+            // The shards of a backup share a directory: a shard minds only its own files.
+            there.retain(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                name.starts_with(&format!("{prefix}_")) || name.starts_with(&format!("{prefix}."))
+            });
+            let manifest = dir.join(format!("{prefix}{}", as_common::shards::SUFFIX));
+            if manifest.exists() {
+                there.push(manifest);
+            }
+        }
+        if !there.is_empty() {
             if !args.remove_files {
                 bail!(
                     "directory {} seems to contain an existing backup; use -r to clear it, or --continue to resume it",
                     dir.display()
                 );
             }
-            remove_asb(dir)?;
+            for f in &there {
+                std::fs::remove_file(f)
+                    .with_context(|| format!("cannot remove {}", f.display()))?;
+            }
         }
     }
     let ns = namespace(header);
