@@ -85,6 +85,13 @@ fn shards_by_gnu_parallel_make_one_backup() {
         std::fs::copy(&p, gone.join(p.file_name().unwrap())).unwrap();
     }
     std::fs::remove_file(gone.join("test-shard-3-of-4.manifest")).unwrap();
+    // Not restored: a backup missing a shard is not the backup.
+    let o = support::asrestore_command(&["-h", &dst.host(), "-d", gone.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", support::stderr(&o));
+    assert!(support::stderr(&o).contains("shard 3/4 is missing"));
+    assert!(support::stderr(&o).contains("nothing was restored"));
     let o = validate(&gone);
     assert_eq!(o.status.code(), Some(3));
     assert!(
@@ -240,6 +247,19 @@ fn shards_into_one_s3_prefix() {
         "{err}"
     );
     support::assert_same(&s, &dst);
+    // Without one shard's manifest, the prefix is refused, naming the shard.
+    m.util(&["delete", "bkt", "sharded/test-shard-4-of-4.manifest"]);
+    let mut r = support::asrestore_command(
+        &[&["-h", &dst.host()[..], "-d", "s3://bkt/sharded"][..], &s3].concat(),
+    );
+    env(&mut r);
+    let o = r.output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", support::stderr(&o));
+    assert!(
+        support::stderr(&o).contains("shard 4/4 is missing (partitions 3072-4095)"),
+        "{}",
+        support::stderr(&o)
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 """Small S3 helper for the Rust tests, talking to the moto server with boto3:
-   s3util.py ENDPOINT create BUCKET | get BUCKET KEY | list BUCKET [PREFIX] | uploads BUCKET"""
+   s3util.py ENDPOINT create BUCKET | get BUCKET KEY | list BUCKET [PREFIX] | delete BUCKET KEY
+   | uploads BUCKET"""
 import sys
 
 import boto3
@@ -15,6 +16,8 @@ elif cmd == "list":
     r = s3.list_objects_v2(Bucket=bucket, Prefix=rest[0] if rest else "")
     for o in r.get("Contents", []):
         print(o["Key"], o["Size"])
+elif cmd == "delete":
+    s3.delete_object(Bucket=bucket, Key=rest[0])
 elif cmd == "uploads":
     for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
         print(u["Key"])

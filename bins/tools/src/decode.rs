@@ -27,9 +27,17 @@ use std::path::{Path, PathBuf};
 #[derive(Parser, Debug)]
 #[command(name = "as-decode", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
-    /// Parse the whole backup and report counts instead of writing a stream.
+    /// Parse the whole backup and report counts instead of writing a stream. A directory
+    /// holding shard manifests (PREFIX.manifest, asbackup --shard) is valid only when they
+    /// cover every partition exactly once and every file they list is there (one line per
+    /// missing or overlapping shard, or missing file).
     #[arg(long)]
     pub validate: bool,
+
+    /// With --validate on a directory: check only the shard manifests and that the files they
+    /// list are there, without reading the files (quick, before a restore).
+    #[arg(long, requires = "validate")]
+    pub shards_only: bool,
 
     /// The input is compressed (as asbackup -z zstd writes it).
     #[arg(short = 'z', long, value_enum)]
@@ -168,12 +176,37 @@ fn shards(dir: &Path) -> anyhow::Result<Option<(usize, Vec<String>)>> {
     Ok(Some((manifests.len(), check(&manifests, &files))))
 }
 
+/// One line per problem on stderr and a non-zero exit, or the good news on stdout.
+fn shards_verdict(n: usize, problems: &[String]) -> anyhow::Result<()> {
+    for p in problems {
+        eprintln!("as-decode: error: {p}");
+    }
+    if !problems.is_empty() {
+        return Err(BadInput(format!(
+            "the {n} shard(s) do not make one whole backup ({} problem(s) above)",
+            problems.len()
+        ))
+        .into());
+    }
+    println!("{n} shard(s): every partition in exactly one, every file listed present");
+    Ok(())
+}
+
 fn validate(args: &Args) -> anyhow::Result<()> {
     let path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
     let sharded = match path {
         Some(dir) if dir.is_dir() => shards(dir)?,
         _ => None,
     };
+    if args.shards_only {
+        let dir = path
+            .filter(|p| p.is_dir())
+            .context("--shards-only needs a directory")?;
+        let Some((n, problems)) = sharded else {
+            return Err(BadInput(format!("{} holds no shard manifests", dir.display())).into());
+        };
+        return shards_verdict(n, &problems);
+    }
     let files: Vec<Option<PathBuf>> = match path {
         Some(dir) if dir.is_dir() => {
             // A directory backup that did not finish carries a marker with the reason.
@@ -241,17 +274,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         return Err(BadInput(format!("{failed} of {} file(s) are not valid", files.len())).into());
     }
     if let Some((n, problems)) = &sharded {
-        for p in problems {
-            eprintln!("as-decode: error: {p}");
-        }
-        if !problems.is_empty() {
-            return Err(BadInput(format!(
-                "the {n} shard(s) do not make one whole backup ({} problem(s) above)",
-                problems.len()
-            ))
-            .into());
-        }
-        println!("{n} shard(s): every partition in exactly one, every file listed present");
+        shards_verdict(*n, problems)?;
     } else if files.len() > 1 && first_files != 1 {
         eprintln!(
             "as-decode: warning: {first_files} of {} files carry '# first-file' (a backup has one)",

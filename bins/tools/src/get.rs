@@ -35,6 +35,11 @@ pub struct Args {
     #[arg(long)]
     pub list: bool,
 
+    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
+    /// manifests).
+    #[arg(long, default_value = ".asb", requires = "list")]
+    pub suffix: String,
+
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
 
@@ -68,6 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return crate::s3get::run(crate::s3get::Args {
             url: a.url,
             list: a.list,
+            suffix: a.suffix,
             s3: a.s3,
             attempts: a.attempts,
             summary: a.summary,
@@ -80,7 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .build()?;
     let bytes = rt.block_on(async {
         if a.list {
-            list(&*store, &url).await
+            list(&*store, &url, &a.suffix).await
         } else {
             get(&a, store.clone(), &url).await
         }
@@ -90,13 +96,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .write(a.summary.as_deref())
 }
 
-async fn list(store: &dyn ObjectStore, url: &Url) -> anyhow::Result<u64> {
+async fn list(store: &dyn ObjectStore, url: &Url, suffix: &str) -> anyhow::Result<u64> {
     let prefix = url.key.trim_end_matches('/');
     let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
     let mut found: Vec<(String, u64)> = store
         .list(prefix.as_ref())
         .map_ok(|m| (m.location.to_string(), m.size))
-        .try_filter(|(k, _)| futures::future::ready(k.ends_with(".asb")))
+        .try_filter(|(k, _)| futures::future::ready(k.ends_with(suffix)))
         .try_collect()
         .await
         .map_err(|e| store_error(format!("listing {url}"), e))?;

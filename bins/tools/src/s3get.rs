@@ -30,6 +30,11 @@ pub struct Args {
     #[arg(long)]
     pub list: bool,
 
+    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
+    /// manifests).
+    #[arg(long, default_value = ".asb", requires = "list")]
+    pub suffix: String,
+
     #[command(flatten)]
     pub s3: S3Args,
 
@@ -54,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     rt.block_on(async {
         let client = a.s3.client().await;
         let bytes = if a.list {
-            list(&client, &bucket, &key).await?
+            list(&client, &bucket, &key, &a.suffix).await?
         } else {
             get(&a, &client, &bucket, &key).await?
         };
@@ -64,7 +69,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     })
 }
 
-async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> anyhow::Result<u64> {
+async fn list(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    suffix: &str,
+) -> anyhow::Result<u64> {
     let prefix = match prefix {
         "" => String::new(),
         p if p.ends_with('/') => p.to_string(),
@@ -80,7 +90,7 @@ async fn list(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> anyhow
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| s3_error(format!("listing s3://{bucket}/{prefix}"), e))?;
         for o in page.contents() {
-            if let Some(k) = o.key().filter(|k| k.ends_with(".asb")) {
+            if let Some(k) = o.key().filter(|k| k.ends_with(suffix)) {
                 found.push((k.to_string(), o.size().unwrap_or(0) as u64));
             }
         }
