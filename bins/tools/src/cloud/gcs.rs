@@ -223,7 +223,9 @@ impl Session {
                             continue;
                         }
                         Some(n) if n < end => format!("the server kept {n} of {end} bytes"),
-                        _ => return Ok(()),
+                        Some(_) => return Ok(()),
+                        // No Range: the server kept nothing yet.
+                        None => "the server kept none of the chunk".to_string(),
                     }
                 }
                 Ok(resp) if resp.status().is_success() && total.is_some() => return Ok(()),
