@@ -262,74 +262,34 @@ def output_faults():
     srv.stop()
 
 
-def s3_faults():
-    # Enough records for several 5 MiB parts.
+def cloud_faults(store):
+    """Failing, slow and dying servers in front of a single-object backup into S3 (moto), GCS
+    (fake-gcs-server) or Azure (Azurite), and a directory backup stopped and resumed."""
+    e = store()
+    name = e.name
+    # Enough records for several parts (S3's are 5 MiB at least).
     srv = Server(nodes=2, sample=max(opts.records, 30000))
     want = server_digests(srv)
-    m = Moto()
-    base = ["-h", srv.host, "-n", "test", "--s3-region", "us-east-1"]
-    # Part uploads need 5 MiB parts: a few parts for the whole namespace.
-    for name, args, key in [
-        ("S3 answers 500 to 3 part uploads", ["--fail", "3"], "e500.asb"),
-        ("S3 slow (300 ms per request)", ["--delay-ms", "300"], "slow.asb"),
-    ]:
-        px, url = m.proxy(*args)
-        r = backup(base + ["-o", f"s3://bkt/{key}", "--s3-endpoint-override", url,
-                           "--s3-min-part-size", "5"])
-        px.kill()
-        got = collections.Counter()
-        if r.returncode == 0:
-            digests_of(m.util("get", "bkt", key), got)
-        report(name, want, got, [r.returncode], [0])
-    px, url = m.proxy("--die-after", "2")
-    r = backup(base + ["-o", "s3://bkt/dies.asb", "--s3-endpoint-override", url])
-    px.kill()
-    report("S3 dies mid-upload", want, None, [r.returncode], [1],
-           "no object" if not m.keys("dies") else "AN OBJECT WAS LEFT")
-    # Directory mode into a prefix: SIGTERM, then --continue (the state in the current dir).
-    with tempfile.TemporaryDirectory() as cwd:
-        args = base + ["-d", "s3://bkt/dir", "-F", "1", "-w", "2", "--s3-endpoint-override", m.url]
-        p = spawn(args + ["--records-per-second", "4000"], cwd=cwd)
-        wait_for(f"{cwd}/test.asb.state")
-        p.send_signal(signal.SIGTERM)
-        p.wait()
-        r = backup(args + ["--continue", f"{cwd}/test.asb.state"], cwd=cwd)
-        got = collections.Counter()
-        for k in m.keys("dir/"):
-            digests_of(m.util("get", "bkt", k), got)
-        report("S3 prefix: SIGTERM, --continue", want, got, [p.returncode, r.returncode],
-               [143, 0])
-    m.stop()
-    srv.stop()
-
-
-def emulator_faults(scheme):
-    """The S3 rows, for GCS (fake-gcs-server) or Azure (Azurite): failing, slow and dying
-    servers in front of a single-object backup, a directory backup stopped and resumed."""
-    name = {"gs": "GCS", "az": "Azure"}[scheme]
-    small = ["--gcp-chunk-size", "1"] if scheme == "gs" else ["--azure-block-size", "1"]
-    srv = Server(nodes=2, sample=max(opts.records, 30000))
-    want = server_digests(srv)
-    e = Emulator(scheme)
     base = ["-h", srv.host, "-n", "test"]
     for title, args, key in [
         (f"{name} answers 500 to 3 part uploads", ["--fail", "3"], "e500.asb"),
         (f"{name} slow (300 ms per request)", ["--delay-ms", "300"], "slow.asb"),
     ]:
         px, url = e.proxy(*args)
-        r = backup(base + ["-o", f"{scheme}://bkt/{key}"] + e.options(url) + small)
+        r = backup(base + ["-o", f"{e.scheme}://bkt/{key}"] + e.options(url) + e.small)
         px.kill()
         got = collections.Counter()
         if r.returncode == 0:
             digests_of(e.util("get", "bkt", key), got)
         report(title, want, got, [r.returncode], [0])
     px, url = e.proxy("--die-after", "2")
-    r = backup(base + ["-o", f"{scheme}://bkt/dies.asb"] + e.options(url) + small)
+    r = backup(base + ["-o", f"{e.scheme}://bkt/dies.asb"] + e.options(url) + e.small)
     px.kill()
     report(f"{name} dies mid-upload", want, None, [r.returncode], [1],
            "no object" if not e.keys("dies") else "AN OBJECT WAS LEFT")
+    # Directory mode into a prefix: SIGTERM, then --continue (the state in the current dir).
     with tempfile.TemporaryDirectory() as cwd:
-        args = base + ["-d", f"{scheme}://bkt/dir", "-F", "1", "-w", "2"] + e.options()
+        args = base + ["-d", f"{e.scheme}://bkt/dir", "-F", "1", "-w", "2"] + e.options()
         p = spawn(args + ["--records-per-second", "4000"], cwd=cwd)
         wait_for(f"{cwd}/test.asb.state")
         p.send_signal(signal.SIGTERM)
@@ -422,8 +382,10 @@ def rates():
 
 
 for group, run in (("scan", scan_faults), ("replicas", replica_faults), ("output", output_faults),
-                   ("s3", s3_faults), ("gcs", lambda: emulator_faults("gs")),
-                   ("azure", lambda: emulator_faults("az")), ("restore", restore_faults)):
+                   ("s3", lambda: cloud_faults(Moto)),
+                   ("gcs", lambda: cloud_faults(lambda: Emulator("gs"))),
+                   ("azure", lambda: cloud_faults(lambda: Emulator("az"))),
+                   ("restore", restore_faults)):
     if opts.only in (None, group):
         run()
 w = max(len(r[0]) for r in rows)

@@ -68,26 +68,20 @@ class Server:
         self.p.wait()
 
 
-class Moto:
-    """A moto S3 server with bucket `bkt`, and a fault-injecting proxy in front of it."""
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
-    def __init__(self):
-        self.port = free_port()
-        self.p = subprocess.Popen([os.path.join(os.path.dirname(PY), "moto_server"), "-H",
-                                   "127.0.0.1", "-p", str(self.port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port)).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.util("create", "bkt")
 
-    def util(self, *a):
-        return subprocess.run([PY, os.path.join(ROOT, "tests/python/s3util.py"), self.url, *a],
-                              capture_output=True, check=True).stdout
+class Store:
+    """An object store's server with bucket (Azure: container) `bkt`, and a fault-injecting
+    proxy (s3fault.py) in front of it; the subclasses start moto, fake-gcs-server or Azurite.
+    util() talks to it with the cloud's own SDK; options() points the tools at it."""
+    path = ""  # Azure's endpoint names the account in its path
 
     def keys(self, prefix):
         return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
@@ -104,17 +98,37 @@ class Moto:
         self.p.wait()
 
 
+class Moto(Store):
+    scheme, name, small = "s3", "S3", ["--s3-min-part-size", "5"]
+
+    def __init__(self):
+        self.port = free_port()
+        self.p = subprocess.Popen([os.path.join(os.path.dirname(PY), "moto_server"), "-H",
+                                   "127.0.0.1", "-p", str(self.port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.util("create", "bkt")
+
+    def util(self, *a):
+        return subprocess.run([PY, os.path.join(ROOT, "tests/python/s3util.py"), self.url, *a],
+                              capture_output=True, check=True).stdout
+
+    def options(self, endpoint=None):
+        return ["--s3-endpoint-override", endpoint or self.url, "--s3-region", "us-east-1"]
+
+
 AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
                "K1SZFPTOtr/KBHBeksoGMGw==")
 
 
-class Emulator:
-    """fake-gcs-server (GCS, from PyPI) or Azurite (Azure, from npm), with bucket/container
-    `bkt`, read with the cloud's own SDK (cloudutil.py); the same interface as Moto, plus
-    scheme and options() for the tools."""
+class Emulator(Store):
+    """fake-gcs-server (GCS, from PyPI) or Azurite (Azure, from npm)."""
 
     def __init__(self, scheme):
         self.scheme = scheme
+        self.name = {"gs": "GCS", "az": "Azure"}[scheme]
+        self.small = ["--gcp-chunk-size", "1"] if scheme == "gs" else ["--azure-block-size", "1"]
         self.port = free_port()
         self.tmp = tempfile.mkdtemp()
         if scheme == "gs":
@@ -123,19 +137,14 @@ class Emulator:
             cmd = [binary, "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
                    "-port", str(self.port), "-public-host", host, "-external-url",
                    f"http://{host}", "-log-level", "error"]
-            self.url, self.path = f"http://{host}", ""
+            self.url = f"http://{host}"
         else:
             cmd = [os.path.join(ROOT, ".tools/node_modules/.bin/azurite-blob"), "--blobHost",
                    "127.0.0.1", "--blobPort", str(self.port), "--location", self.tmp, "--silent",
                    "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
             self.url, self.path = f"http://127.0.0.1:{self.port}", "/devstoreaccount1"
         self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port)).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(self.port)
         self.util("create", "bkt")
 
     def cloudutil(self, endpoint, *a):
@@ -145,9 +154,6 @@ class Emulator:
     def util(self, *a):
         return self.cloudutil(self.url + self.path, *a)
 
-    def keys(self, prefix):
-        return [l.split()[0] for l in self.util("list", "bkt", prefix).decode().splitlines()]
-
     def options(self, endpoint=None):
         e = (endpoint or self.url) + self.path
         if self.scheme == "gs":
@@ -155,16 +161,8 @@ class Emulator:
         return ["--azure-endpoint", e, "--azure-account-name", "devstoreaccount1",
                 "--azure-account-key", AZURITE_KEY]
 
-    def proxy(self, *a):
-        port = free_port()
-        p = subprocess.Popen([PY, os.path.join(ROOT, "tests/python/s3fault.py"), str(port),
-                              self.url, *a], stdout=subprocess.PIPE)
-        p.stdout.readline()
-        return p, f"http://127.0.0.1:{port}"
-
     def stop(self):
-        self.p.kill()
-        self.p.wait()
+        super().stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
