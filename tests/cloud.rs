@@ -4,11 +4,9 @@
 
 use as_test_support as support;
 
-use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-use support::clouds::{Cloud, Kind, ALL};
-use support::moto::venv;
+use support::clouds::{Cloud, FaultProxy, Kind, ALL};
 use support::{tool, TestServer};
 
 fn data(len: usize) -> Vec<u8> {
@@ -102,44 +100,6 @@ fn uploads_complete_only_when_whole() {
     }
 }
 
-/// The fault proxy (tests/python/s3fault.py) in front of a server; killed when dropped.
-struct Proxy(std::process::Child, String);
-
-impl Proxy {
-    fn start(upstream: &str, faults: &[&str]) -> Proxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Azure's endpoint names the account in its path: the proxy forwards paths unchanged.
-        let (base, path) = match upstream[7..].find('/') {
-            Some(i) => upstream.split_at(7 + i),
-            None => (upstream, ""),
-        };
-        let mut p = Command::new(venv().join("bin/python"))
-            .arg(support::repo().join("tests/python/s3fault.py"))
-            .args([&port.to_string(), base])
-            .args(faults)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(p.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Proxy(p, format!("http://127.0.0.1:{port}{path}"))
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A command with the cloud's options, but pointed at `endpoint` (a proxy) instead.
 fn through(c: &Cloud, endpoint: &str, program: &str, args: &[&str]) -> Command {
     let mut opts = c.args();
@@ -156,10 +116,10 @@ fn a_server_that_fails_or_dies_mid_upload_leaves_no_object() {
     for kind in [Kind::Gcs, Kind::Azure] {
         let c = Cloud::start(kind);
         // Parts failing twice are retried, and the object is whole.
-        let p = Proxy::start(&c.endpoint, &["--fail", "2"]);
+        let p = FaultProxy::start(&c.endpoint, &["--fail", "2"]);
         let mut cmd = through(
             &c,
-            &p.1,
+            &p.url,
             tool("as-put"),
             &[&c.url("retried.asb"), "--eof-completes"],
         );
@@ -169,10 +129,10 @@ fn a_server_that_fails_or_dies_mid_upload_leaves_no_object() {
         assert!(c.get("retried.asb") == big, "{kind:?}");
         drop(p);
         // The server goes away on the third upload request: one line, and no object.
-        let p = Proxy::start(&c.endpoint, &["--die-after", "3"]);
+        let p = FaultProxy::start(&c.endpoint, &["--die-after", "3"]);
         let mut cmd = through(
             &c,
-            &p.1,
+            &p.url,
             tool("as-put"),
             &[&c.url("died.asb"), "--eof-completes"],
         );
@@ -256,10 +216,10 @@ fn downloads_list_and_resume_where_they_broke() {
         // The first ten reads break, each a tenth in: object_store resumes a broken body a few
         // times itself, then as-get does, each time asking for the rest only.
         let cut = (big.len() / 10).to_string();
-        let p = Proxy::start(&c.endpoint, &["--cut-gets", "10", "--cut-at", &cut]);
+        let p = FaultProxy::start(&c.endpoint, &["--cut-gets", "10", "--cut-at", &cut]);
         let o = through(
             &c,
-            &p.1,
+            &p.url,
             tool("as-get"),
             &[&c.url("dir/test_00000.asb"), "-v"],
         )

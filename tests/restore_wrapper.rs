@@ -4,9 +4,9 @@
 
 use as_test_support as support;
 
-use std::io::BufRead;
-use std::process::{Command, Output, Stdio};
-use support::moto::{env, venv, Moto};
+use std::process::{Command, Output};
+use support::clouds::FaultProxy;
+use support::moto::{env, Moto};
 use support::{run, tool, TestServer};
 
 use support::{assert_same, server_records as records};
@@ -149,36 +149,14 @@ fn a_bad_file_fails_the_restore_and_is_named() {
     assert!(support::stderr(&o).contains("--unique is mutually exclusive"));
 }
 
-/// A child process killed when dropped (a failed assertion must not leave it running).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The fault proxy in front of moto: the first `cuts` object reads stop after `at` bytes.
-fn cutting_proxy(m: &Moto, cuts: u32, at: u64) -> (Killed, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut p = Command::new(venv().join("bin/python"))
-        .arg(support::repo().join("tests/python/s3fault.py"))
-        .args([&port.to_string(), &m.endpoint[..]])
-        .args(["--cut-gets", &cuts.to_string(), "--cut-at", &at.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(p.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Killed(p), format!("http://127.0.0.1:{port}"))
+fn cutting_proxy(m: &Moto, cuts: u32, at: u64) -> (FaultProxy, String) {
+    let p = FaultProxy::start(
+        &m.endpoint,
+        &["--cut-gets", &cuts.to_string(), "--cut-at", &at.to_string()],
+    );
+    let url = p.url.clone();
+    (p, url)
 }
 
 #[test]

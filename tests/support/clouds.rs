@@ -266,3 +266,45 @@ impl Drop for Cloud {
         }
     }
 }
+
+/// The fault-injecting proxy (tests/python/s3fault.py) in front of a server's endpoint, killed
+/// when dropped; `url` is the endpoint through it (Azure's account path kept).
+pub struct FaultProxy {
+    child: Child,
+    pub url: String,
+}
+
+impl FaultProxy {
+    pub fn start(endpoint: &str, faults: &[&str]) -> FaultProxy {
+        use std::io::BufRead;
+        let port = free_port();
+        let rest = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+        let (base, path) = match rest.find('/') {
+            Some(i) => (&endpoint[..7 + i], &rest[i..]),
+            None => (endpoint, ""),
+        };
+        let mut child = Command::new(venv().join("bin/python"))
+            .arg(crate::repo().join("tests/python/s3fault.py"))
+            .args([&port.to_string(), base])
+            .args(faults)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        FaultProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}{path}"),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
