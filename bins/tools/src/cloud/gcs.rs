@@ -84,6 +84,7 @@ impl GcpArgs {
         let creds = gcs.credentials().clone();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(super::READ_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let mut meta = serde_json::json!({ "name": url.key });

@@ -153,10 +153,18 @@ pub fn retry() -> object_store::RetryConfig {
     }
 }
 
-/// Connection settings; plain HTTP only where an endpoint was given (an emulator).
+/// A connection that delivers nothing for this long is given up (and the read resumed): a
+/// stalled server, not a large object, ends a request.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Connection settings; plain HTTP only where an endpoint was given (an emulator). No limit on a
+/// whole request (object_store's default is 30 s, which would cut every large download), but
+/// one on silence.
 pub fn client_options(allow_http: bool) -> object_store::ClientOptions {
     object_store::ClientOptions::new()
         .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_timeout_disabled()
+        .with_read_timeout(READ_TIMEOUT)
         .with_allow_http(allow_http)
 }
 
