@@ -299,6 +299,16 @@ fn the_wrappers_back_up_into_and_restore_from_each_cloud() {
             );
             support::assert_same(&src, &dst);
         }
+        // as-decode --validate reads a prefix of each cloud itself.
+        let o = c
+            .command(tool("as-decode"), &["--validate", &dir])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{kind:?}: {}", support::stderr(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("valid: 4000 record(s)"),
+            "{kind:?}"
+        );
         let args = ["--validate", "-d", &dir];
         ok(wrapper(&c, support::asrestore_command(&args), cwd.path())
             .output()

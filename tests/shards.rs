@@ -200,7 +200,6 @@ fn shards_into_one_s3_prefix() {
         "--s3-region",
         "us-east-1",
     ];
-    let cwd = tempfile::tempdir().unwrap();
     let args = [
         &[
             "-h",
@@ -225,17 +224,16 @@ fn shards_into_one_s3_prefix() {
     }
     let want = server_digests(&h, &["-n", "test"]);
     assert_eq!(lost_and_doubled(&want, &got), (0, 0));
-    // The manifests, fetched, validate with the files they list.
-    let local = cwd.path().join("fetched");
-    std::fs::create_dir(&local).unwrap();
-    for k in &keys {
-        std::fs::write(
-            local.join(k.trim_start_matches("sharded/")),
-            m.util(&["get", "bkt", k]),
-        )
-        .unwrap();
-    }
-    ok(validate(&local));
+    // as-decode --validate reads the prefix itself: the manifests, then every file.
+    let validate_prefix = || {
+        let mut c = Command::new(tool("as-decode"));
+        c.args(["--validate", "s3://bkt/sharded"]).args(s3);
+        env(&mut c);
+        c.output().unwrap()
+    };
+    let o = validate_prefix();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 shard(s): every partition"));
     let dst = TestServer::start(1, &[]);
     let mut r = support::asrestore_command(
         &[&["-h", &dst.host()[..], "-d", "s3://bkt/sharded"][..], &s3].concat(),
@@ -255,6 +253,9 @@ fn shards_into_one_s3_prefix() {
     env(&mut r);
     let o = r.output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", support::stderr(&o));
+    let v = validate_prefix();
+    assert_eq!(v.status.code(), Some(3), "{}", support::stderr(&v));
+    assert!(support::stderr(&v).contains("shard 4/4 is missing (partitions 3072-4095)"));
     assert!(
         support::stderr(&o).contains("shard 4/4 is missing (partitions 3072-4095)"),
         "{}",

@@ -51,9 +51,35 @@ pub struct Args {
     #[command(flatten)]
     pub key: crate::keys::KeyArgs,
 
-    /// The backup file (or, with --validate, a directory of *.asb files); standard input when
-    /// absent or `-`.
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
+
+    #[command(flatten)]
+    pub cloud: crate::cloud::CloudArgs,
+
+    /// The backup file (or, with --validate, a directory of *.asb files, or a cloud prefix:
+    /// s3://, gs://, az:// as as-get(1) takes them); standard input when absent or `-`.
     pub input: Option<PathBuf>,
+}
+
+/// How many shard manifests there are, and what is wrong with them (none: one whole backup).
+type Sharded = Option<(usize, Vec<String>)>;
+
+/// One file to validate: local (None: standard input), or an object in a cloud.
+enum Item {
+    Local(Option<PathBuf>),
+    Remote(String),
+}
+
+impl Item {
+    fn name(&self) -> String {
+        match self {
+            Item::Local(p) => p
+                .as_ref()
+                .map_or("stdin".to_string(), |p| p.display().to_string()),
+            Item::Remote(u) => u.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -73,7 +99,15 @@ fn open(
     compress: Option<Compression>,
     key: Option<&Key>,
 ) -> anyhow::Result<Box<dyn Read>> {
-    let input = open_input(path)?;
+    layers(Box::new(open_input(path)?), compress, key)
+}
+
+/// The decryption and decompression the options ask for, over `input`.
+fn layers(
+    input: Box<dyn Read>,
+    compress: Option<Compression>,
+    key: Option<&Key>,
+) -> anyhow::Result<Box<dyn Read>> {
     let raw: Box<dyn BufRead> = match key {
         Some(k) => Box::new(buffered(Decryptor::new(buffered(input), k)?)),
         None => Box::new(buffered(input)),
@@ -129,12 +163,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn validate_one(
-    path: Option<&Path>,
-    compress: Option<Compression>,
+    item: &Item,
+    args: &Args,
     key: Option<&Key>,
     name: &str,
 ) -> anyhow::Result<(Counts, bool)> {
-    let input = open(path, compress, key).with_context(|| name.to_string())?;
+    let url = match item {
+        Item::Local(path) => return validate_read(open(path.as_deref(), args.compress, key), name),
+        Item::Remote(url) => url.clone(),
+    };
+    // The object streams through a pipe from a download thread; its failure, if any, is the
+    // cause of what the reader saw.
+    let (r, mut w) = std::io::pipe()?;
+    let reader = crate::cloud::Reader {
+        s3: args.s3.clone(),
+        cloud: args.cloud.clone(),
+    };
+    let fetch = std::thread::spawn(move || -> anyhow::Result<u64> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(reader.read(&url, &mut w))
+    });
+    let seen = validate_read(layers(Box::new(r), args.compress, key), name);
+    match fetch.join() {
+        Ok(Err(e)) if seen.is_err() || !is_broken_pipe(&e) => Err(e),
+        Err(_) => bail!("the download of {name} failed"),
+        _ => seen,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+fn validate_read(
+    input: anyhow::Result<Box<dyn Read>>,
+    name: &str,
+) -> anyhow::Result<(Counts, bool)> {
+    let input = input.with_context(|| name.to_string())?;
     let mut reader = AsbReader::new(input).with_context(|| name.to_string())?;
     let first = reader.header().first_file;
     let mut c = Counts::default();
@@ -150,7 +221,7 @@ fn validate_one(
 
 /// The shard manifests of a directory, and what is wrong with them (see
 /// [`as_common::shards::check`]); none: not a sharded backup.
-fn shards(dir: &Path) -> anyhow::Result<Option<(usize, Vec<String>)>> {
+fn shards(dir: &Path) -> anyhow::Result<Sharded> {
     use as_common::shards::{check, Manifest, SUFFIX};
     let (mut manifests, mut files) = (Vec::new(), std::collections::BTreeSet::new());
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -192,8 +263,45 @@ fn shards_verdict(n: usize, problems: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The objects of a cloud prefix, and what is wrong with its shard manifests, if it has any.
+fn cloud_items(args: &Args, url: &str) -> anyhow::Result<(Vec<Item>, Sharded)> {
+    use as_common::shards::{check, Manifest, SUFFIX};
+    let reader = crate::cloud::Reader {
+        s3: args.s3.clone(),
+        cloud: args.cloud.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let files = rt.block_on(reader.list(url, ".asb"))?;
+    if files.is_empty() {
+        return Err(BadInput(format!("{url} holds no *.asb objects")).into());
+    }
+    let base = |u: &str| u.rsplit('/').next().unwrap_or(u).to_string();
+    let mut manifests = Vec::new();
+    for m in rt.block_on(reader.list(url, SUFFIX))? {
+        let mut text = Vec::new();
+        rt.block_on(reader.read(&m, &mut text))?;
+        let parsed = Manifest::parse(&text).map_err(|e| BadInput(format!("{m}: {e}")))?;
+        manifests.push((base(&m), parsed));
+    }
+    let names = files.iter().map(|f| base(f)).collect();
+    let sharded = (!manifests.is_empty()).then(|| (manifests.len(), check(&manifests, &names)));
+    Ok((files.into_iter().map(Item::Remote).collect(), sharded))
+}
+
 fn validate(args: &Args) -> anyhow::Result<()> {
     let path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
+    let cloud_url = path
+        .and_then(|p| p.to_str())
+        .filter(|s| crate::cloud::Url::parse(s, true).is_ok());
+    if let Some(url) = cloud_url {
+        if args.shards_only {
+            bail!("--shards-only reads a local directory; for {url}, validate it whole");
+        }
+        let (items, sharded) = cloud_items(args, url)?;
+        return validate_items(args, items, sharded);
+    }
     let sharded = match path {
         Some(dir) if dir.is_dir() => shards(dir)?,
         _ => None,
@@ -207,7 +315,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         };
         return shards_verdict(n, &problems);
     }
-    let files: Vec<Option<PathBuf>> = match path {
+    let files: Vec<Item> = match path {
         Some(dir) if dir.is_dir() => {
             // A directory backup that did not finish carries a marker with the reason.
             for e in
@@ -231,25 +339,28 @@ fn validate(args: &Args) -> anyhow::Result<()> {
             {
                 let p = e?.path();
                 if p.extension().is_some_and(|x| x == "asb") && p.is_file() {
-                    v.push(Some(p));
+                    v.push(p);
                 }
             }
             if v.is_empty() {
                 return Err(BadInput(format!("{} holds no *.asb files", dir.display())).into());
             }
             v.sort();
-            v
+            v.into_iter().map(|p| Item::Local(Some(p))).collect()
         }
-        p => vec![p.map(Path::to_path_buf)],
+        p => vec![Item::Local(p.map(Path::to_path_buf))],
     };
+    validate_items(args, files, sharded)
+}
+
+/// Validates every file, then says whether the shards (if any) make one backup.
+fn validate_items(args: &Args, files: Vec<Item>, sharded: Sharded) -> anyhow::Result<()> {
     let key = args.key.key()?;
     let mut total = Counts::default();
     let (mut failed, mut first_files) = (0usize, 0usize);
     for f in &files {
-        let name = f
-            .as_ref()
-            .map_or("stdin".to_string(), |p| p.display().to_string());
-        match validate_one(f.as_deref(), args.compress, key.as_ref(), &name) {
+        let name = f.name();
+        match validate_one(f, args, key.as_ref(), &name) {
             Ok((c, first)) => {
                 total.records += c.records;
                 total.sindexes += c.sindexes;

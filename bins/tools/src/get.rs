@@ -86,9 +86,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .build()?;
     let bytes = rt.block_on(async {
         if a.list {
-            list(&*store, &url, &a.suffix).await
+            let found = list_keys(&*store, &url, &a.suffix).await?;
+            let mut out = std::io::stdout().lock();
+            for (k, _) in &found {
+                writeln!(out, "{}", url.with_key(k))?;
+            }
+            out.flush()?;
+            Ok(found.iter().map(|(_, s)| s).sum())
         } else {
-            get(&a, store.clone(), &url).await
+            let mut out = std::io::stdout().lock();
+            read_object(store.clone(), &url, a.attempts, a.verbose, &mut out).await
         }
     })?;
     Summary::new()
@@ -96,7 +103,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .write(a.summary.as_deref())
 }
 
-async fn list(store: &dyn ObjectStore, url: &Url, suffix: &str) -> anyhow::Result<u64> {
+/// The keys under the prefix (a directory) whose names end with `suffix`, sorted, with sizes.
+pub async fn list_keys(
+    store: &dyn ObjectStore,
+    url: &Url,
+    suffix: &str,
+) -> anyhow::Result<Vec<(String, u64)>> {
     let prefix = url.key.trim_end_matches('/');
     let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
     let mut found: Vec<(String, u64)> = store
@@ -107,59 +119,53 @@ async fn list(store: &dyn ObjectStore, url: &Url, suffix: &str) -> anyhow::Resul
         .await
         .map_err(|e| store_error(format!("listing {url}"), e))?;
     found.sort();
-    let mut out = std::io::stdout().lock();
-    for (k, _) in &found {
-        writeln!(out, "{}", url.with_key(k))?;
-    }
-    out.flush()?;
-    Ok(found.iter().map(|(_, s)| s).sum())
+    Ok(found)
 }
 
-async fn get(a: &Args, store: Arc<dyn ObjectStore>, url: &Url) -> anyhow::Result<u64> {
+/// Writes the object to `out`, resuming broken reads; returns its size.
+pub async fn read_object(
+    store: Arc<dyn ObjectStore>,
+    url: &Url,
+    attempts: u32,
+    verbose: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
     let path = Path::from(url.key.as_str());
     let name = url.to_string();
-    let mut out = std::io::stdout().lock();
-    read_to_end(
-        "as-get",
-        &name,
-        a.attempts,
-        a.verbose,
-        &mut out,
-        |from, etag| {
-            let (store, path, name) = (store.clone(), path.clone(), name.clone());
-            async move {
-                let opts = GetOptions {
-                    range: (from > 0).then_some(GetRange::Offset(from)),
-                    if_match: etag,
-                    ..Default::default()
-                };
-                match store.get_opts(&path, opts).await {
-                    Ok(r) => Ok(Opened {
-                        etag: r.meta.e_tag.clone(),
-                        size: r.meta.size,
-                        body: r
-                            .into_stream()
-                            .map(|c| c.map_err(|e| e.to_string()))
-                            .boxed(),
-                    }),
-                    Err(e) => {
-                        use object_store::Error as E;
-                        let permanent = matches!(
-                            e,
-                            E::NotFound { .. }
-                                | E::Precondition { .. }
-                                | E::PermissionDenied { .. }
-                                | E::Unauthenticated { .. }
-                        );
-                        let err = store_error(format!("reading {name}"), e);
-                        Err(match permanent {
-                            true => ReadError::Permanent(err),
-                            false => ReadError::Transient(format!("{err:#}")),
-                        })
-                    }
+    read_to_end("as-get", &name, attempts, verbose, out, |from, etag| {
+        let (store, path, name) = (store.clone(), path.clone(), name.clone());
+        async move {
+            let opts = GetOptions {
+                range: (from > 0).then_some(GetRange::Offset(from)),
+                if_match: etag,
+                ..Default::default()
+            };
+            match store.get_opts(&path, opts).await {
+                Ok(r) => Ok(Opened {
+                    etag: r.meta.e_tag.clone(),
+                    size: r.meta.size,
+                    body: r
+                        .into_stream()
+                        .map(|c| c.map_err(|e| e.to_string()))
+                        .boxed(),
+                }),
+                Err(e) => {
+                    use object_store::Error as E;
+                    let permanent = matches!(
+                        e,
+                        E::NotFound { .. }
+                            | E::Precondition { .. }
+                            | E::PermissionDenied { .. }
+                            | E::Unauthenticated { .. }
+                    );
+                    let err = store_error(format!("reading {name}"), e);
+                    Err(match permanent {
+                        true => ReadError::Permanent(err),
+                        false => ReadError::Transient(format!("{err:#}")),
+                    })
                 }
             }
-        },
-    )
+        }
+    })
     .await
 }

@@ -59,9 +59,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     rt.block_on(async {
         let client = a.s3.client().await;
         let bytes = if a.list {
-            list(&client, &bucket, &key, &a.suffix).await?
+            let found = list_keys(&client, &bucket, &key, &a.suffix).await?;
+            let mut out = std::io::stdout().lock();
+            for (k, _) in &found {
+                writeln!(out, "s3://{bucket}/{k}")?;
+            }
+            out.flush()?;
+            found.iter().map(|(_, s)| s).sum()
         } else {
-            get(&a, &client, &bucket, &key).await?
+            let mut out = std::io::stdout().lock();
+            read_object(&client, &bucket, &key, a.attempts, a.verbose, &mut out).await?
         };
         let mut s = Summary::new();
         s.set("bytes", bytes);
@@ -69,12 +76,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     })
 }
 
-async fn list(
+/// The keys under the prefix (a directory: PREFIX/...) whose names end with `suffix`, sorted,
+/// with their sizes.
+pub async fn list_keys(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     suffix: &str,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Vec<(String, u64)>> {
     let prefix = match prefix {
         "" => String::new(),
         p if p.ends_with('/') => p.to_string(),
@@ -96,68 +105,58 @@ async fn list(
         }
     }
     found.sort();
-    let mut out = std::io::stdout().lock();
-    for (k, _) in &found {
-        writeln!(out, "s3://{bucket}/{k}")?;
-    }
-    out.flush()?;
-    Ok(found.iter().map(|(_, s)| s).sum())
+    Ok(found)
 }
 
-async fn get(
-    a: &Args,
+/// Writes the object to `out`, resuming broken reads; returns its size.
+pub async fn read_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    attempts: u32,
+    verbose: bool,
+    out: &mut impl Write,
 ) -> anyhow::Result<u64> {
     let url = format!("s3://{bucket}/{key}");
-    let mut out = std::io::stdout().lock();
-    read_to_end(
-        "as-s3get",
-        &url,
-        a.attempts,
-        a.verbose,
-        &mut out,
-        |from, etag| {
-            let mut req = client.get_object().bucket(bucket).key(key);
-            if from > 0 {
-                req = req.range(format!("bytes={from}-"));
-            }
-            if let Some(e) = etag {
-                req = req.if_match(e);
-            }
-            let url = url.clone();
-            async move {
-                match req.send().await {
-                    Ok(resp) => Ok(Opened {
-                        etag: resp.e_tag().map(str::to_string),
-                        size: resp.content_length().unwrap_or(0).max(0) as u64,
-                        body: futures::stream::unfold(resp.body, |mut b| async move {
-                            match b.try_next().await {
-                                Ok(Some(c)) => Some((Ok(c), b)),
-                                Ok(None) => None,
-                                Err(e) => Some((
-                                    Err(format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e))),
-                                    b,
-                                )),
-                            }
-                        })
-                        .boxed(),
-                    }),
-                    Err(e) => {
-                        let transient = e.raw_response().is_none_or(|r| {
-                            r.status().is_server_error() || r.status().as_u16() == 429
-                        });
-                        let err = s3_error(format!("reading {url}"), e);
-                        // Missing object, no access, or a replaced object (If-Match failed).
-                        Err(match transient {
-                            true => ReadError::Transient(format!("{err:#}")),
-                            false => ReadError::Permanent(err),
-                        })
-                    }
+    read_to_end("as-s3get", &url, attempts, verbose, out, |from, etag| {
+        let mut req = client.get_object().bucket(bucket).key(key);
+        if from > 0 {
+            req = req.range(format!("bytes={from}-"));
+        }
+        if let Some(e) = etag {
+            req = req.if_match(e);
+        }
+        let url = url.clone();
+        async move {
+            match req.send().await {
+                Ok(resp) => Ok(Opened {
+                    etag: resp.e_tag().map(str::to_string),
+                    size: resp.content_length().unwrap_or(0).max(0) as u64,
+                    body: futures::stream::unfold(resp.body, |mut b| async move {
+                        match b.try_next().await {
+                            Ok(Some(c)) => Some((Ok(c), b)),
+                            Ok(None) => None,
+                            Err(e) => Some((
+                                Err(format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e))),
+                                b,
+                            )),
+                        }
+                    })
+                    .boxed(),
+                }),
+                Err(e) => {
+                    let transient = e
+                        .raw_response()
+                        .is_none_or(|r| r.status().is_server_error() || r.status().as_u16() == 429);
+                    let err = s3_error(format!("reading {url}"), e);
+                    // Missing object, no access, or a replaced object (If-Match failed).
+                    Err(match transient {
+                        true => ReadError::Transient(format!("{err:#}")),
+                        false => ReadError::Permanent(err),
+                    })
                 }
             }
-        },
-    )
+        }
+    })
     .await
 }

@@ -131,6 +131,47 @@ impl CloudArgs {
     }
 }
 
+/// Reading any of the three clouds: a prefix's objects, and one object streamed (as-decode
+/// --validate of a cloud prefix; as-get is the same for one cloud at a time).
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub s3: crate::s3::S3Args,
+    pub cloud: CloudArgs,
+}
+
+impl Reader {
+    /// The URLs of the objects under the prefix whose names end with `suffix`, sorted.
+    pub async fn list(&self, url: &str, suffix: &str) -> anyhow::Result<Vec<String>> {
+        let (u, account) = Url::parse(url, true)?;
+        let keys = match u.scheme {
+            Scheme::S3 => {
+                let c = self.s3.client().await;
+                crate::s3get::list_keys(&c, &u.bucket, &u.key, suffix).await?
+            }
+            _ => {
+                let store = self.cloud.store(&u, account.as_deref())?;
+                crate::get::list_keys(&*store, &u, suffix).await?
+            }
+        };
+        Ok(keys.into_iter().map(|(k, _)| u.with_key(&k)).collect())
+    }
+
+    /// Streams the object to `out`; returns its size.
+    pub async fn read(&self, url: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
+        let (u, account) = Url::parse(url, false)?;
+        match u.scheme {
+            Scheme::S3 => {
+                let c = self.s3.client().await;
+                crate::s3get::read_object(&c, &u.bucket, &u.key, 10, false, out).await
+            }
+            _ => {
+                let store = self.cloud.store(&u, account.as_deref())?;
+                crate::get::read_object(store, &u, 10, false, out).await
+            }
+        }
+    }
+}
+
 /// One object being written: parts in order, then complete (the object appears, whole) or
 /// abort (nothing appears).
 pub trait ObjectUpload: Send {
