@@ -187,7 +187,8 @@ fn validate_one(
     });
     let seen = validate_read(layers(Box::new(r), args.compress, key), name);
     match fetch.join() {
-        Ok(Err(e)) if seen.is_err() || !is_broken_pipe(&e) => Err(e),
+        // A broken pipe: the validator stopped reading first, and says why.
+        Ok(Err(e)) if !is_broken_pipe(&e) => Err(e),
         Err(_) => bail!("the download of {name} failed"),
         _ => seen,
     }
