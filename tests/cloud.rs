@@ -213,6 +213,18 @@ fn downloads_list_and_resume_where_they_broke() {
                 c.url("dir/test_00001.asb")
             )
         );
+        // Not backups: as-decode --validate of the prefix says which and why, one line each.
+        let o = c
+            .command(tool("as-decode"), &["--validate", &c.url("dir")])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{kind:?}");
+        let err = support::stderr(&o);
+        assert!(
+            err.contains(&format!("{}: line 1", c.url("dir/test_00000.asb")))
+                && err.contains("not an ASB backup"),
+            "{kind:?}: {err}"
+        );
         // The first ten reads break, each a tenth in: object_store resumes a broken body a few
         // times itself, then as-get does, each time asking for the rest only.
         let cut = (big.len() / 10).to_string();
