@@ -188,18 +188,10 @@ fn validate_one(
     let seen = validate_read(layers(Box::new(r), args.compress, key), name);
     match fetch.join() {
         // A broken pipe: the validator stopped reading first, and says why.
-        Ok(Err(e)) if !is_broken_pipe(&e) => Err(e),
+        Ok(Err(e)) if !as_cli::io::is_broken_pipe(&e) => Err(e),
         Err(_) => bail!("the download of {name} failed"),
         _ => seen,
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
-    })
 }
 
 fn validate_read(

@@ -3,7 +3,7 @@
 //! not yet written) and for the same version (If-Match on the ETag of the first), so the output
 //! is the object exactly, or one line says why not.
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -65,8 +65,8 @@ where
         while let Some(chunk) = r.body.next().await {
             match chunk {
                 Ok(c) => {
-                    out.write_all(&c)
-                        .map_err(|e| anyhow::anyhow!("writing the object out: {e}"))?;
+                    // The io::Error stays the cause: a closed pipe is told as such.
+                    out.write_all(&c).context("writing the object out")?;
                     done += c.len() as u64;
                     failures = 0;
                     delay = Duration::from_millis(100);
