@@ -45,6 +45,11 @@ impl Manifest {
         })
     }
 
+    /// Whether a stream header's scope is a shard's (as-scan --shard).
+    pub fn is_shard(scope: &str) -> bool {
+        Manifest::of_scope(scope, 0, 0, Vec::new()).is_some()
+    }
+
     pub fn parse(text: &[u8]) -> Result<Manifest, String> {
         let m: Manifest =
             serde_json::from_slice(text).map_err(|e| format!("not a shard manifest: {e}"))?;

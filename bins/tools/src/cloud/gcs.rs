@@ -126,7 +126,7 @@ impl GcpArgs {
                     )
                 }
                 Err(e) if attempt >= ATTEMPTS => {
-                    bail!("starting the upload to {url} failed: {}", chain(&e))
+                    bail!("starting the upload to {url} failed: {}", super::causes(&e))
                 }
                 _ => tokio::time::sleep(backoff(attempt)).await,
             }
@@ -234,7 +234,7 @@ impl Session {
                     bail!("uploading to {} failed: {}", self.url, describe(resp).await)
                 }
                 Ok(resp) => describe(resp).await,
-                Err(e) => chain(&e),
+                Err(e) => super::causes(&e),
             };
             if attempt >= ATTEMPTS {
                 bail!(
@@ -275,15 +275,4 @@ async fn describe(resp: reqwest::Response) -> String {
     let body = resp.text().await.unwrap_or_default();
     let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
     format!("HTTP {st}: {}", body.chars().take(300).collect::<String>())
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
 }

@@ -211,8 +211,14 @@ pub fn client_options(allow_http: bool) -> object_store::ClientOptions {
 
 /// One line for a failed object_store request: what failed, then its chain of causes.
 pub fn store_error(what: String, e: object_store::Error) -> anyhow::Error {
-    let mut msg = format!("{what}: {e}");
-    let mut src = std::error::Error::source(&e);
+    anyhow::anyhow!("{what}: {}", causes(&e))
+}
+
+/// An error and its causes on one line, each cause once (libraries often repeat a cause's text
+/// in their own).
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
     while let Some(s) = src {
         let t = s.to_string();
         if !msg.contains(&t) {
@@ -221,7 +227,7 @@ pub fn store_error(what: String, e: object_store::Error) -> anyhow::Error {
         }
         src = s.source();
     }
-    anyhow::anyhow!(msg.replace('\n', " "))
+    msg.replace('\n', " ")
 }
 
 #[cfg(test)]

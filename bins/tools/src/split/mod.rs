@@ -180,9 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 BadInput("the stream names no namespace usable as a file prefix: give --output-file-prefix".into())
             })?,
     };
-    if args.manifest.is_some()
-        && as_common::shards::Manifest::of_scope(&header.scope, 0, 0, Vec::new()).is_none()
-    {
+    if args.manifest.is_some() && !as_common::shards::Manifest::is_shard(&header.scope) {
         return Err(BadInput(format!(
             "--manifest: the input is not a shard's (its scope is {:?}): scan with as-scan --shard K/N",
             header.scope

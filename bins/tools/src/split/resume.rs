@@ -132,7 +132,7 @@ pub fn fresh(
     }
     if let Some(Dest::Dir(dir)) = dest {
         let mut there = asb_files(dir)?;
-        if as_common::shards::Manifest::of_scope(&header.scope, 0, 0, Vec::new()).is_some() {
+        if as_common::shards::Manifest::is_shard(&header.scope) {
             // The shards of a backup share a directory: a shard minds only its own files.
             there.retain(|p| {
                 let name = p.file_name().unwrap_or_default().to_string_lossy();
