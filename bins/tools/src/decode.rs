@@ -34,8 +34,8 @@ pub struct Args {
     #[arg(long)]
     pub validate: bool,
 
-    /// With --validate on a directory: check only the shard manifests and that the files they
-    /// list are there, without reading the files (quick, before a restore).
+    /// With --validate on a directory or a cloud prefix: check only the shard manifests and that
+    /// the files they list are there, without reading the files (quick, before a restore).
     #[arg(long, requires = "validate")]
     pub shards_only: bool,
 
@@ -289,10 +289,13 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         .and_then(|p| p.to_str())
         .filter(|s| crate::cloud::Url::parse(s, true).is_ok());
     if let Some(url) = cloud_url {
-        if args.shards_only {
-            bail!("--shards-only reads a local directory; for {url}, validate it whole");
-        }
         let (items, sharded) = cloud_items(args, url)?;
+        if args.shards_only {
+            let Some((n, problems)) = sharded else {
+                return Err(BadInput(format!("{url} holds no shard manifests")).into());
+            };
+            return shards_verdict(n, &problems);
+        }
         return validate_items(args, items, sharded);
     }
     let sharded = match path {
