@@ -379,13 +379,7 @@ fn an_interrupted_backup_into_each_cloud_resumes() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        for _ in 0..400 {
-            if state.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        std::thread::sleep(Duration::from_millis(1000));
+        support::wait_for_file(&state, Duration::from_millis(1000));
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

@@ -6,7 +6,7 @@ use as_test_support as support;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{
     asbackup_command, child_named, dir_digests, lost_and_doubled, server_digests, TestServer,
 };
@@ -91,11 +91,7 @@ fn assert_exactly_once(host: &str, dir: &Path, scope: &[&str]) {
 /// passed for records to flow. (A delay, not a timing assertion: the test holds whenever the
 /// signal lands.)
 fn running(state: &Path) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while !state.exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    support::wait_for_file(state, Duration::from_millis(700));
 }
 
 /// The options of one backup: scope and output, throttled so that it can be interrupted.

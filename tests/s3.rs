@@ -280,15 +280,7 @@ fn an_interrupted_backup_into_s3_resumes() {
         env(&mut c);
         c
     };
-    let wait_for_state = || {
-        for _ in 0..400 {
-            if state.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(800));
-    };
+    let wait_for_state = || support::wait_for_file(&state, std::time::Duration::from_millis(800));
     let mut c = asbackup(&["--records-per-second", "2500"]);
     let child = c.stderr(Stdio::piped()).spawn().unwrap();
     wait_for_state();

@@ -152,13 +152,7 @@ fn a_killed_shard_resumes() {
             .spawn()
             .unwrap();
     let state = dir2.join("test-shard-2-of-3.asb.state");
-    for _ in 0..400 {
-        if state.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    std::thread::sleep(Duration::from_millis(800));
+    support::wait_for_file(&state, Duration::from_millis(800));
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

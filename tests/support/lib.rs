@@ -266,3 +266,13 @@ pub fn assert_same(src: &TestServer, dst: &TestServer) {
         assert!(x.expiry.abs_diff(r.expiry) <= 2);
     }
 }
+
+/// Waits (up to 20 s) until `path` exists, as a running backup's state file does, then `settle`
+/// more, so that the backup is well under way before the test interrupts it.
+pub fn wait_for_file(path: &Path, settle: std::time::Duration) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !path.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(settle);
+}
