@@ -10,7 +10,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Read a backup from S3, GCS or Azure: an object to standard output, or a directory's files.
@@ -31,32 +30,14 @@ pub struct Args {
     /// The object; with --list, a prefix SCHEME://BUCKET[/PREFIX].
     pub url: String,
 
-    /// List the .asb objects under the prefix instead of reading one.
-    #[arg(long)]
-    pub list: bool,
-
-    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
-    /// manifests).
-    #[arg(long, default_value = ".asb", requires = "list")]
-    pub suffix: String,
+    #[command(flatten)]
+    pub read: crate::cloud::read::ReadArgs,
 
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
 
     #[command(flatten)]
     pub cloud: CloudArgs,
-
-    /// Failed reads in a row before giving up.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub attempts: u32,
-
-    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
-
-    /// Print how many bytes were read, and each resume, on stderr.
-    #[arg(short, long)]
-    pub verbose: bool,
 
     /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
     /// they are good, 2 with the reason when not.
@@ -65,19 +46,16 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let (url, account) = Url::parse(&a.url, a.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    let (url, account) =
+        Url::parse(&a.url, a.read.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
     if a.check_options {
         return Ok(());
     }
     if url.scheme == Scheme::S3 {
         return crate::s3get::run(crate::s3get::Args {
             url: a.url,
-            list: a.list,
-            suffix: a.suffix,
+            read: a.read,
             s3: a.s3,
-            attempts: a.attempts,
-            summary: a.summary,
-            verbose: a.verbose,
         });
     }
     let store = a.cloud.store(&url, account.as_deref())?;
@@ -85,8 +63,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let bytes = rt.block_on(async {
-        if a.list {
-            let found = list_keys(&*store, &url, &a.suffix).await?;
+        if a.read.list {
+            let found = list_keys(&*store, &url, &a.read.suffix).await?;
             let mut out = std::io::stdout().lock();
             for (k, _) in &found {
                 writeln!(out, "{}", url.with_key(k))?;
@@ -95,12 +73,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             Ok(found.iter().map(|(_, s)| s).sum())
         } else {
             let mut out = std::io::stdout().lock();
-            read_object(store.clone(), &url, a.attempts, a.verbose, &mut out).await
+            read_object(
+                store.clone(),
+                &url,
+                a.read.attempts,
+                a.read.verbose,
+                &mut out,
+            )
+            .await
         }
     })?;
     Summary::new()
         .set("bytes", bytes)
-        .write(a.summary.as_deref())
+        .write(a.read.summary.as_deref())
 }
 
 /// The keys under the prefix (a directory) whose names end with `suffix`, sorted, with sizes.

@@ -4,11 +4,9 @@
 use crate::cloud::{CloudArgs, Scheme, Url};
 use crate::source::Source;
 use anyhow::Context;
-use as_cli::summary::Summary;
 use bytes::Bytes;
 use clap::Parser;
 use std::collections::VecDeque;
-use std::path::PathBuf;
 
 /// Upload a backup into S3, GCS or Azure, completing the object only when the data is whole.
 ///
@@ -41,13 +39,8 @@ pub struct Args {
     #[command(flatten)]
     pub cloud: CloudArgs,
 
-    /// Print the object's size on stderr when done.
-    #[arg(short, long)]
-    pub verbose: bool,
-
-    /// When the object is complete, write `bytes=N` into this file (for scripts).
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: crate::source::Report,
 
     /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
     /// they are good, 2 with the reason when not.
@@ -63,8 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             completion: a.completion,
             s3: a.s3,
             parts: a.s3_parts,
-            verbose: a.verbose,
-            summary: a.summary,
+            report: a.report,
             check_options: a.check_options,
         });
     }
@@ -78,12 +70,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .build()?;
     let cancel = crate::source::cancel_on_signal(&rt, "as-put");
     let total = rt.block_on(upload(&a, &url, account.as_deref(), &mut source, &cancel))?;
-    if a.verbose {
-        eprintln!("as-put: {url}: {total} byte(s)");
-    }
-    Summary::new()
-        .set("bytes", total)
-        .write(a.summary.as_deref())
+    a.report.done("as-put", &url.to_string(), total, "")
 }
 
 /// Reads the input in parts and sends them, a few in flight, while the next is read.

@@ -1,13 +1,12 @@
 //! `as-s3get`: stream an S3 object to standard output, resuming with a ranged GET where a
 //! connection broke; or list the backup files under a prefix.
 
-use crate::cloud::read::{read_to_end, Opened, ReadError};
+use crate::cloud::read::{read_to_end, Opened, ReadArgs, ReadError};
 use crate::s3::{s3_error, split_url, S3Args};
 use as_cli::summary::Summary;
 use clap::Parser;
 use futures::StreamExt;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Read a backup from S3: an object to standard output, or the files of a directory backup.
 ///
@@ -26,40 +25,23 @@ pub struct Args {
     /// The object, s3://BUCKET/KEY; with --list, a prefix s3://BUCKET[/PREFIX].
     pub url: String,
 
-    /// List the .asb objects under the prefix instead of reading one.
-    #[arg(long)]
-    pub list: bool,
-
-    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
-    /// manifests).
-    #[arg(long, default_value = ".asb", requires = "list")]
-    pub suffix: String,
+    #[command(flatten)]
+    pub read: ReadArgs,
 
     #[command(flatten)]
     pub s3: S3Args,
-
-    /// Failed requests in a row before giving up.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub attempts: u32,
-
-    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
-
-    /// Print how many bytes were read, and each resume, on stderr.
-    #[arg(short, long)]
-    pub verbose: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let (bucket, key) = split_url(&a.url, a.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    let (bucket, key) =
+        split_url(&a.url, a.read.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let client = a.s3.client().await;
-        let bytes = if a.list {
-            let found = list_keys(&client, &bucket, &key, &a.suffix).await?;
+        let bytes = if a.read.list {
+            let found = list_keys(&client, &bucket, &key, &a.read.suffix).await?;
             let mut out = std::io::stdout().lock();
             for (k, _) in &found {
                 writeln!(out, "s3://{bucket}/{k}")?;
@@ -68,11 +50,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             found.iter().map(|(_, s)| s).sum()
         } else {
             let mut out = std::io::stdout().lock();
-            read_object(&client, &bucket, &key, a.attempts, a.verbose, &mut out).await?
+            read_object(
+                &client,
+                &bucket,
+                &key,
+                a.read.attempts,
+                a.read.verbose,
+                &mut out,
+            )
+            .await?
         };
         let mut s = Summary::new();
         s.set("bytes", bytes);
-        s.write(a.summary.as_deref())
+        s.write(a.read.summary.as_deref())
     })
 }
 

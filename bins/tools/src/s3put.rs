@@ -4,12 +4,10 @@
 use crate::s3::{parse_url, s3_error};
 use crate::source::Source;
 use anyhow::{bail, Context};
-use as_cli::summary::Summary;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use clap::Parser;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,13 +40,8 @@ pub struct Args {
     #[command(flatten)]
     pub parts: PartArgs,
 
-    /// Print the object's size on stderr when done.
-    #[arg(short, long)]
-    pub verbose: bool,
-
-    /// When the object is complete, write `bytes=N` into this file (for scripts).
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: crate::source::Report,
 
     /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
     /// they are good, 2 with the reason when not.
@@ -152,10 +145,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .send()
                 .await
                 .map_err(|e| s3_error(format!("uploading s3://{bucket}/{key} failed"), e))?;
-            if a.verbose {
-                eprintln!("as-s3put: s3://{bucket}/{key}: {n} byte(s) in one request");
-            }
-            return Summary::new().set("bytes", n).write(a.summary.as_deref());
+            let url = format!("s3://{bucket}/{key}");
+            return a.report.done("as-s3put", &url, n as u64, " in one request");
         }
         let created = c
             .create_multipart_upload()
@@ -210,12 +201,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                             e,
                         )
                     })?;
-                if a.verbose {
-                    eprintln!("as-s3put: s3://{bucket}/{key}: {total} byte(s)");
-                }
-                Summary::new()
-                    .set("bytes", total)
-                    .write(a.summary.as_deref())
+                a.report
+                    .done("as-s3put", &format!("s3://{bucket}/{key}"), total, "")
             }
             Err(e) => {
                 // Nothing may appear at the key: drop the parts uploaded so far.

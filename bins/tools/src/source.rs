@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use as_cli::framed::FramedReader;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -37,6 +38,31 @@ pub struct Completion {
     /// Standard input is trusted: its end completes the upload.
     #[arg(long)]
     pub eof_completes: bool,
+}
+
+/// What an upload says when it is done.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Report {
+    /// Print the object's size on stderr when done.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// When the object is complete, write `bytes=N` into this file (for scripts).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+impl Report {
+    /// The `-v` line (`how` ends it, if not empty) and the `--summary` file of a complete
+    /// object.
+    pub fn done(&self, tool: &str, url: &str, bytes: u64, how: &str) -> anyhow::Result<()> {
+        if self.verbose {
+            eprintln!("{tool}: {url}: {bytes} byte(s){how}");
+        }
+        as_cli::summary::Summary::new()
+            .set("bytes", bytes)
+            .write(self.summary.as_deref())
+    }
 }
 
 /// Where the data comes from, and how its end is judged.

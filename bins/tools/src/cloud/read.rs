@@ -9,7 +9,33 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::future::Future;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// What as-get and as-s3get are asked to do with the object or prefix.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// List the .asb objects under the prefix instead of reading one.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
+    /// manifests).
+    #[arg(long, default_value = ".asb", requires = "list")]
+    pub suffix: String,
+
+    /// Failed reads in a row before giving up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+
+    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Print how many bytes were read, and each resume, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
 
 /// One read from `from` on: the object's version and whole size, and the body's chunks.
 pub struct Opened {
