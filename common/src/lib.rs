@@ -3,9 +3,11 @@
 //! - [`record`]: records with raw particles, secondary-index and UDF definitions;
 //! - [`stream`]: the framed record stream that connects the tools;
 //! - [`asb`]: the ASB text backup format, encoder and decoder;
+//! - [`backup`]: what a backup is (its files, their order, whether they are whole);
 //! - [`gen`]: a seedable generator of realistic records for tests and benchmarks.
 
 pub mod asb;
+pub mod backup;
 pub mod client;
 pub mod crypt;
 pub mod estimate;

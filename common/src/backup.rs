@@ -1,0 +1,524 @@
+//! What a backup is: which files make it, in which order they are restored, and whether they
+//! make a whole backup. Every tool that reads a backup asks here (as-decode --validate,
+//! as-restore, the wrappers through them), so that none restores part of a backup as if whole.
+//!
+//! A backup is read from standard input, one file, a directory (local, or a cloud prefix), or a
+//! list of directories. In a directory, the backup is its `*.asb` files (not the hidden
+//! `.NAME.asb.partial` of a file being written); absctl's `metadata*.asb` file, with the indexes
+//! and UDFs, comes first, the others in name order (asbackup's and as-split's file
+//! `PREFIX_00000.asb` carries `# first-file` and so sorts first). A directory is not a whole
+//! backup when it holds the marker of an unfinished backup (`PREFIX.asb.incomplete`) or the
+//! state a resume would start from (`PREFIX.asb.state`, removed when a backup completes), or
+//! when its shard manifests (`PREFIX.manifest`) do not cover every partition exactly once with
+//! every file they list present.
+
+use crate::layout;
+use crate::shards::{self, Manifest};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Where backup files live: a local directory, or a cloud prefix (implemented by the tools that
+/// reach the clouds).
+pub trait Storage {
+    /// The objects directly in `dir` (a directory, or a prefix URL): names and sizes.
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError>;
+    /// A small object, whole: a shard manifest, the reason in a marker.
+    fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError>;
+    /// Whether `path` names a directory (or prefix) rather than one file.
+    fn is_dir(&self, path: &str) -> bool;
+}
+
+/// An object of a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A failure of the storage itself, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{dir} holds an unfinished backup ({marker}{why}): {hint}, or restore what is there with --allow-incomplete")]
+    Unfinished {
+        dir: String,
+        marker: String,
+        why: String,
+        hint: String,
+    },
+    #[error("{0} holds no *.asb files")]
+    NoFiles(String),
+    #[error("{dir} is not a whole sharded backup: {}", problems.join("; "))]
+    NotWhole { dir: String, problems: Vec<String> },
+    #[error("{path}: {why}")]
+    Manifest { path: String, why: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    /// One backup file (a path or an object URL).
+    File(String),
+    /// A directory or cloud prefix.
+    Dir(String),
+    /// Several directories, restored as one backup.
+    DirList(Vec<String>),
+}
+
+/// One file of a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFile {
+    /// The path or URL; `None` is standard input.
+    pub path: Option<String>,
+    /// Bytes, when known.
+    pub size: Option<u64>,
+}
+
+impl BackupFile {
+    /// The name shown in messages.
+    pub fn name(&self) -> &str {
+        self.path.as_deref().unwrap_or("stdin")
+    }
+}
+
+/// The files that make one backup, in the order they are restored: the one with the indexes
+/// and UDFs first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSet {
+    pub files: Vec<BackupFile>,
+    /// How many shard manifests were checked (0: not a sharded backup).
+    pub shards: usize,
+    /// Why this is not a whole backup, when opened with `allow_incomplete` (empty: whole as far
+    /// as its layout tells).
+    pub incomplete: Vec<String>,
+}
+
+impl BackupSet {
+    /// Opens a backup: lists its files and refuses what is not whole (unless
+    /// `allow_incomplete`, which keeps the reasons in [`BackupSet::incomplete`]).
+    pub fn open(
+        source: &Source,
+        storage: &dyn Storage,
+        allow_incomplete: bool,
+    ) -> Result<BackupSet, BackupError> {
+        let mut set = BackupSet {
+            files: Vec::new(),
+            shards: 0,
+            incomplete: Vec::new(),
+        };
+        match source {
+            Source::Stdin => set.files.push(BackupFile {
+                path: None,
+                size: None,
+            }),
+            Source::File(p) => set.files.push(BackupFile {
+                path: Some(p.clone()),
+                size: None,
+            }),
+            Source::Dir(d) => set.add_dir(d, storage, allow_incomplete)?,
+            Source::DirList(ds) => {
+                for d in ds {
+                    set.add_dir(d, storage, allow_incomplete)?;
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Bytes in all, when every size is known.
+    pub fn total_size(&self) -> Option<u64> {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    fn add_dir(
+        &mut self,
+        dir: &str,
+        storage: &dyn Storage,
+        allow_incomplete: bool,
+    ) -> Result<(), BackupError> {
+        let layout = DirLayout::read(dir, storage)?;
+        if let Some(e) = layout.unfinished(dir, storage) {
+            if !allow_incomplete {
+                return Err(e);
+            }
+            self.incomplete.push(e.to_string());
+        }
+        if !layout.manifests.is_empty() {
+            let problems = layout.shard_problems(dir, storage)?;
+            if !problems.is_empty() {
+                let e = BackupError::NotWhole {
+                    dir: dir.to_string(),
+                    problems,
+                };
+                if !allow_incomplete {
+                    return Err(e);
+                }
+                self.incomplete.push(e.to_string());
+            }
+            self.shards += layout.manifests.len();
+        }
+        if layout.files.is_empty() {
+            return Err(BackupError::NoFiles(dir.to_string()));
+        }
+        self.files
+            .extend(layout.files.into_iter().map(|e| BackupFile {
+                path: Some(join(dir, &e.name)),
+                size: Some(e.size),
+            }));
+        Ok(())
+    }
+}
+
+/// `dir/name`, for a local path or a prefix URL.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", dir.trim_end_matches('/'))
+    }
+}
+
+/// The files of one directory, sorted into the backup's order, and what else it holds.
+#[derive(Debug, Default)]
+pub struct DirLayout {
+    /// The backup files, metadata first.
+    pub files: Vec<Entry>,
+    /// Unfinished-backup markers (`PREFIX.asb.incomplete`).
+    pub markers: Vec<String>,
+    /// Resume states (`PREFIX.asb.state`).
+    pub states: Vec<String>,
+    /// Shard manifests (`PREFIX.manifest`).
+    pub manifests: Vec<String>,
+}
+
+impl DirLayout {
+    pub fn read(dir: &str, storage: &dyn Storage) -> Result<DirLayout, BackupError> {
+        let mut l = DirLayout::default();
+        let mut entries = storage.list(dir)?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in entries {
+            let n = &e.name;
+            if n.starts_with('.') {
+                // A file being written (.NAME.asb.partial), a temporary manifest: not the backup.
+                continue;
+            }
+            if n.ends_with(layout::INCOMPLETE) {
+                l.markers.push(e.name);
+            } else if n.ends_with(layout::DIR_STATE) {
+                l.states.push(e.name);
+            } else if n.ends_with(shards::SUFFIX) {
+                l.manifests.push(e.name);
+            } else if n.ends_with(layout::ASB) {
+                l.files.push(e);
+            }
+        }
+        // absctl writes the indexes and UDFs into their own file: restored first.
+        l.files.sort_by_key(|e| !e.name.starts_with("metadata"));
+        Ok(l)
+    }
+
+    /// Why the directory is not a finished backup, if it is not: its marker (with the reason
+    /// written in it) or a resume state.
+    fn unfinished(&self, dir: &str, storage: &dyn Storage) -> Option<BackupError> {
+        let marker = self.markers.first().or(self.states.first())?;
+        let why = if self.markers.is_empty() {
+            String::new()
+        } else {
+            let text = storage.read_small(&join(dir, marker)).unwrap_or_default();
+            let text = String::from_utf8_lossy(&text).trim().to_string();
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(": {text}")
+            }
+        };
+        // The state a resume starts from: in the directory, or (cloud prefixes) where the
+        // backup was started, under the same prefix.
+        let prefix = marker
+            .strip_suffix(layout::INCOMPLETE)
+            .or_else(|| marker.strip_suffix(layout::DIR_STATE))
+            .unwrap_or(marker);
+        let state = format!("{prefix}{}", layout::DIR_STATE);
+        let hint = if self.states.contains(&state) {
+            format!("resume it with --continue {}", join(dir, &state))
+        } else {
+            format!("resume it with --continue and its state file (by default {state})")
+        };
+        Some(BackupError::Unfinished {
+            dir: dir.to_string(),
+            marker: marker.clone(),
+            why,
+            hint,
+        })
+    }
+
+    /// What is wrong with the shard manifests and the files beside them (empty: one whole
+    /// backup).
+    pub fn shard_problems(
+        &self,
+        dir: &str,
+        storage: &dyn Storage,
+    ) -> Result<Vec<String>, BackupError> {
+        let mut manifests = Vec::new();
+        for name in &self.manifests {
+            let path = join(dir, name);
+            let text = storage.read_small(&path)?;
+            let m = Manifest::parse(&text).map_err(|why| BackupError::Manifest {
+                path: path.clone(),
+                why,
+            })?;
+            manifests.push((name.clone(), m));
+        }
+        let names: BTreeSet<String> = self.files.iter().map(|e| e.name.clone()).collect();
+        Ok(shards::check(&manifests, &names))
+    }
+}
+
+/// Local directories and files.
+pub struct LocalStorage;
+
+impl Storage for LocalStorage {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        let err = |e: std::io::Error| StorageError(format!("cannot list {dir}: {e}"));
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(err)? {
+            let e = e.map_err(err)?;
+            let meta = e.metadata().map_err(err)?;
+            if meta.is_file() {
+                v.push(Entry {
+                    name: e.file_name().to_string_lossy().into_owned(),
+                    size: meta.len(),
+                });
+            }
+        }
+        Ok(v)
+    }
+
+    fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        std::fs::read(path).map_err(|e| StorageError(format!("cannot read {path}: {e}")))
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        Path::new(path).is_dir()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A storage in memory: path → content.
+    #[derive(Default)]
+    struct Mem(BTreeMap<String, Vec<u8>>);
+
+    impl Mem {
+        fn with(files: &[(&str, &str)]) -> Mem {
+            Mem(files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect())
+        }
+    }
+
+    impl Storage for Mem {
+        fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+            let pre = format!("{}/", dir.trim_end_matches('/'));
+            let v: Vec<Entry> = self
+                .0
+                .iter()
+                .filter_map(|(p, c)| {
+                    let name = p.strip_prefix(&pre)?;
+                    (!name.contains('/')).then(|| Entry {
+                        name: name.to_string(),
+                        size: c.len() as u64,
+                    })
+                })
+                .collect();
+            Ok(v)
+        }
+        fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+            self.0
+                .get(path)
+                .cloned()
+                .ok_or_else(|| StorageError(format!("{path}: no such object")))
+        }
+        fn is_dir(&self, path: &str) -> bool {
+            !self.0.contains_key(path)
+        }
+    }
+
+    fn paths(s: &BackupSet) -> Vec<&str> {
+        s.files.iter().map(BackupFile::name).collect()
+    }
+
+    fn open(m: &Mem, src: Source) -> Result<BackupSet, BackupError> {
+        BackupSet::open(&src, m, false)
+    }
+
+    #[test]
+    fn single_file_and_stdin() {
+        let m = Mem::default();
+        let s = open(&m, Source::File("b.asb".into())).unwrap();
+        assert_eq!(paths(&s), ["b.asb"]);
+        let s = open(&m, Source::Stdin).unwrap();
+        assert_eq!(paths(&s), ["stdin"]);
+        assert_eq!(s.total_size(), None);
+    }
+
+    #[test]
+    fn a_directory_in_order_with_and_without_metadata() {
+        let m = Mem::with(&[
+            ("d/ns_00001.asb", "bb"),
+            ("d/ns_00000.asb", "a"),
+            ("d/.ns_00002.asb.partial", "x"),
+            ("d/notes.txt", "x"),
+        ]);
+        let s = open(&m, Source::Dir("d/".into())).unwrap();
+        assert_eq!(paths(&s), ["d/ns_00000.asb", "d/ns_00001.asb"]);
+        assert_eq!(s.total_size(), Some(3));
+        assert_eq!(s.shards, 0);
+
+        // absctl: the metadata file first, whatever its name sorts as.
+        let m = Mem::with(&[
+            ("d/test_0_1.asb", ""),
+            ("d/metadata_1.asb", ""),
+            ("d/abc_0_1.asb", ""),
+        ]);
+        let s = open(&m, Source::Dir("d".into())).unwrap();
+        assert_eq!(
+            paths(&s),
+            ["d/metadata_1.asb", "d/abc_0_1.asb", "d/test_0_1.asb"]
+        );
+
+        let m = Mem::with(&[("d/x.txt", "")]);
+        let e = open(&m, Source::Dir("d".into())).unwrap_err();
+        assert_eq!(e.to_string(), "d holds no *.asb files");
+    }
+
+    #[test]
+    fn a_directory_list_is_one_backup() {
+        let m = Mem::with(&[("a/ns_00000.asb", ""), ("b/ns_00000.asb", "")]);
+        let s = open(&m, Source::DirList(vec!["a".into(), "b".into()])).unwrap();
+        assert_eq!(paths(&s), ["a/ns_00000.asb", "b/ns_00000.asb"]);
+        let m = Mem::with(&[("a/ns_00000.asb", ""), ("b/ns.asb.incomplete", "")]);
+        assert!(open(&m, Source::DirList(vec!["a".into(), "b".into()])).is_err());
+    }
+
+    #[test]
+    fn an_unfinished_backup_is_refused_unless_allowed() {
+        let m = Mem::with(&[
+            ("d/bar_00000.asb", ""),
+            ("d/bar.asb.incomplete", "interrupted by SIGINT\n"),
+            ("d/bar.asb.state", "..."),
+        ]);
+        let e = open(&m, Source::Dir("d".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d holds an unfinished backup (bar.asb.incomplete: interrupted by SIGINT): resume it \
+             with --continue d/bar.asb.state, or restore what is there with --allow-incomplete"
+        );
+        let s = BackupSet::open(&Source::Dir("d".into()), &m, true).unwrap();
+        assert_eq!(paths(&s), ["d/bar_00000.asb"]);
+        assert_eq!(s.incomplete.len(), 1);
+
+        // A cloud prefix: the marker, with the state kept where the backup ran.
+        let m = Mem::with(&[
+            ("s3://b/p/bar_00000.asb", ""),
+            ("s3://b/p/bar.asb.incomplete", ""),
+        ]);
+        let e = open(&m, Source::Dir("s3://b/p".into())).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "s3://b/p holds an unfinished backup (bar.asb.incomplete): resume it with \
+                 --continue and its state file (by default bar.asb.state)"
+            ),
+            "{e}"
+        );
+        // A state alone: a resume is still due.
+        let m = Mem::with(&[("d/bar_00000.asb", ""), ("d/bar.asb.state", "")]);
+        let e = open(&m, Source::Dir("d".into())).unwrap_err();
+        assert!(e.to_string().contains("(bar.asb.state)"), "{e}");
+    }
+
+    fn manifest(k: u32, n: u32, files: &[&str]) -> String {
+        let (b, c) = crate::scope::Shard { k, n }.range();
+        let scope = format!("namespace=test partitions={b}-{c} shard={k}/{n}");
+        Manifest::of_scope(&scope, 1, 1, files.iter().map(|f| f.to_string()).collect())
+            .unwrap()
+            .to_json()
+    }
+
+    #[test]
+    fn sharded_directories_whole_missing_and_overlapping() {
+        let m1 = manifest(1, 2, &["s1_00000.asb"]);
+        let m2 = manifest(2, 2, &["s2_00000.asb"]);
+        let whole = Mem::with(&[
+            ("d/s1_00000.asb", ""),
+            ("d/s2_00000.asb", ""),
+            ("d/s1.manifest", &m1),
+            ("d/s2.manifest", &m2),
+        ]);
+        let s = open(&whole, Source::Dir("d".into())).unwrap();
+        assert_eq!(s.shards, 2);
+        assert_eq!(paths(&s), ["d/s1_00000.asb", "d/s2_00000.asb"]);
+
+        let missing = Mem::with(&[("d/s1_00000.asb", ""), ("d/s1.manifest", &m1)]);
+        let e = open(&missing, Source::Dir("d".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d is not a whole sharded backup: shard 2/2 is missing (partitions 2048-4095)"
+        );
+
+        let twice = Mem::with(&[
+            ("d/s1_00000.asb", ""),
+            ("d/s2_00000.asb", ""),
+            ("d/s1.manifest", &m1),
+            ("d/s2.manifest", &m2),
+            ("d/s3.manifest", &m2),
+        ]);
+        let e = open(&twice, Source::Dir("d".into())).unwrap_err();
+        assert!(
+            e.to_string().contains("overlap at partitions 2048-4095"),
+            "{e}"
+        );
+
+        let file_gone = Mem::with(&[
+            ("d/s1_00000.asb", ""),
+            ("d/s1.manifest", &m1),
+            ("d/s2.manifest", &m2),
+        ]);
+        let e = open(&file_gone, Source::Dir("d".into())).unwrap_err();
+        assert!(
+            e.to_string().contains("s2_00000.asb, listed by shard 2/2"),
+            "{e}"
+        );
+
+        let bad = Mem::with(&[("d/s1_00000.asb", ""), ("d/s1.manifest", "{}")]);
+        let e = open(&bad, Source::Dir("d".into())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("d/s1.manifest: not a shard manifest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn local_storage_lists_files_only() {
+        let d = std::env::temp_dir().join(format!("as-backupset-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("ns_00000.asb"), "abc").unwrap();
+        let dir = d.to_str().unwrap();
+        let s = BackupSet::open(&Source::Dir(dir.into()), &LocalStorage, false).unwrap();
+        assert_eq!(s.files.len(), 1);
+        assert_eq!(s.files[0].size, Some(3));
+        assert!(LocalStorage.is_dir(dir));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
