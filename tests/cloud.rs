@@ -100,6 +100,35 @@ fn uploads_complete_only_when_whole() {
     }
 }
 
+/// as-put --delete: the object goes, and one that is not there is no error (as-split
+/// --sink-remove deletes a backup's marker so); a server that is gone is one line.
+#[test]
+fn deletes_remove_the_object_and_a_missing_one_is_no_error() {
+    for kind in ALL {
+        let mut c = Cloud::start(kind);
+        c.put("dir/test.asb.incomplete", b"backup in progress\n");
+        c.put("dir/test_00000.asb", b"kept");
+        let delete = |c: &Cloud| {
+            c.command(
+                tool("as-put"),
+                &["--delete", &c.url("dir/test.asb.incomplete")],
+            )
+            .output()
+            .unwrap()
+        };
+        for _ in 0..2 {
+            let o = delete(&c);
+            assert!(o.status.success(), "{kind:?}: {}", support::stderr(&o));
+            assert_eq!(support::stderr(&o), "", "{kind:?}");
+        }
+        assert_eq!(c.keys("dir/"), ["dir/test_00000.asb"], "{kind:?}");
+        c.kill();
+        let o = delete(&c);
+        assert_ne!(o.status.code(), Some(0), "{kind:?}");
+        assert!(one_line(&o).contains("deleting"), "{kind:?}");
+    }
+}
+
 /// A command with the cloud's options, but pointed at `endpoint` (a proxy) instead.
 fn through(c: &Cloud, endpoint: &str, program: &str, args: &[&str]) -> Command {
     let mut opts = c.args();
@@ -293,6 +322,10 @@ fn the_wrappers_back_up_into_and_restore_from_each_cloud() {
             keys.len() >= 2 && keys[0] == "dir/test_00000.asb",
             "{kind:?}: {keys:?}"
         );
+        assert!(
+            keys.iter().all(|k| k.ends_with(".asb")),
+            "{kind:?}: no marker left: {keys:?}"
+        );
         // A failed scan completes nothing.
         let o = backup(&["-n", "nosuch", "-o", &c.url("fail.asb")]);
         assert_ne!(o.status.code(), Some(0));
@@ -392,10 +425,24 @@ fn an_interrupted_backup_into_each_cloud_resumes() {
             support::stderr(&o)
         );
         assert!(state.exists());
+        // The prefix says it holds no backup to restore, and why.
+        let marker = "resumed/test.asb.incomplete";
+        assert!(
+            c.keys("resumed/").contains(&marker.to_string()),
+            "{kind:?}: {:?}",
+            c.keys("resumed/")
+        );
+        let why = String::from_utf8(c.get(marker)).unwrap();
+        assert_eq!(why.lines().count(), 1, "{kind:?}: {why}");
+        assert_ne!(why, "backup in progress\n", "{kind:?}: the reason");
         ok(backup(&["--continue", state.to_str().unwrap()])
             .output()
             .unwrap());
         assert!(!state.exists());
+        assert!(
+            !c.keys("resumed/").contains(&marker.to_string()),
+            "{kind:?}: complete, the marker is gone"
+        );
         let mut got = std::collections::BTreeMap::new();
         for k in c.keys("resumed/") {
             support::count_digests(&c.get(&k), &mut got);

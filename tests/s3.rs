@@ -294,6 +294,16 @@ fn an_interrupted_backup_into_s3_resumes() {
         state.exists(),
         "the state of an S3 backup is in the current directory"
     );
+    // The prefix says it holds no backup to restore, and why.
+    let marker = "resumed/test.asb.incomplete";
+    assert!(
+        m.keys("resumed/").contains(&marker.to_string()),
+        "{:?}",
+        m.keys("resumed/")
+    );
+    let why = String::from_utf8(m.util(&["get", "bkt", marker])).unwrap();
+    assert_eq!(why.lines().count(), 1, "{why}");
+    assert_ne!(why, "backup in progress\n", "the reason");
     let st = state.to_str().unwrap().to_string();
 
     let mut c = asbackup(&["--continue", &st, "--records-per-second", "2500"]);
@@ -311,10 +321,21 @@ fn an_interrupted_backup_into_s3_resumes() {
         "{}",
         support::stderr(&o)
     );
+    // A resume killed before it completed leaves the marker it wrote again at its start.
+    assert_eq!(
+        m.keys("resumed/").contains(&marker.to_string()),
+        !o.status.success(),
+        "{:?}",
+        m.keys("resumed/")
+    );
 
     let o = asbackup(&["--continue", &st]).output().unwrap();
     assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(!state.exists());
+    assert!(
+        !m.keys("resumed/").contains(&marker.to_string()),
+        "complete: the marker is gone"
+    );
     let mut got = std::collections::BTreeMap::new();
     for k in m.keys("resumed/") {
         support::count_digests(&m.util(&["get", "bkt", &k]), &mut got);

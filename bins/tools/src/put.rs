@@ -4,8 +4,10 @@
 use crate::cloud::{CloudArgs, Scheme, Url};
 use crate::source::Source;
 use anyhow::Context;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use bytes::Bytes;
 use clap::Parser;
+use object_store::ObjectStoreExt;
 use std::collections::VecDeque;
 
 /// Upload a backup into S3, GCS or Azure, completing the object only when the data is whole.
@@ -21,6 +23,9 @@ use std::collections::VecDeque;
 /// On any failure, or SIGINT or SIGTERM (exit 130 or 143), the upload is abandoned so that no
 /// object appears at the URL, and as-put exits non-zero with one line on stderr. Credentials come
 /// from each cloud's usual chain (see the options).
+///
+/// With --delete, the object at URL is deleted instead (an object that is not there is no
+/// error): as-split --sink-remove removes a cloud backup's PREFIX.asb.incomplete so.
 #[derive(Parser, Debug)]
 #[command(name = "as-put", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
@@ -29,6 +34,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub completion: crate::source::Completion,
+
+    /// Delete the object at URL instead of writing it; an object that is not there is no error.
+    #[arg(long, group = "mode")]
+    pub delete: bool,
 
     #[command(flatten)]
     pub s3: crate::s3::S3Args,
@@ -50,6 +59,12 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let (url, account) = Url::parse(&a.url, false).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
+    if a.delete {
+        if a.check_options {
+            return Ok(());
+        }
+        return delete(&a, &url, account.as_deref());
+    }
     if url.scheme == Scheme::S3 {
         return crate::s3put::run(crate::s3put::Args {
             url: a.url,
@@ -71,6 +86,50 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let cancel = crate::source::cancel_on_signal(&rt, "as-put");
     let total = rt.block_on(upload(&a, &url, account.as_deref(), &mut source, &cancel))?;
     a.report.done("as-put", &url.to_string(), total, "")
+}
+
+/// `--delete`: removes the object; one already gone is no error (S3 says so itself; GCS and
+/// Azure answer 404).
+fn delete(a: &Args, url: &Url, account: Option<&str>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match url.scheme {
+            Scheme::S3 => {
+                let client = a.s3.client().await;
+                let r = client
+                    .delete_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send()
+                    .await;
+                match r {
+                    Err(e) if e.code() != Some("NoSuchKey") => {
+                        Err(crate::s3::s3_error(format!("deleting {url} failed"), e))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => {
+                let store = a.cloud.store(url, account)?;
+                match store
+                    .delete(&object_store::path::Path::from(url.key.as_str()))
+                    .await
+                {
+                    Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+                    Err(e) => Err(crate::cloud::store_error(
+                        format!("deleting {url} failed"),
+                        e,
+                    )),
+                }
+            }
+        }
+    })?;
+    if a.report.verbose {
+        eprintln!("as-put: {url}: deleted");
+    }
+    Ok(())
 }
 
 /// Reads the input in parts and sends them, a few in flight, while the next is read.

@@ -19,8 +19,14 @@ use std::thread::JoinHandle;
 pub enum Dest {
     /// `PREFIX_NNNNN.asb` files in a directory.
     Dir(PathBuf),
-    /// Each file piped into this command (with FILE set); framed: as-s3put --framed.
-    Sink { cmd: String, framed: bool },
+    /// Each file piped into this command (with FILE set); framed: as-s3put --framed; `remove`:
+    /// the command that deletes the object FILE (`--sink-remove`), which makes the sink keep
+    /// the marker of an unfinished backup.
+    Sink {
+        cmd: String,
+        framed: bool,
+        remove: Option<String>,
+    },
     /// One file: segments appended to FILE.partial, renamed to FILE at the end.
     File(Arc<OneFile>),
 }
@@ -31,6 +37,69 @@ impl Dest {
             Dest::Dir(_) => Kind::Directory,
             Dest::Sink { .. } => Kind::Sink,
             Dest::File(_) => Kind::File,
+        }
+    }
+
+    /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not
+    /// one to restore, holding `text`: a file in the directory, or an object sent whole through
+    /// a sink that can delete it again (`--sink-remove`). Nothing for other destinations.
+    pub fn mark_incomplete(&self, prefix: &str, text: &str) -> anyhow::Result<()> {
+        match self {
+            Dest::Dir(dir) => {
+                let m = layout::incomplete_marker(dir, prefix);
+                std::fs::write(&m, text).with_context(|| format!("cannot write {}", m.display()))
+            }
+            Dest::Sink {
+                cmd,
+                framed,
+                remove: Some(_),
+            } => {
+                let name = marker_name(prefix);
+                let mut sink = spawn_sink(cmd, &name)?;
+                let stdin = sink.stdin.take().expect("piped");
+                let mut input = match framed {
+                    true => SinkInput::Framed(FramedWriter::new(stdin)),
+                    false => SinkInput::Plain(stdin),
+                };
+                let written = match &mut input {
+                    SinkInput::Plain(w) => w.write_all(text.as_bytes()),
+                    SinkInput::Framed(w) => w.write_frame(text.as_bytes()),
+                }
+                .with_context(|| format!("writing {name}"));
+                end_sink(input, sink, written, cmd, &name)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the marker once the backup is complete. A marker that cannot be removed fails
+    /// the backup: it is whole, but would look unfinished.
+    pub fn clear_marker(&self, prefix: &str) -> anyhow::Result<()> {
+        match self {
+            Dest::Dir(dir) => {
+                let m = layout::incomplete_marker(dir, prefix);
+                match std::fs::remove_file(&m) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(e).with_context(|| format!("cannot remove {}", m.display()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Dest::Sink {
+                remove: Some(cmd), ..
+            } => {
+                let name = marker_name(prefix);
+                let st = detached_shell(cmd)
+                    .env("FILE", &name)
+                    .stdin(Stdio::null())
+                    .status()
+                    .with_context(|| format!("cannot run the sink's remove command {cmd:?}"))?;
+                if !st.success() {
+                    bail!("the backup is complete, but its marker {name} could not be removed: {cmd:?} failed ({st})");
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -90,6 +159,59 @@ impl OneFile {
     }
 }
 
+/// `PREFIX.asb.incomplete`, the marker's name in a sink's prefix.
+fn marker_name(prefix: &str) -> String {
+    format!("{prefix}{}", layout::INCOMPLETE)
+}
+
+/// Starts the sink command for the file `name`, its standard input piped.
+fn spawn_sink(cmd: &str, name: &str) -> anyhow::Result<Child> {
+    detached_shell(cmd)
+        .env("FILE", name)
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run the sink {cmd:?}"))
+}
+
+/// Once all of a file went into its sink (`written`: whether it did): a framed sink is told to
+/// complete it, a plain one sees its input end, and the sink must succeed. If the file is not
+/// whole, a framed sink sees its input end without the commit and gives up by itself; others
+/// are stopped.
+fn end_sink(
+    input: SinkInput,
+    mut sink: Child,
+    written: anyhow::Result<()>,
+    cmd: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let committed = match (written, input) {
+        (Ok(()), SinkInput::Framed(w)) => w
+            .commit()
+            .map(drop)
+            .with_context(|| format!("writing {name}")),
+        (Ok(()), SinkInput::Plain(w)) => {
+            drop(w);
+            Ok(())
+        }
+        // Stopped before its input ends, so that it cannot take a cut file for a whole one.
+        (Err(e), SinkInput::Plain(w)) => {
+            kill_group(&sink);
+            drop(w);
+            Err(e)
+        }
+        (Err(e), SinkInput::Framed(_)) => Err(e),
+    };
+    if let Err(e) = committed {
+        let _ = sink.wait();
+        return Err(e);
+    }
+    let st = sink.wait()?;
+    if !st.success() {
+        bail!("the sink {cmd:?} failed for {name} ({st})");
+    }
+    Ok(())
+}
+
 /// Where one file's bytes land.
 pub enum Output {
     /// The filter writes `partial` itself; synced and renamed to `dir/name` when complete.
@@ -145,7 +267,7 @@ impl Output {
                 let one = one.clone();
                 (Output::Segment { one, start }, stdout)
             }
-            Dest::Sink { cmd, framed } => (
+            Dest::Sink { cmd, framed, .. } => (
                 Output::Sink {
                     cmd: cmd.clone(),
                     name: name.to_string(),
@@ -170,11 +292,7 @@ impl Output {
             pumped,
         } = self
         {
-            let mut c = detached_shell(cmd)
-                .env("FILE", name)
-                .stdin(Stdio::piped())
-                .spawn()
-                .with_context(|| format!("cannot run the sink {cmd:?}"))?;
+            let mut c = spawn_sink(cmd, name)?;
             let stdin = c.stdin.take().expect("piped");
             let input = match framed {
                 true => SinkInput::Framed(FramedWriter::new(stdin)),
@@ -233,19 +351,8 @@ impl Output {
                     .expect("started")
                     .join()
                     .map_err(|_| anyhow::anyhow!("pump thread panicked"))??;
-                written?;
-                // The file is whole: a framed sink is told to complete it; a plain one sees
-                // its input end (the input is dropped here either way).
-                match input {
-                    SinkInput::Framed(w) => {
-                        drop(w.commit().with_context(|| format!("writing {name}"))?)
-                    }
-                    SinkInput::Plain(w) => drop(w),
-                }
-                let st = child.take().expect("started").wait()?;
-                if !st.success() {
-                    bail!("the sink {cmd:?} failed for {name} ({st})");
-                }
+                let sink = child.take().expect("started");
+                end_sink(input, sink, written, cmd, name)?;
                 Ok((pumped.load(Ordering::SeqCst), None))
             }
             Output::Dir {

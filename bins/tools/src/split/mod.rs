@@ -93,6 +93,14 @@ pub struct Args {
     #[arg(long, requires = "sink")]
     pub framed_sink: bool,
 
+    /// With --sink: the command that deletes the file FILE from where the sink puts it (bash -o
+    /// pipefail -c, with FILE set; e.g. `as-put --delete s3://bucket/prefix/$FILE`). The sink
+    /// then keeps PREFIX.asb.incomplete as a directory does: written through the sink before
+    /// the first file, rewritten with the reason when the backup fails or is stopped, and
+    /// deleted with this command once the backup is complete (if that fails, so does as-split).
+    #[arg(long, value_name = "CMD", requires = "sink")]
+    pub sink_remove: Option<String>,
+
     /// Workers, each with its own files and filter (1 to 100).
     #[arg(short = 'w', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub parallel: u32,
@@ -163,6 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Some(cmd), _) => Some(Dest::Sink {
             cmd: cmd.clone(),
             framed: args.framed_sink,
+            remove: args.sink_remove.clone(),
         }),
         (None, Some(dir)) => Some(Dest::Dir(dir.clone())),
         (None, None) => None,
@@ -225,20 +234,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?)),
         (None, None) => unreachable!("clap requires a destination"),
     };
-    let marker = match &dest {
-        Dest::Dir(dir) => Some(layout::incomplete_marker(dir, &prefix)),
-        _ => None,
-    };
     // One file is written by one worker, checkpointed every --checkpoint MiB.
     let (parallel, limit) = match &dest {
         Dest::File(_) => (1, args.checkpoint << 20),
         _ => (args.parallel as usize, args.file_limit << 20),
     };
-    // Until the backup completes, the directory says it is not a backup to restore.
-    if let Some(m) = &marker {
-        std::fs::write(m, "backup in progress\n")
-            .with_context(|| format!("cannot write {}", m.display()))?;
-    }
+    // Until the backup completes, the directory (or the sink's prefix) says it is not a
+    // backup to restore.
+    dest.mark_incomplete(&prefix, "backup in progress\n")?;
     let first = header.first_file && !state.first_file_done;
     let shared = Arc::new(Shared {
         dest,
@@ -263,10 +266,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     let st = shared.state.lock().unwrap().clone();
     // The manifest last, once every file is complete: a shard without one is not done.
-    let result = result.and_then(|()| match &args.manifest {
-        Some(path) => write_manifest(path, &shared, &st),
-        None => Ok(()),
-    });
+    let result = result
+        .and_then(|()| match &args.manifest {
+            Some(path) => write_manifest(path, &shared, &st),
+            None => Ok(()),
+        })
+        .and_then(|()| shared.dest.clear_marker(&shared.prefix));
     let mut summary = Summary::new();
     summary
         .set("files", st.files)
@@ -282,9 +287,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(p) = &state_path {
                 let _ = std::fs::remove_file(p);
             }
-            if let Some(m) = &marker {
-                let _ = std::fs::remove_file(m);
-            }
             if args.verbose {
                 eprintln!(
                     "as-split: {} file(s), {} byte(s), {} record(s)",
@@ -294,9 +296,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) => {
-            if let Some(m) = &marker {
-                let _ = std::fs::write(m, format!("{}\n", as_cli::io::one_line(&e)));
-            }
+            // Best effort: the marker written at the start says as much.
+            let why = format!("{}\n", as_cli::io::one_line(&e));
+            let _ = shared.dest.mark_incomplete(&shared.prefix, &why);
             match &state_path {
                 Some(p) => Err(e.context(format!(
                     "backup incomplete, resume it with --continue {} ({} record(s) in {} complete file(s), {} of 4096 partitions left)",
