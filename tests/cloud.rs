@@ -435,6 +435,12 @@ fn an_interrupted_backup_into_each_cloud_resumes() {
         let why = String::from_utf8(c.get(marker)).unwrap();
         assert_eq!(why.lines().count(), 1, "{kind:?}: {why}");
         assert_ne!(why, "backup in progress\n", "{kind:?}: the reason");
+        support::assert_refused(
+            &dir,
+            &c.args(),
+            &|cmd: &mut Command| c.env(cmd),
+            &format!("{dir} holds an unfinished backup (test.asb.incomplete: "),
+        );
         ok(backup(&["--continue", state.to_str().unwrap()])
             .output()
             .unwrap());

@@ -61,3 +61,22 @@ fn the_stream_format_page_documents_the_magic_and_frames() {
     }
     assert_eq!(as_common::stream::MAGIC, *b"\x89ASR\r\n\x1a\n");
 }
+
+/// The test files live beside their fixtures in the top-level tests/, so cargo does not find
+/// them by itself: each must be listed in bins/tools/Cargo.toml, and this says which is not.
+#[test]
+fn every_test_file_is_listed() {
+    let root = as_test_support::repo();
+    let manifest = std::fs::read_to_string(root.join("bins/tools/Cargo.toml")).unwrap();
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(root.join("tests")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rs") && !manifest.contains(&format!("path = \"../../tests/{name}\"")) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not run by cargo test: add a [[test]] for each to bins/tools/Cargo.toml: {missing:?}"
+    );
+}

@@ -630,3 +630,124 @@ fn indexes_compared_replaced_and_filtered() {
     let list = s2.info(0, "sindex-list:ns=test");
     assert_eq!(list.matches("ns=test:").count(), 1, "{list}");
 }
+
+/// `entries` of index `name` in namespace `test`, as `sindex-stat` reports it.
+fn index_entries(s: &TestServer, name: &str) -> u64 {
+    let stat = s.info(0, &format!("sindex-stat:namespace=test;indexname={name}"));
+    stat.split(';')
+        .find_map(|kv| kv.strip_prefix("entries="))
+        .unwrap_or_else(|| panic!("no entries in {stat:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// The official asbackup 4.5.8 writes a set-less index of an 8.x server as `* i test null
+/// idx_noset ...` (the server lists it as set=null), and `sindex-create` with `set=null` makes an
+/// index on a set named "null" (FACT 17: 0 entries, 13 when made without a set). as-restore
+/// creates it without a set, says so, and matches it when restored again; --keep-null-set passes
+/// the set on literally, as asrestore does; -s keeps it only when `null` is listed.
+#[test]
+fn a_null_set_index_is_restored_without_a_set() {
+    let file = support::shared().join("wire/asbackup-ns/backup.asb");
+    let (code, stream, err) = run(tool("as-decode"), &[file.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "{err}");
+    let src = contents(&stream);
+    let noset = src
+        .sindexes
+        .iter()
+        .find(|i| i.name == b"idx_noset")
+        .expect("the backup has idx_noset");
+    assert_eq!(
+        noset.set.as_deref(),
+        Some(&b"null"[..]),
+        "as-decode keeps the word"
+    );
+    let line = "as-restore: index idx_noset: set \"null\" read as no set (the server lists \
+                set-less indexes as set=null); --keep-null-set keeps it literal";
+    let null_set = |s: &TestServer| {
+        s.info(0, "sets/test")
+            .split(';')
+            .find(|i| i.contains(":set=null:"))
+            .map(str::to_string)
+    };
+
+    // The records restored (not expired) holding `bin`, in any set (None) or in `set`.
+    let now = now_cl();
+    let holding = |bin: &[u8], set: Option<&[u8]>| {
+        src.records
+            .values()
+            .filter(|r| r.expiry == 0 || r.expiry > now)
+            .filter(|r| set.is_none_or(|x| r.set.as_deref() == Some(x)))
+            .filter(|r| r.bins.iter().any(|b| &b.name[..] == bin))
+            .count() as u64
+    };
+    // 13 on the recorded server, when none of them had expired.
+    let v = holding(b"v", None);
+    assert!(
+        v > holding(b"v", Some(b"edge")),
+        "bin v is in other sets too"
+    );
+
+    // Set-less: it covers the records of every set that hold bin v.
+    let s = TestServer::start(1, &[]);
+    let (code, err, _) = restore(&s, &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches(line).count(), 1, "{err}");
+    assert_eq!(index_entries(&s, "idx_noset"), v);
+    assert_eq!(index_entries(&s, "idx_int"), holding(b"i", Some(b"edge")));
+    assert_eq!(null_set(&s), None, "no set named null");
+    let list = s.info(0, "sindex-list:ns=test");
+    assert!(
+        list.contains("indexname=idx_noset:set=null:bin=v:"),
+        "{list}"
+    );
+    // Restored again, it matches the set-less index (listed as set=null).
+    let (code, err, sum) = restore(&s, &["-R"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&sum, "indexes_matched"), src.sindexes.len() as u64);
+    assert_eq!(index_entries(&s, "idx_noset"), v);
+
+    // On a cluster asrestore restored (idx_noset on the set "null", listed as set=null), the
+    // index is recreated without a set rather than matched.
+    let s = TestServer::start(1, &[]);
+    assert_eq!(
+        s.info(0, "sindex-create:namespace=test;set=null;indexname=idx_noset;indextype=DEFAULT;bin=v;type=NUMERIC"),
+        "ok"
+    );
+    assert_eq!(index_entries(&s, "idx_noset"), 0);
+    let (code, err, sum) = restore(&s, &[], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&sum, "indexes_matched"), 0);
+    assert_eq!(index_entries(&s, "idx_noset"), v);
+    assert_eq!(null_set(&s), None, "no index left on the set null");
+
+    // --keep-null-set: an index on the set "null", which holds no record.
+    let s = TestServer::start(1, &[]);
+    let (code, err, _) = restore(&s, &["--keep-null-set"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("read as no set"), "{err}");
+    assert_eq!(index_entries(&s, "idx_noset"), 0);
+    let set = null_set(&s).expect("sets/test lists the set null");
+    assert!(
+        set.contains(":objects=0:") && set.contains(":sindexes=1:"),
+        "{set}"
+    );
+    // Listed as set=null like a set-less one: matched, as asrestore matches it.
+    let (code, err, sum) = restore(&s, &["-R", "--keep-null-set"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&sum, "indexes_matched"), src.sindexes.len() as u64);
+
+    // -s: the index of the set `null` is kept only when `null` is listed.
+    let s = TestServer::start(1, &[]);
+    let (code, err, _) = restore(&s, &["-R", "-s", "edge"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("idx_noset"), "{err}");
+    let list = s.info(0, "sindex-list:ns=test");
+    assert!(!list.contains("idx_noset"), "{list}");
+    let (code, err, _) = restore(&s, &["-R", "-s", "edge,null"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches(line).count(), 1, "{err}");
+    let list = s.info(0, "sindex-list:ns=test");
+    assert!(list.contains("indexname=idx_noset:set=null:"), "{list}");
+    assert_eq!(null_set(&s), None, "created without a set");
+}

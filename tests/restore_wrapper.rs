@@ -346,3 +346,76 @@ fn machine_lines_of_a_single_file() {
         "{lines:?}"
     );
 }
+
+/// A directory backup stopped half-way (SIGINT) is not a backup: scripts/asrestore -d (and
+/// --validate), as-restore -d and as-decode --validate refuse it with the reason and write
+/// nothing; --allow-incomplete restores what is there and says it was part of a backup.
+#[test]
+fn an_unfinished_directory_backup_is_refused() {
+    let src = TestServer::start(2, &["--sample", "12000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("b");
+    let ds = d.to_str().unwrap();
+    let state = d.join("test.asb.state");
+    let child = support::asbackup_command(&[
+        "-h",
+        &src.host(),
+        "-n",
+        "test",
+        "-d",
+        ds,
+        "-F",
+        "1",
+        "--records-per-second",
+        "3000",
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    support::wait_for_file(&state, std::time::Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", support::stderr(&o));
+    assert!(d.join("test.asb.incomplete").exists());
+    let asb = std::fs::read_dir(&d)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("asb".as_ref()))
+        .count();
+    assert!(asb >= 1, "some files were finished");
+
+    // The marker's reason is what stopped as-split (here: its input ended early).
+    let why = format!("{ds} holds an unfinished backup (test.asb.incomplete: ");
+    support::assert_refused(ds, &[], &|_: &mut Command| {}, &why);
+    let o = Command::new(tool("as-decode"))
+        .args(["--validate", ds])
+        .output()
+        .unwrap();
+    let hint = format!(
+        "): resume it with --continue {}, or restore what is there with --allow-incomplete",
+        state.display()
+    );
+    assert!(
+        support::stderr(&o).contains(&hint),
+        "{}",
+        support::stderr(&o)
+    );
+
+    let dst = TestServer::start(1, &[]);
+    let dh = dst.host();
+    let err = ok(&asrestore(&["-h", &dh, "-d", ds, "--allow-incomplete"]));
+    assert!(
+        err.contains(&format!("restoring part of a backup: {why}")),
+        "{err}"
+    );
+    assert!(err.contains("restored part of a backup"), "{err}");
+    let restored = records(&dst, "test").len();
+    assert!(restored > 0 && restored < 12000, "{restored}");
+    assert!(
+        err.contains(&format!("inserted {restored}: failed 0")),
+        "{err}"
+    );
+}

@@ -304,6 +304,20 @@ fn an_interrupted_backup_into_s3_resumes() {
     let why = String::from_utf8(m.util(&["get", "bkt", marker])).unwrap();
     assert_eq!(why.lines().count(), 1, "{why}");
     assert_ne!(why, "backup in progress\n", "the reason");
+    let s3_args: Vec<String> = [
+        "--s3-endpoint-override",
+        &m.endpoint,
+        "--s3-region",
+        "us-east-1",
+    ]
+    .map(String::from)
+    .to_vec();
+    support::assert_refused(
+        "s3://bkt/resumed",
+        &s3_args,
+        &|c: &mut Command| env(c),
+        "s3://bkt/resumed holds an unfinished backup (test.asb.incomplete: ",
+    );
     let st = state.to_str().unwrap().to_string();
 
     let mut c = asbackup(&["--continue", &st, "--records-per-second", "2500"]);

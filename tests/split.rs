@@ -227,7 +227,7 @@ fn a_broken_input_or_filter_leaves_no_good_looking_backup() {
     assert!(dir.join("test.asb.incomplete").exists());
     let (code, _, err) = run(support::tool("as-decode"), &["--validate", d], b"");
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("is an incomplete backup"), "{err}");
+    assert!(err.contains("holds an unfinished backup"), "{err}");
 
     let dir2 = tmp.path().join("badfilter");
     let d2 = dir2.to_str().unwrap();
@@ -278,6 +278,75 @@ fn sink_commands_receive_each_file() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("the sink") && err.contains("failed"), "{err}");
+}
+
+/// A sink that can delete (`--sink-remove`) keeps `PREFIX.asb.incomplete` as a directory does:
+/// there while the backup runs, gone once it is complete, the reason in it when it failed, and
+/// a marker that cannot be deleted fails the backup.
+#[test]
+fn a_sink_with_a_remove_command_keeps_the_incomplete_marker() {
+    let stream = generated(3000);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sunk");
+    std::fs::create_dir(&out).unwrap();
+    let sink = format!("cat > {}/$FILE", out.display());
+    // What the marker held when it was deleted, kept aside.
+    let seen = tmp.path().join("seen");
+    let remove = format!(
+        "cp {0}/$FILE {1} && rm {0}/$FILE",
+        out.display(),
+        seen.display()
+    );
+    let split = |args: &[&str], input: &[u8]| {
+        let all = [&["--sink", &sink, "--sink-remove", &remove][..], args].concat();
+        run(support::tool("as-split"), &all, input)
+    };
+    let (code, _, err) = split(&["-w", "2", "-F", "1"], &stream);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "backup in progress\n"
+    );
+    let names: Vec<_> = files(&out)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["test_00000.asb", "test_00001.asb"],
+        "no marker left"
+    );
+
+    // A cut input: the marker stays, saying why.
+    std::fs::remove_file(&seen).unwrap();
+    let (code, _, err) = split(&[], &stream[..stream.len() / 2]);
+    assert_eq!(code, 3, "{err}");
+    let why = std::fs::read_to_string(out.join("test.asb.incomplete")).unwrap();
+    assert!(why.contains("truncated") && why.ends_with('\n'), "{why}");
+    assert_eq!(why.lines().count(), 1, "{why}");
+    assert!(!seen.exists(), "not deleted");
+
+    // A marker that cannot be deleted: the backup fails, one line.
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["--sink", &sink, "--sink-remove", "exit 1"],
+        &stream,
+    );
+    assert_ne!(code, 0, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("test.asb.incomplete could not be removed"),
+        "{err}"
+    );
+    assert!(out.join("test.asb.incomplete").exists());
+
+    // Only with a sink.
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &["-d", out.to_str().unwrap(), "--sink-remove", "true"],
+        &stream,
+    );
+    assert_eq!(code, 2, "{err}");
 }
 
 /// `--summary` gives the wrapper the counts it reports, complete or not; `--check-options`

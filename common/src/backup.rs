@@ -26,6 +26,10 @@ pub trait Storage {
     fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError>;
     /// Whether `path` names a directory (or prefix) rather than one file.
     fn is_dir(&self, path: &str) -> bool;
+    /// The size of one file, when it is cheap to know.
+    fn size(&self, _path: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// An object of a directory.
@@ -119,7 +123,7 @@ impl BackupSet {
             }),
             Source::File(p) => set.files.push(BackupFile {
                 path: Some(p.clone()),
-                size: None,
+                size: storage.size(p),
             }),
             Source::Dir(d) => set.add_dir(d, storage, allow_incomplete)?,
             Source::DirList(ds) => {
@@ -306,6 +310,10 @@ impl Storage for LocalStorage {
 
     fn is_dir(&self, path: &str) -> bool {
         Path::new(path).is_dir()
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        std::fs::metadata(path).ok().map(|m| m.len())
     }
 }
 

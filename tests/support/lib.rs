@@ -276,3 +276,35 @@ pub fn wait_for_file(path: &Path, settle: std::time::Duration) {
     }
     std::thread::sleep(settle);
 }
+
+/// A backup that is not whole is refused by every reader: scripts/asrestore -d (and its
+/// --validate), as-restore -d and as-decode --validate each exit 3 with one line containing
+/// `want`, and nothing reaches the cluster. `extra` are the storage options, `prep` sets the
+/// environment (credentials) of each command.
+pub fn assert_refused(dir: &str, extra: &[String], prep: &dyn Fn(&mut Command), want: &str) {
+    let dst = TestServer::start(1, &[]);
+    let h = dst.host();
+    let mut runs = vec![
+        asrestore_command(&["-h", &h, "-d", dir]),
+        asrestore_command(&["--validate", "-d", dir]),
+    ];
+    let mut restore = Command::new(tool("as-restore"));
+    restore.args(["-h", &h, "-d", dir]);
+    runs.push(restore);
+    let mut validate = Command::new(tool("as-decode"));
+    validate.args(["--validate", dir]);
+    runs.push(validate);
+    for mut c in runs {
+        c.args(extra);
+        prep(&mut c);
+        let o = c.output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(3), "{c:?}: {err}");
+        assert!(err.contains(want), "{c:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{c:?}: one line: {err}");
+    }
+    assert!(
+        server_records(&dst, "test").is_empty(),
+        "nothing was written"
+    );
+}

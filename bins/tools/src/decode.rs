@@ -1,13 +1,14 @@
 //! `as-decode`: ASB text → record stream, and offline validation of a backup.
 
+use crate::backup::{is_cloud, Layers};
 use anyhow::{bail, Context};
-use as_cli::io::{binary_stdout, buffered, open_input, CHUNK};
-use as_cli::BadInput;
+use as_cli::io::{binary_stdout, CHUNK};
+use as_cli::{BadInput, Usage};
 use as_common::asb::{AsbItem, AsbReader};
-use as_common::crypt::{Decryptor, Key};
+use as_common::backup::{BackupFile, BackupSet, Source};
 use as_common::stream::{Header, StreamWriter};
-use clap::{Parser, ValueEnum};
-use std::io::{BufRead, BufWriter, Read};
+use clap::Parser;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// Turn an ASB backup file into a record stream, or validate a backup offline.
@@ -62,63 +63,13 @@ pub struct Args {
     pub input: Option<PathBuf>,
 }
 
-/// How many shard manifests there are, and what is wrong with them (none: one whole backup).
-type Sharded = Option<(usize, Vec<String>)>;
-
-/// One file to validate: local (None: standard input), or an object in a cloud.
-enum Item {
-    Local(Option<PathBuf>),
-    Remote(String),
-}
-
-impl Item {
-    fn name(&self) -> String {
-        match self {
-            Item::Local(p) => p
-                .as_ref()
-                .map_or("stdin".to_string(), |p| p.display().to_string()),
-            Item::Remote(u) => u.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Compression {
-    Zstd,
-}
+pub use crate::backup::Compression;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     records: u64,
     sindexes: u64,
     udfs: u64,
-}
-
-fn open(
-    path: Option<&Path>,
-    compress: Option<Compression>,
-    key: Option<&Key>,
-) -> anyhow::Result<Box<dyn Read>> {
-    layers(Box::new(open_input(path)?), compress, key)
-}
-
-/// The decryption and decompression the options ask for, over `input`.
-fn layers(
-    input: Box<dyn Read>,
-    compress: Option<Compression>,
-    key: Option<&Key>,
-) -> anyhow::Result<Box<dyn Read>> {
-    let raw: Box<dyn BufRead> = match key {
-        Some(k) => Box::new(buffered(Decryptor::new(buffered(input), k)?)),
-        None => Box::new(buffered(input)),
-    };
-    Ok(match compress {
-        None => Box::new(raw),
-        Some(Compression::Zstd) => Box::new(
-            zstd::stream::read::Decoder::with_buffer(raw)
-                .context("cannot start the zstd decoder")?,
-        ),
-    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -130,8 +81,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if path.is_some_and(Path::is_dir) {
         bail!("{name} is a directory: decode its files one at a time, or check them all with --validate");
     }
-    let key = args.key.key()?;
-    let input = open(path, args.compress, key.as_ref()).with_context(|| name.clone())?;
+    let layers = Layers {
+        compress: args.compress,
+        key: args.key.key()?.map(std::sync::Arc::new),
+        reader: crate::cloud::Reader {
+            s3: args.s3.clone(),
+            cloud: args.cloud.clone(),
+        },
+    };
+    let file = BackupFile {
+        path: path.map(|p| p.to_string_lossy().into_owned()),
+        size: None,
+    };
+    let input = layers.open(&file, None).with_context(|| name.clone())?;
     let mut reader = AsbReader::new(input).with_context(|| name.clone())?;
     let h = reader.header();
     let header = Header {
@@ -162,201 +124,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn validate_one(
-    item: &Item,
-    args: &Args,
-    key: Option<&Key>,
-    name: &str,
-) -> anyhow::Result<(Counts, bool)> {
-    let url = match item {
-        Item::Local(path) => return validate_read(open(path.as_deref(), args.compress, key), name),
-        Item::Remote(url) => url.clone(),
-    };
-    // The object streams through a pipe from a download thread; its failure, if any, is the
-    // cause of what the reader saw.
-    let (r, mut w) = std::io::pipe()?;
-    let reader = crate::cloud::Reader {
-        s3: args.s3.clone(),
-        cloud: args.cloud.clone(),
-    };
-    let fetch = std::thread::spawn(move || -> anyhow::Result<u64> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(reader.read(&url, &mut w))
-    });
-    let seen = validate_read(layers(Box::new(r), args.compress, key), name);
-    match fetch.join() {
-        // A broken pipe: the validator stopped reading first, and says why.
-        Ok(Err(e)) if !as_cli::io::is_broken_pipe(&e) => Err(e),
-        Err(_) => bail!("the download of {name} failed"),
-        _ => seen,
+/// The backup `--validate` reads: a file, standard input, a directory or a cloud prefix.
+fn source(args: &Args) -> Source {
+    match args.input.as_deref().and_then(|p| p.to_str()) {
+        None | Some("-") => Source::Stdin,
+        Some(p) if is_cloud(p) || Path::new(p).is_dir() => Source::Dir(p.to_string()),
+        Some(p) => Source::File(p.to_string()),
     }
-}
-
-fn validate_read(
-    input: anyhow::Result<Box<dyn Read>>,
-    name: &str,
-) -> anyhow::Result<(Counts, bool)> {
-    let input = input.with_context(|| name.to_string())?;
-    let mut reader = AsbReader::new(input).with_context(|| name.to_string())?;
-    let first = reader.header().first_file;
-    let mut c = Counts::default();
-    while let Some(item) = reader.next_item().with_context(|| name.to_string())? {
-        match item {
-            AsbItem::Record(_) => c.records += 1,
-            AsbItem::SIndex(_) => c.sindexes += 1,
-            AsbItem::Udf(_) => c.udfs += 1,
-        }
-    }
-    Ok((c, first))
-}
-
-/// The shard manifests of a directory, and what is wrong with them (see
-/// [`as_common::shards::check`]); none: not a sharded backup.
-fn shards(dir: &Path) -> anyhow::Result<Sharded> {
-    use as_common::shards::{check, Manifest, SUFFIX};
-    let (mut manifests, mut files) = (Vec::new(), std::collections::BTreeSet::new());
-    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let p = e?.path();
-        let name = p
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if name.ends_with(SUFFIX) && !name.starts_with('.') {
-            let text = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-            let m =
-                Manifest::parse(&text).map_err(|e| BadInput(format!("{}: {e}", p.display())))?;
-            manifests.push((name, m));
-        } else if name.ends_with(".asb") {
-            files.insert(name);
-        }
-    }
-    if manifests.is_empty() {
-        return Ok(None);
-    }
-    manifests.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Some((manifests.len(), check(&manifests, &files))))
-}
-
-/// One line per problem on stderr and a non-zero exit, or the good news on stdout.
-fn shards_verdict(n: usize, problems: &[String]) -> anyhow::Result<()> {
-    for p in problems {
-        eprintln!("as-decode: error: {p}");
-    }
-    if !problems.is_empty() {
-        return Err(BadInput(format!(
-            "the {n} shard(s) do not make one whole backup ({} problem(s) above)",
-            problems.len()
-        ))
-        .into());
-    }
-    println!("{n} shard(s): every partition in exactly one, every file listed present");
-    Ok(())
-}
-
-/// The objects of a cloud prefix, and what is wrong with its shard manifests, if it has any.
-fn cloud_items(args: &Args, url: &str) -> anyhow::Result<(Vec<Item>, Sharded)> {
-    use as_common::shards::{check, Manifest, SUFFIX};
-    let reader = crate::cloud::Reader {
-        s3: args.s3.clone(),
-        cloud: args.cloud.clone(),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let files = rt.block_on(reader.list(url, ".asb"))?;
-    if files.is_empty() {
-        return Err(BadInput(format!("{url} holds no *.asb objects")).into());
-    }
-    let base = |u: &str| u.rsplit('/').next().unwrap_or(u).to_string();
-    let mut manifests = Vec::new();
-    for m in rt.block_on(reader.list(url, SUFFIX))? {
-        let mut text = Vec::new();
-        rt.block_on(reader.read(&m, &mut text))?;
-        let parsed = Manifest::parse(&text).map_err(|e| BadInput(format!("{m}: {e}")))?;
-        manifests.push((base(&m), parsed));
-    }
-    let names = files.iter().map(|f| base(f)).collect();
-    let sharded = (!manifests.is_empty()).then(|| (manifests.len(), check(&manifests, &names)));
-    Ok((files.into_iter().map(Item::Remote).collect(), sharded))
 }
 
 fn validate(args: &Args) -> anyhow::Result<()> {
-    let path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
-    let cloud_url = path
-        .and_then(|p| p.to_str())
-        .filter(|s| crate::cloud::Url::parse(s, true).is_ok());
-    if let Some(url) = cloud_url {
-        let (items, sharded) = cloud_items(args, url)?;
-        if args.shards_only {
-            let Some((n, problems)) = sharded else {
-                return Err(BadInput(format!("{url} holds no shard manifests")).into());
-            };
-            return shards_verdict(n, &problems);
-        }
-        return validate_items(args, items, sharded);
-    }
-    let sharded = match path {
-        Some(dir) if dir.is_dir() => shards(dir)?,
-        _ => None,
+    let source = source(args);
+    let reader = crate::cloud::Reader {
+        s3: args.s3.clone(),
+        cloud: args.cloud.clone(),
     };
     if args.shards_only {
-        let dir = path
-            .filter(|p| p.is_dir())
-            .context("--shards-only needs a directory")?;
-        let Some((n, problems)) = sharded else {
-            return Err(BadInput(format!("{} holds no shard manifests", dir.display())).into());
+        let Source::Dir(dir) = &source else {
+            return Err(Usage("--shards-only needs a directory or a cloud prefix".into()).into());
         };
-        return shards_verdict(n, &problems);
-    }
-    let files: Vec<Item> = match path {
-        Some(dir) if dir.is_dir() => {
-            // A directory backup that did not finish carries a marker with the reason.
-            for e in
-                std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
-            {
-                let p = e?.path();
-                if p.to_string_lossy().ends_with(as_common::layout::INCOMPLETE) {
-                    let why = std::fs::read_to_string(&p).unwrap_or_default();
-                    return Err(BadInput(format!(
-                        "{} is an incomplete backup ({}): {}",
-                        dir.display(),
-                        p.file_name().unwrap_or_default().to_string_lossy(),
-                        why.trim()
-                    ))
-                    .into());
-                }
-            }
-            let mut v = Vec::new();
-            for e in
-                std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
-            {
-                let p = e?.path();
-                if p.extension().is_some_and(|x| x == "asb") && p.is_file() {
-                    v.push(p);
-                }
-            }
-            if v.is_empty() {
-                return Err(BadInput(format!("{} holds no *.asb files", dir.display())).into());
-            }
-            v.sort();
-            v.into_iter().map(|p| Item::Local(Some(p))).collect()
+        let set = crate::backup::open(&source, &reader, false)?;
+        if set.shards == 0 {
+            return Err(BadInput(format!("{dir} holds no shard manifests")).into());
         }
-        p => vec![Item::Local(p.map(Path::to_path_buf))],
+        println!(
+            "{} shard(s): every partition in exactly one, every file listed present",
+            set.shards
+        );
+        return Ok(());
+    }
+    let set = crate::backup::open(&source, &reader, false)?;
+    let layers = Layers {
+        compress: args.compress,
+        key: args.key.key()?.map(std::sync::Arc::new),
+        reader,
     };
-    validate_items(args, files, sharded)
+    validate_set(&set, &layers, "as-decode")
 }
 
-/// Validates every file, then says whether the shards (if any) make one backup.
-fn validate_items(args: &Args, files: Vec<Item>, sharded: Sharded) -> anyhow::Result<()> {
-    let key = args.key.key()?;
+/// Parses every file of a backup: one line per file on stdout (when several), one per invalid
+/// file on stderr (`prog: error: ...`), then the counts; an error when any file is invalid.
+pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Result<()> {
+    let files = &set.files;
     let mut total = Counts::default();
     let (mut failed, mut first_files) = (0usize, 0usize);
-    for f in &files {
+    for f in files {
         let name = f.name();
-        match validate_one(f, args, key.as_ref(), &name) {
+        match validate_one(layers, f) {
             Ok((c, first)) => {
                 total.records += c.records;
                 total.sindexes += c.sindexes;
@@ -372,7 +186,7 @@ fn validate_items(args: &Args, files: Vec<Item>, sharded: Sharded) -> anyhow::Re
             Err(e) if files.len() > 1 => {
                 failed += 1;
                 println!("{name}: invalid");
-                eprintln!("as-decode: error: {}", as_cli::io::one_line(&e));
+                eprintln!("{prog}: error: {}", as_cli::io::one_line(&e));
             }
             Err(e) => return Err(e),
         }
@@ -380,11 +194,14 @@ fn validate_items(args: &Args, files: Vec<Item>, sharded: Sharded) -> anyhow::Re
     if failed > 0 {
         return Err(BadInput(format!("{failed} of {} file(s) are not valid", files.len())).into());
     }
-    if let Some((n, problems)) = &sharded {
-        shards_verdict(*n, problems)?;
+    if set.shards > 0 {
+        println!(
+            "{} shard(s): every partition in exactly one, every file listed present",
+            set.shards
+        );
     } else if files.len() > 1 && first_files != 1 {
         eprintln!(
-            "as-decode: warning: {first_files} of {} files carry '# first-file' (a backup has one)",
+            "{prog}: warning: {first_files} of {} files carry '# first-file' (a backup has one)",
             files.len()
         );
     }
@@ -396,4 +213,21 @@ fn validate_items(args: &Args, files: Vec<Item>, sharded: Sharded) -> anyhow::Re
         files.len()
     );
     Ok(())
+}
+
+/// Parses one file whole: its counts, and whether it carries `# first-file`.
+fn validate_one(layers: &Layers, file: &BackupFile) -> anyhow::Result<(Counts, bool)> {
+    let name = file.name();
+    let input = layers.open(file, None).with_context(|| name.to_string())?;
+    let mut reader = AsbReader::new(input).with_context(|| name.to_string())?;
+    let first = reader.header().first_file;
+    let mut c = Counts::default();
+    while let Some(item) = reader.next_item().with_context(|| name.to_string())? {
+        match item {
+            AsbItem::Record(_) => c.records += 1,
+            AsbItem::SIndex(_) => c.sindexes += 1,
+            AsbItem::Udf(_) => c.udfs += 1,
+        }
+    }
+    Ok((c, first))
 }

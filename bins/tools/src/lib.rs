@@ -3,6 +3,7 @@
 //! `as-cli`. The binaries in `src/bin` are a line each; the man pages under `man/` are generated
 //! from these definitions (`tests/man.rs`).
 
+pub mod backup;
 pub mod cloud;
 pub mod connect;
 pub mod crypt;

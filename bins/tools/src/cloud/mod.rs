@@ -156,6 +156,21 @@ impl Reader {
         Ok(keys.into_iter().map(|(k, _)| u.with_key(&k)).collect())
     }
 
+    /// The keys (in the bucket) and sizes of every object under the prefix, sorted.
+    pub async fn list_sized(&self, url: &str) -> anyhow::Result<Vec<(String, u64)>> {
+        let (u, account) = Url::parse(url, true)?;
+        match u.scheme {
+            Scheme::S3 => {
+                let c = self.s3.client().await;
+                crate::s3get::list_keys(&c, &u.bucket, &u.key, "").await
+            }
+            _ => {
+                let store = self.cloud.store(&u, account.as_deref())?;
+                crate::get::list_keys(&*store, &u, "").await
+            }
+        }
+    }
+
     /// Streams the object to `out`; returns its size.
     pub async fn read(&self, url: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
         let (u, account) = Url::parse(url, false)?;

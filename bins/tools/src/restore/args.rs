@@ -4,10 +4,14 @@ use as_cli::Usage;
 use clap::Parser;
 use std::path::PathBuf;
 
-/// Write a record stream into an Aerospike cluster, as asrestore restores a backup.
+/// Restore a backup, or write a record stream, into an Aerospike cluster, as asrestore does.
 ///
-/// Reads the framed record stream (as-stream(5)) that as-decode makes of a backup, or that as-scan
-/// writes, and restores it: UDF modules first, secondary indexes (before the records, or after them
+/// Reads a backup (-i FILE|URL|-, -d DIR|URL, --directory-list), its files decoded --parallel at
+/// once, the one with the indexes and UDFs first and by itself; a directory that holds an
+/// unfinished backup (PREFIX.asb.incomplete, PREFIX.asb.state) or an incomplete set of shards is
+/// refused and nothing is written, unless --allow-incomplete. Without a backup option, reads the
+/// framed record stream (as-stream(5)) that as-decode makes of a backup, or that as-scan writes,
+/// on standard input. Either is restored: UDF modules first, secondary indexes (before the records, or after them
 /// with --indexes-last), then every record, with asrestore's policies: a record is written only
 /// over an older generation of it (-g turns that off); bins are merged into an existing record
 /// (-r replaces it, -u writes only records that do not exist); the key is sent when the backup has
@@ -41,9 +45,9 @@ pub struct Args {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
 
-    /// Only records of these sets (comma-separated); indexes of other sets are skipped too.
-    #[arg(short = 's', long, value_delimiter = ',')]
-    pub set_list: Vec<String>,
+    /// -s, and --keep-null-set: which sets are restored, and which set an index is on.
+    #[command(flatten)]
+    pub set_list: SetList,
 
     /// Only these bins (comma-separated); records left with none are skipped.
     #[arg(short = 'B', long, value_delimiter = ',')]
@@ -154,8 +158,67 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// The record stream to read; standard input when absent or `-`.
+    /// The backup to restore (-d, -i, --directory-list, and how its files are compressed and
+    /// encrypted). Without one, a record stream is read.
+    #[command(flatten)]
+    pub backup: crate::backup::BackupArgs,
+
+    /// Backup files decoded at once (the first file, with the indexes and UDFs, by itself
+    /// first).
+    #[arg(short = 't', long, alias = "threads", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub parallel: u32,
+
+    /// Parse the whole backup and report its counts; restore nothing, connect to nothing.
+    #[arg(long = "validate")]
+    pub validate_only: bool,
+
+    /// Print the final counts as asrestore does, without the tool's name (scripts/asrestore).
+    #[arg(long, hide = true)]
+    pub asrestore_lines: bool,
+
+    /// The record stream to read, when no backup is given; standard input when absent or `-`.
+    #[arg(conflicts_with_all = ["directory", "input_file", "directory_list"])]
     pub input: Option<PathBuf>,
+}
+
+/// `-s` and `--keep-null-set`, together because both decide which set a backup's index is on
+/// (the -s filter reads the backup's set name before --keep-null-set does). It reads as the list
+/// of sets (`Deref`), as `-s` always has.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct SetList {
+    /// Only records of these sets (comma-separated); indexes of other sets are skipped too (an
+    /// index on the set `null` is kept only when `null` is listed, an index of no set never).
+    #[arg(
+        short = 's',
+        long = "set-list",
+        id = "set_list",
+        value_name = "SET_LIST",
+        value_delimiter = ','
+    )]
+    pub sets: Vec<String>,
+
+    /// Create an index the backup puts on the set `null` on a set of that name, as asrestore
+    /// does (it then indexes no record of another set). Without it, such an index is created
+    /// without a set: the server lists an index of no set as set=null, and asbackup writes the
+    /// word as the index's set.
+    #[arg(long)]
+    pub keep_null_set: bool,
+}
+
+impl std::ops::Deref for SetList {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.sets
+    }
+}
+
+impl<'a> IntoIterator for &'a SetList {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.sets.iter()
+    }
 }
 
 /// `-N BANDWIDTH,TPS`: bytes and records per second.

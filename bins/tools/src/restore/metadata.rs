@@ -1,14 +1,71 @@
 //! Secondary indexes and UDF modules, restored as asrestore restores them (`restore.c`:
 //! `restore_index`, `check_index`, `restore_udf`, `wait_index`, `wait_udf`), with one fix: an
-//! index of no set is created without a set (FACT 17).
+//! index of no set is created without a set, also when the backup names its set `null`, as
+//! asbackup 4.5.8 writes it (FACT 17), unless --keep-null-set.
 
+use super::args::SetList;
 use super::counts::Counts;
 use anyhow::{bail, Context};
 use as_cli::signals;
 use as_common::client::cluster::Cluster;
+use as_common::client::conn::Conn;
 use as_common::client::metadata::{self, index_built, same_index, sindex_create, udf_put};
 use as_common::record::{SIndex, Udf};
+use as_common::wire::info::kv;
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// The set asbackup 4.5.8 writes for an index of no set: an 8.x server lists such an index as
+/// `set=null` and asbackup copies the word (`asbackup-ns/backup.asb`: `* i test null idx_noset`),
+/// but `sindex-create` with `set=null` makes an index on a set named "null", which indexes no
+/// record of another set (FACT 17: entries=0 after asrestore, 13 when created without a set).
+const NULL_SET: &[u8] = b"null";
+
+/// The index to create for the backup's `s`: without a set when the backup says `null`, but
+/// with --keep-null-set (then the set `null` is passed on literally, as asrestore does).
+fn to_create(s: &SIndex, keep_null_set: bool) -> Cow<'_, SIndex> {
+    if keep_null_set || s.set.as_deref() != Some(NULL_SET) {
+        return Cow::Borrowed(s);
+    }
+    eprintln!(
+        "as-restore: index {}: set \"null\" read as no set (the server lists set-less indexes as \
+         set=null); --keep-null-set keeps it literal",
+        text(&s.name)
+    );
+    Cow::Owned(SIndex {
+        set: None,
+        ..s.clone()
+    })
+}
+
+/// `s` as `sindex-list` shows it, to compare with the cluster's index: the server lists an index
+/// of no set and one on the set "null" alike, as `set=null`, which is read as no set
+/// (`metadata::parse_sindex`). So, like asrestore (which compares the word `null` with the
+/// listed `null`), an index on the set `null` kept with --keep-null-set matches either.
+fn as_listed(s: &SIndex) -> Cow<'_, SIndex> {
+    if s.set.as_deref() == Some(NULL_SET) {
+        Cow::Owned(SIndex {
+            set: None,
+            ..s.clone()
+        })
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// How many of the cluster's indexes in `ns` are on a set named "null", from `sets/NS`: after
+/// asrestore's `set=null` the server listed `set=null:objects=0:...:sindexes=1` (FACT 17).
+/// `sindex-list` shows those as set=null, as it shows indexes of no set.
+fn on_null_set(c: &mut Conn, ns: &str) -> anyhow::Result<u64> {
+    let sets = c.info1(&format!("sets/{ns}"))?;
+    Ok(sets
+        .split(';')
+        .map(|item| kv(item, ':'))
+        .find(|f| f.contains(&("set", "null")))
+        .and_then(|f| f.iter().find(|(k, _)| *k == "sindexes").map(|p| p.1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -26,10 +83,14 @@ pub fn restore_index(
     cluster: &Cluster,
     s: &SIndex,
     ns: &str,
-    sets: &[String],
+    sets: &SetList,
     counts: &Counts,
 ) -> anyhow::Result<()> {
     let name = text(&s.name);
+    // -s filters by the backup's own set name, as asrestore's `check_set` does (a `strcmp` with
+    // each listed set): an index on the set `null` is restored only when `null` is listed (and
+    // then created without a set, but with --keep-null-set); an index of no set (an empty set
+    // field, as as-scan writes one) is in no listed set and is skipped, as asbackup skips it.
     if !sets.is_empty()
         && !s
             .set
@@ -39,12 +100,20 @@ pub fn restore_index(
         Counts::add(&counts.indexes_skipped, 1);
         return Ok(());
     }
+    let s = &*to_create(s, sets.keep_null_set);
     let mut c = cluster.any()?;
-    let existing = |c: &mut as_common::client::conn::Conn| -> anyhow::Result<Option<SIndex>> {
+    let existing = |c: &mut Conn| -> anyhow::Result<Option<SIndex>> {
         Ok(metadata::find_sindex(c, ns, &s.name)?)
     };
     match existing(&mut c)? {
-        Some(x) if same_index(&x, s) => {
+        // An index of no set does not match one listed as set=null while the namespace has
+        // indexes on a set named "null" (which sindex-list cannot tell apart): that may be the
+        // one asrestore left there, which indexes nothing. Recreating a right one costs a
+        // rebuild; leaving a wrong one would leave its queries empty.
+        Some(x)
+            if same_index(&x, &as_listed(s))
+                && (s.set.is_some() || on_null_set(&mut c, ns)? == 0) =>
+        {
             Counts::add(&counts.indexes_matched, 1);
             return Ok(());
         }

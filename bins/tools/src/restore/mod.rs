@@ -1,13 +1,17 @@
-//! `as-restore`: write a record stream into a cluster, as asrestore restores a backup.
+//! `as-restore`: restore a backup, or write a record stream, into a cluster, as asrestore
+//! restores a backup.
 //!
-//! [`args`] holds the options, [`metadata`] restores indexes and UDF modules, [`writer`] the
-//! records, [`counts`] counts and reports; `run` below is the order of things: the stream's
-//! UDFs and indexes as they come (indexes after the records with -L), every record through the
-//! writer, then --wait.
+//! [`args`] holds the options, [`input`] reads the backup's files (or the stream) into writes,
+//! [`metadata`] restores indexes and UDF modules, [`writer`] the records, [`counts`] counts and
+//! reports, [`progress`] tells how far it got; `run` below is the order of things: the UDFs and
+//! indexes as they come (indexes after the records with -L), every record through the writer,
+//! then --wait.
 
 mod args;
 mod counts;
+mod input;
 mod metadata;
+mod progress;
 mod writer;
 
 pub use args::Args;
@@ -17,17 +21,16 @@ use anyhow::{bail, Context};
 use as_cli::io::{buffered, open_input_interruptible};
 use as_cli::{signals, Usage};
 use as_common::client::cluster::Cluster;
-use as_common::client::write::{
-    encode_row, restore_ttl, single_write_request, Exists, Policy, Row,
-};
-use as_common::record::{Record, SIndex};
-use as_common::stream::{Frame, StreamReader};
+use as_common::client::write::{Exists, Policy};
+use as_common::record::SIndex;
+use as_common::stream::StreamReader;
 use counts::Counts;
+use input::{Input, Prepare};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use writer::{Item, Settings, Shared, Writer};
+use writer::{Settings, Shared, Writer};
 
 /// 2010-01-01T00:00:00Z, the server's epoch for expiries.
 const CITRUSLEAF_EPOCH: u64 = 1_262_304_000;
@@ -39,8 +42,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let result = restore(&a, &counts);
     // A usage error is one line: nothing was restored to count.
     let usage = matches!(&result, Err(e) if as_cli::Exit::of(e) == as_cli::Exit::Usage);
-    if a.check_options || usage {
+    if a.check_options || a.validate_only || usage {
         return result;
+    }
+    // Refused before anything was written (a backup that is not whole, a bad first file, no
+    // cluster): no counts, which would read as a restore of nothing.
+    let untouched = counts.settled() == 0 && counts.udfs.load(Ordering::Relaxed) == 0;
+    if result.is_err() && untouched {
+        return result.context("nothing was restored");
     }
     let ms = started.elapsed().as_millis() as u64;
     let rate = (
@@ -48,8 +57,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         counts.bytes.load(Ordering::Relaxed),
         ms,
     );
+    let name = if a.asrestore_lines {
+        ""
+    } else {
+        "as-restore: "
+    };
     for line in counts.lines(rate) {
-        eprintln!("as-restore: {line}");
+        eprintln!("{name}{line}");
     }
     if let Some(m) = &a.machine {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -74,17 +88,41 @@ fn now_cl() -> u32 {
 fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     a.validate()?;
     let nice = a.nice.as_deref().map(args::parse_nice).transpose()?;
+    let layers = a.backup.layers()?;
     if a.check_options {
         return Ok(());
     }
-    let input = open_input_interruptible(a.input.as_deref())?;
-    let mut reader = StreamReader::new(buffered(input)).context("reading the record stream")?;
+    // A backup (-d, -i, --directory-list), or a record stream on standard input.
+    let set = match a.backup.source() {
+        Some(source) => Some(a.backup.open(&source)?),
+        None => None,
+    };
+    if a.validate_only {
+        let set = set.context("--validate needs a backup: -d, -i or --directory-list")?;
+        crate::decode::validate_set(&set, &layers, "as-restore")?;
+        eprintln!("as-restore: {} file(s) valid", set.files.len());
+        return Ok(());
+    }
+    if let Some(set) = &set {
+        for why in &set.incomplete {
+            eprintln!("as-restore: warning: restoring part of a backup: {why}");
+        }
+    }
+    // The backup's first file, or the stream, is opened first: it names the namespace.
+    let source = match &set {
+        Some(set) => Source::Files(input::open(&layers, &set.files[0])?),
+        None => {
+            let input = open_input_interruptible(a.input.as_deref())?;
+            let reader = StreamReader::new(buffered(input)).context("reading the record stream")?;
+            Source::Stream(reader)
+        }
+    };
+    let stream_ns = match &source {
+        Source::Files(f) => f.reader.header().namespace.clone(),
+        Source::Stream(r) => r.header().namespace.clone(),
+    }
+    .map(|n| String::from_utf8_lossy(&n).into_owned());
     let (src, dst) = a.namespaces();
-    let stream_ns = reader
-        .header()
-        .namespace
-        .as_deref()
-        .map(|n| String::from_utf8_lossy(n).into_owned());
     if let (Some(src), Some(ns)) = (src, &stream_ns) {
         if src != ns {
             return Err(Usage(format!(
@@ -94,7 +132,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         }
     }
     let Some(ns) = dst.map(str::to_string).or(stream_ns) else {
-        return Err(Usage("the stream names no namespace: give -n NAMESPACE".into()).into());
+        return Err(Usage("the backup names no namespace: give -n NAMESPACE".into()).into());
     };
     let socket_timeout = Duration::from_millis(match (a.socket_timeout, a.total_timeout) {
         (0, 0) => 10000,
@@ -134,10 +172,31 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         a.max_async_batches as usize,
         a.batch_size(batch),
     );
-    let progress = progress(a, counts.clone());
+    let prep = Arc::new(Prepare {
+        sets: a.set_list.to_vec(),
+        bins: a.bin_list.clone(),
+        extra_ttl: a.extra_ttl,
+        no_records: a.no_records,
+        namespace: ns.as_bytes().to_vec(),
+        now: now_cl(),
+        policy,
+        batch,
+        counts: counts.clone(),
+    });
+    let inputs = match source {
+        Source::Stream(reader) => input::stream(reader, prep),
+        Source::Files(first) => {
+            let rest = set.as_ref().map_or(Vec::new(), |s| s.files[1..].to_vec());
+            input::files(first, rest, a.parallel as usize, layers, prep)
+        }
+    };
+    let total = set.as_ref().and_then(|s| s.total_size());
+    // The bytes of the backup whose records reached the writer.
+    let read = Arc::new(AtomicU64::new(0));
+    let progress = progress::start(a, counts.clone(), read.clone(), total);
     let mut later: Vec<SIndex> = Vec::new();
     let mut udfs: Vec<Vec<u8>> = Vec::new();
-    let (started, now) = (Instant::now(), now_cl());
+    let started = Instant::now();
     let mut stopped: Option<anyhow::Error> = None;
     loop {
         if let Some(i) = signals::received() {
@@ -147,48 +206,50 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         if shared.failed() {
             break;
         }
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                stopped = Some(anyhow::Error::new(e).context("reading the record stream"));
-                break;
-            }
+        let next = match inputs.rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(i) => i,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
-        match frame {
-            Frame::Udf(u) if !a.no_udfs => {
+        match next {
+            Input::Udf(u) if !a.no_udfs => {
                 metadata::restore_udf(&shared.cluster.read().unwrap(), &u)?;
                 Counts::add(&counts.udfs, 1);
                 udfs.push(u.name.to_vec());
             }
-            Frame::SIndex(s) if !a.no_indexes => {
+            Input::SIndex(s) if !a.no_indexes => {
                 Counts::add(&counts.indexes, 1);
-                if a.indexes_last {
-                    later.push(s);
-                } else {
+                if !a.indexes_last {
                     let c = shared.cluster.read().unwrap();
                     metadata::restore_index(&c, &s, &ns, &a.set_list, counts)?;
-                    later.push(s);
                 }
+                later.push(s);
             }
-            Frame::Record(_) if a.no_records => break,
-            Frame::Record(r) => {
-                Counts::add(&counts.records, 1);
-                let Some(item) = prepare(a, &r, ns.as_bytes(), now, &policy, batch, counts) else {
-                    continue;
-                };
+            Input::Write { item, read: n } => {
+                Counts::add(&read, n);
                 Counts::add(&counts.bytes, item.bytes.len() as u64);
                 writer.put(item);
                 if let Some((bw, tps)) = nice {
                     throttle(started, counts, bw, tps);
                 }
             }
-            _ => {}
+            Input::FileDone { name, read: n } => {
+                Counts::add(&read, n);
+                if a.verbose && set.as_ref().is_some_and(|s| s.files.len() > 1) {
+                    eprintln!("as-restore: {name} read");
+                }
+            }
+            Input::Failed(e) => {
+                stopped = Some(e);
+                break;
+            }
+            Input::Udf(_) | Input::SIndex(_) => {}
         }
     }
-    // Interrupted: what was read but not sent is not written; what is in flight finishes.
+    // The readers stop; what was read but not sent is not written; what is in flight finishes.
+    drop(inputs);
     let written = writer.finish(stopped.is_none());
-    progress.store(true, Ordering::SeqCst);
+    progress.finish(stopped.is_none() && written.is_ok());
     if let Some(e) = stopped {
         written?;
         return Err(e);
@@ -221,7 +282,21 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     if settled != read {
         bail!("{} of {read} records have no outcome", read - settled);
     }
+    if let Some(set) = &set {
+        if !set.incomplete.is_empty() {
+            eprintln!(
+                "as-restore: warning: restored part of a backup ({} file(s) of an unfinished one)",
+                set.files.len()
+            );
+        }
+    }
     Ok(())
+}
+
+/// What is read: a backup's files, the first one opened, or a record stream.
+enum Source {
+    Files(input::Opened),
+    Stream(StreamReader<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
 }
 
 /// Whether the cluster takes batch writes, as asrestore decides: server 6.0 or later, with
@@ -239,57 +314,6 @@ fn batch_writes(cluster: &Cluster) -> anyhow::Result<bool> {
     Ok(threads.is_some_and(|t| t > 0))
 }
 
-/// The write for a record, or `None` when it is not to be written (counted as expired or
-/// skipped).
-fn prepare(
-    a: &Args,
-    r: &Record,
-    ns: &[u8],
-    now: u32,
-    policy: &Policy,
-    batch: bool,
-    counts: &Counts,
-) -> Option<Item> {
-    let Some(ttl) = restore_ttl(r.expiry, now, i64::from(a.extra_ttl)) else {
-        Counts::add(&counts.expired, 1);
-        return None;
-    };
-    let wanted_set = a.set_list.is_empty()
-        || r.set
-            .as_deref()
-            .is_some_and(|s| a.set_list.iter().any(|w| w.as_bytes() == s));
-    let filtered;
-    let record = if a.bin_list.is_empty() {
-        r
-    } else {
-        filtered = Record {
-            bins: r
-                .bins
-                .iter()
-                .filter(|b| a.bin_list.iter().any(|w| w.as_bytes() == &*b.name))
-                .cloned()
-                .collect(),
-            ..r.clone()
-        };
-        &filtered
-    };
-    if !wanted_set || record.bins.is_empty() {
-        Counts::add(&counts.skipped, 1);
-        return None;
-    }
-    let row = Row { record, ttl };
-    let mut bytes = Vec::with_capacity(128);
-    if batch {
-        encode_row(&mut bytes, ns, &row, policy);
-    } else {
-        bytes = single_write_request(ns, &row, 10000, policy);
-    }
-    Some(Item {
-        digest: r.digest,
-        bytes,
-    })
-}
-
 /// -N: sleeps while the stream is ahead of BANDWIDTH bytes/s or TPS records/s.
 fn throttle(started: Instant, counts: &Counts, bw: u64, tps: u64) {
     let bytes = counts.bytes.load(Ordering::Relaxed) as f64;
@@ -299,34 +323,4 @@ fn throttle(started: Instant, counts: &Counts, bw: u64, tps: u64) {
     if ahead > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(ahead));
     }
-}
-
-/// Progress each 10 seconds with -v, in asrestore's words after the time elapsed; stops when the
-/// returned flag is set.
-fn progress(a: &Args, counts: Arc<Counts>) -> Arc<AtomicBool> {
-    let done = Arc::new(AtomicBool::new(false));
-    if !a.verbose {
-        return done;
-    }
-    let flag = done.clone();
-    signals::spawn(move || {
-        let started = Instant::now();
-        let (mut last, mut at) = ((0u64, 0u64), Instant::now());
-        while !flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
-            if at.elapsed() < Duration::from_secs(10) {
-                continue;
-            }
-            let records = counts.records.load(Ordering::Relaxed);
-            let bytes = counts.bytes.load(Ordering::Relaxed);
-            let ms = at.elapsed().as_millis() as u64;
-            // The elapsed time tells these from the final counts (which a wrapper replaces).
-            let secs = started.elapsed().as_secs();
-            for line in counts.lines((records - last.0, bytes - last.1, ms)) {
-                eprintln!("as-restore: [{secs} s] {line}");
-            }
-            (last, at) = ((records, bytes), Instant::now());
-        }
-    });
-    done
 }

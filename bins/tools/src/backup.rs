@@ -1,0 +1,302 @@
+//! Reading a backup wherever it is: the storage behind [`as_common::backup::BackupSet`] for
+//! local paths and the three clouds, the options that name a backup (`-i`, `-d`,
+//! `--directory-list`, how its files are compressed and encrypted), and one file of it opened
+//! as ASB text (downloaded, decrypted, decompressed).
+
+use crate::cloud::{self, Url};
+use anyhow::Context;
+use as_cli::io::buffered;
+use as_cli::{BadInput, Usage};
+use as_common::backup::{BackupError, BackupFile, BackupSet, Entry, LocalStorage, Source};
+use as_common::backup::{Storage, StorageError};
+use as_common::crypt::{Decryptor, Key};
+use clap::ValueEnum;
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    Zstd,
+}
+
+/// Whether `path` is an object store's URL (s3://, gs://, az://, Azure's https form).
+pub fn is_cloud(path: &str) -> bool {
+    Url::parse(path, true).is_ok()
+}
+
+/// The options that say which backup to read and how its files are written.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// A backup directory: local, or a cloud prefix (s3://BUCKET/PREFIX, gs://..., az://...).
+    /// Its *.asb files are restored as one backup, the file with the indexes and UDFs first;
+    /// an unfinished backup (PREFIX.asb.incomplete, PREFIX.asb.state) or an incomplete set of
+    /// shards is refused.
+    #[arg(short = 'd', long, value_name = "DIR|URL", conflicts_with_all = ["input_file", "directory_list"])]
+    pub directory: Option<String>,
+
+    /// A backup file, or an object's URL; `-` is standard input.
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "FILE|URL|-",
+        conflicts_with = "directory_list"
+    )]
+    pub input_file: Option<String>,
+
+    /// Several backup directories (comma-separated), restored as one backup.
+    #[arg(long, value_delimiter = ',', value_name = "DIR,...")]
+    pub directory_list: Vec<String>,
+
+    /// The directory that --directory-list's directories are in.
+    #[arg(long, value_name = "DIR", requires = "directory_list")]
+    pub parent_directory: Option<String>,
+
+    /// Read what is there of an unfinished backup (after saying what is missing).
+    #[arg(long)]
+    pub allow_incomplete: bool,
+
+    /// The backup's files are compressed (as asbackup -z zstd writes them).
+    #[arg(short = 'z', long, value_enum)]
+    pub compress: Option<Compression>,
+
+    /// The backup's files are encrypted (asbackup --encrypt).
+    #[command(flatten)]
+    pub key: crate::keys::KeyArgs,
+
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
+
+    #[command(flatten)]
+    pub cloud: cloud::CloudArgs,
+}
+
+impl BackupArgs {
+    /// The backup these options name; `None` when they name none (a record stream on stdin).
+    pub fn source(&self) -> Option<Source> {
+        if let Some(d) = &self.directory {
+            return Some(Source::Dir(d.clone()));
+        }
+        if let Some(f) = &self.input_file {
+            return Some(match f.as_str() {
+                "-" => Source::Stdin,
+                _ => Source::File(f.clone()),
+            });
+        }
+        if self.directory_list.is_empty() {
+            return None;
+        }
+        let dirs = self
+            .directory_list
+            .iter()
+            .map(|d| match &self.parent_directory {
+                Some(p) => as_common::backup::join(p, d),
+                None => d.clone(),
+            });
+        Some(Source::DirList(dirs.collect()))
+    }
+
+    pub fn reader(&self) -> cloud::Reader {
+        cloud::Reader {
+            s3: self.s3.clone(),
+            cloud: self.cloud.clone(),
+        }
+    }
+
+    /// Opens the backup: its files, in order, or one line saying why it is not whole.
+    pub fn open(&self, source: &Source) -> anyhow::Result<BackupSet> {
+        open(source, &self.reader(), self.allow_incomplete)
+    }
+
+    /// How a file of this backup is read.
+    pub fn layers(&self) -> anyhow::Result<Layers> {
+        Ok(Layers {
+            compress: self.compress,
+            key: self.key.key()?.map(Arc::new),
+            reader: self.reader(),
+        })
+    }
+}
+
+/// Opens a backup through [`Stores`]; a backup that is not whole is bad input (exit 3).
+pub fn open(source: &Source, reader: &cloud::Reader, allow: bool) -> anyhow::Result<BackupSet> {
+    if let Source::Dir(d) | Source::File(d) = source {
+        if !is_cloud(d) && !Path::new(d).exists() {
+            return Err(Usage(format!("{d} does not exist")).into());
+        }
+    }
+    if let Source::File(f) = source {
+        if !is_cloud(f) && Path::new(f).is_dir() {
+            return Err(Usage(format!("{f} is a directory: give it with -d")).into());
+        }
+    }
+    let stores = Stores::new(reader.clone())?;
+    BackupSet::open(source, &stores, allow).map_err(|e| match e {
+        BackupError::Storage(s) => anyhow::anyhow!(s),
+        e => BadInput(e.to_string()).into(),
+    })
+}
+
+/// Local directories and the clouds' prefixes, behind one [`Storage`].
+pub struct Stores {
+    reader: cloud::Reader,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Stores {
+    pub fn new(reader: cloud::Reader) -> anyhow::Result<Stores> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Stores { reader, rt })
+    }
+}
+
+impl Storage for Stores {
+    fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
+        if !is_cloud(dir) {
+            return LocalStorage.list(dir);
+        }
+        let err = |e: anyhow::Error| StorageError(as_cli::io::one_line(&e));
+        let (u, _) = Url::parse(dir, true).map_err(err)?;
+        let keys = self.rt.block_on(self.reader.list_sized(dir)).map_err(err)?;
+        // Listings are recursive: keep the objects directly under the prefix.
+        let prefix = match u.key.trim_end_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        Ok(keys
+            .into_iter()
+            .filter_map(|(k, size)| {
+                let name = k.strip_prefix(&prefix)?;
+                (!name.contains('/')).then(|| Entry {
+                    name: name.to_string(),
+                    size,
+                })
+            })
+            .collect())
+    }
+
+    fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        if !is_cloud(path) {
+            return LocalStorage.read_small(path);
+        }
+        let mut out = Vec::new();
+        self.rt
+            .block_on(self.reader.read(path, &mut out))
+            .map_err(|e| StorageError(as_cli::io::one_line(&e)))?;
+        Ok(out)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        is_cloud(path) || LocalStorage.is_dir(path)
+    }
+
+    fn size(&self, path: &str) -> Option<u64> {
+        (!is_cloud(path)).then(|| LocalStorage.size(path)).flatten()
+    }
+}
+
+/// How the files of a backup are read: downloaded if in a cloud, decrypted, decompressed.
+#[derive(Clone)]
+pub struct Layers {
+    pub compress: Option<Compression>,
+    pub key: Option<Arc<Key>>,
+    pub reader: cloud::Reader,
+}
+
+impl Layers {
+    /// The file as ASB text. `read` counts the bytes taken from storage (for progress).
+    pub fn open(
+        &self,
+        file: &BackupFile,
+        read: Option<Arc<AtomicU64>>,
+    ) -> anyhow::Result<Box<dyn Read + Send>> {
+        let raw: Box<dyn Read + Send> = match file.path.as_deref() {
+            None => Box::new(as_cli::signals::Interruptible(io::stdin())),
+            Some(url) if is_cloud(url) => Box::new(Download::start(self.reader.clone(), url)?),
+            Some(p) => {
+                Box::new(std::fs::File::open(p).with_context(|| format!("cannot open {p}"))?)
+            }
+        };
+        let raw: Box<dyn Read + Send> = match read {
+            Some(n) => Box::new(Counted { inner: raw, n }),
+            None => raw,
+        };
+        self.over(raw)
+    }
+
+    /// The decryption and decompression asked for, over `input`.
+    pub fn over(&self, input: Box<dyn Read + Send>) -> anyhow::Result<Box<dyn Read + Send>> {
+        let raw: Box<dyn BufRead + Send> = match &self.key {
+            Some(k) => Box::new(buffered(Decryptor::new(buffered(input), k)?)),
+            None => Box::new(buffered(input)),
+        };
+        Ok(match self.compress {
+            None => Box::new(raw),
+            Some(Compression::Zstd) => Box::new(
+                zstd::stream::read::Decoder::with_buffer(raw)
+                    .context("cannot start the zstd decoder")?,
+            ),
+        })
+    }
+}
+
+/// Counts the bytes read.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    n: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.n.fetch_add(got as u64, Ordering::Relaxed);
+        Ok(got)
+    }
+}
+
+/// An object streamed from a download thread (which resumes broken reads) through a pipe; the
+/// download's failure, if any, is what the reader sees at the end.
+pub struct Download {
+    pipe: io::PipeReader,
+    fetch: Option<JoinHandle<anyhow::Result<u64>>>,
+}
+
+impl Download {
+    pub fn start(reader: cloud::Reader, url: &str) -> anyhow::Result<Download> {
+        let (r, mut w) = io::pipe()?;
+        let url = url.to_string();
+        let fetch = std::thread::spawn(move || -> anyhow::Result<u64> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(reader.read(&url, &mut w))
+        });
+        Ok(Download {
+            pipe: r,
+            fetch: Some(fetch),
+        })
+    }
+
+    /// The download's outcome: its error, once it ended.
+    fn outcome(&mut self) -> io::Result<()> {
+        match self.fetch.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => Err(io::Error::other(as_cli::io::one_line(&e))),
+            Some(Err(_)) => Err(io::Error::other("the download failed")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.pipe.read(buf) {
+            Ok(0) if !buf.is_empty() => self.outcome().map(|()| 0),
+            Err(e) => self.outcome().and(Err(e)),
+            r => r,
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! What a restore reads, turned into writes: a record stream on standard input, or a backup
+//! whose files are decoded `--parallel` at once, the first by itself, so that its UDFs and
+//! indexes reach the cluster before the other files' records (as asrestore orders them).
+//!
+//! Each reading thread filters its records and encodes their writes ([`Prepare`]); the main
+//! thread takes what they send ([`Input`]) in order: UDFs and indexes as they come, writes into
+//! the one writer. A reader that fails sends why and stops the others.
+
+use super::counts::Counts;
+use super::writer::Item;
+use crate::backup::Layers;
+use anyhow::Context;
+use as_cli::signals;
+use as_common::asb::{AsbItem, AsbReader};
+use as_common::backup::BackupFile;
+use as_common::client::write::{encode_row, restore_ttl, single_write_request, Policy, Row};
+use as_common::record::{Record, SIndex, Udf};
+use as_common::stream::{Frame, StreamReader};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What the reading threads hand the restore, in the order it is to be applied.
+pub enum Input {
+    Udf(Udf<'static>),
+    SIndex(SIndex),
+    /// A record's write, and the bytes of its file read since the last item sent: the bytes
+    /// read count as restored once their records are handed to the writer.
+    Write {
+        item: Item,
+        read: u64,
+    },
+    /// A file read whole: its name, and its last bytes read.
+    FileDone {
+        name: String,
+        read: u64,
+    },
+    /// Why reading stopped.
+    Failed(anyhow::Error),
+}
+
+/// Which records are restored and how their writes are made (-s, -B, -l, the policies).
+pub struct Prepare {
+    pub sets: Vec<String>,
+    pub bins: Vec<String>,
+    pub extra_ttl: u32,
+    pub no_records: bool,
+    pub namespace: Vec<u8>,
+    /// Now, in seconds since the server's epoch (for the TTL left).
+    pub now: u32,
+    pub policy: Policy,
+    pub batch: bool,
+    pub counts: Arc<Counts>,
+}
+
+impl Prepare {
+    /// The write for a record, or `None` when it is not to be written (counted as expired or
+    /// skipped).
+    pub fn write(&self, r: &Record) -> Option<Item> {
+        Counts::add(&self.counts.records, 1);
+        let Some(ttl) = restore_ttl(r.expiry, self.now, i64::from(self.extra_ttl)) else {
+            Counts::add(&self.counts.expired, 1);
+            return None;
+        };
+        let wanted_set = self.sets.is_empty()
+            || r.set
+                .as_deref()
+                .is_some_and(|s| self.sets.iter().any(|w| w.as_bytes() == s));
+        let filtered;
+        let record = if self.bins.is_empty() {
+            r
+        } else {
+            filtered = Record {
+                bins: r
+                    .bins
+                    .iter()
+                    .filter(|b| self.bins.iter().any(|w| w.as_bytes() == &*b.name))
+                    .cloned()
+                    .collect(),
+                ..r.clone()
+            };
+            &filtered
+        };
+        if !wanted_set || record.bins.is_empty() {
+            Counts::add(&self.counts.skipped, 1);
+            return None;
+        }
+        let row = Row { record, ttl };
+        let mut bytes = Vec::with_capacity(128);
+        if self.batch {
+            encode_row(&mut bytes, &self.namespace, &row, &self.policy);
+        } else {
+            bytes = single_write_request(&self.namespace, &row, 10000, &self.policy);
+        }
+        Some(Item {
+            digest: r.digest,
+            bytes,
+        })
+    }
+}
+
+/// Items in flight between the readers and the restore.
+const QUEUE: usize = 4096;
+
+/// The readers' side: where they send, and the flag that stops them.
+#[derive(Clone)]
+struct Feed {
+    tx: Sender<Input>,
+    stop: Arc<AtomicBool>,
+    prep: Arc<Prepare>,
+}
+
+impl Feed {
+    /// Sends; false when the restore no longer listens or reading is to stop.
+    fn send(&self, i: Input) -> bool {
+        !self.stop.load(Ordering::Relaxed) && self.tx.send(i).is_ok()
+    }
+
+    fn fail(&self, e: anyhow::Error) {
+        let _ = self.tx.send(Input::Failed(e));
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The restore's side: what the readers send, and the flag that stops them (set when the
+/// restore stops early). Readers still blocked in a read are not waited for.
+pub struct Inputs {
+    pub rx: Receiver<Input>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inputs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn channel(prep: Arc<Prepare>) -> (Feed, Inputs) {
+    let (tx, rx) = bounded(QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let feed = Feed {
+        tx,
+        stop: stop.clone(),
+        prep,
+    };
+    (feed, Inputs { rx, stop })
+}
+
+/// A record stream, read by one thread.
+pub fn stream<R: BufRead + Send + 'static>(
+    mut reader: StreamReader<R>,
+    prep: Arc<Prepare>,
+) -> Inputs {
+    let (feed, inputs) = channel(prep);
+    signals::spawn(move || loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => return feed.fail(anyhow::Error::new(e).context("reading the record stream")),
+        };
+        let go = match frame {
+            Frame::Udf(u) => feed.send(Input::Udf(u.into_owned())),
+            Frame::SIndex(s) => feed.send(Input::SIndex(s)),
+            Frame::Record(_) if feed.prep.no_records => return,
+            Frame::Record(r) => match feed.prep.write(&r) {
+                Some(item) => feed.send(Input::Write { item, read: 0 }),
+                None => true,
+            },
+            Frame::PartitionDone(_) => true,
+        };
+        if !go {
+            return;
+        }
+    });
+    inputs
+}
+
+/// A file of a backup, opened as ASB text (its header read).
+pub struct Opened {
+    pub name: String,
+    pub reader: AsbReader<Box<dyn Read + Send>>,
+    /// The bytes taken from storage so far.
+    read: Arc<AtomicU64>,
+}
+
+/// Opens a file of a backup.
+pub fn open(layers: &Layers, file: &BackupFile) -> anyhow::Result<Opened> {
+    let name = file.name().to_string();
+    let read = Arc::new(AtomicU64::new(0));
+    let input = layers
+        .open(file, Some(read.clone()))
+        .with_context(|| name.clone())?;
+    let reader = AsbReader::new(input).with_context(|| name.clone())?;
+    Ok(Opened { name, reader, read })
+}
+
+/// The files of a backup: `first` by itself, then the others `parallel` at once.
+pub fn files(
+    first: Opened,
+    rest: Vec<BackupFile>,
+    parallel: usize,
+    layers: Layers,
+    prep: Arc<Prepare>,
+) -> Inputs {
+    let (feed, inputs) = channel(prep);
+    signals::spawn(move || {
+        if !decode(&feed, first) {
+            return;
+        }
+        let (todo, queue) = bounded(rest.len());
+        for f in rest {
+            let _ = todo.send(f);
+        }
+        drop(todo);
+        let readers: Vec<_> = (0..parallel.max(1))
+            .map(|_| {
+                let (feed, queue, layers) = (feed.clone(), queue.clone(), layers.clone());
+                signals::spawn(move || {
+                    while let Ok(f) = queue.recv() {
+                        let ok = match open(&layers, &f) {
+                            Ok(opened) => decode(&feed, opened),
+                            Err(e) => {
+                                feed.fail(e.context("the restore failed"));
+                                false
+                            }
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for r in readers {
+            let _ = r.join();
+        }
+    });
+    inputs
+}
+
+/// Sends every item of one file; false when reading is to stop.
+fn decode(feed: &Feed, file: Opened) -> bool {
+    let Opened {
+        name,
+        mut reader,
+        read,
+    } = file;
+    let mut sent = 0;
+    let mut since = || {
+        let now = read.load(Ordering::Relaxed);
+        std::mem::replace(&mut sent, now).abs_diff(now)
+    };
+    loop {
+        let item = match reader.next_item() {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                let read = since();
+                return feed.send(Input::FileDone { name, read });
+            }
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!("the restore failed on {name}"));
+                feed.fail(e);
+                return false;
+            }
+        };
+        let go = match item {
+            AsbItem::Udf(u) => feed.send(Input::Udf(u.into_owned())),
+            AsbItem::SIndex(s) => feed.send(Input::SIndex(s)),
+            // Records follow the metadata: a file with none to restore is done.
+            AsbItem::Record(_) if feed.prep.no_records => {
+                let read = since();
+                return feed.send(Input::FileDone { name, read });
+            }
+            AsbItem::Record(rec) => match feed.prep.write(&rec) {
+                Some(item) => feed.send(Input::Write {
+                    item,
+                    read: since(),
+                }),
+                None => true,
+            },
+        };
+        if !go {
+            return false;
+        }
+    }
+}
