@@ -55,11 +55,12 @@ pub struct Prepare {
 }
 
 impl Prepare {
-    /// The write for a record, or `None` when it is not to be written (counted as expired or
-    /// skipped).
+    /// The write for a record, or `None` when it is not to be written (counted here as read,
+    /// and as expired or skipped). A write is counted as read when the restore takes it, so
+    /// that records read ahead and dropped by an interruption are not counted.
     pub fn write(&self, r: &Record) -> Option<Item> {
-        Counts::add(&self.counts.records, 1);
         let Some(ttl) = restore_ttl(r.expiry, self.now, i64::from(self.extra_ttl)) else {
+            Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.expired, 1);
             return None;
         };
@@ -83,6 +84,7 @@ impl Prepare {
             &filtered
         };
         if !wanted_set || record.bins.is_empty() {
+            Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
             return None;
         }

@@ -197,6 +197,8 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let mut later: Vec<SIndex> = Vec::new();
     let mut udfs: Vec<Vec<u8>> = Vec::new();
     let started = Instant::now();
+    // Writes handed to the writer (what -N paces).
+    let mut written = 0u64;
     let mut stopped: Option<anyhow::Error> = None;
     loop {
         if let Some(i) = signals::received() {
@@ -227,10 +229,12 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             }
             Input::Write { item, read: n } => {
                 Counts::add(&read, n);
+                Counts::add(&counts.records, 1);
                 Counts::add(&counts.bytes, item.bytes.len() as u64);
                 writer.put(item);
+                written += 1;
                 if let Some((bw, tps)) = nice {
-                    throttle(started, counts, bw, tps);
+                    throttle(started, written, counts, bw, tps);
                 }
             }
             Input::FileDone { name, read: n } => {
@@ -248,13 +252,13 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     }
     // The readers stop; what was read but not sent is not written; what is in flight finishes.
     drop(inputs);
-    let written = writer.finish(stopped.is_none());
-    progress.finish(stopped.is_none() && written.is_ok());
+    let finished = writer.finish(stopped.is_none());
+    progress.finish(stopped.is_none() && finished.is_ok());
     if let Some(e) = stopped {
-        written?;
+        finished?;
         return Err(e);
     }
-    written?;
+    finished?;
     let cluster = shared.cluster.read().unwrap();
     if a.indexes_last {
         for s in &later {
@@ -315,9 +319,9 @@ fn batch_writes(cluster: &Cluster) -> anyhow::Result<bool> {
 }
 
 /// -N: sleeps while the stream is ahead of BANDWIDTH bytes/s or TPS records/s.
-fn throttle(started: Instant, counts: &Counts, bw: u64, tps: u64) {
+fn throttle(started: Instant, written: u64, counts: &Counts, bw: u64, tps: u64) {
     let bytes = counts.bytes.load(Ordering::Relaxed) as f64;
-    let records = counts.records.load(Ordering::Relaxed) as f64;
+    let records = written as f64;
     let due = (bytes / bw as f64).max(records / tps as f64);
     let ahead = due - started.elapsed().as_secs_f64();
     if ahead > 0.0 {
