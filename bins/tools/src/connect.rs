@@ -4,7 +4,7 @@
 use as_cli::secret::secret_or_ask;
 use as_cli::Usage;
 use as_common::client::cluster::{parse_seeds, Seed};
-use as_common::client::conn::{AuthMode, Credentials, Settings};
+use as_common::client::conn::{AuthMode, ConnSettings, Credentials};
 use as_common::client::tls::{self, TlsOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -124,7 +124,7 @@ impl ConnArgs {
 
     /// The connection settings: TLS and credentials (which may ask for a password on the
     /// terminal, so only once the options are known to be good).
-    pub fn settings(&self, timeout: Duration) -> anyhow::Result<Settings> {
+    pub fn settings(&self, timeout: Duration) -> anyhow::Result<ConnSettings> {
         let a = self;
         let tls = if a.tls_enable {
             let o = TlsOptions {
@@ -149,7 +149,7 @@ impl ConnArgs {
         } else {
             None
         };
-        Ok(Settings {
+        Ok(ConnSettings {
             timeout,
             creds: self.credentials()?,
             tls,

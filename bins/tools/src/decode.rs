@@ -66,7 +66,7 @@ pub struct Args {
 pub use crate::backup::Compression;
 
 #[derive(Debug, Default, Clone, Copy)]
-struct Counts {
+struct FileCounts {
     records: u64,
     sindexes: u64,
     udfs: u64,
@@ -166,7 +166,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
 /// file on stderr (`prog: error: ...`), then the counts; an error when any file is invalid.
 pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Result<()> {
     let files = &set.files;
-    let mut total = Counts::default();
+    let mut total = FileCounts::default();
     let (mut failed, mut first_files) = (0usize, 0usize);
     for f in files {
         let name = f.name();
@@ -216,12 +216,12 @@ pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Res
 }
 
 /// Parses one file whole: its counts, and whether it carries `# first-file`.
-fn validate_one(layers: &Layers, file: &BackupFile) -> anyhow::Result<(Counts, bool)> {
+fn validate_one(layers: &Layers, file: &BackupFile) -> anyhow::Result<(FileCounts, bool)> {
     let name = file.name();
     let input = layers.open(file, None).with_context(|| name.to_string())?;
     let mut reader = AsbReader::new(input).with_context(|| name.to_string())?;
     let first = reader.header().first_file;
-    let mut c = Counts::default();
+    let mut c = FileCounts::default();
     while let Some(item) = reader.next_item().with_context(|| name.to_string())? {
         match item {
             AsbItem::Record(_) => c.records += 1,

@@ -1,7 +1,7 @@
 //! Cluster discovery: seeds → every node (through `peers-clear-std`) → who masters each
 //! partition of a namespace (through `replicas`).
 
-use super::conn::{Conn, Settings};
+use super::conn::{Conn, ConnSettings};
 use super::ClientError;
 use crate::client::InvalidOption;
 use crate::record::PARTITIONS;
@@ -84,7 +84,7 @@ pub struct Cluster {
     /// Rack id of each node in the namespace, when it reports one.
     pub racks: Vec<Option<u32>>,
     pub build: String,
-    settings: Settings,
+    settings: ConnSettings,
     /// The info command that lists a node's peers (clear or TLS, standard or alternate).
     peers_cmd: &'static str,
 }
@@ -156,7 +156,7 @@ pub fn parse_peers(s: &str) -> Vec<(String, String, Vec<String>)> {
 }
 
 /// A peer as `peers-*` lists it: its name, TLS name and addresses (the first that resolves).
-fn peer_node(name: String, tls: String, addrs: &[String], settings: &Settings) -> Option<Node> {
+fn peer_node(name: String, tls: String, addrs: &[String], settings: &ConnSettings) -> Option<Node> {
     let addr = addrs
         .iter()
         .find_map(|a| a.to_socket_addrs().ok().and_then(|mut i| i.next()))?;
@@ -177,7 +177,7 @@ impl Cluster {
     pub fn discover(
         seeds: &[Seed],
         namespace: &str,
-        settings: Settings,
+        settings: ConnSettings,
         alternate: bool,
     ) -> Result<Cluster, ClientError> {
         let peers_cmd = match (settings.tls.is_some(), alternate) {

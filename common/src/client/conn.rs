@@ -45,7 +45,7 @@ pub struct Credentials {
 
 /// Everything needed to open a connection to any node.
 #[derive(Clone, Default)]
-pub struct Settings {
+pub struct ConnSettings {
     pub timeout: Duration,
     pub creds: Option<Credentials>,
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -103,7 +103,7 @@ impl Conn {
     pub fn connect(
         addr: SocketAddr,
         tls_name: Option<&str>,
-        s: &Settings,
+        s: &ConnSettings,
     ) -> Result<Conn, ClientError> {
         let t = s.timeout.max(Duration::from_millis(1));
         let fail = |e: std::io::Error| ClientError::Connect(addr.to_string(), e);
@@ -161,7 +161,7 @@ impl Conn {
         host: &str,
         port: u16,
         tls_name: Option<&str>,
-        s: &Settings,
+        s: &ConnSettings,
     ) -> Result<Conn, ClientError> {
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()

@@ -30,7 +30,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use writer::{Settings, Shared, Writer};
+use writer::{WriteOptions, WriteState, Writer};
 
 /// 2010-01-01T00:00:00Z, the server's epoch for expiries.
 const CITRUSLEAF_EPOCH: u64 = 1_262_304_000;
@@ -158,7 +158,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         },
         generation_gt: !a.no_generation,
     };
-    let settings = Settings {
+    let settings = WriteOptions {
         batch,
         timeout_ms: socket_timeout.as_millis() as u32,
         max_retries: a.max_retries,
@@ -166,7 +166,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         ignore_record_error: a.ignore_record_error,
         namespace: ns.clone(),
     };
-    let shared = Arc::new(Shared::new(cluster, counts.clone(), settings));
+    let shared = Arc::new(WriteState::new(cluster, counts.clone(), settings));
     let mut writer = Writer::new(
         shared.clone(),
         a.max_async_batches as usize,

@@ -29,7 +29,7 @@ pub struct Item {
     pub bytes: Vec<u8>,
 }
 
-pub struct Settings {
+pub struct WriteOptions {
     pub batch: bool,
     /// The transaction TTL sent (asrestore sends its socket timeout, 10000).
     pub timeout_ms: u32,
@@ -40,18 +40,18 @@ pub struct Settings {
 }
 
 /// What the workers share.
-pub struct Shared {
+pub struct WriteState {
     pub cluster: RwLock<Cluster>,
     pub counts: Arc<Counts>,
-    pub settings: Settings,
+    pub settings: WriteOptions,
     last_refresh: Mutex<Option<Instant>>,
     /// The first error that stops the restore.
     failure: Mutex<Option<anyhow::Error>>,
 }
 
-impl Shared {
-    pub fn new(cluster: Cluster, counts: Arc<Counts>, settings: Settings) -> Shared {
-        Shared {
+impl WriteState {
+    pub fn new(cluster: Cluster, counts: Arc<Counts>, settings: WriteOptions) -> WriteState {
+        WriteState {
             cluster: RwLock::new(cluster),
             counts,
             settings,
@@ -113,12 +113,12 @@ pub struct Writer {
     workers: Vec<JoinHandle<()>>,
     pending: HashMap<usize, Vec<Item>>,
     batch_size: usize,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<WriteState>,
 }
 
 impl Writer {
     /// `workers` batches are written at once; as many more may wait, ready, in the queue.
-    pub fn new(shared: Arc<Shared>, workers: usize, batch_size: usize) -> Writer {
+    pub fn new(shared: Arc<WriteState>, workers: usize, batch_size: usize) -> Writer {
         let (tx, rx) = bounded::<Vec<Item>>(workers);
         let workers = (0..workers)
             .map(|_| {
@@ -171,7 +171,7 @@ impl Writer {
     }
 }
 
-fn work(shared: &Shared, rx: &Receiver<Vec<Item>>) {
+fn work(shared: &WriteState, rx: &Receiver<Vec<Item>>) {
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     for batch in rx {
         // After a failure the restore stops: what is queued is not written (nor counted).
@@ -182,7 +182,7 @@ fn work(shared: &Shared, rx: &Receiver<Vec<Item>>) {
 }
 
 /// Writes one batch until every record has an outcome, or the restore must stop.
-fn write_batch(shared: &Shared, conns: &mut HashMap<usize, Conn>, items: Vec<Item>) {
+fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec<Item>) {
     let s = &shared.settings;
     let c = &shared.counts;
     let mut todo = items;
@@ -267,7 +267,7 @@ fn write_batch(shared: &Shared, conns: &mut HashMap<usize, Conn>, items: Vec<Ite
 /// Sends `group` to `node` and fills `results` with the result code of each record answered.
 /// On an error, the records without a result are the ones to retry.
 fn exchange(
-    shared: &Shared,
+    shared: &WriteState,
     conns: &mut HashMap<usize, Conn>,
     node: usize,
     group: &[Item],

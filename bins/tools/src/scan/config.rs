@@ -5,7 +5,7 @@
 use super::args::Args;
 use as_cli::Usage;
 use as_common::client::cluster::Seed;
-use as_common::client::conn::Settings;
+use as_common::client::conn::ConnSettings;
 use as_common::client::filter::{self, exp};
 use as_common::client::scan::ScanSpec;
 use as_common::scope::Scope;
@@ -109,7 +109,7 @@ impl Config {
     }
 
     /// The connection settings: TLS and credentials (asked for only now).
-    pub fn settings(&self, a: &Args) -> anyhow::Result<Settings> {
+    pub fn settings(&self, a: &Args) -> anyhow::Result<ConnSettings> {
         a.conn.settings(self.socket_timeout)
     }
 
