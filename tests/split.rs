@@ -203,6 +203,40 @@ fn used_directories_remove_files_and_artifacts() {
     assert!(!dir.exists(), "an empty directory goes too");
 }
 
+/// A directory holds a backup when the readers would take what is in it for one
+/// (common::backup): a hidden partial file does not count; a stray shard manifest does, and -r
+/// clears it, so that the new backup validates.
+#[test]
+fn what_counts_as_a_backup_is_what_the_readers_see() {
+    let stream = generated(100);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let hidden = dir.join(".other_00000.asb.partial");
+    std::fs::write(&hidden, "x").unwrap();
+    assert_eq!(run(support::tool("as-split"), &["-d", d], &stream).0, 0);
+    assert!(
+        hidden.exists(),
+        "another backup's partial file is left alone"
+    );
+
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("old.manifest"), "{}").unwrap();
+    let (code, _, err) = run(support::tool("as-split"), &["-d", d], &stream);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("seems to contain an existing backup"), "{err}");
+    assert_eq!(
+        run(support::tool("as-split"), &["-d", d, "-r"], &stream).0,
+        0
+    );
+    assert!(!dir.join("old.manifest").exists());
+    let (code, _, err) = run(support::tool("as-decode"), &["--validate", d], b"");
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn a_broken_input_or_filter_leaves_no_good_looking_backup() {
     let stream = generated(20000);

@@ -227,6 +227,23 @@ impl DirLayout {
         Ok(l)
     }
 
+    /// Every name that belongs to a backup: its files, markers, states and manifests; with
+    /// `prefix`, only those of the backup with that prefix (`PREFIX_*`, `PREFIX.*`), as the
+    /// shards of a backup share a directory. What a writer clears before a new backup.
+    pub fn names(&self, prefix: Option<&str>) -> Vec<&str> {
+        let ours = |n: &&str| {
+            prefix.is_none_or(|p| n.strip_prefix(p).is_some_and(|r| r.starts_with(['_', '.'])))
+        };
+        self.files
+            .iter()
+            .map(|e| e.name.as_str())
+            .chain(self.markers.iter().map(String::as_str))
+            .chain(self.states.iter().map(String::as_str))
+            .chain(self.manifests.iter().map(String::as_str))
+            .filter(ours)
+            .collect()
+    }
+
     /// Why the directory is not a finished backup, if it is not: its marker (with the reason
     /// written in it) or a resume state.
     fn unfinished(&self, dir: &str, storage: &dyn Storage) -> Option<BackupError> {
@@ -514,6 +531,41 @@ mod tests {
             e.to_string()
                 .starts_with("d/s1.manifest: not a shard manifest"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_names_of_a_backup_or_of_one_prefix() {
+        let m = Mem::with(&[
+            ("d/a_00000.asb", ""),
+            ("d/ab_00000.asb", ""),
+            ("d/a.asb.incomplete", ""),
+            ("d/a.asb.state", ""),
+            ("d/a.manifest", ""),
+            ("d/ab.manifest", ""),
+            ("d/.a_00001.asb.partial", ""),
+            ("d/notes.txt", ""),
+        ]);
+        let l = DirLayout::read("d", &m).unwrap();
+        assert_eq!(
+            l.names(None),
+            [
+                "a_00000.asb",
+                "ab_00000.asb",
+                "a.asb.incomplete",
+                "a.asb.state",
+                "a.manifest",
+                "ab.manifest"
+            ]
+        );
+        assert_eq!(
+            l.names(Some("a")),
+            [
+                "a_00000.asb",
+                "a.asb.incomplete",
+                "a.asb.state",
+                "a.manifest"
+            ]
         );
     }
 

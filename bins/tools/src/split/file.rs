@@ -1,80 +1,61 @@
-//! One file in the making: its filter process, where the filter's output lands ([`Output`]),
-//! and what the file makes durable once complete.
+//! One file in the making: its filter process, where the filter's output lands (an
+//! [`Arrival`]), and what the file makes durable once complete.
 
-use super::dest::{collect, Dest, Output};
-use super::shared::{Note, Shared};
+use super::job::{Advance, Durable, Job};
+use super::landing::Arrival;
 use anyhow::Context;
 use as_cli::process::{detached_shell, kill_group};
-use as_common::layout;
-use as_common::record::DIGEST_LEN;
+use as_cli::signals;
 use as_common::stream::{FrameBatch, Header, StreamWriter};
-use std::collections::HashMap;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::process::{Child, ChildStdin, Stdio};
 use std::thread::JoinHandle;
 
-pub struct OpenFile {
-    pub number: u64,
-    pub name: String,
-    pub first: bool,
+/// A file being written: its stream goes through the filter into where it lands.
+pub struct FileInProgress {
+    name: String,
     writer: Option<StreamWriter<BufWriter<ChildStdin>>>,
     filter: Child,
     filter_err: Option<JoinHandle<String>>,
-    output: Output,
+    arrival: Box<dyn Arrival>,
     /// Stream bytes sent since the file's size was last looked at, and what it was.
     unmeasured: usize,
     measured: u64,
-    /// Last digest written of each partition, partitions whose end is in the file, records.
-    pub progress: HashMap<u16, [u8; DIGEST_LEN]>,
-    pub done: Vec<u16>,
-    pub records: u64,
+    durable: Durable,
 }
 
-impl OpenFile {
-    pub fn open(s: &Shared, first: bool) -> anyhow::Result<OpenFile> {
-        let number = s.take_number()?;
-        let name = match &s.dest {
-            Dest::File(one) => format!("{} (segment {number})", one.path.display()),
-            _ => layout::file_name(&s.prefix, number),
-        };
-        let (mut output, stdout) = Output::prepare(&s.dest, &name)?;
-        let mut filter = detached_shell(&s.filter);
-        if let Dest::File(one) = &s.dest {
-            // For stages that go on from what the file holds (as-crypt --append "$PARTIAL").
-            filter.env("PARTIAL", &one.partial);
-        }
+impl FileInProgress {
+    pub fn open(job: &Job, first: bool) -> anyhow::Result<FileInProgress> {
+        let number = job.take_number()?;
+        let name = job.landing.name(number);
+        let mut filter = detached_shell(&job.filter);
+        let mut arrival = job.landing.start(&name, &mut filter)?;
         let mut filter = filter
             .stdin(Stdio::piped())
-            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot run the filter {:?}", s.filter))?;
+            .with_context(|| format!("cannot run the filter {:?}", job.filter))?;
         // The filter's complaints become part of our one error line, or vanish when we
         // stopped it ourselves.
         let filter_err = collect(filter.stderr.take().expect("piped"));
-        output.start(&mut filter, &name)?;
+        arrival.attach(&mut filter)?;
         let stdin = filter.stdin.take().expect("piped");
         let header = Header {
             first_file: first,
-            // A segment after the first goes on where the file ends: no header lines.
-            append: matches!(s.dest, Dest::File(_)) && s.state.lock().unwrap().file_len > 0,
-            ..s.header.clone()
+            append: arrival.continues(),
+            ..job.header.clone()
         };
         let writer = StreamWriter::new(BufWriter::with_capacity(64 << 10, stdin), &header)
             .with_context(|| format!("writing to the filter of {name}"))?;
-        Ok(OpenFile {
-            number,
+        Ok(FileInProgress {
             name,
-            first,
             writer: Some(writer),
             filter,
             filter_err: Some(filter_err),
-            output,
+            arrival,
             unmeasured: 0,
             measured: 0,
-            progress: HashMap::new(),
-            done: Vec::new(),
-            records: 0,
+            durable: Durable::new(number, first),
         })
     }
 
@@ -82,41 +63,32 @@ impl OpenFile {
     /// when the filter writes the file itself: the limit check runs before each batch, and a
     /// file's size is a system call away.
     pub fn landed_about(&mut self) -> u64 {
-        if !self.output.is_direct() || self.unmeasured >= 64 << 10 {
-            self.measured = self.output.landed();
+        if self.arrival.cheap_to_measure() || self.unmeasured >= 64 << 10 {
+            self.measured = self.arrival.landed();
             self.unmeasured = 0;
         }
         self.measured
     }
 
-    pub fn write(&mut self, b: &FrameBatch, notes: &[Note], s: &Shared) -> anyhow::Result<()> {
+    pub fn write(&mut self, b: &FrameBatch, advances: &[Advance], job: &Job) -> anyhow::Result<()> {
         let w = self.writer.as_mut().expect("open");
         if let Err(e) = w.batch(b) {
             // The filter stopped reading: its exit, or the destination, says why.
             return match self.filter.wait() {
-                Ok(st) if !st.success() => Err(self.filter_failed(s, st)),
+                Ok(st) if !st.success() => Err(self.filter_failed(job, st)),
                 _ => Err(anyhow::Error::new(e)
                     .context(format!("writing to the filter of {}", self.name))),
             };
         }
-        self.records += b.counts.records;
+        self.durable.add(b.counts.records, advances);
         self.unmeasured += b.len();
-        for note in notes {
-            match *note {
-                Note::Record(p, d) => {
-                    self.progress.insert(p, d);
-                }
-                Note::Done(p) => self.done.push(p),
-                Note::Nothing => {}
-            }
-        }
         Ok(())
     }
 
-    fn filter_failed(&mut self, s: &Shared, st: std::process::ExitStatus) -> anyhow::Error {
+    fn filter_failed(&mut self, job: &Job, st: std::process::ExitStatus) -> anyhow::Error {
         // A filter whose output could not be written (a full disk, a failed sink) fails
         // with a broken pipe: the destination's error is the cause.
-        if let Some(e) = self.output.failure() {
+        if let Some(e) = self.arrival.failure() {
             return e;
         }
         let complaint = self
@@ -132,22 +104,22 @@ impl OpenFile {
         };
         anyhow::anyhow!(
             "the filter {:?} failed for {} ({st}){why}",
-            s.filter,
+            job.filter,
             self.name
         )
     }
 
     /// Ends the file's stream, waits for its filter and destination, makes the file durable
     /// and records it in the state.
-    pub fn close(mut self, s: &Shared) -> anyhow::Result<()> {
-        let result = self.finish(s);
+    pub fn close(mut self, job: &Job) -> anyhow::Result<()> {
+        let result = self.finish(job);
         if result.is_err() {
             self.abort();
         }
         result
     }
 
-    fn finish(&mut self, s: &Shared) -> anyhow::Result<()> {
+    fn finish(&mut self, job: &Job) -> anyhow::Result<()> {
         let written = self
             .writer
             .take()
@@ -157,11 +129,11 @@ impl OpenFile {
             .with_context(|| format!("writing to the filter of {}", self.name));
         let st = self.filter.wait()?;
         if !st.success() {
-            return Err(self.filter_failed(s, st));
+            return Err(self.filter_failed(job, st));
         }
-        let (bytes, file_len) = self.output.finish(written)?;
-        s.commit(self, bytes, file_len)?;
-        if s.verbose {
+        let (bytes, file_len) = self.arrival.finish(written)?;
+        job.commit(&self.durable, bytes, file_len)?;
+        if job.verbose {
             eprintln!("as-split: {} ({bytes} bytes)", self.name);
         }
         Ok(())
@@ -178,6 +150,15 @@ impl OpenFile {
         if let Some(h) = self.filter_err.take() {
             let _ = h.join();
         }
-        self.output.abort();
+        self.arrival.abort();
     }
+}
+
+/// Reads all of a child's stderr, on a thread.
+fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    signals::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    })
 }

@@ -2,11 +2,14 @@
 //! directory mode), each made by a per-file filter command, and keep the state from which an
 //! interrupted backup is resumed.
 
-mod dest;
+mod dir;
 mod file;
+mod job;
+mod landing;
 mod resume;
 mod route;
-mod shared;
+mod single;
+mod sink;
 
 use anyhow::Context;
 use as_cli::io::{buffered, open_input_interruptible};
@@ -16,8 +19,8 @@ use as_cli::{BadInput, Usage};
 use as_common::layout;
 use as_common::stream::StreamReader;
 use clap::Parser;
-use dest::{Dest, OneFile};
-use shared::Shared;
+use job::Job;
+use landing::Landing;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -166,17 +169,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return resume::remove_artifacts(&args);
     }
     signals::install();
-    // The one file (--output-file) is opened once the state says where it ends.
-    let dest = match (&args.sink, &args.directory) {
-        (Some(cmd), _) => Some(Dest::Sink {
-            cmd: cmd.clone(),
-            framed: args.framed_sink,
-            remove: args.sink_remove.clone(),
-        }),
-        (None, Some(dir)) => Some(Dest::Dir(dir.clone())),
-        (None, None) => None,
-    };
-
     let input = open_input_interruptible(args.input.as_deref())?;
     let mut reader = StreamReader::new(buffered(input)).context("reading the input")?;
     let header = reader.header().clone();
@@ -196,11 +188,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
-    // Created once a stream arrives: a scan that fails to start leaves nothing behind.
-    if let Some(Dest::Dir(dir)) = &dest {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let state_path = match (&args.state_file, &args.resume, &dest, &args.output_file) {
+    let (mut landing, parallel, limit) = landing(&args, &prefix)?;
+    let state_path = match (&args.state_file, &args.resume) {
         // A directory (or a path ending in /) gets PREFIX.asb.state in it.
         (Some(p), ..) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
             // (components: no doubled or trailing separators in the name shown to resume with)
@@ -209,10 +198,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &prefix,
             ))
         }
-        (Some(p), ..) | (None, Some(p), ..) => Some(p.clone()),
-        (None, None, Some(Dest::Dir(dir)), _) => Some(layout::dir_state(dir, &prefix)),
-        (None, None, None, Some(f)) => Some(layout::with_suffix(f, layout::STATE)),
-        _ => None,
+        (Some(p), _) | (None, Some(p)) => Some(p.clone()),
+        (None, None) => landing.default_state(),
     };
     // Where the state is, before anything can fail (even a SIGKILL): the summary says it.
     let mut summary = Summary::new();
@@ -223,29 +210,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .set("complete", false)
         .write(args.summary.as_deref())?;
     let (state, reuse) = match &args.resume {
-        Some(path) => resume::resume(path, dest.as_ref(), &header, &prefix)?,
-        None => resume::fresh(&args, dest.as_ref(), &header, &prefix)?,
-    };
-    let dest = match (dest, &args.output_file) {
-        (Some(d), _) => d,
-        (None, Some(path)) => Dest::File(Arc::new(OneFile::open(
-            path,
-            args.resume.is_some().then_some(state.file_len),
-        )?)),
-        (None, None) => unreachable!("clap requires a destination"),
-    };
-    // One file is written by one worker, checkpointed every --checkpoint MiB.
-    let (parallel, limit) = match &dest {
-        Dest::File(_) => (1, args.checkpoint << 20),
-        _ => (args.parallel as usize, args.file_limit << 20),
+        Some(path) => resume::resume(path, landing.as_mut(), &header, &prefix)?,
+        None => resume::fresh(&args, landing.as_mut(), &header, &prefix)?,
     };
     // Until the backup completes, the directory (or the sink's prefix) says it is not a
     // backup to restore.
-    dest.mark_incomplete(&prefix, "backup in progress\n")?;
+    landing.mark_incomplete("backup in progress\n")?;
     let first = header.first_file && !state.first_file_done;
-    let shared = Arc::new(Shared {
-        dest,
-        prefix,
+    let job = Arc::new(Job {
+        landing,
         filter: args.filter.clone(),
         limit,
         header,
@@ -256,22 +229,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         broken: AtomicBool::new(false),
         verbose: args.verbose,
     });
-    shared.save(&shared.state.lock().unwrap())?;
+    job.save(&job.state.lock().unwrap())?;
 
     // Worker 0 opens its first file at once: the file with `# first-file` and the metadata.
-    let result =
-        route::split(&shared, &mut reader, parallel, first).and_then(|()| match &shared.dest {
-            Dest::File(one) => one.rename_into_place(),
-            _ => Ok(()),
-        });
-    let st = shared.state.lock().unwrap().clone();
+    let result = route::split(&job, &mut reader, parallel, first).and_then(|()| job.landing.seal());
+    let st = job.state.lock().unwrap().clone();
     // The manifest last, once every file is complete: a shard without one is not done.
     let result = result
         .and_then(|()| match &args.manifest {
-            Some(path) => write_manifest(path, &shared, &st),
+            Some(path) => write_manifest(path, &job, &prefix, &st),
             None => Ok(()),
         })
-        .and_then(|()| shared.dest.clear_marker(&shared.prefix));
+        .and_then(|()| job.landing.clear_marker());
     let mut summary = Summary::new();
     summary
         .set("files", st.files)
@@ -298,7 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => {
             // Best effort: the marker written at the start says as much.
             let why = format!("{}\n", as_cli::io::one_line(&e));
-            let _ = shared.dest.mark_incomplete(&shared.prefix, &why);
+            let _ = job.landing.mark_incomplete(&why);
             match &state_path {
                 Some(p) => Err(e.context(format!(
                     "backup incomplete, resume it with --continue {} ({} record(s) in {} complete file(s), {} of 4096 partitions left)",
@@ -313,22 +282,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// Where the files land, resolved once from the options, with the workers and the bytes that
+/// make a file: the one file is written by one worker, checkpointed every --checkpoint MiB.
+fn landing(args: &Args, prefix: &str) -> anyhow::Result<(Box<dyn Landing>, usize, u64)> {
+    let (workers, limit) = (args.parallel as usize, args.file_limit << 20);
+    Ok(match (&args.sink, &args.directory, &args.output_file) {
+        (Some(cmd), ..) => {
+            let sink = sink::Sink {
+                cmd: cmd.clone(),
+                framed: args.framed_sink,
+                remove: args.sink_remove.clone(),
+                prefix: prefix.to_string(),
+            };
+            (Box::new(sink), workers, limit)
+        }
+        // Created once a stream arrives: a scan that fails to start leaves nothing behind.
+        (None, Some(dir), _) => (
+            Box::new(dir::Directory::create(dir, prefix)?),
+            workers,
+            limit,
+        ),
+        (None, None, Some(f)) => (
+            Box::new(single::SingleFile::new(f)),
+            1,
+            args.checkpoint << 20,
+        ),
+        (None, None, None) => unreachable!("clap requires a destination"),
+    })
+}
+
 /// The shard's manifest: its files are the numbers handed out (a directory's removed leftovers
 /// excepted; a sink writes a leftover's name again), written to a temporary name, synced and
 /// renamed.
 fn write_manifest(
     path: &std::path::Path,
-    s: &Shared,
+    job: &Job,
+    prefix: &str,
     st: &as_common::state::BackupState,
 ) -> anyhow::Result<()> {
     let files: Vec<String> = (0..st.next_number)
-        .map(|n| layout::file_name(&s.prefix, n))
-        .filter(|f| match &s.dest {
-            Dest::Dir(dir) => dir.join(f).exists(),
-            _ => true,
-        })
+        .map(|n| layout::file_name(prefix, n))
+        .filter(|f| job.landing.keeps(f))
         .collect();
-    let m = as_common::shards::Manifest::of_scope(&s.header.scope, st.records, st.bytes, files)
+    let m = as_common::shards::Manifest::of_scope(&job.header.scope, st.records, st.bytes, files)
         .context("the input is not a shard's")?;
     let name = path
         .file_name()

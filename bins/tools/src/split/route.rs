@@ -1,8 +1,8 @@
 //! The router and the workers: frames go to the worker that owns their partition, in
 //! batches; each worker writes its own sequence of files.
 
-use super::file::OpenFile;
-use super::shared::{Note, Shared};
+use super::file::FileInProgress;
+use super::job::{Advance, Job};
 use anyhow::Context;
 use as_cli::signals;
 use as_cli::BadInput;
@@ -19,18 +19,18 @@ const BATCH: usize = 32 << 10;
 /// Routes the input's frames to the workers until the input ends, fails or a signal arrives;
 /// the workers then finish their files.
 pub fn split<R: Read>(
-    shared: &Arc<Shared>,
+    job: &Arc<Job>,
     reader: &mut StreamReader<R>,
     n: usize,
     first: bool,
 ) -> anyhow::Result<()> {
-    let first_file = OpenFile::open(shared, first)?;
+    let first_file = FileInProgress::open(job, first)?;
     let mut txs = Vec::new();
     let mut handles = Vec::new();
     let mut first_file = Some(first_file);
     for _ in 0..n {
-        let (tx, rx) = crossbeam_channel::bounded::<(Vec<Note>, FrameBatch)>(32);
-        let s = shared.clone();
+        let (tx, rx) = crossbeam_channel::bounded::<(Vec<Advance>, FrameBatch)>(32);
+        let s = job.clone();
         let f = first_file.take();
         handles.push(signals::spawn(move || worker(&s, rx, f)));
         txs.push(tx);
@@ -38,7 +38,7 @@ pub fn split<R: Read>(
 
     // Frames go to a worker in batches (fewer hand-overs between threads), each with what it
     // tells about durability.
-    let mut pending: Vec<(Vec<Note>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
+    let mut pending: Vec<(Vec<Advance>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
     let read_result = (|| -> anyhow::Result<()> {
         let mut frame = Vec::with_capacity(1 << 16);
         loop {
@@ -53,30 +53,30 @@ pub fn split<R: Read>(
                 return Ok(());
             };
             let malformed = || BadInput("malformed frame in the input".into());
-            let (to, note) = match kind {
+            let (to, advance) = match kind {
                 Kind::Record => {
                     let d = stream::record_digest(&frame).ok_or_else(malformed)?;
                     let p = partition_of(&d);
-                    (p as usize % n, Note::Record(p, d))
+                    (p as usize % n, Advance::Record(p, d))
                 }
                 Kind::PartitionDone => {
                     let m = stream::partition_done_of(&frame).ok_or_else(malformed)?;
-                    let note = match m.status {
-                        PartitionStatus::Complete => Note::Done(m.partition),
-                        PartitionStatus::Partial => Note::Nothing,
+                    let advance = match m.status {
+                        PartitionStatus::Complete => Advance::Done(m.partition),
+                        PartitionStatus::Partial => Advance::Nothing,
                     };
-                    (m.partition as usize % n, note)
+                    (m.partition as usize % n, advance)
                 }
                 // Index and UDF definitions belong to the first file, once.
                 _ if !first => continue,
-                _ => (0, Note::Nothing),
+                _ => (0, Advance::Nothing),
             };
             let slot = &mut pending[to];
             slot.1.sealed(kind, &frame);
-            slot.0.push(note);
+            slot.0.push(advance);
             if slot.1.len() >= BATCH
                 && (txs[to].send(std::mem::take(slot)).is_err()
-                    || shared.failed.load(Ordering::SeqCst))
+                    || job.failed.load(Ordering::SeqCst))
             {
                 // A worker stopped: its error is reported below.
                 return Ok(());
@@ -95,7 +95,7 @@ pub fn split<R: Read>(
         None => e,
     });
     if read_result.is_err() {
-        shared.broken.store(true, Ordering::SeqCst);
+        job.broken.store(true, Ordering::SeqCst);
     }
     drop(txs);
     let mut worker_error = None;
@@ -113,11 +113,11 @@ pub fn split<R: Read>(
     // Numbers a killed run left open and this one did not reuse: overwrite them with files
     // holding no record.
     loop {
-        let next = shared.reuse.lock().unwrap().front().copied();
+        let next = job.reuse.lock().unwrap().front().copied();
         if next.is_none() {
             break;
         }
-        OpenFile::open(shared, false)?.close(shared)?;
+        FileInProgress::open(job, false)?.close(job)?;
     }
     Ok(())
 }
@@ -126,12 +126,12 @@ pub fn split<R: Read>(
 /// early, the file it holds is finished: every frame in it is whole, and the state says what
 /// the file holds.
 fn worker(
-    s: &Shared,
-    rx: crossbeam_channel::Receiver<(Vec<Note>, FrameBatch)>,
-    mut current: Option<OpenFile>,
+    s: &Job,
+    rx: crossbeam_channel::Receiver<(Vec<Advance>, FrameBatch)>,
+    mut current: Option<FileInProgress>,
 ) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
-        for (notes, batch) in rx.iter() {
+        for (advances, batch) in rx.iter() {
             // The limit is checked before each batch (of up to BATCH bytes).
             if batch.counts.records > 0
                 && current
@@ -141,9 +141,12 @@ fn worker(
                 current.take().expect("checked").close(s)?;
             }
             if current.is_none() {
-                current = Some(OpenFile::open(s, false)?);
+                current = Some(FileInProgress::open(s, false)?);
             }
-            current.as_mut().expect("opened").write(&batch, &notes, s)?;
+            current
+                .as_mut()
+                .expect("opened")
+                .write(&batch, &advances, s)?;
         }
         if let Some(mut f) = current.take() {
             // Without a state to resume from, what a broken backup finished would only

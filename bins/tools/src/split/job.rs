@@ -1,29 +1,65 @@
-//! What the workers share: the destination, the filter, and the backup's state, updated as
-//! files complete.
+//! The backup job all workers share: where its files land, the filter, and the backup's state,
+//! updated as files complete.
 
-use super::dest::Dest;
-use super::file::OpenFile;
+use super::landing::Landing;
 use as_common::record::DIGEST_LEN;
 use as_common::state::{BackupState, Progress};
 use as_common::stream::Header;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-/// What a frame tells about the durability of a partition once its file is complete.
+/// How a frame advances its partition, once its file is complete.
 #[derive(Clone, Copy)]
-pub enum Note {
+pub enum Advance {
     Nothing,
     Record(u16, [u8; DIGEST_LEN]),
     Done(u16),
 }
 
+/// What a file makes durable once it is complete.
+pub struct Durable {
+    pub number: u64,
+    /// Whether the file carries `# first-file` and the metadata.
+    pub first: bool,
+    pub records: u64,
+    /// Last digest written of each partition, and partitions whose end is in the file.
+    progress: HashMap<u16, [u8; DIGEST_LEN]>,
+    done: Vec<u16>,
+}
+
+impl Durable {
+    pub fn new(number: u64, first: bool) -> Durable {
+        Durable {
+            number,
+            first,
+            records: 0,
+            progress: HashMap::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// A batch of `records` went into the file, advancing partitions so.
+    pub fn add(&mut self, records: u64, advances: &[Advance]) {
+        self.records += records;
+        for a in advances {
+            match *a {
+                Advance::Record(p, d) => {
+                    self.progress.insert(p, d);
+                }
+                Advance::Done(p) => self.done.push(p),
+                Advance::Nothing => {}
+            }
+        }
+    }
+}
+
 /// What all workers share.
-pub struct Shared {
-    pub dest: Dest,
-    pub prefix: String,
+pub struct Job {
+    pub landing: Box<dyn Landing>,
     pub filter: String,
+    /// Bytes after which a file (or the one file's segment) is closed.
     pub limit: u64,
     pub header: Header,
     /// File numbers to hand out before new ones: those a killed run may have left behind with a
@@ -38,7 +74,7 @@ pub struct Shared {
     pub verbose: bool,
 }
 
-impl Shared {
+impl Job {
     /// Hands out the next file number, noting it as open in the state first: if it is left
     /// behind half-made, a resume knows to remove or overwrite it.
     pub fn take_number(&self) -> anyhow::Result<u64> {
@@ -60,7 +96,7 @@ impl Shared {
 
     /// Records a complete file (or segment of the one file, `file_len` long now): its
     /// partitions' progress becomes durable.
-    pub fn commit(&self, f: &OpenFile, bytes: u64, file_len: Option<u64>) -> anyhow::Result<()> {
+    pub fn commit(&self, f: &Durable, bytes: u64, file_len: Option<u64>) -> anyhow::Result<()> {
         let mut st = self.state.lock().unwrap();
         if let Some(len) = file_len {
             st.file_len = len;

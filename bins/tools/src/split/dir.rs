@@ -1,0 +1,139 @@
+//! `PREFIX_NNNNN.asb` files in a directory: each written as `.PREFIX_NNNNN.asb.partial` by its
+//! filter, synced and renamed into place once complete.
+
+use super::landing::{Arrival, Landing};
+use super::resume;
+use anyhow::{bail, Context};
+use as_common::layout;
+use as_common::state::{self, BackupState, Kind};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Directory {
+    dir: PathBuf,
+    prefix: String,
+}
+
+impl Directory {
+    /// Creates the directory if missing.
+    pub fn create(dir: &Path, prefix: &str) -> anyhow::Result<Directory> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Directory {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn marker(&self) -> PathBuf {
+        layout::incomplete_marker(&self.dir, &self.prefix)
+    }
+}
+
+impl Landing for Directory {
+    fn kind(&self) -> Kind {
+        Kind::Directory
+    }
+
+    fn default_state(&self) -> Option<PathBuf> {
+        Some(layout::dir_state(&self.dir, &self.prefix))
+    }
+
+    fn fresh(&mut self, remove: bool, shard: bool) -> anyhow::Result<()> {
+        // The shards of a backup share a directory: a shard minds only its own files.
+        let there = resume::backup_files(&self.dir, shard.then_some(self.prefix.as_str()))?;
+        if there.is_empty() {
+            return Ok(());
+        }
+        if !remove {
+            bail!(
+                "directory {} seems to contain an existing backup; use -r to clear it, or --continue to resume it",
+                self.dir.display()
+            );
+        }
+        resume::remove_all(&there)
+    }
+
+    fn resume(&mut self, st: &mut BackupState) -> anyhow::Result<VecDeque<u64>> {
+        for n in std::mem::take(&mut st.open) {
+            let _ = std::fs::remove_file(self.dir.join(self.name(n)));
+        }
+        resume::remove_partials(&self.dir, &self.prefix)?;
+        Ok(VecDeque::new())
+    }
+
+    fn name(&self, n: u64) -> String {
+        layout::file_name(&self.prefix, n)
+    }
+
+    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+        let partial = self.dir.join(layout::partial_name(name));
+        let file = File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        filter.stdout(file.try_clone()?);
+        Ok(Box::new(DirFile {
+            file,
+            partial: Some(partial),
+            dir: self.dir.clone(),
+            name: name.to_string(),
+        }))
+    }
+
+    /// A removed leftover is not.
+    fn keeps(&self, name: &str) -> bool {
+        self.dir.join(name).exists()
+    }
+
+    fn mark_incomplete(&self, text: &str) -> anyhow::Result<()> {
+        let m = self.marker();
+        std::fs::write(&m, text).with_context(|| format!("cannot write {}", m.display()))
+    }
+
+    fn clear_marker(&self) -> anyhow::Result<()> {
+        let m = self.marker();
+        match std::fs::remove_file(&m) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", m.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A file the filter writes itself, as `partial` until it is renamed to `dir/name`.
+struct DirFile {
+    file: File,
+    /// Kept until renamed: a failure before that removes it (abort).
+    partial: Option<PathBuf>,
+    dir: PathBuf,
+    name: String,
+}
+
+impl Arrival for DirFile {
+    fn landed(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
+    }
+
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
+        written?;
+        let bytes = self.file.metadata()?.len();
+        let p = self.partial.clone().expect("not finished");
+        let fin = self.dir.join(&self.name);
+        self.file
+            .sync_all()
+            .with_context(|| format!("cannot sync {}", p.display()))?;
+        std::fs::rename(&p, &fin)
+            .with_context(|| format!("cannot rename {} to {}", p.display(), fin.display()))?;
+        self.partial = None;
+        state::sync_dir(&self.dir)
+            .with_context(|| format!("cannot sync {}", self.dir.display()))?;
+        Ok((bytes, None))
+    }
+
+    fn abort(&mut self) {
+        if let Some(p) = self.partial.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

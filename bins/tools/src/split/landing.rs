@@ -1,0 +1,88 @@
+//! Where a finished file lands: a file of a directory ([`super::dir`]), a segment of the one
+//! file ([`super::single`]) or a sink command per file ([`super::sink`]). The rest of as-split
+//! knows only these two interfaces, resolved once from the options.
+
+use as_common::state::{BackupState, Kind};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+/// Where the backup's files land, and the marks it leaves there while it is unfinished.
+pub trait Landing: Send + Sync {
+    /// What the state records the backup is written into (a resume must land the same way).
+    fn kind(&self) -> Kind;
+
+    /// Where the state is kept when no option says.
+    fn default_state(&self) -> Option<PathBuf>;
+
+    /// A new backup: refuses to overwrite one already there unless `remove` (-r), which clears
+    /// it; `shard`: the backup is one shard of several, which share a directory.
+    fn fresh(&mut self, remove: bool, shard: bool) -> anyhow::Result<()>;
+
+    /// A resumed backup: clears what the interrupted run may have left half-made (the files
+    /// `st.open`); returns the file numbers to write again before new ones.
+    fn resume(&mut self, st: &mut BackupState) -> anyhow::Result<VecDeque<u64>>;
+
+    /// The name of file `n`, in messages (and FILE for a sink).
+    fn name(&self, n: u64) -> String;
+
+    /// Makes the place of the file `name` and points the filter's output (and environment) at
+    /// it; returns what follows the file's bytes until they have landed.
+    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>>;
+
+    /// Every file has landed.
+    fn seal(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Whether the file `name` is there once the backup is complete (a shard's manifest lists
+    /// only those).
+    fn keeps(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not
+    /// one to restore, holding `text`, where this landing can delete it again.
+    fn mark_incomplete(&self, _text: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Removes the marker once the backup is complete. A marker that cannot be removed fails
+    /// the backup: it is whole, but would look unfinished.
+    fn clear_marker(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// One file's bytes on their way into a [`Landing`].
+pub trait Arrival: Send {
+    /// Once the filter runs (a sink is then fed from its output).
+    fn attach(&mut self, _filter: &mut Child) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Bytes landed so far.
+    fn landed(&self) -> u64;
+
+    /// Whether [`Arrival::landed`] costs no system call (else it is asked less often).
+    fn cheap_to_measure(&self) -> bool {
+        false
+    }
+
+    /// Whether the file already holds what comes before this part (no header lines then).
+    fn continues(&self) -> bool {
+        false
+    }
+
+    /// Why the landing stopped taking the filter's output, if it did (a failed sink).
+    fn failure(&mut self) -> Option<anyhow::Error> {
+        None
+    }
+
+    /// After the filter succeeded (`written`: whether all the stream reached it): makes the
+    /// file durable. Returns its bytes, and the one file's whole length.
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)>;
+
+    /// Gives up on the file (its filter already stopped).
+    fn abort(&mut self) {}
+}

@@ -1,0 +1,150 @@
+//! One file (`-o FILE`): segments appended to FILE.partial, each synced and recorded in the
+//! state; FILE.partial becomes FILE once the backup is complete.
+
+use super::landing::{Arrival, Landing};
+use anyhow::{bail, Context};
+use as_common::layout;
+use as_common::state::{self, BackupState, Kind};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct SingleFile {
+    path: PathBuf,
+    partial: PathBuf,
+    /// FILE.partial opened for appending, once the backup is fresh or resumed.
+    file: Option<File>,
+}
+
+impl SingleFile {
+    pub fn new(path: &Path) -> SingleFile {
+        SingleFile {
+            path: path.to_path_buf(),
+            partial: layout::with_suffix(path, layout::PARTIAL),
+            file: None,
+        }
+    }
+
+    /// Opens FILE.partial for appending: new, or (resuming) cut back to the length the state
+    /// says is complete.
+    fn open(&mut self, resume_at: Option<u64>) -> anyhow::Result<()> {
+        let partial = &self.partial;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.append(true);
+        let file = match resume_at {
+            Some(len) => {
+                let f = opts.open(partial).with_context(|| {
+                    format!(
+                        "cannot resume: {} (the partial file) cannot be opened",
+                        partial.display()
+                    )
+                })?;
+                f.set_len(len).with_context(|| {
+                    format!("cannot cut {} back to {len} bytes", partial.display())
+                })?;
+                f
+            }
+            None => opts
+                .create(true)
+                .truncate(false)
+                .open(partial)
+                .and_then(|f| f.set_len(0).map(|()| f))
+                .with_context(|| format!("cannot create {}", partial.display()))?,
+        };
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+impl Landing for SingleFile {
+    fn kind(&self) -> Kind {
+        Kind::File
+    }
+
+    fn default_state(&self) -> Option<PathBuf> {
+        Some(layout::with_suffix(&self.path, layout::STATE))
+    }
+
+    fn fresh(&mut self, remove: bool, _shard: bool) -> anyhow::Result<()> {
+        let f = &self.path;
+        if f.exists() {
+            if !remove {
+                bail!(
+                    "output file {} already exists; use -r to overwrite it",
+                    f.display()
+                );
+            }
+            std::fs::remove_file(f).with_context(|| format!("cannot remove {}", f.display()))?;
+        }
+        self.open(None)
+    }
+
+    /// The file is cut back to its last checkpoint.
+    fn resume(&mut self, st: &mut BackupState) -> anyhow::Result<VecDeque<u64>> {
+        st.open.clear();
+        self.open(Some(st.file_len))?;
+        Ok(VecDeque::new())
+    }
+
+    fn name(&self, n: u64) -> String {
+        format!("{} (segment {n})", self.path.display())
+    }
+
+    fn start(&self, _name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+        let file = self.file.as_ref().expect("opened by fresh or resume");
+        let start = file.metadata()?.len();
+        filter.stdout(file.try_clone()?);
+        // For stages that go on from what the file holds (as-crypt --append "$PARTIAL").
+        filter.env("PARTIAL", &self.partial);
+        Ok(Box::new(Segment {
+            file: file.try_clone()?,
+            partial: self.partial.clone(),
+            start,
+        }))
+    }
+
+    /// FILE.partial becomes FILE.
+    fn seal(&self) -> anyhow::Result<()> {
+        std::fs::rename(&self.partial, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.partial.display(),
+                self.path.display()
+            )
+        })?;
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        state::sync_dir(dir.unwrap_or(Path::new("."))).context("cannot sync the directory")
+    }
+}
+
+/// A segment: the filter appends to the one file, whose length was `start` when it began.
+struct Segment {
+    file: File,
+    partial: PathBuf,
+    start: u64,
+}
+
+impl Arrival for Segment {
+    fn landed(&self) -> u64 {
+        self.file
+            .metadata()
+            .map_or(0, |m| m.len().saturating_sub(self.start))
+    }
+
+    /// A segment after the first goes on where the file ends.
+    fn continues(&self) -> bool {
+        self.start > 0
+    }
+
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
+        written?;
+        self.file
+            .sync_all()
+            .with_context(|| format!("cannot sync {}", self.partial.display()))?;
+        let len = self.file.metadata()?.len();
+        Ok((len.saturating_sub(self.start), Some(len)))
+    }
+
+    // abort: nothing; the one file is cut back to its last checkpoint on resume.
+}

@@ -1,0 +1,269 @@
+//! A sink command per file (`--sink`, with FILE set to the file's name): fed plainly, or in
+//! frames committed once the file is whole (`--framed-sink`). With `--sink-remove`, the marker
+//! of an unfinished backup goes through the sink too.
+
+use super::landing::{Arrival, Landing};
+use anyhow::{bail, Context};
+use as_cli::framed::FramedWriter;
+use as_cli::process::{detached_shell, kill_group};
+use as_cli::signals;
+use as_common::layout;
+use as_common::state::{BackupState, Kind};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub struct Sink {
+    pub cmd: String,
+    pub framed: bool,
+    /// The command that deletes the object FILE (`--sink-remove`): the sink then keeps the
+    /// marker of an unfinished backup.
+    pub remove: Option<String>,
+    pub prefix: String,
+}
+
+impl Sink {
+    /// `PREFIX.asb.incomplete`, the marker's name in the sink's prefix.
+    fn marker(&self) -> String {
+        format!("{}{}", self.prefix, layout::INCOMPLETE)
+    }
+}
+
+impl Landing for Sink {
+    fn kind(&self) -> Kind {
+        Kind::Sink
+    }
+
+    fn default_state(&self) -> Option<PathBuf> {
+        None
+    }
+
+    fn fresh(&mut self, _remove: bool, _shard: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// A sink may have completed a file whose commit was never recorded: the same names are
+    /// written again, so nothing is left twice.
+    fn resume(&mut self, st: &mut BackupState) -> anyhow::Result<VecDeque<u64>> {
+        st.open.sort_unstable();
+        Ok(st.open.iter().copied().collect())
+    }
+
+    fn name(&self, n: u64) -> String {
+        layout::file_name(&self.prefix, n)
+    }
+
+    /// The sink starts once the filter runs (attach).
+    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+        filter.stdout(Stdio::piped());
+        Ok(Box::new(SinkFile {
+            cmd: self.cmd.clone(),
+            framed: self.framed,
+            name: name.to_string(),
+            pump: None,
+            child: None,
+            pumped: Arc::new(AtomicU64::new(0)),
+        }))
+    }
+
+    /// Sent whole, by a sink that can delete it again.
+    fn mark_incomplete(&self, text: &str) -> anyhow::Result<()> {
+        if self.remove.is_none() {
+            return Ok(());
+        }
+        let name = self.marker();
+        let (mut input, sink) = spawn(&self.cmd, self.framed, &name)?;
+        let written = input
+            .write(text.as_bytes())
+            .with_context(|| format!("writing {name}"));
+        end_sink(input, sink, written, &self.cmd, &name)
+    }
+
+    fn clear_marker(&self) -> anyhow::Result<()> {
+        let Some(cmd) = &self.remove else {
+            return Ok(());
+        };
+        let name = self.marker();
+        let st = detached_shell(cmd)
+            .env("FILE", &name)
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run the sink's remove command {cmd:?}"))?;
+        if !st.success() {
+            bail!("the backup is complete, but its marker {name} could not be removed: {cmd:?} failed ({st})");
+        }
+        Ok(())
+    }
+}
+
+/// Starts the sink command for the file `name`.
+fn spawn(cmd: &str, framed: bool, name: &str) -> anyhow::Result<(SinkInput, Child)> {
+    let mut sink = detached_shell(cmd)
+        .env("FILE", name)
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run the sink {cmd:?}"))?;
+    let stdin = sink.stdin.take().expect("piped");
+    let input = match framed {
+        true => SinkInput::Framed(FramedWriter::new(stdin)),
+        false => SinkInput::Plain(stdin),
+    };
+    Ok((input, sink))
+}
+
+/// The sink's standard input, plain or framed.
+enum SinkInput {
+    Plain(ChildStdin),
+    Framed(FramedWriter<ChildStdin>),
+}
+
+impl SinkInput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            SinkInput::Plain(w) => w.write_all(buf),
+            SinkInput::Framed(w) => w.write_frame(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            SinkInput::Plain(w) => w.flush(),
+            SinkInput::Framed(w) => w.flush(),
+        }
+    }
+}
+
+/// Once all of a file went into its sink (`written`: whether it did): a framed sink is told to
+/// complete it, a plain one sees its input end, and the sink must succeed. If the file is not
+/// whole, a framed sink sees its input end without the commit and gives up by itself; others
+/// are stopped.
+fn end_sink(
+    input: SinkInput,
+    mut sink: Child,
+    written: anyhow::Result<()>,
+    cmd: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let committed = match (written, input) {
+        (Ok(()), SinkInput::Framed(w)) => w
+            .commit()
+            .map(drop)
+            .with_context(|| format!("writing {name}")),
+        (Ok(()), SinkInput::Plain(w)) => {
+            drop(w);
+            Ok(())
+        }
+        // Stopped before its input ends, so that it cannot take a cut file for a whole one.
+        (Err(e), SinkInput::Plain(w)) => {
+            kill_group(&sink);
+            drop(w);
+            Err(e)
+        }
+        (Err(e), SinkInput::Framed(_)) => Err(e),
+    };
+    if let Err(e) = committed {
+        let _ = sink.wait();
+        return Err(e);
+    }
+    let st = sink.wait()?;
+    if !st.success() {
+        bail!("the sink {cmd:?} failed for {name} ({st})");
+    }
+    Ok(())
+}
+
+/// A file on its way into its sink command: a pump moves the filter's output there.
+struct SinkFile {
+    cmd: String,
+    framed: bool,
+    name: String,
+    pump: Option<JoinHandle<anyhow::Result<SinkInput>>>,
+    child: Option<Child>,
+    pumped: Arc<AtomicU64>,
+}
+
+impl Arrival for SinkFile {
+    fn attach(&mut self, filter: &mut Child) -> anyhow::Result<()> {
+        let (input, child) = spawn(&self.cmd, self.framed, &self.name)?;
+        let out = filter.stdout.take().expect("piped");
+        self.pump = Some(spawn_pump(
+            out,
+            input,
+            self.pumped.clone(),
+            self.name.clone(),
+        ));
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn landed(&self) -> u64 {
+        self.pumped.load(Ordering::SeqCst)
+    }
+
+    fn cheap_to_measure(&self) -> bool {
+        true
+    }
+
+    fn failure(&mut self) -> Option<anyhow::Error> {
+        match self.pump.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Committed and accepted by the sink.
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
+        let input = self
+            .pump
+            .take()
+            .expect("started")
+            .join()
+            .map_err(|_| anyhow::anyhow!("pump thread panicked"))??;
+        let child = self.child.take().expect("started");
+        end_sink(input, child, written, &self.cmd, &self.name)?;
+        Ok((self.pumped.load(Ordering::SeqCst), None))
+    }
+
+    fn abort(&mut self) {
+        if let Some(p) = self.pump.take() {
+            let _ = p.join();
+        }
+        if let Some(mut child) = self.child.take() {
+            // A framed sink sees no commit and gives up by itself; others are stopped.
+            if !self.framed {
+                kill_group(&child);
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Moves a filter's output into a sink, counting the bytes; gives the sink's input back at
+/// the end of the output.
+fn spawn_pump(
+    mut out: ChildStdout,
+    mut input: SinkInput,
+    counter: Arc<AtomicU64>,
+    name: String,
+) -> JoinHandle<anyhow::Result<SinkInput>> {
+    signals::spawn(move || {
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = as_cli::io::read_retrying(&mut out, &mut buf)
+                .with_context(|| format!("reading the filter output of {name}"))?;
+            if n == 0 {
+                break;
+            }
+            input
+                .write(&buf[..n])
+                .with_context(|| format!("writing {name}"))?;
+            counter.fetch_add(n as u64, Ordering::SeqCst);
+        }
+        input.flush().with_context(|| format!("writing {name}"))?;
+        Ok(input)
+    })
+}
