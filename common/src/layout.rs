@@ -4,9 +4,9 @@
 //! A directory backup holds `PREFIX_NNNNN.asb` (asbackup's names), each written first as
 //! `.PREFIX_NNNNN.asb.partial`; until it completes, `PREFIX.asb.incomplete` says it is not a
 //! backup to restore, and `PREFIX.asb.state` is what `--continue` resumes from. A single-file
-//! backup FILE is written as `FILE.partial`, its state kept in `FILE.state`.
+//! backup FILE is written as `FILE.partial`, its state kept in `FILE.state`. Which files of a
+//! directory make a backup is [`crate::backup::DirLayout`]'s to say.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Suffix of a backup file.
@@ -45,18 +45,6 @@ pub fn incomplete_marker(dir: &Path, prefix: &str) -> PathBuf {
     dir.join(format!("{prefix}{INCOMPLETE}"))
 }
 
-/// Whether a file of a directory is part of a backup (what `-r` and `--remove-artifacts`
-/// delete, and what makes a directory "hold a backup"): `*.asb`, a marker or a state.
-pub fn is_backup_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(OsStr::to_string_lossy)
-        .unwrap_or_default();
-    path.extension().is_some_and(|x| x == "asb")
-        || name.ends_with(INCOMPLETE)
-        || name.ends_with(DIR_STATE)
-}
-
 /// `path` with `suffix` added to its name (FILE.partial, FILE.state).
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -75,9 +63,6 @@ mod tests {
         assert!(is_partial_of(".test_00007.asb.partial", "test"));
         assert!(!is_partial_of(".other_00007.asb.partial", "test"));
         assert_eq!(dir_state(Path::new("d"), "ns"), Path::new("d/ns.asb.state"));
-        assert!(is_backup_file(Path::new("d/ns.asb.incomplete")));
-        assert!(is_backup_file(Path::new("d/ns_00000.asb")));
-        assert!(!is_backup_file(Path::new("d/notes.txt")));
         assert_eq!(
             with_suffix(Path::new("b.asb"), STATE),
             Path::new("b.asb.state")
