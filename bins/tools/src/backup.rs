@@ -162,21 +162,7 @@ impl Storage for Stores {
         let err = |e: anyhow::Error| StorageError(as_cli::io::one_line(&e));
         let (u, _) = Url::parse(dir, true).map_err(err)?;
         let keys = self.rt.block_on(self.reader.list_sized(dir)).map_err(err)?;
-        // Listings are recursive: keep the objects directly under the prefix.
-        let prefix = match u.key.trim_end_matches('/') {
-            "" => String::new(),
-            p => format!("{p}/"),
-        };
-        Ok(keys
-            .into_iter()
-            .filter_map(|(k, size)| {
-                let name = k.strip_prefix(&prefix)?;
-                (!name.contains('/')).then(|| Entry {
-                    name: name.to_string(),
-                    size,
-                })
-            })
-            .collect())
+        Ok(children(&u.key, keys))
     }
 
     fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
@@ -197,6 +183,24 @@ impl Storage for Stores {
     fn size(&self, path: &str) -> Option<u64> {
         (!is_cloud(path)).then(|| LocalStorage.size(path)).flatten()
     }
+}
+
+/// The objects directly under the prefix `key` (a listing is recursive: keys of the whole
+/// bucket under it), as a directory's entries; `key` with or without its trailing `/`.
+fn children(key: &str, keys: Vec<(String, u64)>) -> Vec<Entry> {
+    let prefix = match key.trim_end_matches('/') {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    keys.into_iter()
+        .filter_map(|(k, size)| {
+            let name = k.strip_prefix(&prefix)?;
+            (!name.is_empty() && !name.contains('/')).then(|| Entry {
+                name: name.to_string(),
+                size,
+            })
+        })
+        .collect()
 }
 
 /// How the files of a backup are read: downloaded if in a cloud, decrypted, decompressed.
@@ -298,5 +302,31 @@ impl Read for Download {
             Err(e) => self.outcome().and(Err(e)),
             r => r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_lists_its_own_objects_only() {
+        let keys = |v: &[&str]| v.iter().map(|k| (k.to_string(), 7)).collect::<Vec<_>>();
+        let listed = keys(&["p/a.asb", "p/sub/b.asb", "p/", "pq/c.asb", "p/m.manifest"]);
+        let names: Vec<String> = children("p/", listed.clone())
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a.asb", "m.manifest"]);
+        assert_eq!(children("p", listed).len(), 2);
+        let root = children("", keys(&["a.asb", "d/b.asb"]));
+        assert_eq!(
+            root,
+            [Entry {
+                name: "a.asb".into(),
+                size: 7
+            }]
+        );
+        assert!(is_cloud("s3://b/p") && is_cloud("gs://b") && !is_cloud("/tmp/b"));
     }
 }

@@ -1,6 +1,5 @@
-//! The options of as-restore, as asrestore names them, and the checks asrestore makes of them.
+//! The options of as-restore, as asrestore names them (checked and resolved in [`super::config`]).
 
-use as_cli::Usage;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -221,66 +220,7 @@ impl<'a> IntoIterator for &'a SetList {
     }
 }
 
-/// `-N BANDWIDTH,TPS`: bytes and records per second.
-pub fn parse_nice(s: &str) -> Result<(u64, u64), Usage> {
-    let bad = || {
-        Usage(format!(
-            "invalid --nice {s:?}: BANDWIDTH,TPS (MiB/s and records/s, both at least 1)"
-        ))
-    };
-    let (bw, tps) = s.split_once(',').ok_or_else(bad)?;
-    let bw: u64 = bw.trim().parse().map_err(|_| bad())?;
-    let tps: u64 = tps.trim().parse().map_err(|_| bad())?;
-    if bw == 0 || tps == 0 || bw > u64::MAX / (1 << 20) {
-        return Err(bad());
-    }
-    Ok((bw << 20, tps))
-}
-
 impl Args {
-    /// asrestore's rules for combining options.
-    pub fn validate(&self) -> Result<(), Usage> {
-        self.conn.validate()?;
-        if self.unique && (self.replace || self.no_generation) {
-            return Err(Usage(
-                "--unique is mutually exclusive with --replace and --no-generation".into(),
-            ));
-        }
-        if let Some(n) = &self.nice {
-            parse_nice(n)?;
-        }
-        if let Some(ns) = &self.namespace {
-            let parts: Vec<&str> = ns.split(',').collect();
-            if parts.len() > 2 || parts.iter().any(|p| p.is_empty() || p.len() > 31) {
-                return Err(Usage(format!(
-                    "invalid --namespace {ns:?}: NS or SRC,DST (1 to 31 bytes each)"
-                )));
-            }
-        }
-        for s in &self.set_list {
-            if s.is_empty() || s.len() > 63 {
-                return Err(Usage(format!("invalid set name {s:?} (1 to 63 bytes)")));
-            }
-        }
-        for b in &self.bin_list {
-            if b.is_empty() || b.len() > 15 {
-                return Err(Usage(format!(
-                    "invalid bin name {b:?} in --bin-list (1 to 15 bytes)"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// (source, destination) of `-n`: the source is checked against the stream's namespace.
-    pub fn namespaces(&self) -> (Option<&str>, Option<&str>) {
-        match self.namespace.as_deref().map(|n| n.split_once(',')) {
-            None => (None, None),
-            Some(Some((src, dst))) => (Some(src), Some(dst)),
-            Some(None) => (None, self.namespace.as_deref()),
-        }
-    }
-
     pub fn batch_size(&self, batch_writes: bool) -> usize {
         self.batch_size
             .unwrap_or(if batch_writes { 128 } else { 16 }) as usize

@@ -1,13 +1,14 @@
 //! `as-restore`: restore a backup, or write a record stream, into a cluster, as asrestore
 //! restores a backup.
 //!
-//! [`args`] holds the options, [`input`] reads the backup's files (or the stream) into writes,
-//! [`metadata`] restores indexes and UDF modules, [`writer`] the records, [`counts`] counts and
-//! reports, [`progress`] tells how far it got; `run` below is the order of things: the UDFs and
+//! [`args`] holds the options and [`config`] what they resolve to, [`input`] reads the backup's
+//! files (or the stream) into writes, [`metadata`] restores indexes and UDF modules, [`writer`]
+//! the records, [`counts`] counts and reports, [`progress`] tells how far it got; `run` below is the order of things: the UDFs and
 //! indexes as they come (indexes after the records with -L), every record through the writer,
 //! then --wait.
 
 mod args;
+mod config;
 mod counts;
 mod input;
 mod metadata;
@@ -21,9 +22,9 @@ use anyhow::{bail, Context};
 use as_cli::io::{buffered, open_input_interruptible};
 use as_cli::{signals, Usage};
 use as_common::client::cluster::Cluster;
-use as_common::client::write::{Exists, Policy};
 use as_common::record::SIndex;
 use as_common::stream::StreamReader;
+use config::Config;
 use counts::Counts;
 use input::{Input, Prepare};
 use std::io::Write;
@@ -86,15 +87,14 @@ fn now_cl() -> u32 {
 }
 
 fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
-    a.validate()?;
-    let nice = a.nice.as_deref().map(args::parse_nice).transpose()?;
-    let layers = a.backup.layers()?;
+    let c = Config::new(a)?;
     if a.check_options {
         return Ok(());
     }
+    let layers = c.layers;
     // A backup (-d, -i, --directory-list), or a record stream on standard input.
-    let set = match a.backup.source() {
-        Some(source) => Some(a.backup.open(&source)?),
+    let set = match &c.source {
+        Some(source) => Some(a.backup.open(source)?),
         None => None,
     };
     if a.validate_only {
@@ -122,8 +122,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         Source::Stream(r) => r.header().namespace.clone(),
     }
     .map(|n| String::from_utf8_lossy(&n).into_owned());
-    let (src, dst) = a.namespaces();
-    if let (Some(src), Some(ns)) = (src, &stream_ns) {
+    if let (Some(src), Some(ns)) = (&c.source_ns, &stream_ns) {
         if src != ns {
             return Err(Usage(format!(
                 "the backup is of namespace {ns:?}, not {src:?} (-n {src},DST)"
@@ -131,36 +130,18 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             .into());
         }
     }
-    let Some(ns) = dst.map(str::to_string).or(stream_ns) else {
+    let Some(ns) = c.target_ns.or(stream_ns) else {
         return Err(Usage("the backup names no namespace: give -n NAMESPACE".into()).into());
     };
-    let socket_timeout = Duration::from_millis(match (a.socket_timeout, a.total_timeout) {
-        (0, 0) => 10000,
-        (0, t) => t,
-        (s, _) => s,
-    });
-    let cluster = Cluster::discover(
-        &a.conn.seeds()?,
-        &ns,
-        a.conn.settings(socket_timeout)?,
-        a.conn.services_alternate,
-    )
-    .context("connecting to the cluster")?;
+    let cluster = Cluster::discover(&c.seeds, &ns, c.conn, a.conn.services_alternate)
+        .context("connecting to the cluster")?;
     let batch = !a.disable_batch_writes && batch_writes(&cluster)?;
     if !a.disable_batch_writes && !batch {
         eprintln!("as-restore: the server takes no batch writes: writing records one by one");
     }
-    let policy = Policy {
-        exists: match (a.unique, a.replace) {
-            (true, _) => Exists::CreateOnly,
-            (_, true) => Exists::Replace,
-            _ => Exists::Update,
-        },
-        generation_gt: !a.no_generation,
-    };
     let settings = WriteOptions {
         batch,
-        timeout_ms: socket_timeout.as_millis() as u32,
+        timeout_ms: c.socket_timeout.as_millis() as u32,
         max_retries: a.max_retries,
         retry_scale_us: a.retry_scale_factor,
         ignore_record_error: a.ignore_record_error,
@@ -179,7 +160,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         no_records: a.no_records,
         namespace: ns.as_bytes().to_vec(),
         now: now_cl(),
-        policy,
+        policy: c.policy,
         batch,
         counts: counts.clone(),
     });
@@ -233,7 +214,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
                 Counts::add(&counts.bytes, item.bytes.len() as u64);
                 writer.put(item);
                 written += 1;
-                if let Some((bw, tps)) = nice {
+                if let Some((bw, tps)) = c.nice {
                     throttle(started, written, counts, bw, tps);
                 }
             }

@@ -4,6 +4,7 @@
 
 use super::counts::Counts;
 use super::Args;
+use crate::scan::eta;
 use as_cli::signals;
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ pub fn start(a: &Args, counts: Arc<Counts>, read: Arc<AtomicU64>, total: Option<
                     let mut lines = format!("PROGRESS:{}\n", got * 100 / total);
                     let ms = started.elapsed().as_millis() as u64;
                     if let Some(left) = (total - got).saturating_mul(ms).checked_div(got) {
-                        lines.push_str(&format!("REMAINING:{}\n", duration(left / 1000)));
+                        lines.push_str(&format!("REMAINING:{}\n", eta(left / 1000)));
                     }
                     append(path, &lines);
                 }
@@ -91,32 +92,5 @@ fn append(path: &PathBuf, text: &str) {
         .open(path)
     {
         let _ = f.write_all(text.as_bytes());
-    }
-}
-
-/// asbackup's duration format: 1d2h3m4s, without leading zero units.
-pub fn duration(t: u64) -> String {
-    let (d, h, m) = (t / 86400, t / 3600 % 24, t / 60 % 60);
-    let mut out = String::new();
-    if d > 0 {
-        out.push_str(&format!("{d}d"));
-    }
-    if !out.is_empty() || h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if !out.is_empty() || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    format!("{out}{}s", t % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_as_asbackup_writes_them() {
-        assert_eq!(super::duration(0), "0s");
-        assert_eq!(super::duration(61), "1m1s");
-        assert_eq!(super::duration(3600), "1h0m0s");
-        assert_eq!(super::duration(90061), "1d1h1m1s");
     }
 }
