@@ -1,16 +1,12 @@
-//! `as-get`: stream an object of S3, Google Cloud Storage or Azure Blob Storage to standard
-//! output, resuming with a ranged read where a connection broke; or list the backup files under
-//! a prefix.
+//! `as-get` (and `as-s3get`, the same for s3:// URLs): stream an object of S3, Google Cloud
+//! Storage or Azure Blob Storage to standard output, resuming with a ranged read where a
+//! connection broke; or list the backup files under a prefix.
 
-use crate::cloud::read::{read_to_end, Opened, ReadError};
-use crate::cloud::{store_error, CloudArgs, Scheme, Url};
+use crate::cloud::{read::read_to_end, retry, CloudArgs, Reader, Url};
 use as_cli::summary::Summary;
 use clap::Parser;
-use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore};
 use std::io::Write;
-use std::sync::Arc;
+use std::path::PathBuf;
 
 /// Read a backup from S3, GCS or Azure: an object to standard output, or a directory's files.
 ///
@@ -31,10 +27,10 @@ pub struct Args {
     pub url: String,
 
     #[command(flatten)]
-    pub read: crate::cloud::read::ReadArgs,
+    pub read: ReadArgs,
 
     #[command(flatten)]
-    pub s3: crate::s3::S3Args,
+    pub s3: crate::cloud::s3::S3Args,
 
     #[command(flatten)]
     pub cloud: CloudArgs,
@@ -45,112 +41,67 @@ pub struct Args {
     pub check_options: bool,
 }
 
+/// What as-get and as-s3get are asked to do with the object or prefix.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// List the .asb objects under the prefix instead of reading one.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list, the objects whose names end so instead (.manifest: a sharded backup's
+    /// manifests).
+    #[arg(long, default_value = ".asb", requires = "list")]
+    pub suffix: String,
+
+    /// Failed reads in a row before giving up.
+    #[arg(long, default_value_t = retry::READ_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+
+    /// When done, write `bytes=N` (the object's size; with --list, all objects' sizes) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
+    /// Print how many bytes were read, and each resume, on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
+    run_as("as-get", a)
+}
+
+/// as-get under the name `tool` (as-s3get), which its messages carry.
+pub fn run_as(tool: &str, a: Args) -> anyhow::Result<()> {
     let (url, account) =
         Url::parse(&a.url, a.read.list).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
     if a.check_options {
         return Ok(());
     }
-    if url.scheme == Scheme::S3 {
-        return crate::s3get::run(crate::s3get::Args {
-            url: a.url,
-            read: a.read,
-            s3: a.s3,
-        });
-    }
-    let store = a.cloud.store(&url, account.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let bytes = rt.block_on(async {
-        if a.read.list {
-            let found = list_keys(&*store, &url, &a.read.suffix).await?;
-            let mut out = std::io::stdout().lock();
-            for (k, _) in &found {
-                writeln!(out, "{}", url.with_key(k))?;
-            }
-            out.flush()?;
-            Ok(found.iter().map(|(_, s)| s).sum())
-        } else {
-            let mut out = std::io::stdout().lock();
-            read_object(
-                store.clone(),
-                &url,
-                a.read.attempts,
-                a.read.verbose,
-                &mut out,
-            )
-            .await
+        let reader = Reader {
+            s3: a.s3,
+            cloud: a.cloud,
+        };
+        let store = reader.open(&url, account.as_deref()).await?;
+        let mut out = std::io::stdout().lock();
+        if !a.read.list {
+            let log = a.read.verbose.then_some(tool);
+            return read_to_end(&*store, &url, a.read.attempts, log, &mut out).await;
         }
+        let mut bytes = 0;
+        for (k, size) in store.list(&url.key).await? {
+            if k.ends_with(&a.read.suffix) {
+                writeln!(out, "{}", url.with_key(&k))?;
+                bytes += size;
+            }
+        }
+        out.flush()?;
+        Ok(bytes)
     })?;
     Summary::new()
         .set("bytes", bytes)
         .write(a.read.summary.as_deref())
-}
-
-/// The keys under the prefix (a directory) whose names end with `suffix`, sorted, with sizes.
-pub async fn list_keys(
-    store: &dyn ObjectStore,
-    url: &Url,
-    suffix: &str,
-) -> anyhow::Result<Vec<(String, u64)>> {
-    let prefix = url.key.trim_end_matches('/');
-    let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
-    let mut found: Vec<(String, u64)> = store
-        .list(prefix.as_ref())
-        .map_ok(|m| (m.location.to_string(), m.size))
-        .try_filter(|(k, _)| futures::future::ready(k.ends_with(suffix)))
-        .try_collect()
-        .await
-        .map_err(|e| store_error(format!("listing {url}"), e))?;
-    found.sort();
-    Ok(found)
-}
-
-/// Writes the object to `out`, resuming broken reads; returns its size.
-pub async fn read_object(
-    store: Arc<dyn ObjectStore>,
-    url: &Url,
-    attempts: u32,
-    verbose: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<u64> {
-    let path = Path::from(url.key.as_str());
-    let name = url.to_string();
-    read_to_end("as-get", &name, attempts, verbose, out, |from, etag| {
-        let (store, path, name) = (store.clone(), path.clone(), name.clone());
-        async move {
-            let opts = GetOptions {
-                range: (from > 0).then_some(GetRange::Offset(from)),
-                if_match: etag,
-                ..Default::default()
-            };
-            match store.get_opts(&path, opts).await {
-                Ok(r) => Ok(Opened {
-                    etag: r.meta.e_tag.clone(),
-                    size: r.meta.size,
-                    body: r
-                        .into_stream()
-                        .map(|c| c.map_err(|e| e.to_string()))
-                        .boxed(),
-                }),
-                Err(e) => {
-                    use object_store::Error as E;
-                    let permanent = matches!(
-                        e,
-                        E::NotFound { .. }
-                            | E::Precondition { .. }
-                            | E::PermissionDenied { .. }
-                            | E::Unauthenticated { .. }
-                    );
-                    let err = store_error(format!("reading {name}"), e);
-                    Err(match permanent {
-                        true => ReadError::Permanent(err),
-                        false => ReadError::Transient(format!("{err:#}")),
-                    })
-                }
-            }
-        }
-    })
-    .await
 }

@@ -13,11 +13,12 @@ pub mod gen;
 pub mod get;
 pub mod keys;
 pub mod put;
+pub mod put_input;
 pub mod restore;
-pub mod s3;
 pub mod s3get;
 pub mod s3put;
 pub mod scan;
-pub mod source;
+// as-decode and backup.rs name the S3 options crate::s3::S3Args.
+pub use cloud::s3;
 pub mod split;
 pub mod zstd;

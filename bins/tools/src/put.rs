@@ -1,14 +1,14 @@
-//! `as-put`: stream data into one object of S3, Google Cloud Storage or Azure Blob Storage,
-//! completing it only when the data is known to be whole.
+//! `as-put` (and `as-s3put`, the same for s3:// URLs): stream data into one object of S3,
+//! Google Cloud Storage or Azure Blob Storage, completing it only when the data is known to be
+//! whole.
 
-use crate::cloud::{CloudArgs, Scheme, Url};
-use crate::source::Source;
+use crate::cloud::{self, CloudArgs, Store, Url};
+use crate::put_input::{cancel_on_signal, Cancel, Input};
 use anyhow::Context;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use bytes::Bytes;
 use clap::Parser;
-use object_store::ObjectStoreExt;
 use std::collections::VecDeque;
+use tokio::task::{block_in_place, JoinHandle};
 
 /// Upload a backup into S3, GCS or Azure, completing the object only when the data is whole.
 ///
@@ -33,23 +33,23 @@ pub struct Args {
     pub url: String,
 
     #[command(flatten)]
-    pub completion: crate::source::Completion,
+    pub completion: crate::put_input::Completion,
 
     /// Delete the object at URL instead of writing it; an object that is not there is no error.
     #[arg(long, group = "mode")]
     pub delete: bool,
 
     #[command(flatten)]
-    pub s3: crate::s3::S3Args,
+    pub s3: crate::cloud::s3::S3Args,
 
     #[command(flatten)]
-    pub s3_parts: crate::s3put::PartArgs,
+    pub s3_parts: crate::cloud::s3::PartArgs,
 
     #[command(flatten)]
     pub cloud: CloudArgs,
 
     #[command(flatten)]
-    pub report: crate::source::Report,
+    pub report: crate::put_input::Report,
 
     /// Check the options (the URL, the ranges) and exit without reading or connecting: 0 when
     /// they are good, 2 with the reason when not.
@@ -58,112 +58,85 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    run_as("as-put", a)
+}
+
+/// as-put under the name `tool` (as-s3put), which its messages carry.
+pub fn run_as(tool: &'static str, a: Args) -> anyhow::Result<()> {
     let (url, account) = Url::parse(&a.url, false).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
-    if a.delete {
-        if a.check_options {
-            return Ok(());
-        }
-        return delete(&a, &url, account.as_deref());
-    }
-    if url.scheme == Scheme::S3 {
-        return crate::s3put::run(crate::s3put::Args {
-            url: a.url,
-            completion: a.completion,
-            s3: a.s3,
-            parts: a.s3_parts,
-            report: a.report,
-            check_options: a.check_options,
-        });
-    }
     if a.check_options {
         return Ok(());
     }
-    let mut source = Source::open(&a.completion)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let cancel = crate::source::cancel_on_signal(&rt, "as-put");
-    let total = rt.block_on(upload(&a, &url, account.as_deref(), &mut source, &cancel))?;
-    a.report.done("as-put", &url.to_string(), total, "")
-}
-
-/// `--delete`: removes the object; one already gone is no error (S3 says so itself; GCS and
-/// Azure answer 404).
-fn delete(a: &Args, url: &Url, account: Option<&str>) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        match url.scheme {
-            Scheme::S3 => {
-                let client = a.s3.client().await;
-                let r = client
-                    .delete_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .send()
-                    .await;
-                match r {
-                    Err(e) if e.code() != Some("NoSuchKey") => {
-                        Err(crate::s3::s3_error(format!("deleting {url} failed"), e))
-                    }
-                    _ => Ok(()),
-                }
-            }
-            _ => {
-                let store = a.cloud.store(url, account)?;
-                match store
-                    .delete(&object_store::path::Path::from(url.key.as_str()))
-                    .await
-                {
-                    Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
-                    Err(e) => Err(crate::cloud::store_error(
-                        format!("deleting {url} failed"),
-                        e,
-                    )),
-                }
-            }
+    let open = || cloud::open(&url, account.as_deref(), &a.s3, &a.s3_parts, &a.cloud);
+    if a.delete {
+        rt.block_on(async { open().await?.delete(&url.key).await })?;
+        if a.report.verbose {
+            eprintln!("{tool}: {url}: deleted");
         }
-    })?;
-    if a.report.verbose {
-        eprintln!("as-put: {url}: deleted");
+        return Ok(());
     }
-    Ok(())
+    let cancel = cancel_on_signal(&rt, tool);
+    let (total, how) = rt.block_on(async {
+        let store = open().await?;
+        let mut input = Input::open(&a.completion)?;
+        upload(&*store, &url.key, &mut input, &cancel).await
+    })?;
+    a.report.done(tool, &url.to_string(), total, how)
 }
 
-/// Reads the input in parts and sends them, a few in flight, while the next is read.
+/// Reads the input in parts and sends them, a few in flight while the next is read. The object
+/// is completed only once the input is known to be whole; else the upload is aborted. Returns
+/// the size, and how it was sent.
 async fn upload(
-    a: &Args,
-    url: &Url,
-    account: Option<&str>,
-    source: &mut Source,
-    cancel: &crate::source::Cancel,
-) -> anyhow::Result<u64> {
-    let (size, in_flight) = a.cloud.parts(url.scheme);
-    let mut buf = vec![0u8; size];
-    let mut n = tokio::task::block_in_place(|| source.fill(&mut buf))?;
-    let mut up = a.cloud.begin(url, account).await?;
-    *cancel.lock().unwrap() = Some(up.canceller());
-    let abandon = up.canceller();
-    let mut running: VecDeque<tokio::task::JoinHandle<anyhow::Result<()>>> = VecDeque::new();
+    store: &dyn Store,
+    key: &str,
+    input: &mut Input,
+    cancel: &Cancel,
+) -> anyhow::Result<(u64, &'static str)> {
+    let parts = store.parts();
+    let mut buf = vec![0u8; parts.size(1)];
+    let mut n = block_in_place(|| input.fill(&mut buf))?;
+    if n < buf.len() {
+        // One part: still written only once the data is known to be whole.
+        buf.truncate(n);
+        block_in_place(|| input.whole())?;
+        store.put(key, Bytes::from(buf)).await?;
+        return Ok((n as u64, " in one part"));
+    }
+    let mut up = store.begin(key).await?;
+    *cancel.lock().unwrap() = Some(up.abort());
+    let abort = up.abort();
+    let mut running: VecDeque<JoinHandle<anyhow::Result<()>>> = VecDeque::new();
     let mut total = 0u64;
     let sent: anyhow::Result<()> = async {
-        while n > 0 {
+        let mut number = 1;
+        loop {
             buf.truncate(n);
             total += n as u64;
-            while running.len() >= in_flight {
+            while running.len() >= parts.in_flight {
                 running.pop_front().expect("running").await??;
             }
             running.push_back(tokio::spawn(up.part(Bytes::from(std::mem::take(&mut buf)))));
-            if n < size {
+            // Fail early on a part that failed for good, whichever it is.
+            while let Some(i) = running.iter().position(JoinHandle::is_finished) {
+                running.remove(i).expect("finished").await??;
+            }
+            // A short part was the last.
+            if n < parts.size(number) {
                 break;
             }
-            buf = vec![0u8; size];
-            n = tokio::task::block_in_place(|| source.fill(&mut buf))?;
+            number += 1;
+            buf = vec![0u8; parts.size(number)];
+            n = block_in_place(|| input.fill(&mut buf))?;
+            if n == 0 {
+                break;
+            }
         }
-        // Only whole data becomes an object.
-        tokio::task::block_in_place(|| source.whole())?;
+        block_in_place(|| input.whole())?;
         for t in running.drain(..) {
             t.await.context("an upload task failed")??;
         }
@@ -183,7 +156,7 @@ async fn upload(
         }
     };
     if done.is_err() {
-        abandon.await;
+        abort.await;
     }
-    done.map(|()| total)
+    done.map(|()| (total, ""))
 }

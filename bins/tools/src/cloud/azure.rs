@@ -4,7 +4,9 @@
 //! Credentials: an account key, a service principal (tenant, client, secret), or object_store's
 //! chain (AZURE_STORAGE_* variables, managed identity, workload identity, the Azure CLI).
 
-use super::{store_error, ObjectUpload, Url};
+use super::objstore::{Bucket, Writer};
+use super::store::{ObjectUpload, Parts};
+use super::{retry, store_error, Url};
 use anyhow::bail;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -69,15 +71,15 @@ pub struct AzureArgs {
 const MAX_BLOCKS: usize = 50_000;
 
 impl AzureArgs {
-    pub fn store(
-        &self,
-        container: &str,
-        account: Option<&str>,
-    ) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    /// The container of an az:// URL; `account` is the one an https:// URL names.
+    pub fn bucket(&self, url: &Url, account: Option<&str>) -> anyhow::Result<Bucket> {
+        let container = &url.bucket;
         let mut b = MicrosoftAzureBuilder::from_env()
             .with_container_name(container)
-            .with_retry(super::retry())
-            .with_client_options(super::client_options(self.azure_endpoint.is_some()));
+            .with_retry(retry::object_store())
+            .with_client_options(super::objstore::client_options(
+                self.azure_endpoint.is_some(),
+            ));
         if let Some(a) = self.azure_account_name.as_deref().or(account) {
             b = b.with_account(a);
         }
@@ -97,15 +99,22 @@ impl AzureArgs {
         let store = b
             .build()
             .map_err(|e| store_error(format!("az://{container}: cannot set up Azure"), e))?;
-        Ok(Arc::new(store))
+        let parts = Parts::fixed(
+            (self.azure_block_size << 20) as usize,
+            self.azure_upload_concurrency as usize,
+        );
+        let writer = Writer::Azure(self.clone());
+        Ok(Bucket::new(Arc::new(store), url, parts, writer))
     }
 
+    /// Starts a block blob upload of `key` into the container at `container`.
     pub async fn begin(
         &self,
-        url: &Url,
-        account: Option<&str>,
+        store: Arc<dyn ObjectStore>,
+        container: &Url,
+        key: &str,
     ) -> anyhow::Result<Box<dyn ObjectUpload>> {
-        let store = self.store(&url.bucket, account)?;
+        let url = container.with_key(key);
         let mut attributes = Attributes::new();
         if let Some(t) = &self.azure_access_tier {
             let mut t = t.to_ascii_lowercase();
@@ -117,14 +126,10 @@ impl AzureArgs {
             ..Default::default()
         };
         let up = store
-            .put_multipart_opts(&Path::from(url.key.as_str()), opts)
+            .put_multipart_opts(&Path::from(key), opts)
             .await
             .map_err(|e| store_error(format!("starting the upload to {url} failed"), e))?;
-        Ok(Box::new(Blocks {
-            up,
-            blocks: 0,
-            url: url.to_string(),
-        }))
+        Ok(Box::new(Blocks { up, blocks: 0, url }))
     }
 }
 
@@ -159,7 +164,7 @@ impl ObjectUpload for Blocks {
         })
     }
 
-    fn canceller(&self) -> BoxFuture<'static, ()> {
+    fn abort(&self) -> BoxFuture<'static, ()> {
         // Nothing to undo: blocks never put into a list are no blob.
         Box::pin(async {})
     }

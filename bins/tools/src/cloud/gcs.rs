@@ -5,15 +5,16 @@
 //! object_store, whose credential chain (a service-account key file, GOOGLE_APPLICATION_
 //! CREDENTIALS, the metadata server) also signs the uploads.
 
-use super::{store_error, ObjectUpload, Url};
+use super::objstore::{Bucket, Writer};
+use super::store::{ObjectUpload, Parts};
+use super::{retry, store_error, Url};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use object_store::gcp::{GcpCredential, GoogleCloudStorage, GoogleCloudStorageBuilder};
-use object_store::{CredentialProvider, ObjectStore};
+use object_store::CredentialProvider;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GcpArgs {
@@ -38,14 +39,15 @@ pub struct GcpArgs {
 }
 
 const DEFAULT_BASE: &str = "https://storage.googleapis.com";
-const ATTEMPTS: u32 = 5;
 
 impl GcpArgs {
     fn build(&self, bucket: &str) -> anyhow::Result<GoogleCloudStorage> {
         let mut b = GoogleCloudStorageBuilder::from_env()
             .with_bucket_name(bucket)
-            .with_retry(super::retry())
-            .with_client_options(super::client_options(self.gcp_endpoint_override.is_some()));
+            .with_retry(retry::object_store())
+            .with_client_options(super::objstore::client_options(
+                self.gcp_endpoint_override.is_some(),
+            ));
         if let Some(p) = &self.gcp_key_path {
             std::fs::metadata(p)
                 .with_context(|| format!("--gcp-key-path {}: cannot read it", p.display()))?;
@@ -66,37 +68,46 @@ impl GcpArgs {
             .map_err(|e| store_error(format!("gs://{bucket}: cannot set up GCS"), e))
     }
 
-    pub fn store(&self, bucket: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-        Ok(Arc::new(self.build(bucket)?))
-    }
-
-    fn base(&self) -> String {
-        self.gcp_endpoint_override
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE)
-            .trim_end_matches('/')
-            .to_string()
-    }
-
-    /// Opens a resumable upload session for the object.
-    pub async fn begin(&self, url: &Url) -> anyhow::Result<Box<dyn ObjectUpload>> {
+    /// The bucket of a gs:// URL.
+    pub fn bucket(&self, url: &Url) -> anyhow::Result<Bucket> {
         let gcs = self.build(&url.bucket)?;
-        let creds = gcs.credentials().clone();
+        let writer = Writer::Gcs(self.clone(), gcs.credentials().clone());
+        // A resumable upload takes its chunks one after the other.
+        let parts = Parts::fixed((self.gcp_chunk_size << 20) as usize, 1);
+        Ok(Bucket::new(Arc::new(gcs), url, parts, writer))
+    }
+
+    fn base(&self) -> &str {
+        let base = self.gcp_endpoint_override.as_deref();
+        base.unwrap_or(DEFAULT_BASE).trim_end_matches('/')
+    }
+
+    /// Opens a resumable upload session for the object `key` of the bucket at `bucket`.
+    pub async fn begin(
+        &self,
+        creds: Creds,
+        bucket: &Url,
+        key: &str,
+    ) -> anyhow::Result<Box<dyn ObjectUpload>> {
+        let url = bucket.with_key(key);
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(super::READ_TIMEOUT)
+            .connect_timeout(retry::CONNECT_TIMEOUT)
+            .read_timeout(retry::READ_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let mut meta = serde_json::json!({ "name": url.key });
+        // The object's name and storage class go in the metadata (the object resource).
+        let mut meta = serde_json::json!({ "name": key });
         if let Some(c) = &self.gcp_storage_class {
             meta["storageClass"] = c.to_uppercase().into();
         }
         let meta = meta.to_string();
-        // The object's name and storage class go in the metadata (the object resource).
         let start = format!(
             "{}/upload/storage/v1/b/{}/o?uploadType=resumable",
             self.base(),
-            percent_encoding::utf8_percent_encode(&url.bucket, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(
+                &bucket.bucket,
+                percent_encoding::NON_ALPHANUMERIC
+            )
         );
         let mut attempt = 0;
         let session = loop {
@@ -119,16 +130,16 @@ impl GcpArgs {
                         .context("GCS gave no upload session")?
                         .to_string();
                 }
-                Ok(resp) if !transient(resp.status()) || attempt >= ATTEMPTS => {
+                Ok(resp) if !transient(resp.status()) || attempt >= retry::REQUEST_ATTEMPTS => {
                     bail!(
                         "starting the upload to {url} failed: {}",
                         describe(resp).await
                     )
                 }
-                Err(e) if attempt >= ATTEMPTS => {
+                Err(e) if attempt >= retry::REQUEST_ATTEMPTS => {
                     bail!("starting the upload to {url} failed: {}", super::causes(&e))
                 }
-                _ => tokio::time::sleep(backoff(attempt)).await,
+                _ => retry::REQUEST_BACKOFF.wait(attempt).await,
             }
         };
         Ok(Box::new(Resumable {
@@ -136,7 +147,7 @@ impl GcpArgs {
                 http,
                 creds,
                 uri: session,
-                url: url.to_string(),
+                url,
             }),
             sent: 0,
             held: None,
@@ -144,9 +155,12 @@ impl GcpArgs {
     }
 }
 
+/// Where GCS's bearer tokens come from.
+pub type Creds = Arc<dyn CredentialProvider<Credential = GcpCredential>>;
+
 struct Session {
     http: reqwest::Client,
-    creds: Arc<dyn CredentialProvider<Credential = GcpCredential>>,
+    creds: Creds,
     uri: String,
     url: String,
 }
@@ -178,7 +192,7 @@ impl ObjectUpload for Resumable {
         Box::pin(async move { s.send(chunk, at, Some(total)).await })
     }
 
-    fn canceller(&self) -> BoxFuture<'static, ()> {
+    fn abort(&self) -> BoxFuture<'static, ()> {
         let s = self.s.clone();
         Box::pin(async move {
             let _ = s.http.delete(&s.uri).send().await;
@@ -236,13 +250,13 @@ impl Session {
                 Ok(resp) => describe(resp).await,
                 Err(e) => super::causes(&e),
             };
-            if attempt >= ATTEMPTS {
+            if attempt >= retry::REQUEST_ATTEMPTS {
                 bail!(
                     "uploading to {} failed after {attempt} attempts at byte {from}: {why}",
                     self.url
                 );
             }
-            tokio::time::sleep(backoff(attempt)).await;
+            retry::REQUEST_BACKOFF.wait(attempt).await;
         }
     }
 }
@@ -264,10 +278,6 @@ fn authorized(rb: reqwest::RequestBuilder, bearer: &str) -> reqwest::RequestBuil
 
 fn transient(s: reqwest::StatusCode) -> bool {
     s.is_server_error() || s.as_u16() == 429 || s.as_u16() == 408
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200 << attempt.min(6))
 }
 
 async fn describe(resp: reqwest::Response) -> String {

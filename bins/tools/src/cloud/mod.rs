@@ -1,17 +1,19 @@
-//! The clouds the backup files go to and come from: S3 (aws-sdk-s3, as-s3put and as-s3get),
-//! Google Cloud Storage and Azure Blob Storage (object_store for credentials, listing and ranged
-//! reads; uploads as each cloud's own clients make them). `as-put` and `as-get` take any of
-//! their URLs, so that the wrappers and as-split's sinks need not know which cloud it is.
+//! Where the backup files go to and come from: a bucket of S3 (aws-sdk-s3), Google Cloud Storage
+//! or Azure Blob Storage (object_store for credentials, listing and ranged reads; uploads as
+//! each cloud's own clients make them), behind one [`Store`]. The tools take any of their URLs,
+//! so that the wrappers and as-split's sinks need not know which cloud it is.
 
 pub mod azure;
 pub mod gcs;
+pub mod objstore;
 pub mod read;
+pub mod retry;
+pub mod s3;
+pub mod store;
+
+pub use store::{ObjectUpload, Opened, Parts, ReadError, Store};
 
 use anyhow::bail;
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use object_store::ObjectStore;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -95,133 +97,56 @@ pub struct CloudArgs {
     pub azure: azure::AzureArgs,
 }
 
-impl CloudArgs {
-    /// The store of a gs:// or az:// URL's bucket.
-    pub fn store(&self, url: &Url, account: Option<&str>) -> anyhow::Result<Arc<dyn ObjectStore>> {
-        match url.scheme {
-            Scheme::Gs => self.gcp.store(&url.bucket),
-            Scheme::Az => self.azure.store(&url.bucket, account),
-            Scheme::S3 => unreachable!("S3 has its own client"),
-        }
-    }
-
-    /// Starts writing the object at `url` (gs:// or az://).
-    pub async fn begin(
-        &self,
-        url: &Url,
-        account: Option<&str>,
-    ) -> anyhow::Result<Box<dyn ObjectUpload>> {
-        match url.scheme {
-            Scheme::Gs => self.gcp.begin(url).await,
-            Scheme::Az => self.azure.begin(url, account).await,
-            Scheme::S3 => unreachable!("S3 has its own client"),
-        }
-    }
-
-    /// The part size of uploads to this cloud, and how many may be in flight.
-    pub fn parts(&self, scheme: Scheme) -> (usize, usize) {
-        match scheme {
-            // A resumable upload takes its chunks one after the other.
-            Scheme::Gs => ((self.gcp.gcp_chunk_size << 20) as usize, 1),
-            _ => (
-                (self.azure.azure_block_size << 20) as usize,
-                self.azure.azure_upload_concurrency as usize,
-            ),
-        }
-    }
+/// The bucket of `url` in its cloud; `account` is the Azure account an https:// URL names.
+pub async fn open(
+    url: &Url,
+    account: Option<&str>,
+    s3: &s3::S3Args,
+    s3_parts: &s3::PartArgs,
+    cloud: &CloudArgs,
+) -> anyhow::Result<Box<dyn Store>> {
+    Ok(match url.scheme {
+        Scheme::S3 => Box::new(s3.bucket(url, s3_parts).await),
+        Scheme::Gs => Box::new(cloud.gcp.bucket(url)?),
+        Scheme::Az => Box::new(cloud.azure.bucket(url, account)?),
+    })
 }
 
-/// Reading any of the three clouds: a prefix's objects, and one object streamed (as-decode
-/// --validate of a cloud prefix; as-get is the same for one cloud at a time).
+/// Reading any of the three clouds: a prefix's objects, and one object streamed (as-decode and
+/// as-restore reading a backup in a cloud).
 #[derive(Debug, Clone)]
 pub struct Reader {
-    pub s3: crate::s3::S3Args,
+    pub s3: s3::S3Args,
     pub cloud: CloudArgs,
 }
 
 impl Reader {
+    /// The bucket of `url`.
+    pub async fn open(&self, url: &Url, account: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
+        // Reads upload nothing: S3's part sizes do not matter.
+        open(url, account, &self.s3, &Default::default(), &self.cloud).await
+    }
+
     /// The URLs of the objects under the prefix whose names end with `suffix`, sorted.
     pub async fn list(&self, url: &str, suffix: &str) -> anyhow::Result<Vec<String>> {
-        let (u, account) = Url::parse(url, true)?;
-        let keys = match u.scheme {
-            Scheme::S3 => {
-                let c = self.s3.client().await;
-                crate::s3get::list_keys(&c, &u.bucket, &u.key, suffix).await?
-            }
-            _ => {
-                let store = self.cloud.store(&u, account.as_deref())?;
-                crate::get::list_keys(&*store, &u, suffix).await?
-            }
-        };
-        Ok(keys.into_iter().map(|(k, _)| u.with_key(&k)).collect())
+        let (u, _) = Url::parse(url, true)?;
+        let keys = self.list_sized(url).await?.into_iter();
+        let keys = keys.filter(|(k, _)| k.ends_with(suffix));
+        Ok(keys.map(|(k, _)| u.with_key(&k)).collect())
     }
 
     /// The keys (in the bucket) and sizes of every object under the prefix, sorted.
     pub async fn list_sized(&self, url: &str) -> anyhow::Result<Vec<(String, u64)>> {
         let (u, account) = Url::parse(url, true)?;
-        match u.scheme {
-            Scheme::S3 => {
-                let c = self.s3.client().await;
-                crate::s3get::list_keys(&c, &u.bucket, &u.key, "").await
-            }
-            _ => {
-                let store = self.cloud.store(&u, account.as_deref())?;
-                crate::get::list_keys(&*store, &u, "").await
-            }
-        }
+        self.open(&u, account.as_deref()).await?.list(&u.key).await
     }
 
-    /// Streams the object to `out`; returns its size.
+    /// Streams the object to `out`, resuming broken reads; returns its size.
     pub async fn read(&self, url: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
         let (u, account) = Url::parse(url, false)?;
-        match u.scheme {
-            Scheme::S3 => {
-                let c = self.s3.client().await;
-                crate::s3get::read_object(&c, &u.bucket, &u.key, 10, false, out).await
-            }
-            _ => {
-                let store = self.cloud.store(&u, account.as_deref())?;
-                crate::get::read_object(store, &u, 10, false, out).await
-            }
-        }
+        let store = self.open(&u, account.as_deref()).await?;
+        read::read_to_end(&*store, &u, retry::READ_ATTEMPTS, None, out).await
     }
-}
-
-/// One object being written: parts in order, then complete (the object appears, whole) or
-/// abort (nothing appears).
-pub trait ObjectUpload: Send {
-    /// Sends a part: every part but the last is exactly the cloud's part size.
-    fn part(&mut self, data: Bytes) -> BoxFuture<'static, anyhow::Result<()>>;
-    /// Makes the object of the parts sent, once they all succeeded.
-    fn complete(self: Box<Self>) -> BoxFuture<'static, anyhow::Result<()>>;
-    /// Forgets the parts: nothing appears. Callable from elsewhere (a signal), any time.
-    fn canceller(&self) -> BoxFuture<'static, ()>;
-}
-
-/// How object_store retries a failed request: a few times over seconds, not its default of
-/// ten over three minutes, so that a dead server is one clear line soon (as-get retries reads
-/// on its own, from where they broke).
-pub fn retry() -> object_store::RetryConfig {
-    object_store::RetryConfig {
-        max_retries: 4,
-        retry_timeout: std::time::Duration::from_secs(30),
-        ..Default::default()
-    }
-}
-
-/// A connection that delivers nothing for this long is given up (and the read resumed): a
-/// stalled server, not a large object, ends a request.
-pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Connection settings; plain HTTP only where an endpoint was given (an emulator). No limit on a
-/// whole request (object_store's default is 30 s, which would cut every large download), but
-/// one on silence.
-pub fn client_options(allow_http: bool) -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_connect_timeout(std::time::Duration::from_secs(5))
-        .with_timeout_disabled()
-        .with_read_timeout(READ_TIMEOUT)
-        .with_allow_http(allow_http)
 }
 
 /// One line for a failed object_store request: what failed, then its chain of causes.

@@ -1,5 +1,6 @@
-//! Where an upload's data comes from (as-s3put, as-put), and how its end is judged: a
-//! producer's exit status, a commit frame, or end of input.
+//! The input of an upload (as-put, as-s3put): where its data comes from, how its end is judged
+//! (a producer's exit status, a commit frame, or end of input), what is said when it is done,
+//! and what a signal does to it.
 
 use anyhow::{bail, Context};
 use as_cli::framed::FramedReader;
@@ -66,7 +67,7 @@ impl Report {
 }
 
 /// Where the data comes from, and how its end is judged.
-pub enum Source {
+pub enum Input {
     /// A child's output; whole if the child exits 0.
     Child(Child, std::process::ChildStdout),
     /// Framed standard input; whole once the zero-length frame came.
@@ -75,9 +76,9 @@ pub enum Source {
     Eof(std::io::Stdin),
 }
 
-impl Source {
+impl Input {
     /// `--from CMD` (run here), `--framed`, or else plain standard input.
-    pub fn open(c: &Completion) -> anyhow::Result<Source> {
+    pub fn open(c: &Completion) -> anyhow::Result<Input> {
         Ok(match (c.from.as_deref(), c.framed) {
             (Some(cmd), _) => {
                 let mut child = as_cli::process::detached_shell(cmd)
@@ -86,10 +87,10 @@ impl Source {
                     .with_context(|| format!("cannot run {cmd:?}"))?;
                 PRODUCER.store(child.id() as i32, Ordering::SeqCst);
                 let out = child.stdout.take().expect("piped");
-                Source::Child(child, out)
+                Input::Child(child, out)
             }
-            (None, true) => Source::Framed(FramedReader::new(std::io::stdin())),
-            (None, false) => Source::Eof(std::io::stdin()),
+            (None, true) => Input::Framed(FramedReader::new(std::io::stdin())),
+            (None, false) => Input::Eof(std::io::stdin()),
         })
     }
 
@@ -98,9 +99,9 @@ impl Source {
         let mut n = 0;
         while n < buf.len() {
             let k = match self {
-                Source::Child(_, out) => out.read(&mut buf[n..])?,
-                Source::Eof(input) => input.read(&mut buf[n..])?,
-                Source::Framed(input) => input.read(&mut buf[n..])?,
+                Input::Child(_, out) => out.read(&mut buf[n..])?,
+                Input::Eof(input) => input.read(&mut buf[n..])?,
+                Input::Framed(input) => input.read(&mut buf[n..])?,
             };
             if k == 0 {
                 break;
@@ -113,18 +114,18 @@ impl Source {
     /// Whether the data that came is whole (called at the end of input).
     pub fn whole(&mut self) -> anyhow::Result<()> {
         match self {
-            Source::Child(child, _) => {
+            Input::Child(child, _) => {
                 let st = child.wait()?;
                 if !st.success() {
                     bail!("the producer failed ({st})");
                 }
                 Ok(())
             }
-            Source::Framed(input) if input.committed() => Ok(()),
-            Source::Framed(_) => {
+            Input::Framed(input) if input.committed() => Ok(()),
+            Input::Framed(_) => {
                 bail!("input ended without its commit frame: the producer did not finish")
             }
-            Source::Eof(_) => Ok(()),
+            Input::Eof(_) => Ok(()),
         }
     }
 }
