@@ -67,7 +67,7 @@ pub struct BackupArgs {
     pub key: crate::keys::KeyArgs,
 
     #[command(flatten)]
-    pub s3: crate::s3::S3Args,
+    pub s3: crate::cloud::s3::S3Args,
 
     #[command(flatten)]
     pub cloud: cloud::CloudArgs,

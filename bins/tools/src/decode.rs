@@ -53,7 +53,7 @@ pub struct Args {
     pub key: crate::keys::KeyArgs,
 
     #[command(flatten)]
-    pub s3: crate::s3::S3Args,
+    pub s3: crate::cloud::s3::S3Args,
 
     #[command(flatten)]
     pub cloud: crate::cloud::CloudArgs,

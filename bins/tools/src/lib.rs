@@ -18,7 +18,5 @@ pub mod restore;
 pub mod s3get;
 pub mod s3put;
 pub mod scan;
-// as-decode and backup.rs name the S3 options crate::s3::S3Args.
-pub use cloud::s3;
 pub mod split;
 pub mod zstd;
