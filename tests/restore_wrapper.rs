@@ -408,7 +408,7 @@ fn an_unfinished_directory_backup_is_refused() {
     let dh = dst.host();
     let err = ok(&asrestore(&["-h", &dh, "-d", ds, "--allow-incomplete"]));
     assert!(
-        err.contains(&format!("restoring part of a backup: {why}")),
+        err.contains(&format!("reading part of a backup: {why}")),
         "{err}"
     );
     assert!(err.contains("restored part of a backup"), "{err}");
@@ -416,6 +416,34 @@ fn an_unfinished_directory_backup_is_refused() {
     assert!(restored > 0 && restored < 12000, "{restored}");
     assert!(
         err.contains(&format!("inserted {restored}: failed 0")),
+        "{err}"
+    );
+}
+
+/// Every file of a backup names the namespace the first one does: a directory list that mixes
+/// namespaces fails on the file that differs instead of writing its records elsewhere.
+#[test]
+fn a_file_of_another_namespace_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let sample = support::samples().join("sample-dir");
+    std::fs::copy(sample.join("bar_00000.asb"), a.join("bar_00000.asb")).unwrap();
+    let other = std::fs::read_to_string(sample.join("bar_00001.asb"))
+        .unwrap()
+        .replacen("# namespace bar\n", "# namespace other\n", 1);
+    std::fs::write(b.join("bar_00001.asb"), other).unwrap();
+    let dst = TestServer::start(1, &["-n", "bar"]);
+    let list = format!("{},{}", a.display(), b.display());
+    let o = asrestore(&["-h", &dst.host(), "--directory-list", &list]);
+    let err = support::stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the restore failed on {}: it is a backup of namespace \"other\", the first file's of \"bar\"",
+            b.join("bar_00001.asb").display()
+        )),
         "{err}"
     );
 }

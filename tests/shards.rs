@@ -75,6 +75,12 @@ fn shards_by_gnu_parallel_make_one_backup() {
         err.contains(&format!("inserted {}: failed 0", want.len())),
         "{err}"
     );
+    // Every shard's first file carries the indexes and the module: restored (and counted) once.
+    assert!(
+        err.starts_with("1 UDF file(s), 3 secondary index(es),")
+            || err.contains("\n1 UDF file(s), 3 secondary index(es),"),
+        "{err}"
+    );
     support::assert_same(&s, &dst);
 
     // A missing shard, then an overlapping one: one line each, and a non-zero exit.

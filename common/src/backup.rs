@@ -125,12 +125,8 @@ impl BackupSet {
                 path: Some(p.clone()),
                 size: storage.size(p),
             }),
-            Source::Dir(d) => set.add_dir(d, storage, allow_incomplete)?,
-            Source::DirList(ds) => {
-                for d in ds {
-                    set.add_dir(d, storage, allow_incomplete)?;
-                }
-            }
+            Source::Dir(d) => set.add_dirs(std::slice::from_ref(d), storage, allow_incomplete)?,
+            Source::DirList(ds) => set.add_dirs(ds, storage, allow_incomplete)?,
         }
         Ok(set)
     }
@@ -140,41 +136,49 @@ impl BackupSet {
         self.files.iter().map(|f| f.size).sum()
     }
 
-    fn add_dir(
+    /// The files of one or several directories, in order; their shard manifests, if any, are
+    /// checked together (the shards of one backup may sit in several directories).
+    fn add_dirs(
         &mut self,
-        dir: &str,
+        dirs: &[String],
         storage: &dyn Storage,
         allow_incomplete: bool,
     ) -> Result<(), BackupError> {
-        let layout = DirLayout::read(dir, storage)?;
-        if let Some(e) = layout.unfinished(dir, storage) {
-            if !allow_incomplete {
-                return Err(e);
-            }
-            self.incomplete.push(e.to_string());
-        }
-        if !layout.manifests.is_empty() {
-            let problems = layout.shard_problems(dir, storage)?;
-            if !problems.is_empty() {
-                let e = BackupError::NotWhole {
-                    dir: dir.to_string(),
-                    problems,
-                };
+        let (mut manifests, mut names) = (Vec::new(), BTreeSet::new());
+        for dir in dirs {
+            let layout = DirLayout::read(dir, storage)?;
+            if let Some(e) = layout.unfinished(dir, storage) {
                 if !allow_incomplete {
                     return Err(e);
                 }
                 self.incomplete.push(e.to_string());
             }
-            self.shards += layout.manifests.len();
+            if layout.files.is_empty() {
+                return Err(BackupError::NoFiles(dir.to_string()));
+            }
+            manifests.extend(layout.read_manifests(dir, storage)?);
+            names.extend(layout.files.iter().map(|e| e.name.clone()));
+            self.files
+                .extend(layout.files.into_iter().map(|e| BackupFile {
+                    path: Some(join(dir, &e.name)),
+                    size: Some(e.size),
+                }));
         }
-        if layout.files.is_empty() {
-            return Err(BackupError::NoFiles(dir.to_string()));
+        if manifests.is_empty() {
+            return Ok(());
         }
-        self.files
-            .extend(layout.files.into_iter().map(|e| BackupFile {
-                path: Some(join(dir, &e.name)),
-                size: Some(e.size),
-            }));
+        self.shards = manifests.len();
+        let problems = shards::check(&manifests, &names);
+        if !problems.is_empty() {
+            let e = BackupError::NotWhole {
+                dir: dirs.join(", "),
+                problems,
+            };
+            if !allow_incomplete {
+                return Err(e);
+            }
+            self.incomplete.push(e.to_string());
+        }
         Ok(())
     }
 }
@@ -279,13 +283,12 @@ impl DirLayout {
         })
     }
 
-    /// What is wrong with the shard manifests and the files beside them (empty: one whole
-    /// backup).
-    pub fn shard_problems(
+    /// The shard manifests, read and parsed.
+    pub fn read_manifests(
         &self,
         dir: &str,
         storage: &dyn Storage,
-    ) -> Result<Vec<String>, BackupError> {
+    ) -> Result<Vec<(String, Manifest)>, BackupError> {
         let mut manifests = Vec::new();
         for name in &self.manifests {
             let path = join(dir, name);
@@ -296,8 +299,7 @@ impl DirLayout {
             })?;
             manifests.push((name.clone(), m));
         }
-        let names: BTreeSet<String> = self.files.iter().map(|e| e.name.clone()).collect();
-        Ok(shards::check(&manifests, &names))
+        Ok(manifests)
     }
 }
 
@@ -310,7 +312,13 @@ impl Storage for LocalStorage {
         let mut v = Vec::new();
         for e in std::fs::read_dir(dir).map_err(err)? {
             let e = e.map_err(err)?;
-            let meta = e.metadata().map_err(err)?;
+            // Following links: a linked file is a file of the backup, a broken link named as
+            // one is an error.
+            let meta = match std::fs::metadata(e.path()) {
+                Ok(m) => m,
+                Err(_) if !e.file_name().to_string_lossy().ends_with(layout::ASB) => continue,
+                Err(x) => return Err(err(x)),
+            };
             if meta.is_file() {
                 v.push(Entry {
                     name: e.file_name().to_string_lossy().into_owned(),
@@ -524,6 +532,18 @@ mod tests {
             e.to_string().contains("s2_00000.asb, listed by shard 2/2"),
             "{e}"
         );
+
+        // The shards of one backup in two directories (as two hosts wrote them).
+        let apart = Mem::with(&[
+            ("a/s1_00000.asb", ""),
+            ("a/s1.manifest", &m1),
+            ("b/s2_00000.asb", ""),
+            ("b/s2.manifest", &m2),
+        ]);
+        let s = open(&apart, Source::DirList(vec!["a".into(), "b".into()])).unwrap();
+        assert_eq!((s.shards, s.files.len()), (2, 2));
+        let e = open(&apart, Source::Dir("a".into())).unwrap_err();
+        assert!(e.to_string().contains("shard 2/2 is missing"), "{e}");
 
         let bad = Mem::with(&[("d/s1_00000.asb", ""), ("d/s1.manifest", "{}")]);
         let e = open(&bad, Source::Dir("d".into())).unwrap_err();

@@ -285,7 +285,8 @@ impl Download {
         })
     }
 
-    /// The download's outcome: its error, once it ended.
+    /// The download's outcome: its error, once it ended. (Not after an interrupted read: the
+    /// download may be blocked on the pipe, and the caller is stopping.)
     fn outcome(&mut self) -> io::Result<()> {
         match self.fetch.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => Err(io::Error::other(as_cli::io::one_line(&e))),
@@ -299,6 +300,7 @@ impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.pipe.read(buf) {
             Ok(0) if !buf.is_empty() => self.outcome().map(|()| 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
             Err(e) => self.outcome().and(Err(e)),
             r => r,
         }

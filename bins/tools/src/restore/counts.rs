@@ -24,6 +24,8 @@ pub struct Counts {
     pub indexes: AtomicU64,
     pub indexes_matched: AtomicU64,
     pub indexes_skipped: AtomicU64,
+    /// 1 when what is restored is part of a backup (--allow-incomplete).
+    partial: AtomicU64,
 }
 
 fn g(a: &AtomicU64) -> u64 {
@@ -33,6 +35,14 @@ fn g(a: &AtomicU64) -> u64 {
 impl Counts {
     pub fn add(a: &AtomicU64, n: u64) {
         a.fetch_add(n, Relaxed);
+    }
+
+    pub fn set_partial(&self, partial: bool) {
+        self.partial.store(u64::from(partial), Relaxed);
+    }
+
+    pub fn partial(&self) -> bool {
+        g(&self.partial) == 1
     }
 
     /// Records that reached an end: written, or counted as not to be written.
@@ -104,6 +114,10 @@ impl Counts {
             .set("indexes_matched", g(&self.indexes_matched))
             .set("bytes", g(&self.bytes))
             .set("complete", complete);
+        // A restore that completed, of a backup that was not whole.
+        if self.partial() {
+            s.set("partial_backup", true);
+        }
         s
     }
 }

@@ -38,6 +38,9 @@ pub enum Input {
     },
     /// Why reading stopped.
     Failed(anyhow::Error),
+    /// Everything was read. The channel closing without it means a reader died (a panic): the
+    /// restore must not take that for the end of the backup.
+    End,
 }
 
 /// Which records are restored and how their writes are made (-s, -B, -l, the policies).
@@ -46,6 +49,9 @@ pub struct Prepare {
     pub bins: Vec<String>,
     pub extra_ttl: u32,
     pub no_records: bool,
+    /// The namespace the backup's first file names: every file must name it too.
+    pub backup_ns: Option<Vec<u8>>,
+    /// The namespace the records are written into.
     pub namespace: Vec<u8>,
     /// Now, in seconds since the server's epoch (for the TTL left).
     pub now: u32,
@@ -158,13 +164,19 @@ pub fn stream<R: BufRead + Send + 'static>(
     signals::spawn(move || loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
-            Ok(None) => return,
+            Ok(None) => {
+                feed.send(Input::End);
+                return;
+            }
             Err(e) => return feed.fail(anyhow::Error::new(e).context("reading the record stream")),
         };
         let go = match frame {
             Frame::Udf(u) => feed.send(Input::Udf(u.into_owned())),
             Frame::SIndex(s) => feed.send(Input::SIndex(s)),
-            Frame::Record(_) if feed.prep.no_records => return,
+            Frame::Record(_) if feed.prep.no_records => {
+                feed.send(Input::End);
+                return;
+            }
             Frame::Record(r) => match feed.prep.write(&r) {
                 Some(item) => feed.send(Input::Write { item, read: 0 }),
                 None => true,
@@ -234,9 +246,17 @@ pub fn files(
                 })
             })
             .collect();
+        let mut whole = true;
         for r in readers {
-            let _ = r.join();
+            whole &= r.join().is_ok();
         }
+        match whole {
+            true => feed.send(Input::End),
+            false => {
+                feed.fail(anyhow::anyhow!("the restore failed: a reading thread died"));
+                false
+            }
+        };
     });
     inputs
 }
@@ -248,6 +268,17 @@ fn decode(feed: &Feed, file: Opened) -> bool {
         mut reader,
         read,
     } = file;
+    let ns = reader.header().namespace.as_deref();
+    if let (Some(ns), Some(want)) = (ns, feed.prep.backup_ns.as_deref()) {
+        if ns != want {
+            let (ns, want) = (String::from_utf8_lossy(ns), String::from_utf8_lossy(want));
+            feed.fail(anyhow::anyhow!(
+                "the restore failed on {name}: it is a backup of namespace {ns:?}, the first \
+                 file's of {want:?}"
+            ));
+            return false;
+        }
+    }
     let mut sent = 0;
     let mut since = || {
         let now = read.load(Ordering::Relaxed);

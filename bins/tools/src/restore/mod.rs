@@ -48,7 +48,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     // Refused before anything was written (a backup that is not whole, a bad first file, no
     // cluster): no counts, which would read as a restore of nothing.
-    let untouched = counts.settled() == 0 && counts.udfs.load(Ordering::Relaxed) == 0;
+    let untouched = counts.settled() == 0
+        && counts.udfs.load(Ordering::Relaxed) == 0
+        && counts.indexes.load(Ordering::Relaxed) == 0;
     if result.is_err() && untouched {
         return result.context("nothing was restored");
     }
@@ -97,16 +99,22 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         Some(source) => Some(a.backup.open(source)?),
         None => None,
     };
+    if let Some(set) = &set {
+        for why in &set.incomplete {
+            eprintln!("as-restore: warning: reading part of a backup: {why}");
+        }
+        counts.set_partial(!set.incomplete.is_empty());
+    }
     if a.validate_only {
         let set = set.context("--validate needs a backup: -d, -i or --directory-list")?;
         crate::decode::validate_set(&set, &layers, "as-restore")?;
-        eprintln!("as-restore: {} file(s) valid", set.files.len());
+        let part = if set.incomplete.is_empty() {
+            ""
+        } else {
+            " (part of a backup)"
+        };
+        eprintln!("as-restore: {} file(s) valid{part}", set.files.len());
         return Ok(());
-    }
-    if let Some(set) = &set {
-        for why in &set.incomplete {
-            eprintln!("as-restore: warning: restoring part of a backup: {why}");
-        }
     }
     // The backup's first file, or the stream, is opened first: it names the namespace.
     let source = match &set {
@@ -153,7 +161,12 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         a.max_async_batches as usize,
         a.batch_size(batch),
     );
+    let backup_ns = match &source {
+        Source::Files(f) => f.reader.header().namespace.clone(),
+        Source::Stream(_) => None,
+    };
     let prep = Arc::new(Prepare {
+        backup_ns,
         sets: a.set_list.to_vec(),
         bins: a.bin_list.clone(),
         extra_ttl: a.extra_ttl,
@@ -180,6 +193,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let started = Instant::now();
     // Writes handed to the writer (what -N paces).
     let mut written = 0u64;
+    let mut first_done = false;
     let mut stopped: Option<anyhow::Error> = None;
     loop {
         if let Some(i) = signals::received() {
@@ -192,21 +206,30 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         let next = match inputs.rx.recv_timeout(Duration::from_millis(100)) {
             Ok(i) => i,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        };
-        match next {
-            Input::Udf(u) if !a.no_udfs => {
-                metadata::restore_udf(&shared.cluster.read().unwrap(), &u)?;
-                Counts::add(&counts.udfs, 1);
-                udfs.push(u.name.to_vec());
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                stopped = Some(anyhow::anyhow!(
+                    "the restore failed: reading stopped before the end of the backup"
+                ));
+                break;
             }
-            Input::SIndex(s) if !a.no_indexes => {
+        };
+        // Each shard's first file carries the indexes and UDFs again: applied once.
+        let done = match next {
+            Input::Udf(u) if !a.no_udfs && !udfs.contains(&u.name.to_vec()) => {
+                udfs.push(u.name.to_vec());
+                let c = shared.cluster.read().unwrap();
+                metadata::restore_udf(&c, &u).map(|()| Counts::add(&counts.udfs, 1))
+            }
+            Input::SIndex(s) if !a.no_indexes && !later.iter().any(|l| l.name == s.name) => {
                 Counts::add(&counts.indexes, 1);
-                if !a.indexes_last {
-                    let c = shared.cluster.read().unwrap();
-                    metadata::restore_index(&c, &s, &ns, &a.set_list, counts)?;
+                later.push(s.clone());
+                match a.indexes_last {
+                    true => Ok(()),
+                    false => {
+                        let c = shared.cluster.read().unwrap();
+                        metadata::restore_index(&c, &s, &ns, &a.set_list, counts)
+                    }
                 }
-                later.push(s);
             }
             Input::Write { item, read: n } => {
                 Counts::add(&read, n);
@@ -217,24 +240,40 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
                 if let Some((bw, tps)) = c.nice {
                     throttle(started, written, counts, bw, tps);
                 }
+                Ok(())
             }
             Input::FileDone { name, read: n } => {
                 Counts::add(&read, n);
                 if a.verbose && set.as_ref().is_some_and(|s| s.files.len() > 1) {
                     eprintln!("as-restore: {name} read");
                 }
+                // -w: the first file's indexes built and modules everywhere before the other
+                // files' records go in, as asrestore restores the first file by itself.
+                match (first_done, a.wait && !a.indexes_last) {
+                    (false, true) => {
+                        first_done = true;
+                        wait_metadata(&shared.cluster.read().unwrap(), &later, &udfs, &ns)
+                    }
+                    _ => {
+                        first_done = true;
+                        Ok(())
+                    }
+                }
             }
-            Input::Failed(e) => {
-                stopped = Some(e);
-                break;
-            }
-            Input::Udf(_) | Input::SIndex(_) => {}
+            Input::Failed(e) => Err(e),
+            Input::End => break,
+            Input::Udf(_) | Input::SIndex(_) => Ok(()),
+        };
+        if let Err(e) = done {
+            stopped = Some(e);
+            break;
         }
     }
     // The readers stop; what was read but not sent is not written; what is in flight finishes.
     drop(inputs);
     let finished = writer.finish(stopped.is_none());
-    progress.finish(stopped.is_none() && finished.is_ok());
+    // A part of a backup is never 100% of it.
+    progress.finish(stopped.is_none() && finished.is_ok() && !counts.partial());
     if let Some(e) = stopped {
         finished?;
         return Err(e);
@@ -255,12 +294,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         eprintln!("as-restore: skipped {skipped} index(es) with unwanted set(s)");
     }
     if a.wait {
-        for s in &later {
-            metadata::wait_index(&cluster, s, &ns)?;
-        }
-        for u in &udfs {
-            metadata::wait_udf(&cluster, u)?;
-        }
+        wait_metadata(&cluster, &later, &udfs, &ns)?;
     }
     let settled = counts.settled();
     let read = counts.records.load(Ordering::Relaxed);
@@ -282,6 +316,22 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
 enum Source {
     Files(input::Opened),
     Stream(StreamReader<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+}
+
+/// -w: until the indexes are built and the UDF modules are on every node.
+fn wait_metadata(
+    cluster: &Cluster,
+    indexes: &[SIndex],
+    udfs: &[Vec<u8>],
+    ns: &str,
+) -> anyhow::Result<()> {
+    for s in indexes {
+        metadata::wait_index(cluster, s, ns)?;
+    }
+    for u in udfs {
+        metadata::wait_udf(cluster, u)?;
+    }
+    Ok(())
 }
 
 /// Whether the cluster takes batch writes, as asrestore decides: server 6.0 or later, with

@@ -52,6 +52,12 @@ pub trait Landing: Send + Sync {
     fn clear_marker(&self) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// Delivers a small file written beside the backup (a shard's manifest) where the backup's
+    /// files land, before the marker is cleared; a directory has it already.
+    fn publish(&self, _name: &str, _data: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// One file's bytes on their way into a [`Landing`].

@@ -131,7 +131,8 @@ pub struct Args {
     /// When the backup is complete, write its shard manifest here (the input must come from
     /// as-scan --shard): the whole backup's scope, the shard's partitions, records, bytes and
     /// files, as JSON, written last and atomically (DIR/PREFIX.manifest is where
-    /// `as-decode --validate DIR` looks).
+    /// `as-decode --validate DIR` looks). With --sink, it is also sent through the sink as
+    /// PREFIX.manifest, before the incomplete marker is removed.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
@@ -342,5 +343,9 @@ fn write_manifest(
         std::fs::rename(&tmp, path)?;
         as_common::state::sync_dir(dir.unwrap_or(std::path::Path::new(".")))
     };
-    write().with_context(|| format!("cannot write the manifest {}", path.display()))
+    write().with_context(|| format!("cannot write the manifest {}", path.display()))?;
+    let published = format!("{prefix}{}", as_common::shards::SUFFIX);
+    job.landing
+        .publish(&published, m.to_json().as_bytes())
+        .with_context(|| format!("cannot deliver the manifest {published}"))
 }

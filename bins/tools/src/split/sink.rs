@@ -28,6 +28,13 @@ pub struct Sink {
 
 impl Sink {
     /// `PREFIX.asb.incomplete`, the marker's name in the sink's prefix.
+    /// One small file, whole, through the sink.
+    fn send(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
+        let (mut input, sink) = spawn(&self.cmd, self.framed, name)?;
+        let written = input.write(data).with_context(|| format!("writing {name}"));
+        end_sink(input, sink, written, &self.cmd, name)
+    }
+
     fn marker(&self) -> String {
         format!("{}{}", self.prefix, layout::INCOMPLETE)
     }
@@ -75,12 +82,13 @@ impl Landing for Sink {
         if self.remove.is_none() {
             return Ok(());
         }
-        let name = self.marker();
-        let (mut input, sink) = spawn(&self.cmd, self.framed, &name)?;
-        let written = input
-            .write(text.as_bytes())
-            .with_context(|| format!("writing {name}"));
-        end_sink(input, sink, written, &self.cmd, &name)
+        self.send(&self.marker(), text.as_bytes())
+    }
+
+    /// The shard's manifest goes out before the marker is removed: a prefix is never without
+    /// both (it would look like a whole backup of fewer partitions).
+    fn publish(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
+        self.send(name, data)
     }
 
     fn clear_marker(&self) -> anyhow::Result<()> {
