@@ -447,3 +447,25 @@ fn a_file_of_another_namespace_is_refused() {
         "{err}"
     );
 }
+
+/// The file that says `# first-file` (with the indexes and UDFs) is restored first, by itself,
+/// even when another sorts before it.
+#[test]
+fn the_first_file_goes_first_whatever_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    std::fs::create_dir_all(&d).unwrap();
+    let sample = support::samples().join("sample-dir");
+    std::fs::copy(sample.join("bar_00000.asb"), d.join("bar_00001.asb")).unwrap();
+    std::fs::copy(sample.join("bar_00001.asb"), d.join("bar_00000.asb")).unwrap();
+    let dst = TestServer::start(1, &["-n", "bar"]);
+    let ds = d.to_str().unwrap();
+    let err = ok(&asrestore(&["-h", &dst.host(), "-d", ds, "-v", "-t", "1"]));
+    let read: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("as-restore: ")?.strip_suffix(" read"))
+        .collect();
+    let first = d.join("bar_00001.asb");
+    assert_eq!(read.first(), Some(&first.to_str().unwrap()), "{err}");
+    assert!(err.contains("2 secondary index(es)"), "{err}");
+}

@@ -143,8 +143,9 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
-    /// Append asrestore's machine-readable SUMMARY line to this file when done (PROGRESS and
-    /// REMAINING, which need the backup files' sizes, come from scripts/asrestore).
+    /// Append asrestore's machine-readable lines to this file: PROGRESS and REMAINING each
+    /// second while a backup of known size is restored (from its bytes restored so far), and
+    /// the SUMMARY line when done.
     #[arg(short = 'm', long)]
     pub machine: Option<PathBuf>,
 

@@ -18,9 +18,11 @@ mod writer;
 pub use args::Args;
 pub use writer::next_delay;
 
+use crate::backup::Layers;
 use anyhow::{bail, Context};
 use as_cli::io::{buffered, open_input_interruptible};
 use as_cli::{signals, Usage};
+use as_common::backup::BackupFile;
 use as_common::client::cluster::Cluster;
 use as_common::record::SIndex;
 use as_common::stream::StreamReader;
@@ -95,7 +97,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     }
     let layers = c.layers;
     // A backup (-d, -i, --directory-list), or a record stream on standard input.
-    let set = match &c.source {
+    let mut set = match &c.source {
         Some(source) => Some(a.backup.open(source)?),
         None => None,
     };
@@ -117,8 +119,8 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         return Ok(());
     }
     // The backup's first file, or the stream, is opened first: it names the namespace.
-    let source = match &set {
-        Some(set) => Source::Files(input::open(&layers, &set.files[0])?),
+    let source = match &mut set {
+        Some(set) => Source::Files(first_file(&layers, &mut set.files)?),
         None => {
             let input = open_input_interruptible(a.input.as_deref())?;
             let reader = StreamReader::new(buffered(input)).context("reading the record stream")?;
@@ -316,6 +318,27 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
 enum Source {
     Files(input::Opened),
     Stream(StreamReader<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+}
+
+/// Opens the file with the indexes and UDFs (`# first-file`), moved to the front: the first
+/// in the backup's order as a rule, else (local files, whose headers are cheap to read) the
+/// first that says so, as asrestore's wrapper looked for it.
+fn first_file(layers: &Layers, files: &mut [BackupFile]) -> anyhow::Result<input::Opened> {
+    let first = input::open(layers, &files[0])?;
+    if first.reader.header().first_file {
+        return Ok(first);
+    }
+    for i in 1..files.len() {
+        if files[i].path.as_deref().is_none_or(crate::backup::is_cloud) {
+            break;
+        }
+        let f = input::open(layers, &files[i])?;
+        if f.reader.header().first_file {
+            files[..=i].rotate_right(1);
+            return Ok(f);
+        }
+    }
+    Ok(first)
 }
 
 /// -w: until the indexes are built and the UDF modules are on every node.
