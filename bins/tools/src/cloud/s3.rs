@@ -173,6 +173,14 @@ impl Store for S3 {
         }
         Box::pin(async move {
             match req.send().await {
+                // The first read's length is the object's: without it a cut body could not be
+                // told from a whole one.
+                Ok(resp) if from == 0 && resp.content_length().is_none_or(|l| l < 0) => {
+                    Err(ReadError::Permanent(anyhow::anyhow!(
+                        "reading {}: the server gave no Content-Length",
+                        self.name(key)
+                    )))
+                }
                 Ok(resp) => Ok(Opened {
                     etag: resp.e_tag().map(str::to_string),
                     size: resp.content_length().unwrap_or(0).max(0) as u64,
