@@ -442,3 +442,63 @@ fn a_stopped_upload_is_aborted() {
         assert_eq!(m.pending_uploads(), 0, "the upload was aborted");
     }
 }
+
+/// A new backup into a prefix that holds one is refused, as into a directory; -r deletes what
+/// belongs to the old backup first (as-get --list --backup says what), so no file of it is
+/// restored with the new one.
+#[test]
+fn a_prefix_with_a_backup_is_not_written_over_without_r() {
+    let m = Moto::start();
+    let s = support::TestServer::start(1, &["--sample", "3000"]);
+    let host = s.host();
+    let cwd = tempfile::tempdir().unwrap();
+    let s3 = [
+        "--s3-endpoint-override",
+        &m.endpoint,
+        "--s3-region",
+        "us-east-1",
+    ];
+    let backup = |extra: &[&str]| {
+        let base = ["-h", &host[..], "-n", "test", "-d", "s3://bkt/again"];
+        let mut c = support::asbackup_command(&[&base[..], extra, &s3].concat());
+        c.current_dir(cwd.path());
+        env(&mut c);
+        c.output().unwrap()
+    };
+    let o = backup(&["-F", "1"]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let first = m.keys("again/");
+    assert!(first.len() >= 2, "{first:?}");
+
+    let mut list = Command::new(support::tool("as-get"));
+    list.args(["--list", "--backup", "s3://bkt/again"]).args(s3);
+    env(&mut list);
+    let o = list.output().unwrap();
+    let listed = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(listed.lines().count(), first.len(), "{listed}");
+
+    let o = backup(&["-F", "100"]);
+    let err = support::stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("s3://bkt/again seems to contain an existing backup; use -r"),
+        "{err}"
+    );
+    assert_eq!(m.keys("again/"), first, "nothing touched");
+
+    let o = backup(&["-F", "100", "-r"]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let now = m.keys("again/");
+    assert_eq!(
+        now,
+        ["again/test_00000.asb"],
+        "the old backup's files are gone"
+    );
+    let mut v = Command::new(support::tool("as-decode"));
+    v.args(["--validate", "s3://bkt/again"]).args(s3);
+    env(&mut v);
+    let o = v.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let want = support::server_digests(&host, &["-n", "test"]).len();
+    assert!(out.contains(&format!("valid: {want} record(s)")), "{out}");
+}

@@ -207,8 +207,12 @@ pub struct DirLayout {
 
 impl DirLayout {
     pub fn read(dir: &str, storage: &dyn Storage) -> Result<DirLayout, BackupError> {
+        Ok(DirLayout::of(storage.list(dir)?))
+    }
+
+    /// The layout of a directory's entries.
+    pub fn of(mut entries: Vec<Entry>) -> DirLayout {
         let mut l = DirLayout::default();
-        let mut entries = storage.list(dir)?;
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         for e in entries {
             let n = &e.name;
@@ -228,7 +232,7 @@ impl DirLayout {
         }
         // absctl writes the indexes and UDFs into their own file: restored first.
         l.files.sort_by_key(|e| !e.name.starts_with("metadata"));
-        Ok(l)
+        l
     }
 
     /// Every name that belongs to a backup: its files, markers, states and manifests; with

@@ -187,7 +187,7 @@ impl Storage for Stores {
 
 /// The objects directly under the prefix `key` (a listing is recursive: keys of the whole
 /// bucket under it), as a directory's entries; `key` with or without its trailing `/`.
-fn children(key: &str, keys: Vec<(String, u64)>) -> Vec<Entry> {
+pub fn children(key: &str, keys: Vec<(String, u64)>) -> Vec<Entry> {
     let prefix = match key.trim_end_matches('/') {
         "" => String::new(),
         p => format!("{p}/"),

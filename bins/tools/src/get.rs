@@ -4,6 +4,7 @@
 
 use crate::cloud::{read::read_to_end, retry, CloudArgs, Reader, Url};
 use as_cli::summary::Summary;
+use as_common::backup::DirLayout;
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,6 +54,17 @@ pub struct ReadArgs {
     #[arg(long, default_value = ".asb", requires = "list")]
     pub suffix: String,
 
+    /// With --list, every object that belongs to a backup instead: its files, its
+    /// unfinished-backup marker and state, its shard manifests (what a new backup into the
+    /// prefix would clear).
+    #[arg(long, requires = "list", conflicts_with = "suffix")]
+    pub backup: bool,
+
+    /// With --backup, only the objects of the backup with this file prefix (PREFIX_*,
+    /// PREFIX.*), as the shards of a backup share a prefix.
+    #[arg(long, value_name = "PREFIX", requires = "backup")]
+    pub prefix: Option<String>,
+
     /// Failed reads in a row before giving up.
     #[arg(long, default_value_t = retry::READ_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub attempts: u32,
@@ -91,11 +103,29 @@ pub fn run_as(tool: &str, a: Args) -> anyhow::Result<()> {
             let log = a.read.verbose.then_some(tool);
             return read_to_end(&*store, &url, a.read.attempts, log, &mut out).await;
         }
+        let listed = store.list(&url.key).await?;
         let mut bytes = 0;
-        for (k, size) in store.list(&url.key).await? {
-            if k.ends_with(&a.read.suffix) {
-                writeln!(out, "{}", url.with_key(&k))?;
-                bytes += size;
+        if a.read.backup {
+            // What belongs to a backup is common::backup's to say, for writers and readers.
+            let layout = DirLayout::of(crate::backup::children(&url.key, listed.clone()));
+            let dir = match url.key.trim_end_matches('/') {
+                "" => String::new(),
+                p => format!("{p}/"),
+            };
+            for name in layout.names(a.read.prefix.as_deref()) {
+                let key = format!("{dir}{name}");
+                writeln!(out, "{}", url.with_key(&key))?;
+                bytes += listed
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(0, |(_, n)| *n);
+            }
+        } else {
+            for (k, size) in listed {
+                if k.ends_with(&a.read.suffix) {
+                    writeln!(out, "{}", url.with_key(&k))?;
+                    bytes += size;
+                }
             }
         }
         out.flush()?;
