@@ -1,5 +1,5 @@
 //! The test server against the captures of a real Aerospike CE 8.1.2.0 server
-//! (`../shared/wire`): recorded requests replayed, replies compared message by message.
+//! (`tests/data/wire`): recorded requests replayed, replies compared message by message.
 //!
 //! The `test` namespace is loaded by replaying asrestore's single writes, sindex and UDF commands
 //! (`asrestore-batch/no-batch-writes`, whose replies are compared too); `bar` holds records taken
@@ -448,8 +448,9 @@ fn backups_hold_what_the_official_asbackup_wrote() {
             "{scenario}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let theirs =
-            contents(&std::fs::read(replay::wire_dir().join(scenario).join("backup.asb")).unwrap());
+        let theirs = contents(&support::fixture(
+            &replay::wire_dir().join(scenario).join("backup.asb"),
+        ));
         let ours = contents(&std::fs::read(&file).unwrap());
         assert_eq!(ours.1, theirs.1, "{scenario}: index definitions");
         assert_eq!(ours.2, theirs.2, "{scenario}: UDF modules");

@@ -1,6 +1,6 @@
 //! Golden byte tests of the ASB codec: the worked examples of the format reference
 //! (`../shared/docs/asb-format.md`) and the files written by the official asbackup 4.5.8
-//! (`../shared/samples`).
+//! (`tests/data/samples`).
 
 use as_test_support as support;
 

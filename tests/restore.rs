@@ -648,8 +648,8 @@ fn index_entries(s: &TestServer, name: &str) -> u64 {
 /// the set on literally, as asrestore does; -s keeps it only when `null` is listed.
 #[test]
 fn a_null_set_index_is_restored_without_a_set() {
-    let file = support::shared().join("wire/asbackup-ns/backup.asb");
-    let (code, stream, err) = run(tool("as-decode"), &[file.to_str().unwrap()], b"");
+    let asb = support::fixture(&support::data().join("wire/asbackup-ns/backup.asb"));
+    let (code, stream, err) = run(tool("as-decode"), &[], &asb);
     assert_eq!(code, 0, "{err}");
     let src = contents(&stream);
     let noset = src

@@ -314,7 +314,7 @@ mod tests {
 
     fn sample(name: &str) -> Vec<u8> {
         let p = format!(
-            "{}/../../shared/samples/encrypted/{name}",
+            "{}/../tests/data/samples/encrypted/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(p).unwrap()

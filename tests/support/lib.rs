@@ -18,14 +18,30 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The shared references beside the checkout (`../shared`: docs, samples, wire captures).
-pub fn shared() -> PathBuf {
-    repo().join("../shared")
+/// The fixtures the tests read (`tests/data`, see its README: where each came from).
+pub fn data() -> PathBuf {
+    repo().join("tests/data")
 }
 
-/// The files the official asbackup 4.5.8 wrote (`../shared/samples`).
+/// The files the official asbackup 4.5.8 wrote (`tests/data/samples`).
 pub fn samples() -> PathBuf {
-    shared().join("samples")
+    data().join("samples")
+}
+
+/// A fixture's bytes: the file, or (large captures are kept compressed) `FILE.zst` unpacked.
+pub fn fixture(path: &Path) -> Vec<u8> {
+    match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let z = path.with_file_name(format!(
+                "{}.zst",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+            let packed = std::fs::read(&z).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            zstd::decode_all(&packed[..]).unwrap()
+        }
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
 }
 
 /// The path of one of the built tools (as-scan, ..., as-testd).

@@ -1,4 +1,4 @@
-//! Replays recorded client requests (`../shared/wire/<scenario>/conn-NN.c2s`) against a server and
+//! Replays recorded client requests (`tests/data/wire/<scenario>/conn-NN.c2s`) against a server and
 //! compares its replies with the recorded ones (`conn-NN.s2c`), message by message.
 //!
 //! Only what depends on time or identity is normalised: void times (shifted by the clock offset
@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub fn wire_dir() -> PathBuf {
-    crate::shared().join("wire")
+    crate::data().join("wire")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ pub fn exchanges(scenario: &str, conn: usize) -> Vec<Exchange> {
     let dir = wire_dir().join(scenario);
     let read = |ext: &str| {
         let p = dir.join(format!("conn-{conn:02}.{ext}"));
-        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        crate::fixture(&p)
     };
     let mut replies = split_protos(&read("s2c")).into_iter();
     split_protos(&read("c2s"))
@@ -369,7 +369,10 @@ impl Normalizer {
 /// When each recorded request was sent: the time of the proxy's read that brought its first
 /// byte (`proxy-log.jsonl`).
 fn request_times(scenario: &str, conn: usize) -> Vec<(u64, u64)> {
-    let log = std::fs::read_to_string(wire_dir().join(scenario).join("proxy-log.jsonl")).unwrap();
+    let log = String::from_utf8(crate::fixture(
+        &wire_dir().join(scenario).join("proxy-log.jsonl"),
+    ))
+    .unwrap();
     let num = |line: &str, key: &str| -> Option<f64> {
         let at = line.find(&format!("\"{key}\": "))? + key.len() + 4;
         let rest = &line[at..];

@@ -305,7 +305,7 @@ mod tests {
     fn the_captured_answer_is_read_row_by_row() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/wire/asrestore-batch/batch-writes/conn-15.s2c"
+            "/../tests/data/wire/asrestore-batch/batch-writes/conn-15.s2c"
         );
         let mut r = &std::fs::read(path).expect("the asrestore-batch capture")[..];
         let mut body = Vec::new();
@@ -326,7 +326,7 @@ mod tests {
     fn the_captured_single_writes_are_rebuilt_byte_for_byte() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/wire/asrestore-batch/no-batch-writes"
+            "/../tests/data/wire/asrestore-batch/no-batch-writes"
         );
         let mut writes = 0;
         for e in std::fs::read_dir(dir).unwrap() {
@@ -397,7 +397,7 @@ mod tests {
     fn the_captured_asrestore_batch_is_rebuilt_byte_for_byte() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/wire/asrestore-batch/batch-writes/conn-15.c2s"
+            "/../tests/data/wire/asrestore-batch/batch-writes/conn-15.c2s"
         );
         let capture = std::fs::read(path).expect("the asrestore-batch capture");
         // proto 8 + header 22; then the BATCH field: size, type, count, parent flags.

@@ -6,7 +6,6 @@ use super::{exchanges, hex, split_protos, wire_dir, Proto};
 use as_common::wire::{field, flags, Msg, MsgHeader, MsgWriter, TYPE_MSG};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 
 /// The record messages of recorded replies, as write requests that store each as it was read
 /// (never expiring; only for data whose void time is 0).
@@ -15,7 +14,7 @@ pub fn writes_of(scenario: &str, conn: usize, keep: impl Fn(&[u8; 20]) -> bool) 
         .join(scenario)
         .join(format!("conn-{conn:02}.s2c"));
     let mut out = Vec::new();
-    for p in split_protos(&std::fs::read(Path::new(&path)).unwrap()) {
+    for p in split_protos(&crate::fixture(&path)) {
         if p.ptype != TYPE_MSG {
             continue;
         }
