@@ -112,11 +112,7 @@ impl BackupArgs {
 
     /// How a file of this backup is read.
     pub fn layers(&self) -> anyhow::Result<Layers> {
-        Ok(Layers {
-            compress: self.compress,
-            key: self.key.key()?.map(Arc::new),
-            reader: self.reader(),
-        })
+        Layers::new(self.compress, &self.key, self.reader())
     }
 }
 
@@ -188,10 +184,8 @@ impl Storage for Stores {
 /// The objects directly under the prefix `key` (a listing is recursive: keys of the whole
 /// bucket under it), as a directory's entries; `key` with or without its trailing `/`.
 pub fn children(key: &str, keys: Vec<(String, u64)>) -> Vec<Entry> {
-    let prefix = match key.trim_end_matches('/') {
-        "" => String::new(),
-        p => format!("{p}/"),
-    };
+    // `KEY/` (the bucket's root: nothing).
+    let prefix = as_common::backup::join(key, "");
     keys.into_iter()
         .filter_map(|(k, size)| {
             let name = k.strip_prefix(&prefix)?;
@@ -212,6 +206,19 @@ pub struct Layers {
 }
 
 impl Layers {
+    /// The layers the options ask for (the key read now: a bad one is a usage error).
+    pub fn new(
+        compress: Option<Compression>,
+        key: &crate::keys::KeyArgs,
+        reader: cloud::Reader,
+    ) -> anyhow::Result<Layers> {
+        Ok(Layers {
+            compress,
+            key: key.key()?.map(Arc::new),
+            reader,
+        })
+    }
+
     /// The file as ASB text. `read` counts the bytes taken from storage (for progress).
     pub fn open(
         &self,

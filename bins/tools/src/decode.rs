@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 /// `as-decode < f.asb | as-encode > g.asb` reproduces `f.asb` byte for byte. Whether the file starts
 /// with `# first-file` travels in the stream header.
 ///
-/// With --validate, reads a whole backup (a file, standard input, or a directory of `*.asb` files),
-/// writes no stream, and prints the counts of records, secondary indexes and UDF files; the exit
-/// status is 0 only when everything parsed.
+/// With --validate, reads a whole backup (a file, standard input, a directory of `*.asb` files or
+/// a cloud prefix), writes no stream, and prints the counts of records, secondary indexes and UDF
+/// files; the exit status is 0 only when everything parsed. A directory or prefix holding an
+/// unfinished backup (PREFIX.asb.incomplete, PREFIX.asb.state) is refused in one line.
 ///
 /// Errors name the file, line and column. The exit status is 3 for invalid input and 1 for other
 /// failures.
@@ -30,8 +31,8 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Parse the whole backup and report counts instead of writing a stream. A directory
     /// holding shard manifests (PREFIX.manifest, asbackup --shard) is valid only when they
-    /// cover every partition exactly once and every file they list is there (one line per
-    /// missing or overlapping shard, or missing file).
+    /// cover every partition exactly once and every file they list is there (one line naming
+    /// each missing or overlapping shard, and each missing file).
     #[arg(long)]
     pub validate: bool,
 
@@ -81,14 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if path.is_some_and(Path::is_dir) {
         bail!("{name} is a directory: decode its files one at a time, or check them all with --validate");
     }
-    let layers = Layers {
-        compress: args.compress,
-        key: args.key.key()?.map(std::sync::Arc::new),
-        reader: crate::cloud::Reader {
-            s3: args.s3.clone(),
-            cloud: args.cloud.clone(),
-        },
-    };
+    let layers = Layers::new(args.compress, &args.key, reader(&args))?;
     let file = BackupFile {
         path: path.map(|p| p.to_string_lossy().into_owned()),
         size: None,
@@ -135,10 +129,7 @@ fn source(args: &Args) -> Source {
 
 fn validate(args: &Args) -> anyhow::Result<()> {
     let source = source(args);
-    let reader = crate::cloud::Reader {
-        s3: args.s3.clone(),
-        cloud: args.cloud.clone(),
-    };
+    let reader = reader(args);
     if args.shards_only {
         let Source::Dir(dir) = &source else {
             return Err(Usage("--shards-only needs a directory or a cloud prefix".into()).into());
@@ -154,12 +145,19 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let set = crate::backup::open(&source, &reader, false)?;
-    let layers = Layers {
-        compress: args.compress,
-        key: args.key.key()?.map(std::sync::Arc::new),
-        reader,
-    };
-    validate_set(&set, &layers, "as-decode")
+    validate_set(
+        &set,
+        &Layers::new(args.compress, &args.key, reader)?,
+        "as-decode",
+    )
+}
+
+/// Reads from the clouds with the storage options given.
+fn reader(args: &Args) -> crate::cloud::Reader {
+    crate::cloud::Reader {
+        s3: args.s3.clone(),
+        cloud: args.cloud.clone(),
+    }
 }
 
 /// Parses every file of a backup: one line per file on stdout (when several), one per invalid

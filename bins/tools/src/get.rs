@@ -4,8 +4,9 @@
 
 use crate::cloud::{read::read_to_end, retry, CloudArgs, Reader, Url};
 use as_cli::summary::Summary;
-use as_common::backup::DirLayout;
+use as_common::backup::{join, DirLayout};
 use clap::Parser;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -107,18 +108,12 @@ pub fn run_as(tool: &str, a: Args) -> anyhow::Result<()> {
         let mut bytes = 0;
         if a.read.backup {
             // What belongs to a backup is common::backup's to say, for writers and readers.
-            let layout = DirLayout::of(crate::backup::children(&url.key, listed.clone()));
-            let dir = match url.key.trim_end_matches('/') {
-                "" => String::new(),
-                p => format!("{p}/"),
-            };
-            for name in layout.names(a.read.prefix.as_deref()) {
-                let key = format!("{dir}{name}");
-                writeln!(out, "{}", url.with_key(&key))?;
-                bytes += listed
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map_or(0, |(_, n)| *n);
+            let entries = crate::backup::children(&url.key, listed);
+            let sizes: HashMap<String, u64> =
+                entries.iter().map(|e| (e.name.clone(), e.size)).collect();
+            for name in DirLayout::of(entries).names(a.read.prefix.as_deref()) {
+                writeln!(out, "{}", url.with_key(&join(&url.key, name)))?;
+                bytes += sizes[name];
             }
         } else {
             for (k, size) in listed {

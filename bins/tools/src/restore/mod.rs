@@ -127,11 +127,13 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             Source::Stream(reader)
         }
     };
-    let stream_ns = match &source {
+    let header_ns = match &source {
         Source::Files(f) => f.reader.header().namespace.clone(),
         Source::Stream(r) => r.header().namespace.clone(),
-    }
-    .map(|n| String::from_utf8_lossy(&n).into_owned());
+    };
+    let stream_ns = header_ns
+        .as_deref()
+        .map(|n| String::from_utf8_lossy(n).into_owned());
     if let (Some(src), Some(ns)) = (&c.source_ns, &stream_ns) {
         if src != ns {
             return Err(Usage(format!(
@@ -163,12 +165,9 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         a.max_async_batches as usize,
         a.batch_size(batch),
     );
-    let backup_ns = match &source {
-        Source::Files(f) => f.reader.header().namespace.clone(),
-        Source::Stream(_) => None,
-    };
     let prep = Arc::new(Prepare {
-        backup_ns,
+        // Every file of a backup names the first one's namespace (a stream has one header).
+        backup_ns: header_ns.filter(|_| matches!(source, Source::Files(_))),
         sets: a.set_list.to_vec(),
         bins: a.bin_list.clone(),
         extra_ttl: a.extra_ttl,
