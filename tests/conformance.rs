@@ -13,15 +13,16 @@ use support::replay::{self, Normalizer, Proto};
 use support::TestServer;
 
 /// Records that the scans of `test` saw at generation 2 or 5 (edge/ordered, edge/hll,
-/// edge/gen5): they ran before the restore, which writes generation 1 (wire README).
+/// edge/gen5): they ran before the restore, which writes generation 1
+/// (docs/server-behaviours.md#recordings).
 const GEN_BEFORE_RESTORE: [&str; 3] = [
     "kJBX/K1xuK6hhJCA6X0syFtcRgo=",
     "8QLH6Kg55YT+lMkkSvQdrWgZJdU=",
     "4HO8xUyX6eBeUsMxLQRuCsBOvo0=",
 ];
 
-/// Each recorded asbackup run and its scope options (wire README). The after-digest run comes
-/// last: it needs the partition-7 records that were there for it only ([`load_p7`]).
+/// Each recorded asbackup run and its scope options (tests/data/README.md). The after-digest run
+/// comes last: it needs the partition-7 records that were there for it only ([`load_p7`]).
 const SCOPES: &[(&str, &[&str])] = &[
     ("asbackup-ns", &[]),
     (
@@ -106,7 +107,8 @@ fn write_all(s: &TestServer, writes: &[Proto]) {
     }
 }
 
-/// -D: five records in partition 7 were there for the after-digest run only (wire README). The
+/// -D: five records in partition 7 were there for the after-digest run only
+/// (docs/server-behaviours.md#recordings). The
 /// two the scan returned come from its replies; the boundary and the two larger digests, which
 /// it must not return, get a bin of their own.
 fn load_p7(s: &TestServer) {
@@ -224,10 +226,10 @@ fn scans_of_bar_as_recorded() {
     assert_none(&diffs);
 }
 
-/// `cluster-3node/unavailable`: one node asked for two partitions it masters, two it holds a
-/// replica of and two it has no copy of returns every record of the four it holds, in pid order
-/// in one proto with a partition-done (result 11, pid in the generation) at the place of each
-/// partition it has no copy of, then LAST alone (`result.json`).
+/// The three-node recording (server-behaviours S5): one node asked for two partitions it masters,
+/// two it holds a replica of and two it has no copy of returns every record of the four it holds,
+/// in pid order in one proto with a partition-done (result 11, pid in the generation) at the
+/// place of each partition it has no copy of, then LAST alone.
 #[test]
 fn unavailable_partitions_as_recorded() {
     use as_common::wire::{field, flags, Msg};
@@ -340,8 +342,8 @@ fn by_partition(replies: &[Proto]) -> std::collections::BTreeMap<u16, Vec<[u8; 2
 /// `max-records`: the recorded requests of asbackup -M 1000 and the Python client's
 /// max_records=1000, replayed on data of our own in `bar` (its records are in no capture),
 /// return exactly 1000 records from the lowest partitions up, with no gap, each partition a
-/// prefix of its whole descending order, and a LAST alone; no partition-done (FACT 9,
-/// `max-records/analysis.txt`).
+/// prefix of its whole descending order, and a LAST alone; no partition-done
+/// (server-behaviours S9).
 #[test]
 fn max_records_as_recorded() {
     let s = TestServer::start(1, &["-n", "bar", "-n", "test", "--sample", "40000"]);
@@ -404,7 +406,7 @@ fn contents(asb: &[u8]) -> Contents {
             AsbItem::SIndex(mut i) => {
                 // asbackup 4.5.8 writes a set-less index, which an 8.1 server lists as
                 // `set=null`, on a set literally named "null"; this toolkit writes it set-less,
-                // as the format intends (asb-format.md section 19).
+                // as the format intends (docs/asb-format.md#set-null).
                 if i.set.as_deref() == Some(b"null") {
                     i.set = None;
                 }

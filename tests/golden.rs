@@ -1,5 +1,5 @@
 //! Golden byte tests of the ASB codec: the worked examples of the format reference
-//! (`../shared/docs/asb-format.md`) and the files written by the official asbackup 4.5.8
+//! (`docs/asb-format.md`) and the files written by the official asbackup 4.5.8
 //! (`tests/data/samples`).
 
 use as_test_support as support;
@@ -354,7 +354,8 @@ fn sindex_lines_4_1() {
 
 #[test]
 fn ordered_cdts_pass_through_untouched() {
-    // §19: a key-ordered map and an ordered list as a real server returned them.
+    // docs/asb-format.md#maps-and-lists: a key-ordered map and an ordered list as a real
+    // server returned them.
     let text = b"Version 3.1\n# namespace test\n+ n test\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g 1\n+ t 0\n+ b 2\n\
 - M om 24 hMcAAcCiA2ECogNtA6IDegE=\n- L ol 16 l8cAAQEBAgIDAw==\n";
     let (_, items) = decode_all(text);
@@ -456,7 +457,7 @@ fn decoder_reads_legacy_and_raw_forms() {
     );
     assert_eq!(r.bins[2].value, Value::new(particle::HLL, vec![0]));
     assert_eq!(r.bins[3].value, Value::new(particle::STRING, b"z".to_vec()));
-    // A literal `null` set token stays a set named "null" (§19).
+    // A literal `null` set token stays a set named "null" (docs/asb-format.md#set-null).
     let (_, items) = decode_all(b"Version 3.1\n* i test null idx N 1 v N\n");
     assert!(matches!(&items[0], AsbItem::SIndex(s) if s.set.as_deref() == Some(&b"null"[..])));
 }

@@ -12,21 +12,11 @@ fn render(cmd: clap::Command) -> Vec<u8> {
 #[test]
 fn man_pages_match_the_tools() {
     let dir = as_test_support::repo().join("man");
-    let pages = [
-        ("as-encode", as_tools::encode::Args::command()),
-        ("as-decode", as_tools::decode::Args::command()),
-        ("as-zstd", as_tools::zstd::Args::command()),
-        ("as-gen", as_tools::gen::Args::command()),
-        ("as-scan", as_tools::scan::Args::command()),
-        ("as-split", as_tools::split::Args::command()),
-        ("as-s3put", as_tools::s3put::Args::command()),
-        ("as-s3get", as_tools::s3get::Args::command()),
-        ("as-put", as_tools::put::Args::command()),
-        ("as-get", as_tools::get::Args::command()),
-        ("as-restore", as_tools::restore::Args::command()),
-        ("as-crypt", as_tools::crypt::Args::command()),
-        ("as-testd", as_testd::Args::command()),
-    ];
+    let mut pages: Vec<(&str, clap::Command)> = as_tools::TOOLS
+        .iter()
+        .map(|(name, cmd)| (*name, cmd()))
+        .collect();
+    pages.push(("as-testd", as_testd::Args::command()));
     let update = std::env::var_os("UPDATE_MAN").is_some();
     for (name, cmd) in pages {
         let path = dir.join(format!("{name}.1"));

@@ -643,9 +643,10 @@ fn index_entries(s: &TestServer, name: &str) -> u64 {
 
 /// The official asbackup 4.5.8 writes a set-less index of an 8.x server as `* i test null
 /// idx_noset ...` (the server lists it as set=null), and `sindex-create` with `set=null` makes an
-/// index on a set named "null" (FACT 17: 0 entries, 13 when made without a set). as-restore
-/// creates it without a set, says so, and matches it when restored again; --keep-null-set passes
-/// the set on literally, as asrestore does; -s keeps it only when `null` is listed.
+/// index on a set named "null" (server-behaviours S17: 0 entries, 13 when made without a set).
+/// as-restore creates it without a set, says so, and matches it when restored again;
+/// --keep-null-set passes the set on literally, as asrestore does; -s keeps it only when `null`
+/// is listed.
 #[test]
 fn a_null_set_index_is_restored_without_a_set() {
     let asb = support::fixture(&support::data().join("wire/asbackup-ns/backup.asb"));

@@ -517,7 +517,7 @@ fn legacy_partition_done_and_debug_output() {
 }
 
 /// --max-records over three nodes, dealt as the official clients deal it: never more than asked,
-/// the lowest partitions of each node first, and no partition marked done (FACT 9).
+/// the lowest partitions of each node first, and no partition marked done (server-behaviours S9).
 #[test]
 fn max_records_over_nodes() {
     let s = TestServer::start(3, &["--sample", "3000"]);

@@ -1,9 +1,9 @@
-//! asbackup's encryption (`--encrypt aes128|aes256`, asb-format §9.3, checked against the
-//! official encrypted samples): the AES key is SHA-256 of the private key's traditional DER (or
-//! of an environment variable's base64-decoded bytes), cut to 16 bytes for aes128; a file is one
-//! block, AES(key, V) for a counter V, then the payload in CTR mode with the 128-bit big-endian
-//! counter from V+1. No magic and no MAC: a wrong key shows only as garbage, so a reader checks
-//! that the first bytes decrypt to ASB text or a zstd frame.
+//! asbackup's encryption (`--encrypt aes128|aes256`, docs/asb-format.md#encryption, checked
+//! against the official encrypted samples): the AES key is SHA-256 of the private key's
+//! traditional DER (or of an environment variable's base64-decoded bytes), cut to 16 bytes for
+//! aes128; a file is one block, AES(key, V) for a counter V, then the payload in CTR mode with the
+//! 128-bit big-endian counter from V+1. No magic and no MAC: a wrong key shows only as garbage,
+//! so a reader checks that the first bytes decrypt to ASB text or a zstd frame.
 
 use crate::stream::read_full;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};

@@ -1,4 +1,4 @@
-//! asbackup's estimate (§12 of the format reference): from the encoded sizes of sample records,
+//! asbackup's estimate (docs/asb-format.md#estimate): from the encoded sizes of sample records,
 //! an upper bound on the record size and on the size of the whole backup.
 
 /// The standard normal quantile of `1 - (1 - p) / k`: `sqrt(2) * erfinv(1 - 2(1 - p)/k)`.

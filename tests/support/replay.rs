@@ -4,7 +4,8 @@
 //! Only what depends on time or identity is normalised: void times (shifted by the clock offset
 //! learnt from the first write reply that carries one), node names, ports and the cluster name,
 //! the cell ids a server adds to GeoJSON particles, and the order of records across partitions
-//! (FACT 2: it depends on the server's threads). Inside a partition the order is exact.
+//! (server-behaviours S2: it depends on the server's threads). Inside a partition the order is
+//! exact.
 #![allow(dead_code)]
 
 mod info;
@@ -95,7 +96,7 @@ pub fn kind(p: &Proto) -> Kind {
 }
 
 /// Whether `p` is the last reply proto of a request of kind `k`. An error of a scan is one
-/// message with a result code and no LAST (FACT 8).
+/// message with a result code and no LAST (server-behaviours S8).
 pub fn ends(k: Kind, p: &Proto) -> bool {
     if k != Kind::Multi || p.ptype != TYPE_MSG {
         return true;
@@ -210,7 +211,7 @@ fn norm_msg(m: &Msg, alone: bool) -> Norm {
     );
     let record = digest.is_some() && h.info3 == 0 && h.result == 0;
     if !record {
-        // LAST, errors and partition-done: where they stand matters (FACT 7, 8).
+        // LAST, errors and partition-done: where they stand matters (server-behaviours S7, S8).
         text += if alone {
             " (alone in its proto)"
         } else {

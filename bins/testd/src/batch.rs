@@ -1,7 +1,7 @@
 //! Batch commands (info1 BATCH, one BATCH field of rows), as asrestore's capture shows them
-//! (`../shared/wire/asrestore-batch/batch-writes/conn-15`, FACT 14): each row is applied as the
-//! single command it describes; the answer is one message per row in row order, the row's index
-//! in the transaction TTL, then LAST in a proto of its own.
+//! (`tests/data/wire/asrestore-batch/batch-writes/conn-15`, server-behaviours S14): each row is
+//! applied as the single command it describes; the answer is one message per row in row order,
+//! the row's index in the transaction TTL, then LAST in a proto of its own.
 //!
 //! From the server's source rather than the capture (`as/src/base/batch.c`): a row that fails
 //! is answered by a bare header with its result code and index (`as_batch_add_error`); a row

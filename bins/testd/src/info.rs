@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 pub fn handle(cluster: &Cluster, node: usize, body: &[u8], authenticated: bool) -> Vec<u8> {
     // Only commands ended by LF are answered: `build` without its LF got an empty answer, and
-    // an empty request the default list (FACT 15).
+    // an empty request the default list (server-behaviours S15).
     let text = String::from_utf8_lossy(body);
     let names: Vec<String> = if body.is_empty() {
         DEFAULT_LIST.iter().map(|s| s.to_string()).collect()
@@ -269,7 +269,8 @@ fn sets(cluster: &Cluster, node: usize, which: Option<&str>) -> String {
         }
         let indexes = ns.sindexes.lock().unwrap().clone();
         // A set exists once an index is created on it, records or not: after asrestore's
-        // `set=null`, the recorded server listed `set=null:objects=0:...:sindexes=1` (FACT 17).
+        // `set=null`, the recorded server listed `set=null:objects=0:...:sindexes=1`
+        // (server-behaviours S17).
         let mut names: std::collections::BTreeSet<Vec<u8>> = ns.set_counts().into_keys().collect();
         names.extend(
             indexes
@@ -432,7 +433,8 @@ fn sindex_create(cluster: &Cluster, cmd: &str) -> String {
         // `set=null` is a set named "null", not "no set": asrestore's
         // `sindex-create:namespace=test;set=null;indexname=idx_noset;...` left the recorded
         // server with an index of 0 entries where the same index created without `set` had 13,
-        // and `sets/test` listing `set=null` (FACT 17). Only an absent or empty `set` is none.
+        // and `sets/test` listing `set=null` (server-behaviours S17). Only an absent or empty
+        // `set` is none.
         set: arg(cmd, "set")
             .filter(|s| !s.is_empty())
             .map(str::to_string),

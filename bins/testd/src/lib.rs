@@ -486,11 +486,11 @@ fn dispatch(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
     conn.write(&reply)
 }
 
-/// info1 bit of a batch command (FACT 14).
+/// info1 bit of a batch command (server-behaviours S14).
 const BATCH: u8 = 1 << 3;
 
 /// An error reply: one message with the result code and nothing else, not even LAST; the
-/// server then waits for the client (FACT 8).
+/// server then waits for the client (server-behaviours S8).
 pub fn reply_code(conn: &mut Conn, code: u8) -> Result<(), WireError> {
     let mut w = MsgWriter::new();
     w.begin_proto();

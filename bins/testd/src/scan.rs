@@ -1,8 +1,8 @@
-//! Partition scans, answered as an Aerospike 8.1 server answers them (`../shared/wire`, FACTS
-//! 1-11): the records of each partition in descending digest order, a digest resume continuing
-//! below the digest, a partition-done message only for a partition this node has no copy of
-//! (result 11), and the end as a LAST message alone in its proto; an error is one message with
-//! its code and no LAST.
+//! Partition scans, answered as an Aerospike 8.1 server answers them (`tests/data/wire`,
+//! server-behaviours S1-S11): the records of each partition in descending digest order, a digest
+//! resume continuing below the digest, a partition-done message only for a partition this node
+//! has no copy of (result 11), and the end as a LAST message alone in its proto; an error is one
+//! message with its code and no LAST.
 
 use super::exp;
 use super::store::{now_cl, partition_of, Stored, PARTITIONS};
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 const CHUNK: usize = 64 << 10;
 /// A request for more partitions than this is worked as two "threads", each a contiguous half
 /// of the partitions filling protos of its own, so that partitions interleave across protos as
-/// on a real server (FACT 2: asbackup-ns got pids 2765..4086 first, then 33..). How the server
-/// deals partitions to its threads is not in the captures; a 6-partition scan came in one proto
-/// in pid order (cluster-3node/unavailable), and max-records takes the lowest pids first
-/// (FACT 9), so those are worked as one.
+/// on a real server (server-behaviours S2: asbackup-ns got pids 2765..4086 first, then 33..).
+/// How the server deals partitions to its threads is not in the captures; a 6-partition scan came
+/// in one proto in pid order (the three-node recording, server-behaviours S5), and max-records
+/// takes the lowest pids first (server-behaviours S9), so those are worked as one.
 const ONE_LANE_MAX: usize = 16;
 
 struct Request<'a> {
@@ -35,7 +35,7 @@ struct Request<'a> {
 /// The request, or the result code the server refuses it with.
 fn parse<'a>(msg: &Msg<'a>) -> Result<Request<'a>, u8> {
     // Without the PARTITION_DONE bit, or without partitions (an old-style whole-namespace
-    // scan), an 8.x server refuses the scan (FACT 6).
+    // scan), an 8.x server refuses the scan (server-behaviours S6).
     let (pids, digests) = (msg.field(field::PID_ARRAY), msg.field(field::DIGEST_ARRAY));
     if msg.header.info3 & flags::INFO3_PARTITION_DONE == 0 || (pids.is_none() && digests.is_none())
     {
@@ -53,7 +53,7 @@ fn parse<'a>(msg: &Msg<'a>) -> Result<Request<'a>, u8> {
         parts.push((partition_of(&d), Some(d)));
     }
     parts.sort_by_key(|p| p.0);
-    // The same partition twice (in both arrays) is a parameter error (FACT 4).
+    // The same partition twice (in both arrays) is a parameter error (server-behaviours S4).
     if parts.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(result::PARAMETER);
     }
@@ -78,7 +78,7 @@ fn parse<'a>(msg: &Msg<'a>) -> Result<Request<'a>, u8> {
 }
 
 /// Whether the record goes out: live, in the set, matching the filter, and (with a bin list)
-/// holding at least one of the bins (FACT 10).
+/// holding at least one of the bins (server-behaviours S10).
 fn wanted(r: &Stored, digest: &[u8; 20], req: &Request, now: u32) -> bool {
     !r.expired(now)
         && req.set.is_none_or(|s| r.set == s)
@@ -89,7 +89,7 @@ fn wanted(r: &Stored, digest: &[u8; 20], req: &Request, now: u32) -> bool {
 }
 
 /// A record as a scan returns it: NAMESPACE, DIGEST, then SET and KEY when there are, then one
-/// READ op per bin; with no bin data the header keeps that flag (FACT 10).
+/// READ op per bin; with no bin data the header keeps that flag (server-behaviours S10).
 fn put_record(w: &mut MsgWriter, ns: &[u8], digest: &[u8; 20], r: &Stored, req: &Request) {
     w.message(&MsgHeader {
         info1: if req.no_bins {
@@ -218,7 +218,7 @@ pub fn scan(cluster: &Cluster, node: usize, conn: &mut Conn, msg: &Msg) -> Resul
                 continue;
             }
             // max-records: exactly that many, from the lowest partitions up, and no word of
-            // the partitions left unfinished (FACT 9).
+            // the partitions left unfinished (server-behaviours S9).
             if req.max_records > 0 && sent >= req.max_records {
                 break 'parts;
             }

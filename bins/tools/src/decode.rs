@@ -110,9 +110,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (_, t) = w.finish()?;
     if args.verbose {
-        eprintln!(
-            "as-decode: {} record(s), {} secondary index(es), {} UDF file(s)",
-            t.records, t.sindexes, t.udfs
+        tracing::info!(
+            records = t.records,
+            indexes = t.sindexes,
+            udfs = t.udfs,
+            "{} record(s), {} secondary index(es), {} UDF file(s)",
+            t.records,
+            t.sindexes,
+            t.udfs
         );
     }
     Ok(())
@@ -145,11 +150,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let set = crate::backup::open(&source, &reader, false)?;
-    validate_set(
-        &set,
-        &Layers::new(args.compress, &args.key, reader)?,
-        "as-decode",
-    )
+    validate_set(&set, &Layers::new(args.compress, &args.key, reader)?)
 }
 
 /// Reads from the clouds with the storage options given.
@@ -162,7 +163,7 @@ fn reader(args: &Args) -> crate::cloud::Reader {
 
 /// Parses every file of a backup: one line per file on stdout (when several), one per invalid
 /// file on stderr (`prog: error: ...`), then the counts; an error when any file is invalid.
-pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Result<()> {
+pub fn validate_set(set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
     let files = &set.files;
     let mut total = FileCounts::default();
     let (mut failed, mut first_files) = (0usize, 0usize);
@@ -184,7 +185,7 @@ pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Res
             Err(e) if files.len() > 1 => {
                 failed += 1;
                 println!("{name}: invalid");
-                eprintln!("{prog}: error: {}", as_cli::io::one_line(&e));
+                tracing::error!(file = %name, "{}", as_cli::io::one_line(&e));
             }
             Err(e) => return Err(e),
         }
@@ -198,8 +199,8 @@ pub fn validate_set(set: &BackupSet, layers: &Layers, prog: &str) -> anyhow::Res
             set.shards
         );
     } else if files.len() > 1 && first_files != 1 {
-        eprintln!(
-            "{prog}: warning: {first_files} of {} files carry '# first-file' (a backup has one)",
+        tracing::warn!(
+            "{first_files} of {} files carry '# first-file' (a backup has one)",
             files.len()
         );
     }

@@ -190,9 +190,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let _out = w.finish().context("cannot write the output")?;
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
-        eprintln!(
-            "as-encode: {} record(s), {} secondary index(es), {} UDF file(s), {} byte(s)",
-            t.records, t.sindexes, t.udfs, written
+        tracing::info!(
+            records = t.records,
+            indexes = t.sindexes,
+            udfs = t.udfs,
+            bytes = written,
+            "{} record(s), {} secondary index(es), {} UDF file(s), {} byte(s)",
+            t.records,
+            t.sindexes,
+            t.udfs,
+            written
         );
     }
     Ok(())

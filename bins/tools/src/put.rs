@@ -58,11 +58,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    run_as("as-put", a)
-}
-
-/// as-put under the name `tool` (as-s3put), which its messages carry.
-pub fn run_as(tool: &'static str, a: Args) -> anyhow::Result<()> {
     let (url, account) = Url::parse(&a.url, false).map_err(|e| as_cli::Usage(format!("{e:#}")))?;
     if a.check_options {
         return Ok(());
@@ -75,17 +70,17 @@ pub fn run_as(tool: &'static str, a: Args) -> anyhow::Result<()> {
     if a.delete {
         rt.block_on(async { open().await?.delete(&url.key).await })?;
         if a.report.verbose {
-            eprintln!("{tool}: {url}: deleted");
+            tracing::info!(%url, "{url}: deleted");
         }
         return Ok(());
     }
-    let cancel = cancel_on_signal(&rt, tool);
+    let cancel = cancel_on_signal(&rt);
     let (total, how) = rt.block_on(async {
         let store = open().await?;
         let mut input = Input::open(&a.completion)?;
         upload(&*store, &url.key, &mut input, &cancel).await
     })?;
-    a.report.done(tool, &url.to_string(), total, how)
+    a.report.done(&url.to_string(), total, how)
 }
 
 /// Reads the input in parts and sends them, a few in flight while the next is read. The object

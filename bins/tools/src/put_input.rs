@@ -56,9 +56,9 @@ pub struct Report {
 impl Report {
     /// The `-v` line (`how` ends it, if not empty) and the `--summary` file of a complete
     /// object.
-    pub fn done(&self, tool: &str, url: &str, bytes: u64, how: &str) -> anyhow::Result<()> {
+    pub fn done(&self, url: &str, bytes: u64, how: &str) -> anyhow::Result<()> {
         if self.verbose {
-            eprintln!("{tool}: {url}: {bytes} byte(s){how}");
+            tracing::info!(%url, bytes, "{url}: {bytes} byte(s){how}");
         }
         as_cli::summary::Summary::new()
             .set("bytes", bytes)
@@ -136,7 +136,7 @@ pub type Cancel = std::sync::Arc<std::sync::Mutex<Option<futures::future::BoxFut
 /// On SIGINT or SIGTERM: drops the upload under way (nothing may appear at the key), stops the
 /// producer, and exits as the signal would have, with one line. Watched on a task of its own,
 /// as reading the input blocks.
-pub fn cancel_on_signal(rt: &tokio::runtime::Runtime, tool: &'static str) -> Cancel {
+pub fn cancel_on_signal(rt: &tokio::runtime::Runtime) -> Cancel {
     let cancel: Cancel = Default::default();
     let watched = cancel.clone();
     rt.spawn(async move {
@@ -156,10 +156,7 @@ pub fn cancel_on_signal(rt: &tokio::runtime::Runtime, tool: &'static str) -> Can
             c.await;
         }
         stop_producer();
-        eprintln!(
-            "{tool}: error: {}; nothing was stored",
-            as_cli::signals::Interrupted(sig)
-        );
+        tracing::error!("{}; nothing was stored", as_cli::signals::Interrupted(sig));
         std::process::exit(128 + sig);
     });
     cancel

@@ -53,5 +53,5 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         report: a.report,
         check_options: a.check_options,
     };
-    crate::put::run_as("as-s3put", a)
+    crate::put::run(a)
 }

@@ -123,7 +123,7 @@ mod tests {
         String::from_utf8(o).unwrap()
     }
 
-    /// The table of §6.3 of the format reference, plus the values §19 saw on a real server.
+    /// The table of docs/asb-format.md#doubles, plus the values asbackup wrote from a real server.
     #[test]
     fn matches_glibc_table() {
         let table: &[(f64, &str)] = &[

@@ -1,4 +1,4 @@
-//! The ASB text backup format of asbackup (see `../shared/docs/asb-format.md`).
+//! The ASB text backup format of asbackup (see `docs/asb-format.md`).
 
 mod decode;
 pub mod double;

@@ -136,8 +136,8 @@ impl Conn {
                 }
                 if s.log_tls_session && !TLS_LOGGED.swap(true, std::sync::atomic::Ordering::SeqCst)
                 {
-                    eprintln!(
-                        "as-scan: TLS with {addr} ({name}): {:?}, {:?}",
+                    tracing::info!(
+                        "TLS with {addr} ({name}): {:?}, {:?}",
                         session.protocol_version(),
                         session.negotiated_cipher_suite().map(|c| c.suite())
                     );

@@ -27,7 +27,7 @@ pub fn parse_sindex(item: &str) -> Result<SIndex, String> {
         "blob" => IndexDataType::Blob,
         other => return Err(format!("unknown index data type {other:?}")),
     };
-    // Servers spell "no set" as NULL, and 8.1 as null (§19 of the format reference).
+    // Servers spell "no set" as NULL, and 8.1 as null (docs/asb-format.md#set-null).
     let set = get("set").filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("null"));
     let context = get("context").filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("null"));
     Ok(SIndex {
@@ -124,7 +124,7 @@ pub fn udfs(conn: &mut Conn) -> Result<Vec<Udf<'static>>, ClientError> {
 
 /// The `sindex-create` command for `s` in namespace `ns`, in the form asrestore sends it
 /// (`asrestore-batch/*/conn-03..14`), but an index of no set gets no `set=` at all: asrestore's
-/// `set=null` makes an index on a set named "null" (FACT 17).
+/// `set=null` makes an index on a set named "null" (server-behaviours S17).
 pub fn sindex_create(s: &SIndex, ns: &str) -> String {
     let mut c = format!("sindex-create:namespace={ns}");
     if let Some(set) = &s.set {
@@ -134,7 +134,8 @@ pub fn sindex_create(s: &SIndex, ns: &str) -> String {
     if let Some(ctx) = &s.context {
         c += &format!(";context={}", String::from_utf8_lossy(ctx));
     }
-    // Not in any capture: the server's `exp=` parameter, as it lists the index (FACT 16).
+    // Not in any capture: the server's `exp=` parameter, as it lists the index
+    // (server-behaviours S16).
     if let Some(exp) = &s.expression {
         c += &format!(";exp={}", String::from_utf8_lossy(exp));
     }
@@ -187,7 +188,8 @@ pub fn udf_put(u: &Udf) -> String {
     )
 }
 
-/// Whether a `sindex-stat` answer shows the index fully built (`load_pct=100`, FACT 16).
+/// Whether a `sindex-stat` answer shows the index fully built (`load_pct=100`,
+/// server-behaviours S16).
 pub fn index_built(stat: &str) -> bool {
     kv(stat, ';')
         .iter()

@@ -100,7 +100,7 @@ impl ScanShared {
 
     fn debug(&self, what: impl FnOnce() -> String) {
         if self.spec.debug {
-            eprintln!("as-scan: debug: {}", what());
+            tracing::debug!("{}", what());
         }
     }
 

@@ -1,6 +1,7 @@
-//! Record writes as asrestore sends them: batches (FACT 14, `../shared/wire/asrestore-batch/
-//! batch-writes`: one message with info1=BATCH and one BATCH field holding a row per record, the
-//! answer a message per row) and single writes (FACT 12, `no-batch-writes`). The start of the
+//! Record writes as asrestore sends them: batches (server-behaviours S14,
+//! `tests/data/wire/asrestore-batch/batch-writes`: one message with info1=BATCH and one BATCH
+//! field holding a row per record, the answer a message per row) and single writes
+//! (server-behaviours S12, `no-batch-writes`). The start of the
 //! restore direction (issue 11): requests are built byte for byte as the captures show them, for
 //! asrestore's default policy (update, generation greater-than). The other policies (-u, -r, -g)
 //! are not captured: their bits are those the C client sets for them (`as_batch_attr_write_row`
@@ -17,7 +18,8 @@ pub const INFO1_BATCH: u8 = 1 << 3;
 pub const FIELD_BATCH: u8 = 41;
 /// The batch's parent flags as asrestore sent them (0x0d); their meaning is not in the captures.
 const PARENT_FLAGS: u8 = 0x0d;
-/// Each row repeats nothing and carries extra info, a generation and a TTL (0x0e, FACT 14).
+/// Each row repeats nothing and carries extra info, a generation and a TTL (0x0e,
+/// server-behaviours S14).
 const ROW_FLAGS: u8 = 0x0e;
 
 /// What a write does when the record exists (asrestore: default, `-u`, `-r`).
@@ -121,9 +123,9 @@ pub fn batch_request<'a>(
 /// TTL meaning "never expires" in a write.
 pub const TTL_NEVER: u32 = u32::MAX;
 
-/// The TTL to restore a record with, as asrestore computes it (asb-format §5.4): a backup's
-/// expiry 0 never expires; otherwise the seconds left from `now` (both since the Citrusleaf
-/// epoch) plus `extra_ttl`. `None`: the record has expired, and is skipped and counted.
+/// The TTL to restore a record with, as asrestore computes it (docs/asb-format.md#expiry): a
+/// backup's expiry 0 never expires; otherwise the seconds left from `now` (both since the
+/// Citrusleaf epoch) plus `extra_ttl`. `None`: the record has expired, and is skipped and counted.
 pub fn restore_ttl(expiry: u32, now: u32, extra_ttl: i64) -> Option<u32> {
     if expiry == 0 {
         return Some(TTL_NEVER);
@@ -133,9 +135,9 @@ pub fn restore_ttl(expiry: u32, now: u32, extra_ttl: i64) -> Option<u32> {
     (left > 0).then(|| left.min(i64::from(TTL_NEVER - 1)) as u32)
 }
 
-/// One record written by itself (asrestore `--disable-batch-writes`, FACT 12): WRITE |
-/// GENERATION_GT with the record's generation, fields NAMESPACE, SET, DIGEST and KEY (when
-/// stored), a WRITE op per bin.
+/// One record written by itself (asrestore `--disable-batch-writes`, server-behaviours S12):
+/// WRITE | GENERATION_GT with the record's generation, fields NAMESPACE, SET, DIGEST and KEY
+/// (when stored), a WRITE op per bin.
 pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32, policy: &Policy) -> Vec<u8> {
     let r = row.record;
     let (info2, info3) = policy.info();
@@ -176,7 +178,7 @@ pub struct RowResult {
 }
 
 /// The rows answered in one reply proto's body, and whether it was the LAST message (which
-/// asrestore's server sent in a proto of its own, after the rows: FACT 14).
+/// asrestore's server sent in a proto of its own, after the rows: server-behaviours S14).
 pub fn row_results(body: &[u8]) -> Result<(Vec<RowResult>, bool), WireError> {
     let (mut rows, mut last) = (Vec::new(), false);
     let mut b = body;
@@ -259,7 +261,7 @@ pub fn encode_row(b: &mut Vec<u8>, ns: &[u8], row: &Row, policy: &Policy) {
     b.extend_from_slice(&n_fields.to_be_bytes());
     b.extend_from_slice(&(r.bins.len() as u16).to_be_bytes());
     put_field(b, field::NAMESPACE, &[ns]);
-    // A record of no set goes with an empty SET field (FACT 12).
+    // A record of no set goes with an empty SET field (server-behaviours S12).
     put_field(b, field::SET, &[r.set.as_deref().unwrap_or_default()]);
     if let Some(k) = &r.key {
         put_field(b, field::KEY, &[&[k.ptype], &k.data]);

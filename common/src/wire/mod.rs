@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn digests_match_the_format_reference() {
-        // §5.1 of the format reference: set `demo`, string key `key1`, and integer key 1.
+        // docs/asb-format.md#digest: set `demo`, string key `key1`, and integer key 1.
         let d = digest(b"demo", &Value::new(particle::STRING, b"key1".to_vec()));
         assert_eq!(STANDARD.encode_to_string(d), "7JEZLUt/jONdXXjTS8ply6qqyWA=");
         let d = digest(b"demo", &Value::int(1));

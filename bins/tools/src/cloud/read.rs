@@ -52,9 +52,11 @@ pub async fn read_to_end(
                 Err(why) => {
                     last_error = why;
                     failures += 1;
-                    if let Some(tool) = log {
-                        eprintln!(
-                            "{tool}: {url}: the connection broke at byte {done}; resuming there"
+                    if log.is_some() {
+                        tracing::warn!(
+                            %url,
+                            retry = true,
+                            "{url}: the connection broke at byte {done}; resuming there"
                         );
                     }
                     break;
@@ -70,8 +72,8 @@ pub async fn read_to_end(
         }
     }
     out.flush()?;
-    if let Some(tool) = log {
-        eprintln!("{tool}: {url}: {done} bytes");
+    if log.is_some() {
+        tracing::info!(%url, bytes = done, "{url}: {done} bytes");
     }
     Ok(done)
 }

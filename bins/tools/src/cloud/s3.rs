@@ -64,7 +64,14 @@ const MAX_PARTS: i32 = 10_000;
 
 impl S3Args {
     pub async fn client(&self) -> Client {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        // rustls with ring, the toolkit's one TLS stack (see the workspace's Cargo.toml).
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https);
         if let Some(p) = &self.s3_profile {
             loader = loader.profile_name(p);
         }

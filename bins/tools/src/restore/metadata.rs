@@ -1,7 +1,7 @@
 //! Secondary indexes and UDF modules, restored as asrestore restores them (`restore.c`:
 //! `restore_index`, `check_index`, `restore_udf`, `wait_index`, `wait_udf`), with one fix: an
 //! index of no set is created without a set, also when the backup names its set `null`, as
-//! asbackup 4.5.8 writes it (FACT 17), unless --keep-null-set.
+//! asbackup 4.5.8 writes it (server-behaviours S17), unless --keep-null-set.
 
 use super::args::SetList;
 use super::counts::Counts;
@@ -18,7 +18,8 @@ use std::time::Duration;
 /// The set asbackup 4.5.8 writes for an index of no set: an 8.x server lists such an index as
 /// `set=null` and asbackup copies the word (`asbackup-ns/backup.asb`: `* i test null idx_noset`),
 /// but `sindex-create` with `set=null` makes an index on a set named "null", which indexes no
-/// record of another set (FACT 17: entries=0 after asrestore, 13 when created without a set).
+/// record of another set (server-behaviours S17: entries=0 after asrestore, 13 when created
+/// without a set).
 const NULL_SET: &[u8] = b"null";
 
 /// The index to create for the backup's `s`: without a set when the backup says `null`, but
@@ -27,8 +28,8 @@ fn to_create(s: &SIndex, keep_null_set: bool) -> Cow<'_, SIndex> {
     if keep_null_set || s.set.as_deref() != Some(NULL_SET) {
         return Cow::Borrowed(s);
     }
-    eprintln!(
-        "as-restore: index {}: set \"null\" read as no set (the server lists set-less indexes as \
+    tracing::info!(
+        "index {}: set \"null\" read as no set (the server lists set-less indexes as \
          set=null); --keep-null-set keeps it literal",
         text(&s.name)
     );
@@ -54,7 +55,8 @@ fn as_listed(s: &SIndex) -> Cow<'_, SIndex> {
 }
 
 /// How many of the cluster's indexes in `ns` are on a set named "null", from `sets/NS`: after
-/// asrestore's `set=null` the server listed `set=null:objects=0:...:sindexes=1` (FACT 17).
+/// asrestore's `set=null` the server listed `set=null:objects=0:...:sindexes=1`
+/// (server-behaviours S17).
 /// `sindex-list` shows those as set=null, as it shows indexes of no set.
 fn on_null_set(c: &mut Conn, ns: &str) -> anyhow::Result<u64> {
     let sets = c.info1(&format!("sets/{ns}"))?;

@@ -68,7 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "as-restore: "
     };
     for line in counts.lines(rate) {
-        eprintln!("{name}{line}");
+        as_cli::log::progress(&format!("{name}{line}"), rate.0, rate.1);
     }
     if let Some(m) = &a.machine {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -103,19 +103,23 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     };
     if let Some(set) = &set {
         for why in &set.incomplete {
-            eprintln!("as-restore: warning: reading part of a backup: {why}");
+            tracing::warn!("reading part of a backup: {why}");
         }
         counts.set_partial(!set.incomplete.is_empty());
     }
     if a.validate_only {
         let set = set.context("--validate needs a backup: -d, -i or --directory-list")?;
-        crate::decode::validate_set(&set, &layers, "as-restore")?;
+        crate::decode::validate_set(&set, &layers)?;
         let part = if set.incomplete.is_empty() {
             ""
         } else {
             " (part of a backup)"
         };
-        eprintln!("as-restore: {} file(s) valid{part}", set.files.len());
+        tracing::info!(
+            files = set.files.len(),
+            "{} file(s) valid{part}",
+            set.files.len()
+        );
         return Ok(());
     }
     // The backup's first file, or the stream, is opened first: it names the namespace.
@@ -149,7 +153,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         .context("connecting to the cluster")?;
     let batch = !a.disable_batch_writes && batch_writes(&cluster)?;
     if !a.disable_batch_writes && !batch {
-        eprintln!("as-restore: the server takes no batch writes: writing records one by one");
+        tracing::info!("the server takes no batch writes: writing records one by one");
     }
     let settings = WriteOptions {
         batch,
@@ -246,7 +250,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             Input::FileDone { name, read: n } => {
                 Counts::add(&read, n);
                 if a.verbose && set.as_ref().is_some_and(|s| s.files.len() > 1) {
-                    eprintln!("as-restore: {name} read");
+                    tracing::info!(file = %name, "{name} read");
                 }
                 // -w: the first file's indexes built and modules everywhere before the other
                 // files' records go in, as asrestore restores the first file by itself.
@@ -288,11 +292,11 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     }
     let matched = counts.indexes_matched.load(Ordering::Relaxed);
     if matched > 0 {
-        eprintln!("as-restore: skipped {matched} matched index(es)");
+        tracing::info!("skipped {matched} matched index(es)");
     }
     let skipped = counts.indexes_skipped.load(Ordering::Relaxed);
     if skipped > 0 {
-        eprintln!("as-restore: skipped {skipped} index(es) with unwanted set(s)");
+        tracing::info!("skipped {skipped} index(es) with unwanted set(s)");
     }
     if a.wait {
         wait_metadata(&cluster, &later, &udfs, &ns)?;
@@ -304,8 +308,8 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     }
     if let Some(set) = &set {
         if !set.incomplete.is_empty() {
-            eprintln!(
-                "as-restore: warning: restored part of a backup ({} file(s) of an unfinished one)",
+            tracing::warn!(
+                "restored part of a backup ({} file(s) of an unfinished one)",
                 set.files.len()
             );
         }
@@ -357,7 +361,7 @@ fn wait_metadata(
 }
 
 /// Whether the cluster takes batch writes, as asrestore decides: server 6.0 or later, with
-/// batch-index threads (`build`, `get-config:context=service`, FACT 14).
+/// batch-index threads (`build`, `get-config:context=service`, server-behaviours S14).
 fn batch_writes(cluster: &Cluster) -> anyhow::Result<bool> {
     if cluster.version() < (6, 0) {
         return Ok(false);

@@ -60,7 +60,7 @@ pub fn start(a: &Args, counts: Arc<Counts>, read: Arc<AtomicU64>, total: Option<
             // The elapsed time tells these from the final counts.
             let secs = started.elapsed().as_secs();
             for line in counts.lines((records - last.0, bytes - last.1, ms)) {
-                eprintln!("as-restore: [{secs} s] {line}");
+                tracing::info!(kind = "progress", records, bytes, "[{secs} s] {line}");
             }
             (last, at) = ((records, bytes), Instant::now());
         }

@@ -139,10 +139,6 @@ pub struct Args {
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// `debug` is -vv; `info` is -v.
-    #[arg(long, value_parser = ["info", "debug"])]
-    pub log_level: Option<String>,
-
     /// Limit the record stream written to this many MiB per second (asbackup's --nice applies to
     /// the backup files; the stream is what the later stages turn into them).
     #[arg(long, value_name = "MIB_PER_SEC", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
@@ -177,9 +173,9 @@ pub struct Args {
 }
 
 impl Args {
-    /// Progress and the summary: -v, or any log level.
+    /// Progress and the summary: -v, or a log level of debug or more.
     pub fn verbose(&self) -> bool {
-        self.verbose > 0 || self.log_level.is_some()
+        self.verbose > 0 || tracing::enabled!(tracing::Level::DEBUG)
     }
 
     /// asbackup's rules for combining options (ranges are clap's).

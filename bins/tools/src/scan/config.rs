@@ -104,7 +104,7 @@ impl Config {
             } else {
                 a.socket_timeout
             }),
-            debug: a.verbose >= 2 || a.log_level.as_deref() == Some("debug"),
+            debug: a.verbose >= 2 || tracing::enabled!(tracing::Level::DEBUG),
         })
     }
 

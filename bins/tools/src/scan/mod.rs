@@ -120,8 +120,11 @@ fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
     summary.write(a.summary.as_deref())?;
     if a.verbose() || std::io::stderr().is_terminal() {
         let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "as-scan: {records} record(s), {indexes} secondary index(es), {udfs} UDF file(s) in {secs:.1} s ({:.0} rec/s)",
+        tracing::info!(
+            records,
+            indexes,
+            udfs,
+            "{records} record(s), {indexes} secondary index(es), {udfs} UDF file(s) in {secs:.1} s ({:.0} rec/s)",
             records as f64 / secs.max(0.001)
         );
     }
@@ -142,7 +145,7 @@ fn metadata_into<W: Write>(
     if !a.no_indexes {
         let (list, skipped) = metadata::sindexes(&mut c, &a.namespace, &a.set)?;
         if skipped > 0 && a.verbose() {
-            eprintln!("as-scan: skipped {skipped} index(es) with unwanted set(s)");
+            tracing::info!("skipped {skipped} index(es) with unwanted set(s)");
         }
         for s in &list {
             w.sindex(s)?;

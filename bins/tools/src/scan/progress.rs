@@ -61,12 +61,13 @@ impl Progress {
         };
         if human {
             self.last_human = Instant::now();
-            eprintln!(
+            let line = format!(
                 "{pct}% complete (~{:.0} KiB/s, ~{rate:.0} rec/s, ~{} B/rec)",
                 bytes as f64 / 1024.0 / secs,
                 bytes.checked_div(records).unwrap_or(0)
             );
-            eprintln!("~{} remaining", eta(left));
+            as_cli::log::progress(&line, records, bytes);
+            as_cli::log::progress(&format!("~{} remaining", eta(left)), records, bytes);
         }
         if machine {
             self.last_machine = Instant::now();

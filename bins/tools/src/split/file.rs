@@ -134,7 +134,7 @@ impl FileInProgress {
         let (bytes, file_len) = self.arrival.finish(written)?;
         job.commit(&self.durable, bytes, file_len)?;
         if job.verbose {
-            eprintln!("as-split: {} ({bytes} bytes)", self.name);
+            tracing::info!(file = %self.name, bytes, "{} ({bytes} bytes)", self.name);
         }
         Ok(())
     }

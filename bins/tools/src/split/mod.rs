@@ -258,9 +258,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let _ = std::fs::remove_file(p);
             }
             if args.verbose {
-                eprintln!(
-                    "as-split: {} file(s), {} byte(s), {} record(s)",
-                    st.files, st.bytes, st.records
+                tracing::info!(
+                    files = st.files,
+                    bytes = st.bytes,
+                    records = st.records,
+                    "{} file(s), {} byte(s), {} record(s)",
+                    st.files,
+                    st.bytes,
+                    st.records
                 );
             }
             Ok(())

@@ -67,8 +67,8 @@ pub fn remove_artifacts(args: &Args) -> anyhow::Result<()> {
         // Like asbackup: the directory goes too once nothing else is in it.
         let _ = std::fs::remove_dir(dir);
         if args.verbose {
-            eprintln!(
-                "as-split: removed {} backup file(s) from {}",
+            tracing::info!(
+                "removed {} backup file(s) from {}",
                 files.len(),
                 dir.display()
             );
