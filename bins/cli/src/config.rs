@@ -83,12 +83,26 @@ impl Selection {
             }
             i += 1;
         }
+        // A wrapper passes the choice to its stages through the environment (see `args`).
+        let var = |v: &str| {
+            std::env::var_os(v)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        };
+        extra = extra.or_else(|| var("AS_CONFIG_FILE"));
+        only = only.or_else(|| var("AS_ONLY_CONFIG_FILE"));
+        instance =
+            instance.or_else(|| var("AS_INSTANCE").map(|p| p.to_string_lossy().into_owned()));
+        none = none || var("AS_NO_CONFIG_FILE").is_some_and(|v| v.as_os_str() != "false");
         let files = if none {
             vec![]
         } else if let Some(only) = only {
             vec![(only, true)]
         } else {
-            let mut v = vec![(PathBuf::from("/etc/aerospike/astools.conf"), false)];
+            // AS_TOOLS_SYSTEM_CONFIG moves the system file (a test's, or an unusual layout's).
+            let system = var("AS_TOOLS_SYSTEM_CONFIG")
+                .unwrap_or_else(|| PathBuf::from("/etc/aerospike/astools.conf"));
+            let mut v = vec![(system, false)];
             if let Some(home) = std::env::var_os("HOME") {
                 v.push((Path::new(&home).join(".aerospike/astools.conf"), false));
             }
@@ -354,12 +368,14 @@ fn first_line(s: &str) -> String {
     l.strip_prefix("error: ").unwrap_or(l).to_string()
 }
 
-/// The four selection options, for every tool's command (help and checking).
+/// The four selection options, for every tool's command (help and checking). Each has an
+/// environment variable too, so that a wrapper's choice reaches every stage it runs.
 pub fn args(cmd: Command) -> Command {
     cmd.next_help_heading("Configuration files")
         .arg(
             Arg::new("config-file")
                 .long("config-file")
+                .env("AS_CONFIG_FILE")
                 .value_name("PATH")
                 .global(true)
                 .help("Also read this configuration file, after /etc/aerospike/astools.conf and ~/.aerospike/astools.conf"),
@@ -367,6 +383,7 @@ pub fn args(cmd: Command) -> Command {
         .arg(
             Arg::new("instance")
                 .long("instance")
+                .env("AS_INSTANCE")
                 .value_name("NAME")
                 .global(true)
                 .help("Read the files' [cluster_NAME] and [TOOL_NAME] sections"),
@@ -374,13 +391,16 @@ pub fn args(cmd: Command) -> Command {
         .arg(
             Arg::new("no-config-file")
                 .long("no-config-file")
+                .env("AS_NO_CONFIG_FILE")
                 .action(ArgAction::SetTrue)
+                .value_parser(clap::builder::FalseyValueParser::new())
                 .global(true)
                 .help("Read no configuration file"),
         )
         .arg(
             Arg::new("only-config-file")
                 .long("only-config-file")
+                .env("AS_ONLY_CONFIG_FILE")
                 .value_name("PATH")
                 .global(true)
                 .help("Read this configuration file and no other"),

@@ -43,6 +43,7 @@ pub fn args(cmd: Command) -> Command {
         .arg(
             Arg::new("log-level")
                 .long("log-level")
+                .env("AS_LOG_LEVEL")
                 .value_name("LEVEL")
                 .value_parser(["error", "warn", "info", "debug", "trace"])
                 .ignore_case(true)
@@ -52,13 +53,16 @@ pub fn args(cmd: Command) -> Command {
         .arg(
             Arg::new("log-json")
                 .long("log-json")
+                .env("AS_LOG_JSON")
                 .action(ArgAction::SetTrue)
+                .value_parser(clap::builder::FalseyValueParser::new())
                 .global(true)
                 .help("Log one JSON object per line: time, level, tool, message and the event's fields"),
         )
         .arg(
             Arg::new("log-file")
                 .long("log-file")
+                .env("AS_LOG_FILE")
                 .value_name("PATH")
                 .value_parser(clap::value_parser!(PathBuf))
                 .global(true)

@@ -26,6 +26,11 @@ impl Summary {
         self
     }
 
+    /// The number set for `key`, if any.
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.0.iter().find(|(k, _)| *k == key)?.1.parse().ok()
+    }
+
     /// Writes the lines into `path` (replacing it), when one was given.
     pub fn write(&self, path: Option<&Path>) -> anyhow::Result<()> {
         let Some(path) = path else { return Ok(()) };

@@ -154,6 +154,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
+    /// Write the restore's figures to this file in the Prometheus text format (node_exporter's
+    /// textfile collector), every few seconds and at the end: records, bytes, files, retries,
+    /// duration, last success time, failures.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// Check the options and exit without connecting: 0 when they are good, 2 with the reason.
     #[arg(long)]
     pub check_options: bool,

@@ -35,6 +35,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use writer::{WriteOptions, WriteState, Writer};
 
+/// Where the backup comes from, for the metrics' `destination` label.
+fn source_kind(b: &crate::backup::BackupArgs) -> String {
+    let place = b.directory.as_deref().or(b.input_file.as_deref());
+    match place {
+        Some(p) if crate::backup::is_cloud(p) => match &p[..2].to_ascii_lowercase()[..] {
+            "s3" => "s3".into(),
+            "gs" => "gcs".into(),
+            _ => "azure".into(),
+        },
+        Some("-") => "stdin".into(),
+        Some(_) if b.directory.is_some() => "directory".into(),
+        Some(_) => "file".into(),
+        None if !b.directory_list.is_empty() => "directory".into(),
+        None => "stream".into(),
+    }
+}
+
 /// 2010-01-01T00:00:00Z, the server's epoch for expiries.
 const CITRUSLEAF_EPOCH: u64 = 1_262_304_000;
 
@@ -42,7 +59,49 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     signals::install();
     let counts = Arc::new(Counts::default());
     let started = Instant::now();
+    let metrics = a
+        .metrics_file
+        .as_deref()
+        .filter(|_| !a.check_options)
+        .map(|p| {
+            let labels = as_cli::metrics::Labels {
+                tool: if a.asrestore_lines {
+                    "asrestore"
+                } else {
+                    "as-restore"
+                }
+                .into(),
+                namespace: a.namespace.clone().unwrap_or_default(),
+                destination: source_kind(&a.backup),
+            };
+            Arc::new(std::sync::Mutex::new(as_cli::metrics::Metrics::new(
+                p, labels, None,
+            )))
+        });
+    let figures = {
+        let counts = counts.clone();
+        move || as_cli::metrics::Counts {
+            records: counts.records.load(Ordering::Relaxed),
+            bytes: counts.bytes.load(Ordering::Relaxed),
+            files: 0,
+            retries: counts.retries.load(Ordering::Relaxed),
+        }
+    };
+    let ticker = metrics
+        .clone()
+        .map(|m| as_cli::metrics::Metrics::every_period(m, figures.clone()));
     let result = restore(&a, &counts);
+    drop(ticker);
+    if let Some(m) = metrics {
+        let outcome = match &result {
+            Ok(()) => as_cli::metrics::Outcome::Succeeded,
+            Err(_) => as_cli::metrics::Outcome::Failed,
+        };
+        let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = m.write(figures(), outcome) {
+            tracing::warn!("metrics file: {e}");
+        }
+    }
     // A usage error is one line: nothing was restored to count.
     let usage = matches!(&result, Err(e) if as_cli::Exit::of(e) == as_cli::Exit::Usage);
     if a.check_options || a.validate_only || usage {

@@ -165,6 +165,24 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
+    /// Write the scan's figures to this file in the Prometheus text format (node_exporter's
+    /// textfile collector), every few seconds and at the end: records, bytes of the stream,
+    /// duration, last success time, failures.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The `tool` label of the metrics (a wrapper gives its own name).
+    #[arg(long, value_name = "NAME", default_value = "as-scan", hide = true)]
+    pub metrics_tool: String,
+
+    /// The `destination` label of the metrics.
+    #[arg(long, value_name = "KIND", default_value = "stdout", hide = true)]
+    pub metrics_destination: String,
+
+    /// Only the figures of the running scan: the wrapper that runs as-scan writes the end.
+    #[arg(long, hide = true)]
+    pub metrics_running_only: bool,
+
     /// Resume an interrupted backup from its state file (kept by as-split): partitions it
     /// records as complete are skipped, the others are scanned after their last backed-up
     /// digest. The scope options must be those of the interrupted backup.

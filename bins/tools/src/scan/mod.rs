@@ -30,7 +30,33 @@ use std::time::Instant;
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let mut summary = Summary::new();
-    let result = scan(&a, &mut summary);
+    let metrics = a.metrics_file.as_deref().map(|p| {
+        let labels = as_cli::metrics::Labels {
+            tool: a.metrics_tool.clone(),
+            namespace: a.namespace.clone(),
+            destination: a.metrics_destination.clone(),
+        };
+        Arc::new(std::sync::Mutex::new(as_cli::metrics::Metrics::new(
+            p, labels, None,
+        )))
+    });
+    let result = scan(&a, &mut summary, metrics.clone());
+    if let Some(m) = metrics.filter(|_| !a.metrics_running_only && !a.check_options) {
+        use as_cli::metrics::{Counts, Outcome};
+        let outcome = if result.is_ok() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        let counts = Counts {
+            records: summary.number("records").unwrap_or(0),
+            ..Counts::default()
+        };
+        let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = m.write(counts, outcome) {
+            tracing::warn!("metrics file: {e}");
+        }
+    }
     if let Err(e) = &result {
         // Whether the scan failed only because the next stage stopped reading: a wrapper
         // then blames that stage.
@@ -42,7 +68,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     result
 }
 
-fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
+type SharedMetrics = Arc<std::sync::Mutex<as_cli::metrics::Metrics>>;
+
+fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyhow::Result<()> {
     let mut config = Config::new(a)?;
     let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
     if a.check_options {
@@ -99,7 +127,7 @@ fn scan(a: &Args, summary: &mut Summary) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut records = 0;
     if !a.no_records {
-        let progress = progress(a, &cluster)?;
+        let progress = progress(a, &cluster)?.with_metrics(metrics);
         let shared = Arc::new(ScanShared::new(
             cluster,
             config.spec(a, resumed.as_ref().map(|st| st.records)),

@@ -13,6 +13,8 @@ pub struct Progress {
     pub started: Instant,
     last_human: Instant,
     last_machine: Instant,
+    metrics: Option<super::SharedMetrics>,
+    last_metrics: Instant,
 }
 
 /// asbackup's duration format: `1d2h3m4s` without leading zero units, `>100d` when huge.
@@ -40,10 +42,33 @@ impl Progress {
             started: now,
             last_human: now,
             last_machine: now,
+            metrics: None,
+            last_metrics: now,
         }
     }
 
+    /// Also rewrites the metrics file every [`as_cli::metrics::PERIOD`].
+    pub fn with_metrics(mut self, m: Option<super::SharedMetrics>) -> Self {
+        self.metrics = m;
+        self
+    }
+
     pub fn update(&mut self, records: u64, bytes: u64) {
+        if let Some(m) = &self.metrics {
+            if self.last_metrics.elapsed() >= as_cli::metrics::PERIOD {
+                self.last_metrics = Instant::now();
+                let c = as_cli::metrics::Counts {
+                    records,
+                    bytes,
+                    ..Default::default()
+                };
+                if let Ok(mut m) = m.lock() {
+                    if let Err(e) = m.write(c, as_cli::metrics::Outcome::Running) {
+                        tracing::warn!("metrics file: {e}");
+                    }
+                }
+            }
+        }
         let human = self.human && self.last_human.elapsed() >= Duration::from_secs(10);
         let machine =
             self.machine.is_some() && self.last_machine.elapsed() >= Duration::from_secs(1);
