@@ -238,3 +238,41 @@ def test_json_logs_and_metrics_of_a_backup_and_a_restore(home, tmp_path):
         assert "astools_last_success_timestamp_seconds" in m
     finally:
         s.stop()
+
+
+def test_a_live_bar_on_a_terminal_and_lines_elsewhere(home, tmp_path):
+    import pty
+    s = Server(nodes=1, sample=2000)
+    try:
+        out = tmp_path / "s.stream"
+        # stderr on a terminal: the bar (records of the total, time left), cleared at the end.
+        leader, follower = pty.openpty()
+        with open(out, "wb") as f:
+            p = subprocess.Popen([support.tool("as-scan"), "--no-config-file", "-h", s.host,
+                                  "-n", "test", "-L", "2000"], stdout=f, stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait() == 0
+        text = seen.decode(errors="replace")
+        assert "/2000 records" in text and "left" in text, text
+        assert "\r" in text
+        # The data is untouched by it: the stream decodes.
+        r = subprocess.run([support.tool("as-encode")], stdin=open(out, "rb"),
+                           capture_output=True)
+        assert r.returncode == 0, r.stderr
+        # stderr a pipe: no bar, asbackup's lines with -v.
+        r = subprocess.run([support.tool("as-scan"), "--no-config-file", "-h", s.host, "-n",
+                            "test", "-v"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        assert "2000 record(s)" in r.stderr and "\r" not in r.stderr, r.stderr
+    finally:
+        s.stop()

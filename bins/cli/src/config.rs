@@ -8,7 +8,7 @@
 //! A file's keys are long option names. They become options put in front of the command line
 //! (in this process only, so a password from a file never shows in `ps`), leaving out every key
 //! that the command line or the option's environment variable already gives: the command line
-//! wins over the files. See `man 5 astools.conf` (docs/configuration.md).
+//! wins over the files. See docs/operations.md.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -4,6 +4,7 @@
 //! processes ([`process`]), secrets given as asbackup takes them ([`secret`]) and the
 //! machine-readable summary a wrapper reads ([`summary`]).
 
+pub mod bar;
 pub mod config;
 pub mod exit;
 pub mod framed;

@@ -26,19 +26,29 @@ pub fn start(a: &Args, counts: Arc<Counts>, read: Arc<AtomicU64>, total: Option<
         (Some(m), Some(t)) if t > 0 => Some((m.clone(), t)),
         _ => None,
     };
-    if !a.verbose && machine.is_none() {
+    // A live bar where one can be drawn, of the backup's bytes read.
+    let bar = as_cli::bar::Bar::possible();
+    if !a.verbose && machine.is_none() && !bar {
         return Progress {
             done,
             thread: None,
             machine,
         };
     }
-    let (flag, verbose, m) = (done.clone(), a.verbose, machine.clone());
+    let (flag, verbose, m) = (done.clone(), a.verbose && !bar, machine.clone());
+    let bar = match bar {
+        true => as_cli::bar::Bar::new(total, as_cli::bar::Unit::Bytes),
+        false => as_cli::bar::Bar::new_hidden(),
+    };
     let thread = signals::spawn(move || {
         let started = Instant::now();
         let (mut last, mut at, mut tick) = ((0u64, 0u64), Instant::now(), Instant::now());
         while !flag.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
+            bar.set(
+                counts.records.load(Ordering::Relaxed),
+                read.load(Ordering::Relaxed),
+            );
             if let Some((path, total)) = &m {
                 if tick.elapsed() >= Duration::from_secs(1) {
                     tick = Instant::now();

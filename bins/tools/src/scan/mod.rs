@@ -71,6 +71,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 type SharedMetrics = Arc<std::sync::Mutex<as_cli::metrics::Metrics>>;
 
 fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyhow::Result<()> {
+    if a.verbose >= 2 {
+        as_cli::log::raise(tracing::Level::DEBUG);
+    }
     let mut config = Config::new(a)?;
     let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
     if a.check_options {
@@ -203,7 +206,15 @@ fn progress(a: &Args, cluster: &Cluster) -> anyhow::Result<Progress> {
         ),
         None => None,
     };
-    let human = std::io::stderr().is_terminal() || a.verbose();
-    let expected = (human || machine.is_some()).then(|| cluster.objects(&a.namespace, &a.set));
-    Ok(Progress::new(human, expected, machine))
+    // A live bar where one can be drawn; the asbackup-style lines otherwise (with -v).
+    let bar = as_cli::bar::Bar::possible();
+    let human = !bar && a.verbose();
+    let expected =
+        (bar || human || machine.is_some()).then(|| cluster.objects(&a.namespace, &a.set));
+    let bar = if bar {
+        as_cli::bar::Bar::new(expected, as_cli::bar::Unit::Records)
+    } else {
+        as_cli::bar::Bar::new_hidden()
+    };
+    Ok(Progress::new(human, expected, machine).with_bar(bar))
 }

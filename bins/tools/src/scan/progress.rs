@@ -15,6 +15,7 @@ pub struct Progress {
     last_machine: Instant,
     metrics: Option<super::SharedMetrics>,
     last_metrics: Instant,
+    bar: as_cli::bar::Bar,
 }
 
 /// asbackup's duration format: `1d2h3m4s` without leading zero units, `>100d` when huge.
@@ -44,7 +45,14 @@ impl Progress {
             last_machine: now,
             metrics: None,
             last_metrics: now,
+            bar: as_cli::bar::Bar::new_hidden(),
         }
+    }
+
+    /// Draws the live bar too.
+    pub fn with_bar(mut self, bar: as_cli::bar::Bar) -> Self {
+        self.bar = bar;
+        self
     }
 
     /// Also rewrites the metrics file every [`as_cli::metrics::PERIOD`].
@@ -54,6 +62,7 @@ impl Progress {
     }
 
     pub fn update(&mut self, records: u64, bytes: u64) {
+        self.bar.set(records, bytes);
         if let Some(m) = &self.metrics {
             if self.last_metrics.elapsed() >= as_cli::metrics::PERIOD {
                 self.last_metrics = Instant::now();
