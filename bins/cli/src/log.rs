@@ -10,16 +10,40 @@ use std::sync::OnceLock;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use std::sync::atomic::{AtomicU8, Ordering};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::reload;
 
 static JSON: OnceLock<bool> = OnceLock::new();
 static FILE: OnceLock<PathBuf> = OnceLock::new();
-static LEVEL: OnceLock<reload::Handle<LevelFilter, tracing_subscriber::Registry>> = OnceLock::new();
+/// The most verbose level logged: 0 error, 1 warn, 2 info, 3 debug, 4 trace.
+static LEVEL: AtomicU8 = AtomicU8::new(2);
+
+fn rank(l: Level) -> u8 {
+    match l {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        Level::TRACE => 4,
+    }
+}
+
+/// Whether an event is logged: the toolkit's own (targets `as_*`) up to the level; the
+/// libraries' (the clouds' SDKs, which report each retry as info) only their errors, unless the
+/// level is debug or trace.
+fn wanted(meta: &tracing::Metadata<'_>) -> bool {
+    let max = LEVEL.load(Ordering::Relaxed);
+    let level = rank(*meta.level());
+    if meta.target().starts_with("as_") || max >= 3 {
+        level <= max
+    } else {
+        level == 0
+    }
+}
 
 /// Whether logs are JSON lines (then progress goes through the log too, as events).
 pub fn json() -> bool {
@@ -28,13 +52,8 @@ pub fn json() -> bool {
 
 /// Lets more through than `--log-level` asked (a tool's `-vv` is `debug`); never less.
 pub fn raise(to: Level) {
-    if let Some(h) = LEVEL.get() {
-        let _ = h.modify(|f| {
-            if LevelFilter::from_level(to) > *f {
-                *f = LevelFilter::from_level(to);
-            }
-        });
-    }
+    LEVEL.fetch_max(rank(to), Ordering::Relaxed);
+    tracing::callsite::rebuild_interest_cache();
 }
 
 /// `--log-level`, `--log-json` and `--log-file`, for every tool's command.
@@ -77,11 +96,11 @@ pub fn init(tool: &'static str, m: &ArgMatches) -> std::io::Result<()> {
         .get_one::<String>("log-level")
         .map(|s| s.to_ascii_lowercase())
     {
-        Some(l) if l == "error" => LevelFilter::ERROR,
-        Some(l) if l == "warn" => LevelFilter::WARN,
-        Some(l) if l == "debug" => LevelFilter::DEBUG,
-        Some(l) if l == "trace" => LevelFilter::TRACE,
-        _ => LevelFilter::INFO,
+        Some(l) if l == "error" => Level::ERROR,
+        Some(l) if l == "warn" => Level::WARN,
+        Some(l) if l == "debug" => Level::DEBUG,
+        Some(l) if l == "trace" => Level::TRACE,
+        _ => Level::INFO,
     };
     let json = m.get_flag("log-json");
     let _ = JSON.set(json);
@@ -97,8 +116,8 @@ pub fn init(tool: &'static str, m: &ArgMatches) -> std::io::Result<()> {
         }
         None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
     };
-    let (filter, handle) = reload::Layer::new(level);
-    let _ = LEVEL.set(handle);
+    LEVEL.store(rank(level), Ordering::Relaxed);
+    let filter = filter_fn(wanted);
     let fmt = tracing_subscriber::fmt::layer()
         .event_format(Line { tool, json })
         .with_writer(writer);
