@@ -308,15 +308,23 @@ fn given(arg: &Arg, args: &[OsString]) -> bool {
     }
     let mut longs: Vec<&str> = arg.get_long().into_iter().collect();
     longs.extend(arg.get_all_aliases().unwrap_or_default());
-    let short = arg.get_short();
+    on_command_line(args, &longs, arg.get_short())
+}
+
+/// Whether `args` (before a `--`) give an option by one of its long names (`--long`,
+/// `--long=V`) or its short one (`-s`, `-sV`).
+pub fn on_command_line<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    longs: &[&str],
+    short: Option<char>,
+) -> bool {
+    let args = args.iter().map(|a| a.as_ref().to_string_lossy());
     for a in args {
-        let a = a.to_string_lossy();
         if a == "--" {
             break;
         }
         if let Some(l) = a.strip_prefix("--") {
-            let l = l.split('=').next().unwrap_or(l);
-            if longs.contains(&l) {
+            if longs.contains(&l.split('=').next().unwrap_or(l)) {
                 return true;
             }
         } else if let (Some(s), Some(rest)) = (short, a.strip_prefix('-')) {

@@ -150,22 +150,11 @@ pub fn options(section: Section, command_line: &[String]) -> Result<Vec<String>,
             (Int, _) => return Err(bad("needs an integer")),
             (Str, _) => return Err(bad("needs a string (of one line)")),
         };
-        if text.is_some() && !given(command_line, long, short) {
+        if text.is_some() && !as_cli::config::on_command_line(command_line, &[long], short) {
             out.extend(text);
         }
     }
     Ok(out)
-}
-
-/// Whether the command line gives the option (`--long`, `--long=V`, `-s`, `-sV`).
-fn given(command_line: &[String], long: &str, short: Option<char>) -> bool {
-    command_line
-        .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| match a.strip_prefix("--") {
-            Some(l) => l.split('=').next() == Some(long),
-            None => short.is_some_and(|s| a.strip_prefix('-').is_some_and(|r| r.starts_with(s))),
-        })
 }
 
 #[cfg(test)]
