@@ -103,6 +103,19 @@ def test_each_mistake_is_one_line_naming_the_file_section_and_key(home, tmp_path
     r = subprocess.run([ASBACKUP, "--only-config-file", f, "-o", "-"], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == f"asbackup: error: {f}: [asbackup] parallel: needs an integer"
+    # A refused option in a JSON log: the reason is in the line, as in text.
+    r = subprocess.run([ASBACKUP, "--no-config-file", "--log-json", "-n", "test", "--auth", "PKI",
+                        "-d", str(tmp_path / "never")], capture_output=True, text=True)
+    assert r.returncode == 2
+    [line] = json_lines(r.stderr)
+    assert line["level"] == "error" and "--auth PKI needs --tls-enable" in line["message"], line
+    assert not (tmp_path / "never").exists()
+    # A broken default file does not stop a wrapper told to read none.
+    write(home / ".aerospike" / "astools.conf", "[cluster\n")
+    r = subprocess.run([ASBACKUP, "--no-config-file", "-n", "test", "-x", "--bogus"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "bogus" in r.stderr and "astools.conf" not in r.stderr, r.stderr
+    (home / ".aerospike" / "astools.conf").unlink()
     f = write(tmp_path / "bad.conf", "[asrestore]\nthreadz = 4\n")
     r = subprocess.run([ASRESTORE, "--only-config-file", f, "-i", "x.asb"], capture_output=True,
                        text=True)

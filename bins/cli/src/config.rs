@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Command};
 
 /// A mistake in a configuration file: one line naming the file, the section and the key.
@@ -93,7 +94,7 @@ impl Selection {
         only = only.or_else(|| var("AS_ONLY_CONFIG_FILE"));
         instance =
             instance.or_else(|| var("AS_INSTANCE").map(|p| p.to_string_lossy().into_owned()));
-        none = none || var("AS_NO_CONFIG_FILE").is_some_and(|v| v.as_os_str() != "false");
+        none = none || var("AS_NO_CONFIG_FILE").is_some_and(|v| truthy(v.as_os_str()));
         let files = if none {
             vec![]
         } else if let Some(only) = only {
@@ -141,7 +142,9 @@ impl Selection {
         }
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(()),
+            // A default file that is absent or unreadable (a 0600 system file for another user)
+            // is skipped, as the official tools skip it; a file the user named must be read.
+            Err(_) if !required => return Ok(()),
             Err(e) => return Err(fail(format!("cannot read it: {e}"))),
         };
         let doc: toml::Table = text
@@ -215,6 +218,12 @@ impl Selection {
     }
 }
 
+/// A flag's environment value as clap's `FalseyValueParser` reads it.
+fn truthy(v: &std::ffi::OsStr) -> bool {
+    let v = v.to_string_lossy().to_ascii_lowercase();
+    !matches!(v.as_str(), "" | "0" | "false" | "no" | "n" | "off" | "f")
+}
+
 /// One key of a configuration file.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -268,11 +277,26 @@ pub fn resolve(
 ) -> Result<Vec<OsString>, ConfigError> {
     let selection = Selection::from_args(&argv[1.min(argv.len())..])?;
     let entries = selection.read(&sections_of(tool, cmd))?;
+    // What the command line (or an option's variable) sets, as the tool's own parser reads it
+    // (short clusters, values that look like options); the tokens themselves when it cannot
+    // parse them (help, a mistake it will report itself).
+    let parsed = cmd
+        .clone()
+        .ignore_errors(true)
+        .try_get_matches_from(&argv)
+        .ok();
     let mut front = Vec::new();
     for e in &entries {
         let arg =
             find_arg(cmd, &e.key).ok_or_else(|| e.error(format!("unknown key for {tool}")))?;
-        if given(arg, &argv[1.min(argv.len())..]) {
+        let set = match &parsed {
+            Some(m) => matches!(
+                m.value_source(arg.get_id().as_str()),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            ),
+            None => given(arg, &argv[1.min(argv.len())..]),
+        };
+        if set {
             continue;
         }
         front.extend(as_options(cmd, arg, e)?);
@@ -313,7 +337,7 @@ fn given(arg: &Arg, args: &[OsString]) -> bool {
 
 /// Whether `args` (before a `--`) give an option by one of its long names (`--long`,
 /// `--long=V`) or its short one (`-s`, `-sV`).
-pub fn on_command_line<S: AsRef<std::ffi::OsStr>>(
+fn on_command_line<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
     longs: &[&str],
     short: Option<char>,
@@ -344,9 +368,9 @@ fn as_options(cmd: &Command, arg: &Arg, e: &Entry) -> Result<Vec<OsString>, Conf
             .value
             .as_bool()
             .ok_or_else(|| e.error("needs true or false"))?;
-        return Ok(match (on, arg.get_action()) {
-            (true, ArgAction::SetFalse) | (false, _) => vec![],
-            _ => vec![format!("--{long}").into()],
+        return Ok(match on {
+            true => vec![format!("--{long}").into()],
+            false => vec![],
         });
     }
     let text = e
@@ -360,11 +384,16 @@ fn as_options(cmd: &Command, arg: &Arg, e: &Entry) -> Result<Vec<OsString>, Conf
         .clone()
         .try_get_matches_from([OsString::from(name), option.clone()])
     {
-        use clap::error::ErrorKind::*;
-        if matches!(
+        use clap::error::{ContextKind, ErrorKind::*};
+        // Only a complaint about this option (not, say, a bad AS_LOG_LEVEL in the environment).
+        let about_this = err
+            .get(ContextKind::InvalidArg)
+            .is_some_and(|a| a.to_string().starts_with(&format!("--{long}")));
+        let bad_value = matches!(
             err.kind(),
             InvalidValue | ValueValidation | WrongNumberOfValues
-        ) {
+        );
+        if about_this && bad_value {
             return Err(e.error(first_line(&err.to_string())));
         }
     }
@@ -450,7 +479,7 @@ mod tests {
             "[cluster]\nhost = \"h1\"\nport = 3100\n[cluster_b]\nhost = \"hb\"\n[t]\nverbose = true\nname = \"n\"\n",
         )
         .unwrap();
-        let cmd = Command::new("t")
+        let cmd = args(Command::new("t"))
             .arg(Arg::new("host").long("host").short('H'))
             .arg(
                 Arg::new("port")

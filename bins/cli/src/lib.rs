@@ -33,10 +33,33 @@ pub fn main<A: Parser>(
     name: &'static str,
     run: fn(A) -> anyhow::Result<()>,
 ) -> std::process::ExitCode {
+    main_with(name, run, true)
+}
+
+/// [`main`] without reading the configuration files: for `as-tools`, whose `config` reads them
+/// as the command line after its `--` chooses (a wrapper's `--no-config-file` must get past a
+/// broken default file).
+pub fn main_without_files<A: Parser>(
+    name: &'static str,
+    run: fn(A) -> anyhow::Result<()>,
+) -> std::process::ExitCode {
+    main_with(name, run, false)
+}
+
+fn main_with<A: Parser>(
+    name: &'static str,
+    run: fn(A) -> anyhow::Result<()>,
+    files: bool,
+) -> std::process::ExitCode {
     // The toolkit's one TLS provider for the clouds' HTTP clients (see the workspace Cargo.toml).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cmd = command::<A>();
-    let argv = match config::resolve(name, &cmd, std::env::args_os().collect()) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv = match files {
+        true => config::resolve(name, &cmd, argv),
+        false => Ok(argv),
+    };
+    let argv = match argv {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{name}: error: {e}");

@@ -235,7 +235,7 @@ impl Fields {
 /// A progress line: written as it is on stderr for a person, or as an info event with the
 /// counts so far in a JSON log.
 pub fn progress(line: &str, records: u64, bytes: u64) {
-    if json() {
+    if json() || FILE.get().is_some() {
         tracing::info!(kind = "progress", records, bytes, "{line}");
     } else {
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -245,6 +245,9 @@ pub fn progress(line: &str, records: u64, bytes: u64) {
 /// Writes one line where the log goes (stderr, or `--log-file`), in its format: for a wrapper's
 /// own messages (`as-tools log`), which come from no event of this process.
 pub fn write(tool: &str, level: Level, message: &str, fields: Vec<(String, serde_json::Value)>) {
+    if rank(level) > LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
     let text = line(tool, level, message, fields, json());
     match FILE.get() {
         Some(p) => {

@@ -164,7 +164,9 @@ impl Metrics {
             "Failed runs since the file was first written.",
             self.failures as f64,
         );
-        write_atomically(&self.path, text.as_bytes())
+        // A running run's figures are not synced: they are rewritten in seconds, and the sync
+        // would stall the caller (as-scan's output) on a busy disk.
+        write_atomically(&self.path, text.as_bytes(), outcome != Outcome::Running)
     }
 
     /// Rewrites the file every [`PERIOD`] with what `counts` says, as a running run, until the
@@ -174,7 +176,7 @@ impl Metrics {
         counts: impl Fn() -> Counts + Send + 'static,
     ) -> Ticker {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
+        let thread = crate::signals::spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PERIOD) {
                 if let Ok(mut m) = this.lock() {
                     if let Err(e) = m.write(counts(), Outcome::Running) {
@@ -213,12 +215,14 @@ fn escape(s: &str) -> String {
 }
 
 /// Writes `path` so that a reader sees the old file or the new one, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     drop(f);
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -96,7 +96,7 @@ pub struct ConnArgs {
     pub tls_cert_blacklist: Option<String>,
 
     /// Use the nodes' alternate access addresses.
-    #[arg(short = 'S', long)]
+    #[arg(short = 'S', long, alias = "use-services-alternate")]
     pub services_alternate: bool,
 }
 

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    as_cli::main("as-tools", as_tools::toolbox::run)
+    as_cli::main_without_files("as-tools", as_tools::toolbox::run)
 }

@@ -95,9 +95,9 @@ const ASRESTORE: &[(&str, Option<char>, Kind)] = &[
     ("replace", Some('r'), Bool),
     ("no-generation", Some('g'), Bool),
     ("extra-ttl", Some('l'), Int),
-    ("bandwidth", Some('N'), Int),
-    ("tps", Some('T'), Int),
-    ("nice", None, Str),
+    ("bandwidth", None, Int),
+    ("tps", None, Int),
+    ("nice", Some('N'), Str),
     ("no-records", Some('R'), Bool),
     ("validate", None, Bool),
     ("no-indexes", Some('I'), Bool),
@@ -150,11 +150,57 @@ pub fn options(section: Section, command_line: &[String]) -> Result<Vec<String>,
             (Int, _) => return Err(bad("needs an integer")),
             (Str, _) => return Err(bad("needs a string (of one line)")),
         };
-        if text.is_some() && !as_cli::config::on_command_line(command_line, &[long], short) {
+        if text.is_some() && !given(table, command_line, long, short) {
             out.extend(text);
         }
     }
     Ok(out)
+}
+
+/// Whether the command line gives the option: `--long[=V]`, or `-s` alone or in a cluster
+/// (`-xs b`); the value of an option of the table that takes one is not read as options.
+fn given(
+    table: &[(&str, Option<char>, Kind)],
+    args: &[String],
+    long: &str,
+    short: Option<char>,
+) -> bool {
+    let valued_long = |l: &str| table.iter().any(|(k, _, kind)| *k == l && *kind != Bool);
+    let valued_short = |c: char| {
+        table
+            .iter()
+            .any(|(_, s, kind)| *s == Some(c) && *kind != Bool)
+    };
+    let mut value_next = false;
+    for a in args {
+        if std::mem::take(&mut value_next) {
+            continue;
+        }
+        if a == "--" {
+            break;
+        }
+        if let Some(l) = a.strip_prefix("--") {
+            let (name, has_value) = match l.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (l, false),
+            };
+            if name == long {
+                return true;
+            }
+            value_next = !has_value && valued_long(name);
+        } else if let Some(cluster) = a.strip_prefix('-') {
+            for (i, c) in cluster.char_indices() {
+                if Some(c) == short {
+                    return true;
+                }
+                if valued_short(c) {
+                    value_next = i + c.len_utf8() == cluster.len();
+                    break;
+                }
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -174,6 +220,11 @@ mod tests {
         let only = format!("--only-config-file={}", f.display());
         let got = options(Section::Asbackup, &[only.clone(), "-w".into(), "2".into()]).unwrap();
         assert_eq!(got, ["--compact", "--namespace=a"]);
+        // A short option in a cluster is given; a value that looks like one is not.
+        let got = options(Section::Asbackup, &[only.clone(), "-Rn".into(), "b".into()]).unwrap();
+        assert_eq!(got, ["--compact", "--parallel=4"]);
+        let got = options(Section::Asbackup, &[only.clone(), "-s".into(), "-C".into()]).unwrap();
+        assert_eq!(got, ["--compact", "--namespace=a", "--parallel=4"]);
         let got = options(Section::Asbackup, &[only.clone(), "--instance=x".into()]).unwrap();
         assert_eq!(got, ["--namespace=x"]);
         std::fs::write(&f, "[asbackup]\nparallel = \"4\"\n").unwrap();
