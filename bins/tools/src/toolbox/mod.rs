@@ -31,6 +31,10 @@ enum Cmd {
     Config {
         #[arg(value_enum)]
         section: sections::Section,
+        /// Read the wrapper's command line from standard input, each argument ended by a NUL
+        /// byte, instead of after `--` (so that a password on it is on no other command line).
+        #[arg(long)]
+        stdin: bool,
         /// The wrapper's command line.
         #[arg(last = true, allow_hyphen_values = true)]
         command_line: Vec<String>,
@@ -110,8 +114,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match a.cmd {
         Cmd::Config {
             section,
-            command_line,
+            stdin,
+            mut command_line,
         } => {
+            if stdin {
+                let mut all = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut all)?;
+                command_line.extend(
+                    all.split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned()),
+                );
+            }
             let mut out = std::io::stdout().lock();
             for opt in sections::options(section, &command_line)? {
                 writeln!(out, "{opt}")?;
