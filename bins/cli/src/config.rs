@@ -277,6 +277,9 @@ pub fn resolve(
 ) -> Result<Vec<OsString>, ConfigError> {
     let selection = Selection::from_args(&argv[1.min(argv.len())..])?;
     let entries = selection.read(&sections_of(tool, cmd))?;
+    if entries.is_empty() {
+        return Ok(argv);
+    }
     // What the command line (or an option's variable) sets, as the tool's own parser reads it
     // (short clusters, values that look like options); the tokens themselves when it cannot
     // parse them (help, a mistake it will report itself).
