@@ -542,7 +542,7 @@ fn summary_file_counts_what_was_scanned() {
     assert_eq!(
         text,
         format!(
-            "indexes={}\nudfs={}\nrecords={}\ncomplete=true\n",
+            "indexes={}\nudfs={}\nretries=0\nrecords={}\ncomplete=true\n",
             b.sindexes,
             b.udfs,
             b.records.len()

@@ -51,6 +51,8 @@ pub struct ScanShared {
     /// Set when the record limit was reached or a worker failed: everyone stops.
     pub stop: AtomicBool,
     pub started: Instant,
+    /// Retries so far: one for each job's each round of retried partitions.
+    pub retries: AtomicU64,
 }
 
 /// Hands sealed frames to the writer; returns false when the writer is gone.
@@ -95,6 +97,7 @@ impl ScanShared {
             records: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             started: Instant::now(),
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -224,6 +227,7 @@ impl ScanShared {
                         .unwrap_or_default()
                 )));
             }
+            self.retries.fetch_add(1, Ordering::Relaxed);
             self.debug(|| {
                 format!(
                     "retry {attempt} of {}: {} partition(s), after their last digest",

@@ -160,7 +160,7 @@ pub struct Args {
     pub check_options: bool,
 
     /// When the scan ends, write its counts into this file, one `key=value` per line: indexes,
-    /// udfs, records and complete=true; when it fails, complete=false and output_closed (true
+    /// udfs, records, retries and complete=true; when it fails, complete=false and output_closed (true
     /// when it failed only because its output was closed). For scripts; stderr is for people.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,

@@ -50,6 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         };
         let counts = Counts {
             records: summary.number("records").unwrap_or(0),
+            retries: summary.number("retries").unwrap_or(0),
             ..Counts::default()
         };
         let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,7 +145,12 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
                 jobs.clear();
             }
         }
-        records = workers::scan_all(&shared, jobs, parallel, &mut w, progress, a.bandwidth)?;
+        let result = workers::scan_all(&shared, jobs, parallel, &mut w, progress, a.bandwidth);
+        summary.set(
+            "retries",
+            shared.retries.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        records = result?;
     }
     w.finish()?;
     summary.set("records", records).set("complete", true);

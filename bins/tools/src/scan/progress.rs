@@ -61,7 +61,7 @@ impl Progress {
         self
     }
 
-    pub fn update(&mut self, records: u64, bytes: u64) {
+    pub fn update(&mut self, records: u64, bytes: u64, retries: u64) {
         self.bar.set(records, bytes);
         if let Some(m) = &self.metrics {
             if self.last_metrics.elapsed() >= as_cli::metrics::PERIOD {
@@ -69,6 +69,7 @@ impl Progress {
                 let c = as_cli::metrics::Counts {
                     records,
                     bytes,
+                    retries,
                     ..Default::default()
                 };
                 if let Ok(mut m) = m.lock() {

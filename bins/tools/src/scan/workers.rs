@@ -71,7 +71,7 @@ pub fn scan_all<W: std::io::Write>(
             write_error = Some(e);
             break;
         }
-        progress.update(written, bytes);
+        progress.update(written, bytes, shared.retries.load(Ordering::Relaxed));
     }
     drop(out_rx);
     for h in handles {
