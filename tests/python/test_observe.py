@@ -196,9 +196,13 @@ def test_json_logs_and_metrics_of_a_backup_and_a_restore(home, tmp_path):
         # Partitions 0-99 answer "unavailable" to the first scan: the backup retries them.
         s.info("testd-fault:unavailable=0-99;times=1")
         r = subprocess.run([ASBACKUP, "-h", s.host, "-n", "test", "-d", str(bk), "--log-json",
-                            "--metrics-file", str(prom)], capture_output=True, text=True)
+                            "--log-level", "debug", "--metrics-file", str(prom)],
+                           capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         logs = json_lines(r.stderr)
+        # The retry is an event with its figures as fields.
+        retries = [o for o in logs if o.get("retry") == 1]
+        assert retries and retries[0]["partitions"] == 100 and retries[0]["level"] == "debug", logs
         assert {"as-scan", "as-split", "asbackup"} <= {o["tool"] for o in logs}
         done = [o for o in logs if o["tool"] == "asbackup" and o["message"].startswith("Backed up")]
         assert done and done[0]["records"] == 1000

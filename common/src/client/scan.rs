@@ -188,13 +188,16 @@ impl ScanShared {
                         }
                     }
                     Err(e) if e.retryable() => {
-                        self.debug(|| {
-                            format!(
-                                "{}: {e}; its {} partition(s) go to their next copy",
-                                self.node_name(node),
+                        if self.spec.debug {
+                            let node = self.node_name(node);
+                            tracing::debug!(
+                                %node,
+                                partitions = parts.len(),
+                                error = %e,
+                                "{node}: {e}; its {} partition(s) go to their next copy",
                                 parts.len()
-                            )
-                        });
+                            );
+                        }
                         for p in &parts {
                             if let Some(part) = pending.get_mut(p) {
                                 part.sequence += 1;
@@ -228,13 +231,16 @@ impl ScanShared {
                 )));
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
-            self.debug(|| {
-                format!(
+            if self.spec.debug {
+                tracing::debug!(
+                    retry = attempt,
+                    partitions = pending.len(),
+                    namespace = %self.spec.namespace,
                     "retry {attempt} of {}: {} partition(s), after their last digest",
                     self.spec.max_retries,
                     pending.len()
-                )
-            });
+                );
+            }
             std::thread::sleep(self.spec.sleep_between_retries);
             let mut c = self.cluster.write().unwrap();
             let _ = c.refresh(&self.spec.namespace);
