@@ -120,11 +120,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if stdin {
                 let mut all = Vec::new();
                 std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut all)?;
-                command_line.extend(
-                    all.split(|b| *b == 0)
-                        .filter(|a| !a.is_empty())
-                        .map(|a| String::from_utf8_lossy(a).into_owned()),
-                );
+                // Each argument ends with a NUL (an empty one included).
+                if let Some(body) = all.strip_suffix(&[0]) {
+                    command_line.extend(
+                        body.split(|b| *b == 0)
+                            .map(|a| String::from_utf8_lossy(a).into_owned()),
+                    );
+                }
             }
             let mut out = std::io::stdout().lock();
             for opt in sections::options(section, &command_line)? {
