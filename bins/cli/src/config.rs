@@ -258,7 +258,7 @@ impl Entry {
 
 /// The sections a tool reads: `[cluster]` when it connects to one (it has `--host`), then its
 /// own (`[as-scan]`, ...).
-pub fn sections_of<'a>(tool: &'a str, cmd: &Command) -> Vec<&'a str> {
+fn sections_of<'a>(tool: &'a str, cmd: &Command) -> Vec<&'a str> {
     let connects = cmd.get_arguments().any(|a| a.get_long() == Some("host"));
     let mut v = Vec::new();
     if connects {
@@ -281,25 +281,19 @@ pub fn resolve(
         return Ok(argv);
     }
     // What the command line (or an option's variable) sets, as the tool's own parser reads it
-    // (short clusters, values that look like options); the tokens themselves when it cannot
-    // parse them (help, a mistake it will report itself).
-    let parsed = cmd
-        .clone()
-        .ignore_errors(true)
-        .try_get_matches_from(&argv)
-        .ok();
+    // (short clusters, values that look like options). It fails only to show the help or the
+    // version, which no file changes.
+    let Ok(given) = cmd.clone().ignore_errors(true).try_get_matches_from(&argv) else {
+        return Ok(argv);
+    };
     let mut front = Vec::new();
     for e in &entries {
         let arg =
             find_arg(cmd, &e.key).ok_or_else(|| e.error(format!("unknown key for {tool}")))?;
-        let set = match &parsed {
-            Some(m) => matches!(
-                m.value_source(arg.get_id().as_str()),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            ),
-            None => given(arg, &argv[1.min(argv.len())..]),
-        };
-        if set {
+        if matches!(
+            given.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
             continue;
         }
         front.extend(as_options(cmd, arg, e)?);
@@ -316,7 +310,7 @@ pub fn resolve(
 }
 
 /// The argument whose long name (or one of its aliases) is `key`, ignoring case.
-pub fn find_arg<'c>(cmd: &'c Command, key: &str) -> Option<&'c Arg> {
+fn find_arg<'c>(cmd: &'c Command, key: &str) -> Option<&'c Arg> {
     cmd.get_arguments()
         .filter(|a| !a.is_positional())
         .find(|a| {
@@ -324,43 +318,6 @@ pub fn find_arg<'c>(cmd: &'c Command, key: &str) -> Option<&'c Arg> {
                 || a.get_all_aliases()
                     .is_some_and(|v| v.iter().any(|l| l.eq_ignore_ascii_case(key)))
         })
-}
-
-/// Whether the command line (or the option's environment variable) already sets `arg`.
-fn given(arg: &Arg, args: &[OsString]) -> bool {
-    if let Some(var) = arg.get_env() {
-        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-            return true;
-        }
-    }
-    let mut longs: Vec<&str> = arg.get_long().into_iter().collect();
-    longs.extend(arg.get_all_aliases().unwrap_or_default());
-    on_command_line(args, &longs, arg.get_short())
-}
-
-/// Whether `args` (before a `--`) give an option by one of its long names (`--long`,
-/// `--long=V`) or its short one (`-s`, `-sV`).
-fn on_command_line<S: AsRef<std::ffi::OsStr>>(
-    args: &[S],
-    longs: &[&str],
-    short: Option<char>,
-) -> bool {
-    let args = args.iter().map(|a| a.as_ref().to_string_lossy());
-    for a in args {
-        if a == "--" {
-            break;
-        }
-        if let Some(l) = a.strip_prefix("--") {
-            if longs.contains(&l.split('=').next().unwrap_or(l)) {
-                return true;
-            }
-        } else if let (Some(s), Some(rest)) = (short, a.strip_prefix('-')) {
-            if rest.starts_with(s) {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// The options a key stands for, its value checked as the command line's would be.
