@@ -27,6 +27,24 @@ pub fn is_cloud(path: &str) -> bool {
     Url::parse(path, true).is_ok()
 }
 
+/// What kind of place a backup is in (the metrics' `destination` label): a directory or one
+/// file (`-d`/`-o`, `-i` for a restore), `-` standard input or output, s3, gcs or azure for a
+/// cloud URL of either; none of them, a record stream.
+pub fn kind(directory: Option<&str>, file: Option<&str>, stdio: &'static str) -> &'static str {
+    let place = directory.or(file);
+    match place.map(|p| Url::parse(p, true)) {
+        Some(Ok((url, _))) => match url.scheme {
+            crate::cloud::Scheme::S3 => "s3",
+            crate::cloud::Scheme::Gs => "gcs",
+            crate::cloud::Scheme::Az => "azure",
+        },
+        _ if place == Some("-") => stdio,
+        _ if directory.is_some() => "directory",
+        _ if file.is_some() => "file",
+        _ => "stream",
+    }
+}
+
 /// The options that say which backup to read and how its files are written.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackupArgs {

@@ -35,23 +35,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use writer::{WriteOptions, WriteState, Writer};
 
-/// Where the backup comes from, for the metrics' `destination` label.
-fn source_kind(b: &crate::backup::BackupArgs) -> String {
-    let place = b.directory.as_deref().or(b.input_file.as_deref());
-    match place {
-        Some(p) if crate::backup::is_cloud(p) => match &p[..2].to_ascii_lowercase()[..] {
-            "s3" => "s3".into(),
-            "gs" => "gcs".into(),
-            _ => "azure".into(),
-        },
-        Some("-") => "stdin".into(),
-        Some(_) if b.directory.is_some() => "directory".into(),
-        Some(_) => "file".into(),
-        None if !b.directory_list.is_empty() => "directory".into(),
-        None => "stream".into(),
-    }
-}
-
 /// 2010-01-01T00:00:00Z, the server's epoch for expiries.
 const CITRUSLEAF_EPOCH: u64 = 1_262_304_000;
 
@@ -72,7 +55,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 }
                 .into(),
                 namespace: a.namespace.clone().unwrap_or_default(),
-                destination: source_kind(&a.backup),
+                destination: {
+                    let b = &a.backup;
+                    let dir = b
+                        .directory
+                        .as_deref()
+                        .or(b.directory_list.first().map(String::as_str));
+                    crate::backup::kind(dir, b.input_file.as_deref(), "stdin").into()
+                },
             };
             Arc::new(std::sync::Mutex::new(as_cli::metrics::Metrics::new(
                 p, labels, None,

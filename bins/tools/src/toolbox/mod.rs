@@ -50,6 +50,16 @@ enum Cmd {
         /// Fields for the JSON log: KEY=VALUE (a number when VALUE is one).
         fields: Vec<String>,
     },
+    /// Print what kind of place a backup is in, as the metrics' `destination` label names it:
+    /// directory, file, stdout, s3, gcs or azure.
+    Destination {
+        /// The backup directory or cloud prefix (-d).
+        #[arg(short = 'd', long)]
+        directory: Option<String>,
+        /// The backup file or cloud object (-o; `-` is standard output).
+        #[arg(short = 'o', long)]
+        output_file: Option<String>,
+    },
     /// Write a run's metrics file (Prometheus text format, atomically), keeping the last success
     /// time and the failure count the file holds.
     Metrics {
@@ -158,6 +168,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 })
                 .collect();
             as_cli::log::write(&tool, level, &message, fields);
+            Ok(())
+        }
+        Cmd::Destination {
+            directory,
+            output_file,
+        } => {
+            // asbackup without -d or -o writes to standard output.
+            let file = output_file
+                .as_deref()
+                .or(directory.is_none().then_some("-"));
+            let kind = crate::backup::kind(directory.as_deref(), file, "stdout");
+            writeln!(std::io::stdout(), "{kind}")?;
             Ok(())
         }
         Cmd::Metrics {
