@@ -249,6 +249,7 @@ fn as_encode_rejects_an_unknown_bin_type() {
         producer: "test".into(),
         scope: String::new(),
         append: false,
+        origin: None,
     };
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     let mut r = Record {

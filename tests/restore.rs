@@ -235,6 +235,7 @@ fn header(ns: &str) -> Header {
         producer: "restore test".into(),
         scope: "test".into(),
         append: false,
+        origin: None,
     }
 }
 

@@ -177,6 +177,7 @@ fn to_stream(b: &Backup) -> Vec<u8> {
         producer: "proptest".into(),
         scope: String::new(),
         append: false,
+        origin: None,
     };
     let mut w = StreamWriter::new(Vec::new(), &h).unwrap();
     for s in &b.sindexes {

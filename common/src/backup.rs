@@ -13,8 +13,7 @@
 //! every file they list present.
 
 use crate::layout;
-use crate::shards::{self, Manifest};
-use std::collections::BTreeSet;
+use crate::manifest::{self, FileEntry, Manifest};
 use std::path::Path;
 
 /// Where backup files live: a local directory, or a cloud prefix (implemented by the tools that
@@ -55,7 +54,7 @@ pub enum BackupError {
     },
     #[error("{0} holds no *.asb files")]
     NoFiles(String),
-    #[error("{dir} is not a whole sharded backup: {}", problems.join("; "))]
+    #[error("{dir} is not a whole backup: {}", problems.join("; "))]
     NotWhole { dir: String, problems: Vec<String> },
     #[error("{path}: {why}")]
     Manifest { path: String, why: String },
@@ -82,6 +81,8 @@ pub struct BackupFile {
     pub path: Option<String>,
     /// Bytes, when known.
     pub size: Option<u64>,
+    /// What its manifest says of it (size, digests, records), when it has one.
+    pub entry: Option<FileEntry>,
 }
 
 impl BackupFile {
@@ -96,8 +97,9 @@ impl BackupFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSet {
     pub files: Vec<BackupFile>,
-    /// How many shard manifests were checked (0: not a sharded backup).
-    pub shards: usize,
+    /// The manifests read (path, manifest): one, or one per shard. Empty: a backup without a
+    /// manifest, whose integrity nothing can check.
+    pub manifests: Vec<(String, Manifest)>,
     /// Why this is not a whole backup, when opened with `allow_incomplete` (empty: whole as far
     /// as its layout tells).
     pub incomplete: Vec<String>,
@@ -113,22 +115,36 @@ impl BackupSet {
     ) -> Result<BackupSet, BackupError> {
         let mut set = BackupSet {
             files: Vec::new(),
-            shards: 0,
+            manifests: Vec::new(),
             incomplete: Vec::new(),
         };
         match source {
             Source::Stdin => set.files.push(BackupFile {
                 path: None,
                 size: None,
+                entry: None,
             }),
-            Source::File(p) => set.files.push(BackupFile {
-                path: Some(p.clone()),
-                size: storage.size(p),
-            }),
+            Source::File(p) => set.add_file(p, storage, allow_incomplete)?,
             Source::Dir(d) => set.add_dirs(std::slice::from_ref(d), storage, allow_incomplete)?,
             Source::DirList(ds) => set.add_dirs(ds, storage, allow_incomplete)?,
         }
         Ok(set)
+    }
+
+    /// Whether a manifest describes the backup (its digests can be checked).
+    pub fn has_manifest(&self) -> bool {
+        !self.manifests.is_empty()
+    }
+
+    /// How the backup's files are stored, as its manifest says.
+    pub fn stored(&self) -> Option<&manifest::Stored> {
+        self.manifests.first().map(|(_, m)| &m.stored)
+    }
+
+    /// Records in all, as the manifests say.
+    pub fn manifest_records(&self) -> Option<u64> {
+        self.has_manifest()
+            .then(|| self.manifests.iter().map(|(_, m)| m.totals.records).sum())
     }
 
     /// Bytes in all, when every size is known.
@@ -136,7 +152,59 @@ impl BackupSet {
         self.files.iter().map(|f| f.size).sum()
     }
 
-    /// The files of one or several directories, in order; their shard manifests, if any, are
+    /// One file, with the manifest beside it (FILE.manifest) if there is one.
+    fn add_file(
+        &mut self,
+        path: &str,
+        storage: &dyn Storage,
+        allow_incomplete: bool,
+    ) -> Result<(), BackupError> {
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
+            None => (".", path),
+        };
+        let mut file = BackupFile {
+            path: Some(path.to_string()),
+            size: storage.size(path),
+            entry: None,
+        };
+        let mpath = manifest::beside(path);
+        let mname = manifest::beside(name);
+        // A listing tells whether it is there (a cloud's read does not tell missing from failed).
+        let listed = storage.list(dir).unwrap_or_default();
+        if let Some(e) = listed.iter().find(|e| e.name == name) {
+            file.size = Some(e.size);
+        }
+        if listed.iter().any(|e| e.name == mname) {
+            let m = read_manifest(&mpath, storage)?;
+            let entries = [Entry {
+                name: name.to_string(),
+                size: file.size.unwrap_or(0),
+            }];
+            // The manifest's one file is this one, under whatever name it now has.
+            let mut m2 = m.clone();
+            if let [only] = m2.files.as_mut_slice() {
+                only.name = name.to_string();
+            }
+            let problems = manifest::check_dir(&[(mname.clone(), m2.clone())], &entries);
+            if !problems.is_empty() {
+                let e = BackupError::NotWhole {
+                    dir: path.to_string(),
+                    problems,
+                };
+                if !allow_incomplete {
+                    return Err(e);
+                }
+                self.incomplete.push(e.to_string());
+            }
+            file.entry = m2.files.first().cloned();
+            self.manifests.push((mpath, m));
+        }
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// The files of one or several directories, in order; their manifests, if any, are
     /// checked together (the shards of one backup may sit in several directories).
     fn add_dirs(
         &mut self,
@@ -144,7 +212,7 @@ impl BackupSet {
         storage: &dyn Storage,
         allow_incomplete: bool,
     ) -> Result<(), BackupError> {
-        let (mut manifests, mut names) = (Vec::new(), BTreeSet::new());
+        let (mut manifests, mut entries) = (Vec::new(), Vec::new());
         for dir in dirs {
             let layout = DirLayout::read(dir, storage)?;
             if let Some(e) = layout.unfinished(dir, storage) {
@@ -157,18 +225,23 @@ impl BackupSet {
                 return Err(BackupError::NoFiles(dir.to_string()));
             }
             manifests.extend(layout.read_manifests(dir, storage)?);
-            names.extend(layout.files.iter().map(|e| e.name.clone()));
+            entries.extend(layout.files.iter().cloned());
             self.files
                 .extend(layout.files.into_iter().map(|e| BackupFile {
                     path: Some(join(dir, &e.name)),
                     size: Some(e.size),
+                    entry: None,
                 }));
         }
         if manifests.is_empty() {
             return Ok(());
         }
-        self.shards = manifests.len();
-        let problems = shards::check(&manifests, &names);
+        for f in &mut self.files {
+            let name = f.name().rsplit('/').next().unwrap_or_default();
+            f.entry = manifests.iter().find_map(|(_, m)| m.file(name).cloned());
+        }
+        let problems = manifest::check_dir(&manifests, &entries);
+        self.manifests = manifests;
         if !problems.is_empty() {
             let e = BackupError::NotWhole {
                 dir: dirs.join(", "),
@@ -201,7 +274,7 @@ pub struct DirLayout {
     pub markers: Vec<String>,
     /// Resume states (`PREFIX.asb.state`).
     pub states: Vec<String>,
-    /// Shard manifests (`PREFIX.manifest`).
+    /// Manifests (`PREFIX.manifest`).
     pub manifests: Vec<String>,
 }
 
@@ -224,7 +297,7 @@ impl DirLayout {
                 l.markers.push(e.name);
             } else if n.ends_with(layout::DIR_STATE) {
                 l.states.push(e.name);
-            } else if n.ends_with(shards::SUFFIX) {
+            } else if n.ends_with(manifest::SUFFIX) {
                 l.manifests.push(e.name);
             } else if n.ends_with(layout::ASB) {
                 l.files.push(e);
@@ -287,24 +360,26 @@ impl DirLayout {
         })
     }
 
-    /// The shard manifests, read and parsed.
+    /// The manifests, read and parsed (name, manifest).
     pub fn read_manifests(
         &self,
         dir: &str,
         storage: &dyn Storage,
     ) -> Result<Vec<(String, Manifest)>, BackupError> {
-        let mut manifests = Vec::new();
-        for name in &self.manifests {
-            let path = join(dir, name);
-            let text = storage.read_small(&path)?;
-            let m = Manifest::parse(&text).map_err(|why| BackupError::Manifest {
-                path: path.clone(),
-                why,
-            })?;
-            manifests.push((name.clone(), m));
-        }
-        Ok(manifests)
+        self.manifests
+            .iter()
+            .map(|name| Ok((name.clone(), read_manifest(&join(dir, name), storage)?)))
+            .collect()
     }
+}
+
+/// A manifest, read and parsed; one that cannot be is an error naming it.
+pub fn read_manifest(path: &str, storage: &dyn Storage) -> Result<Manifest, BackupError> {
+    let text = storage.read_small(path)?;
+    Manifest::parse(&text).map_err(|e| BackupError::Manifest {
+        path: path.to_string(),
+        why: e.to_string(),
+    })
 }
 
 /// Local directories and files.
@@ -420,7 +495,7 @@ mod tests {
         let s = open(&m, Source::Dir("d/".into())).unwrap();
         assert_eq!(paths(&s), ["d/ns_00000.asb", "d/ns_00001.asb"]);
         assert_eq!(s.total_size(), Some(3));
-        assert_eq!(s.shards, 0);
+        assert!(!s.has_manifest());
 
         // absctl: the metadata file first, whatever its name sorts as.
         let m = Mem::with(&[
@@ -484,18 +559,23 @@ mod tests {
         assert!(e.to_string().contains("(bar.asb.state)"), "{e}");
     }
 
-    fn manifest(k: u32, n: u32, files: &[&str]) -> String {
-        let (b, c) = crate::scope::Shard { k, n }.range();
-        let scope = format!("namespace=test partitions={b}-{c} shard={k}/{n}");
-        Manifest::of_scope(&scope, 1, 1, files.iter().map(|f| f.to_string()).collect())
-            .unwrap()
-            .to_json()
+    /// Shard K/N's manifest of its one empty file `sK_00000.asb`.
+    fn manifest(k: u32, n: u32) -> String {
+        let shard = crate::scope::Shard { k, n };
+        let (begin, count) = shard.range();
+        let scope = crate::scope::Scope {
+            namespace: "test".into(),
+            partitions: vec![crate::client::filter::PartFilter::Range { begin, count }],
+            shard: Some(shard),
+            ..Default::default()
+        };
+        crate::manifest::example(&format!("s{k}"), 0, scope).to_json()
     }
 
     #[test]
     fn sharded_directories_whole_missing_and_overlapping() {
-        let m1 = manifest(1, 2, &["s1_00000.asb"]);
-        let m2 = manifest(2, 2, &["s2_00000.asb"]);
+        let m1 = manifest(1, 2);
+        let m2 = manifest(2, 2);
         let whole = Mem::with(&[
             ("d/s1_00000.asb", ""),
             ("d/s2_00000.asb", ""),
@@ -503,14 +583,15 @@ mod tests {
             ("d/s2.manifest", &m2),
         ]);
         let s = open(&whole, Source::Dir("d".into())).unwrap();
-        assert_eq!(s.shards, 2);
+        assert_eq!(s.manifests.len(), 2);
         assert_eq!(paths(&s), ["d/s1_00000.asb", "d/s2_00000.asb"]);
+        assert_eq!(s.files[1].entry.as_ref().unwrap().name, "s2_00000.asb");
 
         let missing = Mem::with(&[("d/s1_00000.asb", ""), ("d/s1.manifest", &m1)]);
         let e = open(&missing, Source::Dir("d".into())).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "d is not a whole sharded backup: shard 2/2 is missing (partitions 2048-4095)"
+            "d is not a whole backup: shard 2/2 is missing (partitions 2048-4095)"
         );
 
         let twice = Mem::with(&[
@@ -533,7 +614,8 @@ mod tests {
         ]);
         let e = open(&file_gone, Source::Dir("d".into())).unwrap_err();
         assert!(
-            e.to_string().contains("s2_00000.asb, listed by shard 2/2"),
+            e.to_string()
+                .contains("s2_00000.asb is missing (listed in s2.manifest)"),
             "{e}"
         );
 
@@ -545,7 +627,7 @@ mod tests {
             ("b/s2.manifest", &m2),
         ]);
         let s = open(&apart, Source::DirList(vec!["a".into(), "b".into()])).unwrap();
-        assert_eq!((s.shards, s.files.len()), (2, 2));
+        assert_eq!((s.manifests.len(), s.files.len()), (2, 2));
         let e = open(&apart, Source::Dir("a".into())).unwrap_err();
         assert!(e.to_string().contains("shard 2/2 is missing"), "{e}");
 
@@ -553,7 +635,7 @@ mod tests {
         let e = open(&bad, Source::Dir("d".into())).unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("d/s1.manifest: not a shard manifest"),
+                .starts_with("d/s1.manifest: not a backup manifest"),
             "{e}"
         );
     }

@@ -18,6 +18,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// As asbackup's --encrypt takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Aes128 => "aes128",
+            Mode::Aes256 => "aes256",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Mode> {
         match s.to_ascii_lowercase().as_str() {
             "aes128" => Some(Mode::Aes128),
@@ -129,6 +137,35 @@ impl Key {
             .decode_to_vec(value.trim())
             .map_err(|_| CryptError::Key("the key variable is not base64".into()))?;
         Ok(Key::from_material(&bytes, mode))
+    }
+
+    /// The mode the key is for (its length).
+    pub fn mode(&self) -> Mode {
+        match self.bytes.len() {
+            16 => Mode::Aes128,
+            _ => Mode::Aes256,
+        }
+    }
+
+    /// A key for the manifest's HMAC of the stored bytes, derived from the AES key (never the
+    /// AES key itself: a MAC key and a cipher key are kept apart).
+    pub fn mac_key(&self) -> [u8; 32] {
+        self.derive(b"as-tools backup manifest: file HMAC key")
+    }
+
+    /// Names the key without revealing it: 16 hex digits derived from it, written in the
+    /// manifest, compared before a restore or a check reads a byte.
+    pub fn check_value(&self) -> String {
+        hex::encode(&self.derive(b"as-tools backup manifest: key check value")[..8])
+    }
+
+    /// HMAC-SHA-256 of `label` under the AES key.
+    fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut m =
+            <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("any key length");
+        m.update(label);
+        m.finalize().into_bytes().into()
     }
 
     fn ecb(&self, block: &mut [u8; 16], encrypt: bool) {

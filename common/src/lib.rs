@@ -4,6 +4,7 @@
 //! - [`stream`]: the framed record stream that connects the tools;
 //! - [`asb`]: the ASB text backup format, encoder and decoder;
 //! - [`backup`]: what a backup is (its files, their order, whether they are whole);
+//! - [`manifest`]: what proves a backup whole (checksums, counts, scope, how it is stored);
 //! - [`gen`]: a seedable generator of realistic records for tests and benchmarks.
 
 pub mod asb;
@@ -15,9 +16,9 @@ pub mod estimate;
 pub mod fuzzing;
 pub mod gen;
 pub mod layout;
+pub mod manifest;
 pub mod record;
 pub mod scope;
-pub mod shards;
 pub mod state;
 pub mod stream;
 pub mod wire;

@@ -3,9 +3,13 @@
 //! defined here, once.
 
 use crate::client::filter::PartFilter;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// As data (a manifest's `scope`): every field by name, partition filters as `{"begin",
+/// "count"}` or `{"after": DIGEST}`, the shard as `"K/N"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Scope {
     pub namespace: String,
     /// Only these sets (none: all).
@@ -13,16 +17,20 @@ pub struct Scope {
     /// Only these bins (none: all).
     pub bins: Vec<String>,
     /// Partition filters (none: all 4096 partitions).
+    #[serde(with = "filters")]
     pub partitions: Vec<PartFilter>,
     /// The times as given (`-a`, `-b`): the same text resumes the same scope.
     pub modified_after: Option<String>,
     pub modified_before: Option<String>,
     pub no_ttl_only: bool,
     pub no_bins: bool,
+    /// A filter expression applied to every record (base64 of the packed expression).
+    pub filter_exp: Option<String>,
     /// 0: all records.
     pub max_records: u64,
     /// One shard of a backup spread over hosts (`--shard K/N`): its partitions are in
     /// `partitions`, the scope of the whole backup is the rest.
+    #[serde(with = "shard_text")]
     pub shard: Option<Shard>,
 }
 
@@ -109,6 +117,9 @@ impl fmt::Display for Scope {
         if self.no_bins {
             f.write_str(" no-bins")?;
         }
+        if let Some(e) = &self.filter_exp {
+            write!(f, " filter-exp={e}")?;
+        }
         if self.max_records > 0 {
             write!(f, " max-records={}", self.max_records)?;
         }
@@ -116,6 +127,84 @@ impl fmt::Display for Scope {
             write!(f, " shard={sh}")?;
         }
         Ok(())
+    }
+}
+
+mod filters {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Data {
+        Range { begin: u16, count: u16 },
+        After { after: String },
+    }
+
+    /// A binary form (a stream header's MessagePack) by position: (begin, count, digest).
+    type Binary = (u16, u16, Option<serde_bytes::ByteBuf>);
+
+    pub fn serialize<S: Serializer>(v: &[PartFilter], s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            let data: Vec<Binary> = v
+                .iter()
+                .map(|p| match *p {
+                    PartFilter::Range { begin, count } => (begin, count, None),
+                    PartFilter::After(d) => (0, 0, Some(serde_bytes::ByteBuf::from(d.to_vec()))),
+                })
+                .collect();
+            return data.serialize(s);
+        }
+        let data: Vec<Data> = v
+            .iter()
+            .map(|p| match *p {
+                PartFilter::Range { begin, count } => Data::Range { begin, count },
+                PartFilter::After(d) => Data::After {
+                    after: base64_simd::STANDARD.encode_to_string(d),
+                },
+            })
+            .collect();
+        data.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PartFilter>, D::Error> {
+        let digest = |b: Vec<u8>| {
+            b.try_into()
+                .map(PartFilter::After)
+                .map_err(|_| serde::de::Error::custom("a digest of another length"))
+        };
+        if !d.is_human_readable() {
+            return Vec::<Binary>::deserialize(d)?
+                .into_iter()
+                .map(|(begin, count, after)| match after {
+                    Some(b) => digest(b.into_vec()),
+                    None => Ok(PartFilter::Range { begin, count }),
+                })
+                .collect();
+        }
+        Vec::<Data>::deserialize(d)?
+            .into_iter()
+            .map(|x| match x {
+                Data::Range { begin, count } => Ok(PartFilter::Range { begin, count }),
+                Data::After { after } => match base64_simd::STANDARD.decode_to_vec(&after) {
+                    Ok(b) => digest(b),
+                    Err(_) => Err(serde::de::Error::custom(format!("bad digest {after:?}"))),
+                },
+            })
+            .collect()
+    }
+}
+
+mod shard_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Option<Shard>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|sh| sh.to_string()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Shard>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| Shard::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -140,6 +229,16 @@ mod tests {
             s.to_string(),
             "namespace=test sets=a,b partitions=0-10 no-bins max-records=5"
         );
+        let data = Scope {
+            partitions: vec![s.partitions[0], PartFilter::After([3; 20])],
+            shard: Some(Shard { k: 1, n: 2 }),
+            ..s.clone()
+        };
+        let json = serde_json::to_string(&data).unwrap();
+        assert!(json.contains(r#""shard":"1/2""#) && json.contains(r#"{"begin":0,"count":10}"#));
+        assert_eq!(serde_json::from_str::<Scope>(&json).unwrap(), data);
+        let bin = rmp_serde::to_vec(&data).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Scope>(&bin).unwrap(), data);
     }
 
     #[test]

@@ -76,6 +76,21 @@ pub struct BackupState {
     /// What the backup is written into (a resume must be written into the same).
     #[serde(default)]
     pub kind: Kind,
+    /// When the first run's scan started (the manifest's `started`).
+    #[serde(default)]
+    pub started: Option<String>,
+    /// Records of each partition in the complete files (empty in states from before it was
+    /// kept).
+    #[serde(default)]
+    pub counts: Vec<u64>,
+    /// The complete files, as the manifest lists them (a directory's or a sink's).
+    #[serde(default)]
+    pub entries: Vec<crate::manifest::FileEntry>,
+    /// The indexes and UDF modules of the first file, once it is complete.
+    #[serde(default)]
+    pub indexes: Vec<String>,
+    #[serde(default)]
+    pub udfs: Vec<String>,
 }
 
 /// What a backup is written into; kept in the state as its name, so states stay readable.
@@ -142,6 +157,11 @@ impl BackupState {
             resumes: 0,
             file_len: 0,
             kind: Kind::Unrecorded,
+            started: None,
+            counts: vec![0; PARTITIONS as usize],
+            entries: Vec::new(),
+            indexes: Vec::new(),
+            udfs: Vec::new(),
         }
     }
 

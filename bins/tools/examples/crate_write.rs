@@ -20,6 +20,7 @@ fn gen(n: u64, path: &str) {
         producer: "crate_write".into(),
         scope: "bench".into(),
         append: false,
+        origin: None,
     };
     let mut w = StreamWriter::new(out, &header).unwrap();
     for k in 0..n as i64 {

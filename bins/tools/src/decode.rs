@@ -30,14 +30,16 @@ use std::path::{Path, PathBuf};
 #[command(name = "as-decode", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
     /// Parse the whole backup and report counts instead of writing a stream. A directory
-    /// holding shard manifests (PREFIX.manifest, asbackup --shard) is valid only when they
-    /// cover every partition exactly once and every file they list is there (one line naming
-    /// each missing or overlapping shard, and each missing file).
+    /// holding manifests (PREFIX.manifest) is valid only when they list exactly the files
+    /// there at their sizes and, for shards (asbackup --shard), cover every partition exactly
+    /// once (one line naming each missing, resized or unlisted file and each missing or
+    /// overlapping shard). The files' digests are as-verify's to check.
     #[arg(long)]
     pub validate: bool,
 
-    /// With --validate on a directory or a cloud prefix: check only the shard manifests and that
-    /// the files they list are there, without reading the files (quick, before a restore).
+    /// With --validate on a directory or a cloud prefix: check only the manifests and that the
+    /// files they list are there at their sizes, without reading the files (quick, before a
+    /// restore).
     #[arg(long, requires = "validate")]
     pub shards_only: bool,
 
@@ -86,6 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let file = BackupFile {
         path: path.map(|p| p.to_string_lossy().into_owned()),
         size: None,
+        entry: None,
     };
     let input = layers.open(&file, None).with_context(|| name.clone())?;
     let mut reader = AsbReader::new(input).with_context(|| name.clone())?;
@@ -96,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         producer: format!("as-decode {}", as_common::VERSION),
         scope: format!("ASB file {name} (version {})", h.version),
         append: false,
+        origin: None,
     };
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;
@@ -140,13 +144,10 @@ fn validate(args: &Args) -> anyhow::Result<()> {
             return Err(Usage("--shards-only needs a directory or a cloud prefix".into()).into());
         };
         let set = crate::backup::open(&source, &reader, false)?;
-        if set.shards == 0 {
-            return Err(BadInput(format!("{dir} holds no shard manifests")).into());
+        if !set.has_manifest() {
+            return Err(BadInput(format!("{dir} holds no manifest")).into());
         }
-        println!(
-            "{} shard(s): every partition in exactly one, every file listed present",
-            set.shards
-        );
+        println!("{}", whole(&set));
         return Ok(());
     }
     let set = crate::backup::open(&source, &reader, false)?;
@@ -193,11 +194,8 @@ pub fn validate_set(set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
     if failed > 0 {
         return Err(BadInput(format!("{failed} of {} file(s) are not valid", files.len())).into());
     }
-    if set.shards > 0 {
-        println!(
-            "{} shard(s): every partition in exactly one, every file listed present",
-            set.shards
-        );
+    if set.has_manifest() {
+        println!("{}", whole(set));
     } else if files.len() > 1 && first_files != 1 {
         tracing::warn!(
             "{first_files} of {} files carry '# first-file' (a backup has one)",
@@ -212,6 +210,23 @@ pub fn validate_set(set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
         files.len()
     );
     Ok(())
+}
+
+/// What opening a backup with manifests proved.
+fn whole(set: &BackupSet) -> String {
+    let shards = set
+        .manifests
+        .iter()
+        .filter(|(_, m)| m.scope.shard.is_some())
+        .count();
+    let mut s = format!(
+        "{} manifest(s): every file listed present at its size",
+        set.manifests.len()
+    );
+    if shards > 0 {
+        s += &format!(", {shards} shard(s) with every partition in exactly one");
+    }
+    s
 }
 
 /// Parses one file whole: its counts, and whether it carries `# first-file`.

@@ -42,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         producer: format!("as-gen {}", as_common::VERSION),
         scope: format!("{} generated records, seed {}", args.count, args.seed),
         append: false,
+        origin: None,
     };
     let out = BufWriter::with_capacity(CHUNK, binary_stdout("a record stream")?);
     let mut w = StreamWriter::new(out, &header)?;

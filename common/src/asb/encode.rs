@@ -75,7 +75,9 @@ impl<W: Write> AsbWriter<W> {
 
     /// `Version 3.1`, `# namespace` (when known) and `# first-file` (for the first file only).
     pub fn header(&mut self, namespace: Option<&[u8]>, first_file: bool) -> io::Result<()> {
-        self.buf.extend_from_slice(b"Version 3.1\n");
+        self.buf.extend_from_slice(b"Version ");
+        self.buf.extend_from_slice(super::VERSION.as_bytes());
+        self.buf.push(b'\n');
         if let Some(ns) = namespace {
             self.buf.extend_from_slice(b"# namespace ");
             escape_into(&mut self.buf, ns);

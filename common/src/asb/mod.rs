@@ -10,6 +10,9 @@ pub use encode::{escape_into, AsbWriter, EncodeError};
 
 use crate::record::particle;
 
+/// The ASB version this toolkit writes (`Version 3.1`, as asbackup 4.x does).
+pub const VERSION: &str = "3.1";
+
 /// Written by as-encode where a record would start when its input failed. `#` is not a valid
 /// block start after the header, so every reader stops there instead of restoring a partial
 /// backup as if it were whole.

@@ -53,7 +53,7 @@ impl Kind {
 }
 
 /// First frame of every stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Header {
     /// Namespace of the backup; `None` only for ASB files that carried no `# namespace` line.
     #[serde(with = "serde_bytes")]
@@ -66,9 +66,52 @@ pub struct Header {
     pub scope: String,
     /// The ASB made of this stream goes on at the end of a file written before (a resumed
     /// single-file backup): it starts with no header lines. Absent (false) in older streams, and
-    /// written only when true, so that older readers read every other stream.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// written only when true or followed by `origin`, so that older readers read every other
+    /// stream.
+    #[serde(default)]
     pub append: bool,
+    /// Where and when a scan read the records (as-scan writes it; a backup's manifest keeps it).
+    #[serde(default)]
+    pub origin: Option<Origin>,
+}
+
+/// What a scan says of itself in its stream's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// When the scan started, UTC RFC 3339 on the scanning host's clock.
+    pub started: String,
+    pub cluster: String,
+    pub nodes: Vec<String>,
+    /// The scope as data (`scope` is its text).
+    pub scope: crate::scope::Scope,
+}
+
+/// By position, as the frames' MessagePack has it: the optional fields only when they carry
+/// something, so a stream without them has the bytes it always had.
+impl Serialize for Header {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let len = match (&self.origin, self.append) {
+            (Some(_), _) => 6,
+            (None, true) => 5,
+            (None, false) => 4,
+        };
+        let mut st = s.serialize_struct("Header", len)?;
+        st.serialize_field(
+            "namespace",
+            &self.namespace.as_deref().map(serde_bytes::Bytes::new),
+        )?;
+        st.serialize_field("first_file", &self.first_file)?;
+        st.serialize_field("producer", &self.producer)?;
+        st.serialize_field("scope", &self.scope)?;
+        if len > 4 {
+            st.serialize_field("append", &self.append)?;
+        }
+        if let Some(o) = &self.origin {
+            st.serialize_field("origin", o)?;
+        }
+        st.end()
+    }
 }
 
 /// Status of a partition in a `PartitionDone` frame.
@@ -264,6 +307,17 @@ pub fn partition_done_of(frame: &[u8]) -> Option<PartitionDone> {
     rmp_serde::from_slice(frame.get(5..frame.len().checked_sub(4)?)?).ok()
 }
 
+/// The name of the index or UDF module a sealed frame defines (None for other frames).
+pub fn metadata_name_of(kind: Kind, frame: &[u8]) -> Option<String> {
+    let body = frame.get(5..frame.len().checked_sub(4)?)?;
+    let name = match kind {
+        Kind::SIndex => rmp_serde::from_slice::<SIndex>(body).ok()?.name,
+        Kind::Udf => rmp_serde::from_slice::<Udf>(body).ok()?.name.to_vec(),
+        _ => return None,
+    };
+    Some(String::from_utf8_lossy(&name).into_owned())
+}
+
 /// Complete frames built away from the writer (e.g. by scan workers) and handed to
 /// [`StreamWriter::batch`] in one piece, with the counts the trailer needs.
 #[derive(Debug, Default)]
@@ -374,6 +428,7 @@ impl<R: Read> StreamReader<R> {
                 producer: String::new(),
                 scope: String::new(),
                 append: false,
+                origin: None,
             },
             buf: Vec::with_capacity(1 << 16),
             crc: 0,
@@ -552,12 +607,23 @@ mod tests {
             producer: "t".into(),
             scope: "s".into(),
             append: false,
+            origin: None,
         };
         assert_eq!(rmp_serde::to_vec(&h).unwrap()[0], 0x94, "fixarray of 4");
         h.append = true;
         let b = rmp_serde::to_vec(&h).unwrap();
         assert_eq!(b[0], 0x95);
         assert!(rmp_serde::from_slice::<Header>(&b).unwrap().append);
+        h.append = false;
+        h.origin = Some(Origin {
+            started: "2026-12-06T00:00:00.000Z".into(),
+            cluster: "c".into(),
+            nodes: vec!["BB9".into()],
+            scope: crate::scope::Scope::default(),
+        });
+        let b = rmp_serde::to_vec(&h).unwrap();
+        assert_eq!(b[0], 0x96);
+        assert_eq!(rmp_serde::from_slice::<Header>(&b).unwrap(), h);
     }
 
     #[test]

@@ -367,6 +367,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
 }
 
 /// What is read: a backup's files, the first one opened, or a record stream.
+#[allow(clippy::large_enum_variant)] // one per restore
 enum Source {
     Files(input::Opened),
     Stream(StreamReader<std::io::BufReader<Box<dyn std::io::Read + Send>>>),

@@ -90,6 +90,7 @@ impl Config {
                 modified_before: a.modified_before.clone(),
                 no_ttl_only: a.no_ttl_only,
                 no_bins: a.no_bins,
+                filter_exp: a.filter_exp.as_ref().map(|e| e.trim().to_string()),
                 max_records: a.max_records,
                 shard: a.shard,
             },

@@ -21,7 +21,7 @@ use as_common::client::filter;
 use as_common::client::scan::ScanShared;
 use as_common::client::{metadata, ClientError};
 use as_common::state::BackupState;
-use as_common::stream::{Header, StreamWriter};
+use as_common::stream::{Header, Origin, StreamWriter};
 use config::Config;
 use progress::Progress;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -80,6 +80,8 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
     if a.check_options {
         return Ok(());
     }
+    // Before the first request: every record last updated before it predates the scan.
+    let started = as_common::manifest::now();
     let cluster = Cluster::discover(
         &config.seeds,
         &a.namespace,
@@ -112,6 +114,12 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
         producer: format!("as-scan {}", as_common::VERSION),
         scope: config.scope.to_string(),
         append: false,
+        origin: Some(Origin {
+            started,
+            cluster: cluster_name(&cluster),
+            nodes: cluster.nodes.iter().map(|n| n.name.clone()).collect(),
+            scope: config.scope.clone(),
+        }),
     };
     if let (Some(st), Some(path)) = (&resumed, &a.resume) {
         if st.scope != header.scope {
@@ -128,7 +136,7 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
     let (indexes, udfs) = metadata_into(a, &cluster, &mut w)?;
     summary.set("indexes", indexes).set("udfs", udfs);
 
-    let started = Instant::now();
+    let clock = Instant::now();
     let mut records = 0;
     if !a.no_records {
         let progress = progress(a, &cluster)?.with_metrics(metrics);
@@ -156,7 +164,7 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
     summary.set("records", records).set("complete", true);
     summary.write(a.summary.as_deref())?;
     if a.verbose() || std::io::stderr().is_terminal() {
-        let secs = started.elapsed().as_secs_f64();
+        let secs = clock.elapsed().as_secs_f64();
         tracing::info!(
             records,
             indexes,
@@ -166,6 +174,17 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
         );
     }
     Ok(())
+}
+
+/// The cluster's name (`cluster-name`; the server answers "null" when none is set), empty when
+/// it has none or the question fails: only a manifest's record of where the backup came from.
+fn cluster_name(cluster: &Cluster) -> String {
+    cluster
+        .any()
+        .and_then(|mut c| c.info1("cluster-name"))
+        .ok()
+        .filter(|n| n != "null")
+        .unwrap_or_default()
 }
 
 /// Writes the secondary-index and UDF definitions (unless left out); returns their counts.

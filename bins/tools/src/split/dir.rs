@@ -1,10 +1,12 @@
 //! `PREFIX_NNNNN.asb` files in a directory: each written as `.PREFIX_NNNNN.asb.partial` by its
 //! filter, synced and renamed into place once complete.
 
+use super::job::Landed;
 use super::landing::{Arrival, Landing};
 use super::resume;
 use anyhow::{bail, Context};
 use as_common::layout;
+use as_common::manifest::Digester;
 use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -67,7 +69,12 @@ impl Landing for Directory {
         layout::file_name(&self.prefix, n)
     }
 
-    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+    fn start(
+        &self,
+        name: &str,
+        filter: &mut Command,
+        mac_key: Option<[u8; 32]>,
+    ) -> anyhow::Result<Box<dyn Arrival>> {
         let partial = self.dir.join(layout::partial_name(name));
         let file = File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
@@ -77,12 +84,8 @@ impl Landing for Directory {
             partial: Some(partial),
             dir: self.dir.clone(),
             name: name.to_string(),
+            mac_key,
         }))
-    }
-
-    /// A removed leftover is not.
-    fn keeps(&self, name: &str) -> bool {
-        self.dir.join(name).exists()
     }
 
     fn mark_incomplete(&self, text: &str) -> anyhow::Result<()> {
@@ -108,6 +111,7 @@ struct DirFile {
     partial: Option<PathBuf>,
     dir: PathBuf,
     name: String,
+    mac_key: Option<[u8; 32]>,
 }
 
 impl Arrival for DirFile {
@@ -115,9 +119,9 @@ impl Arrival for DirFile {
         self.file.metadata().map_or(0, |m| m.len())
     }
 
-    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
+    /// The digest is of the file read back once synced: of what is on the disk.
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
-        let bytes = self.file.metadata()?.len();
         let p = self.partial.clone().expect("not finished");
         let fin = self.dir.join(&self.name);
         self.file
@@ -128,7 +132,14 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        Ok((bytes, None))
+        let digest = File::open(&fin)
+            .and_then(|f| Digester::of(f, self.mac_key.as_ref()))
+            .with_context(|| format!("cannot read back {}", fin.display()))?;
+        Ok(Landed {
+            bytes: digest.size,
+            file_len: None,
+            digest: Some(digest),
+        })
     }
 
     fn abort(&mut self) {

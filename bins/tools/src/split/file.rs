@@ -29,7 +29,7 @@ impl FileInProgress {
         let number = job.take_number()?;
         let name = job.landing.name(number);
         let mut filter = detached_shell(&job.filter);
-        let mut arrival = job.landing.start(&name, &mut filter)?;
+        let mut arrival = job.landing.start(&name, &mut filter, job.mac_key)?;
         let mut filter = filter
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
@@ -80,7 +80,7 @@ impl FileInProgress {
                     .context(format!("writing to the filter of {}", self.name))),
             };
         }
-        self.durable.add(b.counts.records, advances);
+        self.durable.add(&b.counts, advances);
         self.unmeasured += b.len();
         Ok(())
     }
@@ -131,8 +131,9 @@ impl FileInProgress {
         if !st.success() {
             return Err(self.filter_failed(job, st));
         }
-        let (bytes, file_len) = self.arrival.finish(written)?;
-        job.commit(&self.durable, bytes, file_len)?;
+        let landed = self.arrival.finish(written)?;
+        let bytes = landed.bytes;
+        job.commit(&self.durable, &self.name, landed)?;
         if job.verbose {
             tracing::info!(file = %self.name, bytes, "{} ({bytes} bytes)", self.name);
         }

@@ -2,6 +2,7 @@
 //! updated as files complete.
 
 use super::landing::Landing;
+use as_common::manifest::{FileDigest, FileEntry};
 use as_common::record::DIGEST_LEN;
 use as_common::state::{BackupState, Progress};
 use as_common::stream::Header;
@@ -24,6 +25,10 @@ pub struct Durable {
     /// Whether the file carries `# first-file` and the metadata.
     pub first: bool,
     pub records: u64,
+    pub indexes: u64,
+    pub udfs: u64,
+    /// Records of each partition in the file.
+    counts: HashMap<u16, u64>,
     /// Last digest written of each partition, and partitions whose end is in the file.
     progress: HashMap<u16, [u8; DIGEST_LEN]>,
     done: Vec<u16>,
@@ -35,24 +40,38 @@ impl Durable {
             number,
             first,
             records: 0,
+            indexes: 0,
+            udfs: 0,
+            counts: HashMap::new(),
             progress: HashMap::new(),
             done: Vec::new(),
         }
     }
 
-    /// A batch of `records` went into the file, advancing partitions so.
-    pub fn add(&mut self, records: u64, advances: &[Advance]) {
-        self.records += records;
+    /// A batch went into the file, advancing partitions so.
+    pub fn add(&mut self, counts: &as_common::stream::Trailer, advances: &[Advance]) {
+        self.records += counts.records;
+        self.indexes += counts.sindexes;
+        self.udfs += counts.udfs;
         for a in advances {
             match *a {
                 Advance::Record(p, d) => {
                     self.progress.insert(p, d);
+                    *self.counts.entry(p).or_default() += 1;
                 }
                 Advance::Done(p) => self.done.push(p),
                 Advance::Nothing => {}
             }
         }
     }
+}
+
+/// A file (or segment) that has landed: its bytes, the one file's whole length, and the digest
+/// of what landed (none for a segment: the one file is hashed whole at the end).
+pub struct Landed {
+    pub bytes: u64,
+    pub file_len: Option<u64>,
+    pub digest: Option<FileDigest>,
 }
 
 /// What all workers share.
@@ -72,6 +91,10 @@ pub struct Job {
     /// The input ended early or a worker failed.
     pub broken: AtomicBool,
     pub verbose: bool,
+    /// The key of the files' HMAC (an encrypted backup).
+    pub mac_key: Option<[u8; 32]>,
+    /// The index and UDF names of the first file, as its stream went by.
+    pub metadata: Mutex<(Vec<String>, Vec<String>)>,
 }
 
 impl Job {
@@ -94,12 +117,36 @@ impl Job {
         Ok(n)
     }
 
-    /// Records a complete file (or segment of the one file, `file_len` long now): its
-    /// partitions' progress becomes durable.
-    pub fn commit(&self, f: &Durable, bytes: u64, file_len: Option<u64>) -> anyhow::Result<()> {
+    /// Records a complete file (or segment of the one file): its partitions' progress becomes
+    /// durable, and it takes its place in the manifest.
+    pub fn commit(&self, f: &Durable, name: &str, landed: Landed) -> anyhow::Result<()> {
         let mut st = self.state.lock().unwrap();
-        if let Some(len) = file_len {
+        let bytes = landed.bytes;
+        if let Some(len) = landed.file_len {
             st.file_len = len;
+        }
+        if let Some(d) = landed.digest {
+            // A leftover's name written again (a sink) replaces its entry.
+            st.entries.retain(|e| e.name != name);
+            st.entries.push(FileEntry {
+                name: name.to_string(),
+                size: d.size,
+                sha256: d.sha256,
+                hmac: d.hmac,
+                records: f.records,
+                indexes: f.indexes,
+                udfs: f.udfs,
+            });
+        }
+        if st.counts.len() != as_common::record::PARTITIONS as usize {
+            st.counts = vec![0; as_common::record::PARTITIONS as usize];
+        }
+        for (&p, &n) in &f.counts {
+            st.counts[usize::from(p)] += n;
+        }
+        if f.first {
+            let (i, u) = self.metadata.lock().unwrap().clone();
+            (st.indexes, st.udfs) = (i, u);
         }
         for (&p, &d) in &f.progress {
             if st.partitions[p as usize] != Progress::Complete {

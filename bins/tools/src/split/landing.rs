@@ -2,6 +2,7 @@
 //! file ([`super::single`]) or a sink command per file ([`super::sink`]). The rest of as-split
 //! knows only these two interfaces, resolved once from the options.
 
+use super::job::Landed;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -27,18 +28,18 @@ pub trait Landing: Send + Sync {
     fn name(&self, n: u64) -> String;
 
     /// Makes the place of the file `name` and points the filter's output (and environment) at
-    /// it; returns what follows the file's bytes until they have landed.
-    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>>;
+    /// it; returns what follows the file's bytes until they have landed (and hashes them, with
+    /// an HMAC under `mac_key` if given).
+    fn start(
+        &self,
+        name: &str,
+        filter: &mut Command,
+        mac_key: Option<[u8; 32]>,
+    ) -> anyhow::Result<Box<dyn Arrival>>;
 
     /// Every file has landed.
     fn seal(&self) -> anyhow::Result<()> {
         Ok(())
-    }
-
-    /// Whether the file `name` is there once the backup is complete (a shard's manifest lists
-    /// only those).
-    fn keeps(&self, _name: &str) -> bool {
-        true
     }
 
     /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not
@@ -53,8 +54,8 @@ pub trait Landing: Send + Sync {
         Ok(())
     }
 
-    /// Delivers a small file written beside the backup (a shard's manifest) where the backup's
-    /// files land, before the marker is cleared; a directory has it already.
+    /// Delivers a small file written beside the backup (its manifest) where the backup's files
+    /// land, before the marker is cleared; a directory or the one file has it already.
     fn publish(&self, _name: &str, _data: &[u8]) -> anyhow::Result<()> {
         Ok(())
     }
@@ -86,8 +87,8 @@ pub trait Arrival: Send {
     }
 
     /// After the filter succeeded (`written`: whether all the stream reached it): makes the
-    /// file durable. Returns its bytes, and the one file's whole length.
-    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)>;
+    /// file durable. Returns what landed.
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed>;
 
     /// Gives up on the file (its filter already stopped).
     fn abort(&mut self) {}

@@ -6,6 +6,7 @@ mod dir;
 mod file;
 mod job;
 mod landing;
+mod manifest;
 mod resume;
 mod route;
 mod single;
@@ -82,9 +83,34 @@ pub struct Args {
     #[arg(short = 'F', long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     pub file_limit: u64,
 
-    /// The command each file's record stream is piped through (run with bash -o pipefail -c, so that any of its stages failing fails the file).
-    #[arg(long, default_value = "as-encode")]
-    pub filter: String,
+    /// The command each file's record stream is piped through (run with bash -o pipefail -c, so
+    /// that any of its stages failing fails the file). Default: the one --compact, --compress
+    /// and --encrypt describe (`as-encode [--compact] [| as-zstd -l N] [| as-crypt ...]`); a
+    /// filter given here must store the files as those options say, for the manifest says so.
+    #[arg(long)]
+    pub filter: Option<String>,
+
+    /// The files are compact ASB (as-encode --compact).
+    #[arg(long)]
+    pub compact: bool,
+
+    /// The files are compressed (zstd).
+    #[arg(short = 'z', long, value_enum)]
+    pub compress: Option<crate::backup::Compression>,
+
+    /// The zstd level (default 3, as asbackup's).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "compress",
+        allow_negative_numbers = true
+    )]
+    pub compression_level: Option<i32>,
+
+    /// The files are encrypted (as-crypt, asbackup --encrypt): the manifest records the mode, a
+    /// check value of the key and an HMAC of each file under a key derived from it.
+    #[command(flatten)]
+    pub key: crate::keys::KeyArgs,
 
     /// Instead of writing files, pipe each file into this command (bash -o pipefail -c, with FILE set to the
     /// file name).
@@ -128,13 +154,17 @@ pub struct Args {
     #[arg(short = 'c', long = "continue", value_name = "STATE", conflicts_with_all = ["remove_files", "remove_artifacts"])]
     pub resume: Option<PathBuf>,
 
-    /// When the backup is complete, write its shard manifest here (the input must come from
-    /// as-scan --shard): the whole backup's scope, the shard's partitions, records, bytes and
-    /// files, as JSON, written last and atomically (DIR/PREFIX.manifest is where
-    /// `as-decode --validate DIR` looks). With --sink, it is also sent through the sink as
-    /// PREFIX.manifest, before the incomplete marker is removed.
-    #[arg(long, value_name = "FILE")]
+    /// Where to write the backup's manifest once it is complete (default: DIR/PREFIX.manifest,
+    /// FILE.manifest; with --sink, it is sent through the sink as PREFIX.manifest, and written
+    /// here too when given): JSON with the scope, how the files are stored, and each file's
+    /// size, SHA-256 and records, with the records of each partition; written last and
+    /// atomically (see as-verify(1)).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_manifest")]
     pub manifest: Option<PathBuf>,
+
+    /// Write no manifest (the backup is then as asbackup's: nothing proves it whole).
+    #[arg(long)]
+    pub no_manifest: bool,
 
     /// Write into this file, one `key=value` per line, the state file to resume from (state) and
     /// complete=false once the input's header is read, and when as-split ends: files, bytes,
@@ -163,6 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         return Err(Usage(format!("invalid file prefix {p:?} (no /)")).into());
     }
+    let storage = manifest::Storage::new(&args)?;
     if args.check_options {
         return Ok(());
     }
@@ -182,13 +213,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 BadInput("the stream names no namespace usable as a file prefix: give --output-file-prefix".into())
             })?,
     };
-    if args.manifest.is_some() && !as_common::shards::Manifest::is_shard(&header.scope) {
-        return Err(BadInput(format!(
-            "--manifest: the input is not a shard's (its scope is {:?}): scan with as-scan --shard K/N",
-            header.scope
-        ))
-        .into());
-    }
     let (mut landing, parallel, limit) = landing(&args, &prefix)?;
     let state_path = match (&args.state_file, &args.resume) {
         // A directory (or a path ending in /) gets PREFIX.asb.state in it.
@@ -210,17 +234,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     summary
         .set("complete", false)
         .write(args.summary.as_deref())?;
-    let (state, reuse) = match &args.resume {
+    let (mut state, reuse) = match &args.resume {
         Some(path) => resume::resume(path, landing.as_mut(), &header, &prefix)?,
         None => resume::fresh(&args, landing.as_mut(), &header, &prefix)?,
     };
+    if state.started.is_none() {
+        state.started = header.origin.as_ref().map(|o| o.started.clone());
+    }
     // Until the backup completes, the directory (or the sink's prefix) says it is not a
     // backup to restore.
     landing.mark_incomplete("backup in progress\n")?;
     let first = header.first_file && !state.first_file_done;
     let job = Arc::new(Job {
         landing,
-        filter: args.filter.clone(),
+        filter: args.filter.clone().unwrap_or_else(|| storage.filter(&args)),
         limit,
         header,
         reuse: Mutex::new(reuse),
@@ -229,17 +256,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         failed: AtomicBool::new(false),
         broken: AtomicBool::new(false),
         verbose: args.verbose,
+        mac_key: storage.key.as_ref().map(|k| k.mac_key()),
+        metadata: Default::default(),
     });
     job.save(&job.state.lock().unwrap())?;
 
     // Worker 0 opens its first file at once: the file with `# first-file` and the metadata.
     let result = route::split(&job, &mut reader, parallel, first).and_then(|()| job.landing.seal());
     let st = job.state.lock().unwrap().clone();
-    // The manifest last, once every file is complete: a shard without one is not done.
+    // The manifest last, once every file is complete: a backup without one is not proved whole.
     let result = result
-        .and_then(|()| match &args.manifest {
-            Some(path) => write_manifest(path, &job, &prefix, &st),
-            None => Ok(()),
+        .and_then(|()| match args.no_manifest {
+            true => Ok(()),
+            false => write_manifest(&args, &job, &prefix, &st, &storage),
         })
         .and_then(|()| job.landing.clear_marker());
     let mut summary = Summary::new();
@@ -317,40 +346,52 @@ fn landing(args: &Args, prefix: &str) -> anyhow::Result<(Box<dyn Landing>, usize
     })
 }
 
-/// The shard's manifest: its files are the numbers handed out (a directory's removed leftovers
-/// excepted; a sink writes a leftover's name again), written to a temporary name, synced and
-/// renamed.
+/// The backup's manifest, where the options say: beside the files, and through a sink.
 fn write_manifest(
-    path: &std::path::Path,
+    args: &Args,
     job: &Job,
     prefix: &str,
     st: &as_common::state::BackupState,
+    storage: &manifest::Storage,
 ) -> anyhow::Result<()> {
-    let files: Vec<String> = (0..st.next_number)
-        .map(|n| layout::file_name(prefix, n))
-        .filter(|f| job.landing.keeps(f))
-        .collect();
-    let m = as_common::shards::Manifest::of_scope(&job.header.scope, st.records, st.bytes, files)
-        .context("the input is not a shard's")?;
-    let name = path
-        .file_name()
-        .context("--manifest names no file")?
-        .to_string_lossy();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let tmp = dir
-        .unwrap_or(std::path::Path::new("."))
-        .join(format!(".{name}.tmp"));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(m.to_json().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        as_common::state::sync_dir(dir.unwrap_or(std::path::Path::new(".")))
+    let mac_key = storage.key.as_ref().map(|k| k.mac_key());
+    // The one file, hashed whole now that it is complete.
+    let single = match &args.output_file {
+        Some(f) => {
+            let digest = std::fs::File::open(f)
+                .and_then(|r| as_common::manifest::Digester::of(r, mac_key.as_ref()))
+                .with_context(|| format!("cannot read back {}", f.display()))?;
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Some(as_common::manifest::FileEntry {
+                name,
+                size: digest.size,
+                sha256: digest.sha256,
+                hmac: digest.hmac,
+                records: st.records,
+                indexes: st.indexes.len() as u64,
+                udfs: st.udfs.len() as u64,
+            })
+        }
+        None => None,
     };
-    write().with_context(|| format!("cannot write the manifest {}", path.display()))?;
-    let published = format!("{prefix}{}", as_common::shards::SUFFIX);
+    let text = manifest::build(job, st, storage, single).to_json();
+    let path = match (&args.manifest, &args.directory, &args.output_file) {
+        (Some(p), ..) => Some(p.clone()),
+        (None, Some(d), _) => Some(d.join(format!("{prefix}{}", as_common::manifest::SUFFIX))),
+        (None, None, Some(f)) => Some(PathBuf::from(as_common::manifest::beside(
+            &f.to_string_lossy(),
+        ))),
+        (None, None, None) => None,
+    };
+    if let Some(p) = &path {
+        manifest::write_atomically(p, &text)?;
+    }
+    let published = format!("{prefix}{}", as_common::manifest::SUFFIX);
     job.landing
-        .publish(&published, m.to_json().as_bytes())
+        .publish(&published, text.as_bytes())
         .with_context(|| format!("cannot deliver the manifest {published}"))
 }

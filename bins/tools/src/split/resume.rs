@@ -114,7 +114,10 @@ pub fn fresh(
     header: &Header,
     prefix: &str,
 ) -> anyhow::Result<(BackupState, VecDeque<u64>)> {
-    let shard = as_common::shards::Manifest::is_shard(&header.scope);
+    let shard = header
+        .origin
+        .as_ref()
+        .is_some_and(|o| o.scope.shard.is_some());
     landing.fresh(args.remove_files, shard)?;
     let mut st = BackupState::new(&namespace(header), prefix, &header.scope);
     st.kind = landing.kind();

@@ -69,7 +69,16 @@ pub fn split<R: Read>(
                 }
                 // Index and UDF definitions belong to the first file, once.
                 _ if !first => continue,
-                _ => (0, Advance::Nothing),
+                _ => {
+                    if let Some(name) = stream::metadata_name_of(kind, &frame) {
+                        let mut m = job.metadata.lock().unwrap();
+                        match kind {
+                            Kind::SIndex => m.0.push(name),
+                            _ => m.1.push(name),
+                        }
+                    }
+                    (0, Advance::Nothing)
+                }
             };
             let slot = &mut pending[to];
             slot.1.sealed(kind, &frame);

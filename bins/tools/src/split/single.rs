@@ -1,6 +1,7 @@
 //! One file (`-o FILE`): segments appended to FILE.partial, each synced and recorded in the
 //! state; FILE.partial becomes FILE once the backup is complete.
 
+use super::job::Landed;
 use super::landing::{Arrival, Landing};
 use anyhow::{bail, Context};
 use as_common::layout;
@@ -91,7 +92,12 @@ impl Landing for SingleFile {
         format!("{} (segment {n})", self.path.display())
     }
 
-    fn start(&self, _name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+    fn start(
+        &self,
+        _name: &str,
+        filter: &mut Command,
+        _mac_key: Option<[u8; 32]>,
+    ) -> anyhow::Result<Box<dyn Arrival>> {
         let file = self.file.as_ref().expect("opened by fresh or resume");
         let start = file.metadata()?.len();
         filter.stdout(file.try_clone()?);
@@ -137,13 +143,17 @@ impl Arrival for Segment {
         self.start > 0
     }
 
-    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
         self.file
             .sync_all()
             .with_context(|| format!("cannot sync {}", self.partial.display()))?;
         let len = self.file.metadata()?.len();
-        Ok((len.saturating_sub(self.start), Some(len)))
+        Ok(Landed {
+            bytes: len.saturating_sub(self.start),
+            file_len: Some(len),
+            digest: None,
+        })
     }
 
     // abort: nothing; the one file is cut back to its last checkpoint on resume.

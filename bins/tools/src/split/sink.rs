@@ -2,12 +2,14 @@
 //! frames committed once the file is whole (`--framed-sink`). With `--sink-remove`, the marker
 //! of an unfinished backup goes through the sink too.
 
+use super::job::Landed;
 use super::landing::{Arrival, Landing};
 use anyhow::{bail, Context};
 use as_cli::framed::FramedWriter;
 use as_cli::process::{detached_shell, kill_group};
 use as_cli::signals;
 use as_common::layout;
+use as_common::manifest::{Digester, FileDigest};
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -65,7 +67,12 @@ impl Landing for Sink {
     }
 
     /// The sink starts once the filter runs (attach).
-    fn start(&self, name: &str, filter: &mut Command) -> anyhow::Result<Box<dyn Arrival>> {
+    fn start(
+        &self,
+        name: &str,
+        filter: &mut Command,
+        mac_key: Option<[u8; 32]>,
+    ) -> anyhow::Result<Box<dyn Arrival>> {
         filter.stdout(Stdio::piped());
         Ok(Box::new(SinkFile {
             cmd: self.cmd.clone(),
@@ -74,6 +81,7 @@ impl Landing for Sink {
             pump: None,
             child: None,
             pumped: Arc::new(AtomicU64::new(0)),
+            mac_key,
         }))
     }
 
@@ -85,8 +93,8 @@ impl Landing for Sink {
         self.send(&self.marker(), text.as_bytes())
     }
 
-    /// The shard's manifest goes out before the marker is removed: a prefix is never without
-    /// both (it would look like a whole backup of fewer partitions).
+    /// The manifest goes out before the marker is removed: a prefix is never without both (a
+    /// shard's would look like a whole backup of fewer partitions).
     fn publish(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
         self.send(name, data)
     }
@@ -189,9 +197,10 @@ struct SinkFile {
     cmd: String,
     framed: bool,
     name: String,
-    pump: Option<JoinHandle<anyhow::Result<SinkInput>>>,
+    pump: Option<JoinHandle<anyhow::Result<(SinkInput, FileDigest)>>>,
     child: Option<Child>,
     pumped: Arc<AtomicU64>,
+    mac_key: Option<[u8; 32]>,
 }
 
 impl Arrival for SinkFile {
@@ -203,6 +212,7 @@ impl Arrival for SinkFile {
             input,
             self.pumped.clone(),
             self.name.clone(),
+            self.mac_key,
         ));
         self.child = Some(child);
         Ok(())
@@ -223,9 +233,9 @@ impl Arrival for SinkFile {
         }
     }
 
-    /// Committed and accepted by the sink.
-    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<(u64, Option<u64>)> {
-        let input = self
+    /// Committed and accepted by the sink; the digest is of the bytes sent.
+    fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
+        let (input, digest) = self
             .pump
             .take()
             .expect("started")
@@ -233,7 +243,11 @@ impl Arrival for SinkFile {
             .map_err(|_| anyhow::anyhow!("pump thread panicked"))??;
         let child = self.child.take().expect("started");
         end_sink(input, child, written, &self.cmd, &self.name)?;
-        Ok((self.pumped.load(Ordering::SeqCst), None))
+        Ok(Landed {
+            bytes: self.pumped.load(Ordering::SeqCst),
+            file_len: None,
+            digest: Some(digest),
+        })
     }
 
     fn abort(&mut self) {
@@ -250,15 +264,17 @@ impl Arrival for SinkFile {
     }
 }
 
-/// Moves a filter's output into a sink, counting the bytes; gives the sink's input back at
-/// the end of the output.
+/// Moves a filter's output into a sink, counting and hashing the bytes; gives the sink's input
+/// back at the end of the output, with the digest.
 fn spawn_pump(
     mut out: ChildStdout,
     mut input: SinkInput,
     counter: Arc<AtomicU64>,
     name: String,
-) -> JoinHandle<anyhow::Result<SinkInput>> {
+    mac_key: Option<[u8; 32]>,
+) -> JoinHandle<anyhow::Result<(SinkInput, FileDigest)>> {
     signals::spawn(move || {
+        let mut digester = Digester::new(mac_key.as_ref());
         let mut buf = vec![0u8; 256 << 10];
         loop {
             let n = as_cli::io::read_retrying(&mut out, &mut buf)
@@ -269,9 +285,10 @@ fn spawn_pump(
             input
                 .write(&buf[..n])
                 .with_context(|| format!("writing {name}"))?;
+            digester.update(&buf[..n]);
             counter.fetch_add(n as u64, Ordering::SeqCst);
         }
         input.flush().with_context(|| format!("writing {name}"))?;
-        Ok(input)
+        Ok((input, digester.finish()))
     })
 }

@@ -1,0 +1,143 @@
+//! How as-split's files are stored (the options that describe the filter, or make it), and the
+//! backup's manifest, written last once every file is complete.
+
+use super::job::Job;
+use super::Args;
+use crate::backup::Compression;
+use anyhow::Context;
+use as_common::crypt::Key;
+use as_common::manifest::{
+    self, ClusterInfo, FileEntry, Manifest, PartitionCounts, Stored, Totals,
+};
+use as_common::scope::Scope;
+use as_common::state::BackupState;
+use std::path::Path;
+
+/// What the options say of the files: how to make them, and what the manifest records.
+pub struct Storage {
+    pub stored: Stored,
+    pub key: Option<Key>,
+}
+
+impl Storage {
+    pub fn new(args: &Args) -> anyhow::Result<Storage> {
+        let key = args.key.key()?;
+        Ok(Storage {
+            stored: Stored {
+                compact: args.compact,
+                compression: args.compress.map(|Compression::Zstd| "zstd".to_string()),
+                compression_level: args.compress.map(|_| args.compression_level.unwrap_or(3)),
+                encryption: key.as_ref().map(|k| k.mode().name().to_string()),
+                key_check: key.as_ref().map(Key::check_value),
+            },
+            key,
+        })
+    }
+
+    /// The filter that stores files so: `as-encode [--compact] [| as-zstd -l N] [| as-crypt
+    /// ...]`; the one file's segments go on from what the file holds (as-crypt --append).
+    pub fn filter(&self, args: &Args) -> String {
+        let s = &self.stored;
+        let mut f = String::from("as-encode");
+        if s.compact {
+            f += " --compact";
+        }
+        if let Some(level) = s.compression_level {
+            f += &format!(" | as-zstd -l {level}");
+        }
+        if let Some(mode) = &s.encryption {
+            f += &format!(" | as-crypt --encrypt {mode}");
+            match (&args.key.encryption_key_file, &args.key.encryption_key_env) {
+                (Some(file), _) => {
+                    f += &format!(" --encryption-key-file {}", quote(&file.to_string_lossy()))
+                }
+                (None, Some(var)) => f += &format!(" --encryption-key-env {}", quote(var)),
+                (None, None) => unreachable!("a mode needs a key (KeyArgs::key)"),
+            }
+            if args.output_file.is_some() {
+                f += r#" --append "$PARTIAL""#;
+            }
+        }
+        f
+    }
+}
+
+/// `s` as one word of a shell command.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The manifest of the backup `st` describes; `single`: the one file's entry (its files are
+/// otherwise the state's).
+pub fn build(
+    job: &Job,
+    st: &BackupState,
+    storage: &Storage,
+    single: Option<FileEntry>,
+) -> Manifest {
+    let header = &job.header;
+    let origin = header.origin.as_ref();
+    let files: Vec<FileEntry> = match single {
+        Some(e) => vec![e],
+        None => {
+            let mut v = st.entries.clone();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        }
+    };
+    let sum = |f: fn(&FileEntry) -> u64| files.iter().map(f).sum::<u64>();
+    let totals = Totals {
+        files: files.len() as u64,
+        bytes: sum(|f| f.size),
+        records: sum(|f| f.records),
+        indexes: sum(|f| f.indexes),
+        udfs: sum(|f| f.udfs),
+    };
+    Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        tool: format!("as-split {}", as_common::VERSION),
+        producer: header.producer.clone(),
+        asb_version: as_common::asb::VERSION.into(),
+        started: st.started.clone(),
+        finished: manifest::now(),
+        resumes: st.resumes,
+        cluster: origin.map(|o| ClusterInfo {
+            name: o.cluster.clone(),
+            nodes: o.nodes.clone(),
+        }),
+        // A stream that does not say (as-decode's, as-gen's): its namespace.
+        scope: origin.map(|o| o.scope.clone()).unwrap_or_else(|| Scope {
+            namespace: st.namespace.clone(),
+            ..Scope::default()
+        }),
+        stored: storage.stored.clone(),
+        files,
+        indexes: st.indexes.clone(),
+        udfs: st.udfs.clone(),
+        totals,
+        partitions: PartitionCounts::from_vec(st.counts.clone()).unwrap_or_default(),
+    }
+}
+
+/// Writes `text` at `path`: a temporary beside it, synced, renamed, the directory synced.
+pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .context("the manifest's path names no file")?
+        .to_string_lossy();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        as_common::state::sync_dir(dir)
+    };
+    write().with_context(|| format!("cannot write the manifest {}", path.display()))
+}
