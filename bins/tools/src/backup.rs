@@ -9,7 +9,8 @@ use as_cli::io::buffered;
 use as_cli::{BadInput, Usage};
 use as_common::backup::{BackupError, BackupFile, BackupSet, Entry, LocalStorage, Source};
 use as_common::backup::{Storage, StorageError};
-use as_common::crypt::{Decryptor, Key};
+use as_common::crypt::{Decryptor, Key, Mode};
+use as_common::manifest::{Digester, FileDigest, FileEntry};
 use clap::ValueEnum;
 use std::io::{self, BufRead, Read};
 use std::path::Path;
@@ -128,9 +129,9 @@ impl BackupArgs {
         open(source, &self.reader(), self.allow_incomplete)
     }
 
-    /// How a file of this backup is read.
-    pub fn layers(&self) -> anyhow::Result<Layers> {
-        Layers::new(self.compress, &self.key, self.reader())
+    /// How a file of this backup is read: as its manifest says, or the options.
+    pub fn layers(&self, set: &BackupSet) -> anyhow::Result<Layers> {
+        Layers::for_set(set, self.compress, &self.key, self.reader())
     }
 }
 
@@ -215,12 +216,15 @@ pub fn children(key: &str, keys: Vec<(String, u64)>) -> Vec<Entry> {
         .collect()
 }
 
-/// How the files of a backup are read: downloaded if in a cloud, decrypted, decompressed.
+/// How the files of a backup are read: downloaded if in a cloud, decrypted, decompressed; with
+/// a manifest, each file's digests checked as it is read.
 #[derive(Clone)]
 pub struct Layers {
     pub compress: Option<Compression>,
     pub key: Option<Arc<Key>>,
     pub reader: cloud::Reader,
+    /// Check each file's size and digests against its manifest entry (at its end).
+    pub check: bool,
 }
 
 impl Layers {
@@ -234,6 +238,60 @@ impl Layers {
             compress,
             key: key.key()?.map(Arc::new),
             reader,
+            check: false,
+        })
+    }
+
+    /// The layers of a backup: what its manifest says (an option that disagrees is refused;
+    /// the key given must be the one whose check value it records), else the options.
+    pub fn for_set(
+        set: &BackupSet,
+        compress: Option<Compression>,
+        key: &crate::keys::KeyArgs,
+        reader: cloud::Reader,
+    ) -> anyhow::Result<Layers> {
+        let Some(stored) = set.stored() else {
+            return Layers::new(compress, key, reader);
+        };
+        let mode = stored
+            .encryption
+            .as_deref()
+            .map(|m| {
+                Mode::parse(m).ok_or_else(|| {
+                    BadInput(format!("the manifest names an unknown encryption {m:?}"))
+                })
+            })
+            .transpose()?;
+        let key = key.key_for(Some(mode))?;
+        if let (Some(k), Some(want)) = (&key, &stored.key_check) {
+            if &k.check_value() != want {
+                return Err(Usage(format!(
+                    "the key given is not the backup's (its check value is {}, the manifest's {want})",
+                    k.check_value()
+                ))
+                .into());
+            }
+        }
+        let zstd = match stored.compression.as_deref() {
+            None => None,
+            Some("zstd") => Some(Compression::Zstd),
+            Some(c) => {
+                return Err(
+                    BadInput(format!("the manifest names an unknown compression {c:?}")).into(),
+                )
+            }
+        };
+        if compress.is_some() && zstd.is_none() {
+            return Err(Usage(
+                "-z given, but the backup's manifest says it is not compressed".into(),
+            )
+            .into());
+        }
+        Ok(Layers {
+            compress: zstd,
+            key: key.map(Arc::new),
+            reader,
+            check: true,
         })
     }
 
@@ -243,18 +301,32 @@ impl Layers {
         file: &BackupFile,
         read: Option<Arc<AtomicU64>>,
     ) -> anyhow::Result<Box<dyn Read + Send>> {
-        let raw: Box<dyn Read + Send> = match file.path.as_deref() {
+        let raw = self.open_stored(file)?;
+        let raw: Box<dyn Read + Send> = match read {
+            Some(n) => Box::new(Counted { inner: raw, n }),
+            None => raw,
+        };
+        let raw: Box<dyn Read + Send> = match (&file.entry, self.check) {
+            (Some(e), true) => Box::new(Checked::new(raw, file.name(), e.clone(), self.mac_key())),
+            _ => raw,
+        };
+        self.over(raw)
+    }
+
+    /// The file's stored bytes (downloaded if in a cloud), as they are.
+    pub fn open_stored(&self, file: &BackupFile) -> anyhow::Result<Box<dyn Read + Send>> {
+        Ok(match file.path.as_deref() {
             None => Box::new(as_cli::signals::Interruptible(io::stdin())),
             Some(url) if is_cloud(url) => Box::new(Download::start(self.reader.clone(), url)?),
             Some(p) => {
                 Box::new(std::fs::File::open(p).with_context(|| format!("cannot open {p}"))?)
             }
-        };
-        let raw: Box<dyn Read + Send> = match read {
-            Some(n) => Box::new(Counted { inner: raw, n }),
-            None => raw,
-        };
-        self.over(raw)
+        })
+    }
+
+    /// The key of the files' HMAC, for an encrypted backup.
+    pub fn mac_key(&self) -> Option<[u8; 32]> {
+        self.key.as_ref().map(|k| k.mac_key())
     }
 
     /// The decryption and decompression asked for, over `input`.
@@ -270,6 +342,68 @@ impl Layers {
                     .context("cannot start the zstd decoder")?,
             ),
         })
+    }
+}
+
+/// A file read through, its digests compared with its manifest entry at its end: a mismatch is
+/// an error there (invalid data), which every reader of the file reports with the file's name.
+pub struct Checked {
+    inner: Box<dyn Read + Send>,
+    digester: Option<Digester>,
+    name: String,
+    entry: FileEntry,
+}
+
+impl Checked {
+    pub fn new(
+        inner: Box<dyn Read + Send>,
+        name: &str,
+        entry: FileEntry,
+        mac_key: Option<[u8; 32]>,
+    ) -> Checked {
+        Checked {
+            inner,
+            digester: Some(Digester::new(mac_key.as_ref())),
+            name: name.to_string(),
+            entry,
+        }
+    }
+}
+
+/// What is wrong with a file whose bytes hash to `d`, against its manifest entry (None: nothing).
+pub fn mismatch(name: &str, entry: &FileEntry, d: &FileDigest) -> Option<String> {
+    if d.size != entry.size {
+        return Some(format!(
+            "{name}: {} bytes, the manifest says {} (truncated or replaced)",
+            d.size, entry.size
+        ));
+    }
+    if d.sha256 != entry.sha256 {
+        return Some(format!(
+            "{name}: damaged: its SHA-256 is not the manifest's"
+        ));
+    }
+    match (&d.hmac, &entry.hmac) {
+        (Some(got), Some(want)) if got != want => Some(format!(
+            "{name}: tampered: its SHA-256 is the manifest's but its HMAC is not (the file and the manifest were changed together)"
+        )),
+        _ => None,
+    }
+}
+
+impl Read for Checked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(d) = &mut self.digester {
+            d.update(&buf[..n]);
+            if n == 0 && !buf.is_empty() {
+                let digest = self.digester.take().expect("some").finish();
+                if let Some(why) = mismatch(&self.name, &self.entry, &digest) {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                }
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -26,14 +26,48 @@ impl KeyArgs {
     /// The key, when encryption is asked for; asbackup's rule: a mode needs a key and a key a
     /// mode.
     pub fn key(&self) -> anyhow::Result<Option<Key>> {
+        self.key_for(None)
+    }
+
+    /// The key of a backup whose manifest says how it is encrypted (`Some(None)`: not
+    /// encrypted): the mode then comes from the manifest, and options that disagree with it
+    /// are refused.
+    pub fn key_for(&self, stored: Option<Option<Mode>>) -> anyhow::Result<Option<Key>> {
         let has_key = self.encryption_key_file.is_some() || self.encryption_key_env.is_some();
-        let Some(mode) = &self.encrypt else {
+        let given = self
+            .encrypt
+            .as_deref()
+            .map(|m| Mode::parse(m).expect("clap checked the mode"));
+        let mode = match (given, stored) {
+            (Some(g), Some(Some(s))) if g != s => {
+                return Err(Usage(format!(
+                    "--encrypt {} given, but the backup's manifest says it is encrypted with {}",
+                    g.name(),
+                    s.name()
+                ))
+                .into())
+            }
+            (Some(_), Some(None)) => {
+                return Err(Usage(
+                    "--encrypt given, but the backup's manifest says it is not encrypted".into(),
+                )
+                .into())
+            }
+            (None, Some(Some(s))) if !has_key => {
+                return Err(Usage(format!(
+                    "the backup is encrypted ({}, its manifest says): give its key with --encryption-key-file or --encryption-key-env",
+                    s.name()
+                ))
+                .into())
+            }
+            (g, s) => g.or(s.flatten()),
+        };
+        let Some(mode) = mode else {
             if has_key {
                 return Err(Usage("an encryption key needs --encrypt aes128|aes256".into()).into());
             }
             return Ok(None);
         };
-        let mode = Mode::parse(mode).expect("clap checked the mode");
         let key = match (&self.encryption_key_file, &self.encryption_key_env) {
             (Some(f), _) => {
                 let pem = std::fs::read(f)

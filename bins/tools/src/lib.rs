@@ -20,6 +20,7 @@ pub mod s3put;
 pub mod scan;
 pub mod split;
 pub mod toolbox;
+pub mod verify;
 pub mod zstd;
 
 /// A tool's whole command.
@@ -39,6 +40,7 @@ pub const TOOLS: &[(&str, CommandFn)] = &[
     ("as-s3put", as_cli::command::<s3put::Args>),
     ("as-s3get", as_cli::command::<s3get::Args>),
     ("as-restore", as_cli::command::<restore::Args>),
+    ("as-verify", as_cli::command::<verify::Args>),
     ("as-gen", as_cli::command::<gen::Args>),
     ("as-tools", as_cli::command::<toolbox::Args>),
 ];

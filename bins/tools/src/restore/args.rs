@@ -179,6 +179,12 @@ pub struct Args {
     #[arg(long = "validate")]
     pub validate_only: bool,
 
+    /// Check every file's size and digests against the backup's manifest before writing
+    /// anything (as-verify --quick); without it each file is checked as it is read, and a
+    /// mismatch fails the restore at that file's end, after its records were written.
+    #[arg(long)]
+    pub verify_first: bool,
+
     /// Print the final counts as asrestore does, without the tool's name (scripts/asrestore).
     #[arg(long, hide = true)]
     pub asrestore_lines: bool,

@@ -4,7 +4,6 @@
 //! connected to (`--check-options` stops after it).
 
 use super::args::Args;
-use crate::backup::Layers;
 use as_cli::Usage;
 use as_common::backup::Source;
 use as_common::client::cluster::Seed;
@@ -15,7 +14,6 @@ use std::time::Duration;
 pub struct Config {
     /// The backup to read; `None`: a record stream.
     pub source: Option<Source>,
-    pub layers: Layers,
     /// `-n SRC,DST`: the backup must be of SRC.
     pub source_ns: Option<String>,
     /// `-n NS` or `-n SRC,DST`: where the records go (else the backup's namespace).
@@ -74,7 +72,6 @@ impl Config {
         });
         Ok(Config {
             source: a.backup.source(),
-            layers: a.backup.layers()?,
             source_ns,
             target_ns,
             policy: Policy {

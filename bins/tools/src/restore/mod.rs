@@ -142,19 +142,33 @@ fn now_cl() -> u32 {
 fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let c = Config::new(a)?;
     if a.check_options {
+        // The key is read now when the mode is given; else it waits for the manifest.
+        if a.backup.key.encrypt.is_some() {
+            a.backup.key.key()?;
+        }
         return Ok(());
     }
-    let layers = c.layers;
     // A backup (-d, -i, --directory-list), or a record stream on standard input.
     let mut set = match &c.source {
         Some(source) => Some(a.backup.open(source)?),
         None => None,
+    };
+    // How its files are read: as its manifest says, or the options.
+    let layers = match &set {
+        Some(set) => a.backup.layers(set)?,
+        None => crate::backup::Layers::new(a.backup.compress, &a.backup.key, a.backup.reader())?,
     };
     if let Some(set) = &set {
         for why in &set.incomplete {
             tracing::warn!("reading part of a backup: {why}");
         }
         counts.set_partial(!set.incomplete.is_empty());
+        if !set.has_manifest() && set.files.iter().any(|f| f.path.is_some()) {
+            tracing::info!("the backup has no manifest: the integrity of its files is not checked");
+        }
+        if a.verify_first {
+            crate::verify::quick(set, &layers, a.parallel as usize)?;
+        }
     }
     if a.validate_only {
         let set = set.context("--validate needs a backup: -d, -i or --directory-list")?;
