@@ -92,15 +92,19 @@ impl Exit {
         })
     }
 
-    /// The library's readers fail on bad input, or on I/O (a runtime error).
+    /// The library's readers fail on bad input, or on I/O (a runtime error) — unless what
+    /// failed the I/O is bad input itself (a file whose digest is not its manifest's, found
+    /// as it is read).
     fn is_bad_input(c: &(dyn std::error::Error + 'static)) -> bool {
-        matches!(c.downcast_ref::<StreamError>(), Some(s) if !matches!(s, StreamError::Io(_)))
+        let io_bad = |e: &std::io::Error| e.get_ref().is_some_and(|i| i.is::<BadInput>());
+        matches!(c.downcast_ref::<StreamError>(), Some(s) if !matches!(s, StreamError::Io(e) if !io_bad(e)))
             || matches!(
                 c.downcast_ref::<CryptError>(),
                 Some(CryptError::WrongKey | CryptError::Empty | CryptError::Short(_))
             )
-            || matches!(c.downcast_ref::<AsbError>(), Some(a) if !matches!(a.kind, AsbErrorKind::Io(_)))
+            || matches!(c.downcast_ref::<AsbError>(), Some(a) if !matches!(&a.kind, AsbErrorKind::Io(e) if !io_bad(e)))
             || matches!(c.downcast_ref::<EncodeError>(), Some(x) if !matches!(x, EncodeError::Io(_)))
+            || c.downcast_ref::<std::io::Error>().is_some_and(io_bad)
             || c.is::<BadInput>()
     }
 }

@@ -324,6 +324,14 @@ impl Layers {
         })
     }
 
+    /// Why a file that failed to read is damaged, if its digest says so (read again whole):
+    /// a reader's error then names the cause, not only its symptom.
+    pub fn damaged(&self, file: &BackupFile) -> Option<String> {
+        let entry = file.entry.as_ref()?;
+        let digest = Digester::of(self.open_stored(file).ok()?, self.mac_key().as_ref()).ok()?;
+        mismatch(file.name(), entry, &digest)
+    }
+
     /// The key of the files' HMAC, for an encrypted backup.
     pub fn mac_key(&self) -> Option<[u8; 32]> {
         self.key.as_ref().map(|k| k.mac_key())
@@ -399,7 +407,7 @@ impl Read for Checked {
             if n == 0 && !buf.is_empty() {
                 let digest = self.digester.take().expect("some").finish();
                 if let Some(why) = mismatch(&self.name, &self.entry, &digest) {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, BadInput(why)));
                 }
             }
         }

@@ -53,6 +53,12 @@ impl KeyArgs {
                 )
                 .into())
             }
+            (None, Some(None)) if has_key => {
+                return Err(Usage(
+                    "a key given, but the backup's manifest says it is not encrypted".into(),
+                )
+                .into())
+            }
             (None, Some(Some(s))) if !has_key => {
                 return Err(Usage(format!(
                     "the backup is encrypted ({}, its manifest says): give its key with --encryption-key-file or --encryption-key-env",

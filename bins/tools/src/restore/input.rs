@@ -196,6 +196,11 @@ pub struct Opened {
     pub reader: AsbReader<Box<dyn Read + Send>>,
     /// The bytes taken from storage so far.
     read: Arc<AtomicU64>,
+    /// The records its manifest says it holds.
+    records: Option<u64>,
+    /// How to tell, when it fails to read, whether it is damaged.
+    file: BackupFile,
+    layers: Layers,
 }
 
 /// Opens a file of a backup.
@@ -206,7 +211,15 @@ pub fn open(layers: &Layers, file: &BackupFile) -> anyhow::Result<Opened> {
         .open(file, Some(read.clone()))
         .with_context(|| name.clone())?;
     let reader = AsbReader::new(input).with_context(|| name.clone())?;
-    Ok(Opened { name, reader, read })
+    let records = file.entry.as_ref().map(|e| e.records);
+    Ok(Opened {
+        name,
+        reader,
+        read,
+        records,
+        file: file.clone(),
+        layers: layers.clone(),
+    })
 }
 
 /// The files of a backup: `first` by itself, then the others `parallel` at once.
@@ -267,7 +280,11 @@ fn decode(feed: &Feed, file: Opened) -> bool {
         name,
         mut reader,
         read,
+        records,
+        file,
+        layers,
     } = file;
+    let mut found = 0u64;
     let ns = reader.header().namespace.as_deref();
     if let (Some(ns), Some(want)) = (ns, feed.prep.backup_ns.as_deref()) {
         if ns != want {
@@ -288,11 +305,23 @@ fn decode(feed: &Feed, file: Opened) -> bool {
         let item = match reader.next_item() {
             Ok(Some(i)) => i,
             Ok(None) => {
+                if let Some(want) = records.filter(|&w| w != found) {
+                    feed.fail(anyhow::Error::new(as_cli::BadInput(format!(
+                        "the restore failed on {name}: it holds {found} record(s), its manifest says {want}"
+                    ))));
+                    return false;
+                }
                 let read = since();
                 return feed.send(Input::FileDone { name, read });
             }
             Err(e) => {
-                let e = anyhow::Error::new(e).context(format!("the restore failed on {name}"));
+                let e = match layers.damaged(&file) {
+                    Some(why) => anyhow::Error::new(as_cli::BadInput(why)).context(format!(
+                        "the restore failed on {name} ({})",
+                        as_cli::io::one_line(&anyhow::Error::new(e))
+                    )),
+                    None => anyhow::Error::new(e).context(format!("the restore failed on {name}")),
+                };
                 feed.fail(e);
                 return false;
             }
@@ -305,13 +334,16 @@ fn decode(feed: &Feed, file: Opened) -> bool {
                 let read = since();
                 return feed.send(Input::FileDone { name, read });
             }
-            AsbItem::Record(rec) => match feed.prep.write(&rec) {
-                Some(item) => feed.send(Input::Write {
-                    item,
-                    read: since(),
-                }),
-                None => true,
-            },
+            AsbItem::Record(rec) => {
+                found += 1;
+                match feed.prep.write(&rec) {
+                    Some(item) => feed.send(Input::Write {
+                        item,
+                        read: since(),
+                    }),
+                    None => true,
+                }
+            }
         };
         if !go {
             return false;

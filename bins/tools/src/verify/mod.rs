@@ -66,6 +66,10 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
 
+    /// The files are compressed: for a backup without a manifest (one with says how).
+    #[arg(short = 'z', long, value_enum)]
+    pub compress: Option<crate::backup::Compression>,
+
     /// The key of an encrypted backup (the mode comes from its manifest).
     #[command(flatten)]
     pub key: crate::keys::KeyArgs,
@@ -104,7 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         directory_list: Vec::new(),
         parent_directory: None,
         allow_incomplete: false,
-        compress: None,
+        compress: a.compress,
         key: a.key.clone(),
         s3: a.s3.clone(),
         cloud: a.cloud.clone(),
