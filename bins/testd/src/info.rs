@@ -515,5 +515,34 @@ fn fault(cluster: &Cluster, cmd: &str) -> String {
     if arg(cmd, "clear").is_some() {
         *f = Default::default();
     }
+    drop(f);
+    if let Some(d) = arg(cmd, "alter-bin") {
+        return alter_bin(cluster, d);
+    }
     "ok".into()
+}
+
+/// Test-only (`alter-bin=DIGEST`, base64): flips the last byte of the record's first bin and
+/// keeps its generation and last-update time: a change behind the generation's back (a disk
+/// fault, say) that only `as-verify --cluster --deep` can see. No server does this on purpose.
+fn alter_bin(cluster: &Cluster, digest: &str) -> String {
+    let Some(d) = B64
+        .decode_to_vec(digest)
+        .ok()
+        .and_then(|v| <[u8; 20]>::try_from(v).ok())
+    else {
+        return "ERROR::bad digest".into();
+    };
+    for ns in &cluster.namespaces {
+        let mut part = ns.parts[super::store::partition_of(&d)].lock().unwrap();
+        if let Some(byte) = part
+            .get_mut(&d)
+            .and_then(|r| r.bins.first_mut())
+            .and_then(|b| b.2.last_mut())
+        {
+            *byte ^= 1;
+            return "ok".into();
+        }
+    }
+    "ERROR::no such record with a bin".into()
 }

@@ -35,6 +35,9 @@ use store::{Namespace, PARTITIONS};
 /// (partitions P to Q answer "unavailable" to the next T scans), `testd-fault:stall=MS;node=I`
 /// (node I stalls MS milliseconds before its next scan reply), `testd-kill:node=I` and
 /// `testd-revive:node=I` (take a node away and back; partitions move to the live nodes).
+/// Test-only, copying no server behaviour: `testd-fault:alter-bin=DIGEST` (base64) flips the last
+/// byte of that record's first bin, keeping its generation and last-update time (a change only
+/// `as-verify --cluster --deep` sees).
 #[derive(Parser, Debug)]
 #[command(name = "as-testd", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {
