@@ -54,7 +54,11 @@ impl Storage {
                 (None, Some(var)) => f += &format!(" --encryption-key-env {}", quote(var)),
                 (None, None) => unreachable!("a mode needs a key (KeyArgs::key)"),
             }
-            if args.output_file.is_some() {
+            if args
+                .output_file
+                .as_ref()
+                .is_some_and(|f| f.as_os_str() != "-")
+            {
                 f += r#" --append "$PARTIAL""#;
             }
         }

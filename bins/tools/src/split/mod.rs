@@ -11,6 +11,7 @@ mod resume;
 mod route;
 mod single;
 mod sink;
+mod stdout;
 
 use anyhow::Context;
 use as_cli::io::{buffered, open_input_interruptible};
@@ -63,7 +64,8 @@ pub struct Args {
     pub directory: Option<PathBuf>,
 
     /// One backup file instead of a directory (asbackup -o), written as FILE.partial and renamed
-    /// when complete. It is built of segments, each piped through FILTER and appended (ASB text
+    /// when complete (`-`: standard output, in one piece, with no state; its manifest only
+    /// where --manifest says). It is built of segments, each piped through FILTER and appended (ASB text
     /// and zstd frames both concatenate): every --checkpoint MiB the file is synced and the state
     /// updated, and a resume cuts the file back to the last checkpoint and appends. One worker.
     /// Each segment's filter runs with PARTIAL set to the path of FILE.partial, for a stage
@@ -337,6 +339,8 @@ fn landing(args: &Args, prefix: &str) -> anyhow::Result<(Box<dyn Landing>, usize
             workers,
             limit,
         ),
+        // The one file on standard output: no limit, no state.
+        (None, None, Some(f)) if f.as_os_str() == "-" => (Box::new(stdout::Stdout), 1, u64::MAX),
         (None, None, Some(f)) => (
             Box::new(single::SingleFile::new(f)),
             1,
@@ -355,9 +359,9 @@ fn write_manifest(
     storage: &manifest::Storage,
 ) -> anyhow::Result<()> {
     let mac_key = storage.key.as_ref().map(|k| k.mac_key());
-    // The one file, hashed whole now that it is complete.
+    // The one file, hashed whole now that it is complete (on standard output, as it went).
     let single = match &args.output_file {
-        Some(f) => {
+        Some(f) if f.as_os_str() != "-" => {
             let digest = std::fs::File::open(f)
                 .and_then(|r| as_common::manifest::Digester::of(r, mac_key.as_ref()))
                 .with_context(|| format!("cannot read back {}", f.display()))?;
@@ -376,11 +380,30 @@ fn write_manifest(
                 udfs: st.udfs.len() as u64,
             })
         }
-        None => None,
+        _ => None,
     };
-    let text = manifest::build(job, st, storage, single).to_json();
+    let mut m = manifest::build(job, st, storage, single);
+    if let (Some(p), Some(_)) = (&args.manifest, &args.output_file) {
+        // On standard output the file is named by where it goes: the manifest's name without
+        // .manifest (`-o - --manifest b.asb.manifest`), else "-".
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        let name = name
+            .strip_suffix(as_common::manifest::SUFFIX)
+            .unwrap_or("-");
+        if let [only] = m.files.as_mut_slice() {
+            if args
+                .output_file
+                .as_ref()
+                .is_some_and(|f| f.as_os_str() == "-")
+            {
+                only.name = name.to_string();
+            }
+        }
+    }
+    let text = m.to_json();
     let path = match (&args.manifest, &args.directory, &args.output_file) {
         (Some(p), ..) => Some(p.clone()),
+        (None, None, Some(f)) if f.as_os_str() == "-" => None,
         (None, Some(d), _) => Some(d.join(format!("{prefix}{}", as_common::manifest::SUFFIX))),
         (None, None, Some(f)) => Some(PathBuf::from(as_common::manifest::beside(
             &f.to_string_lossy(),
