@@ -160,6 +160,59 @@ fn changes_during_and_since_the_backup_are_counted_exactly() {
         .cloned()
         .collect();
     assert_eq!(listed(&list, "gone"), gone);
+
+    // In partition groups of some 40 records, one after the other: the same classes.
+    let (code, grouped, err) = verify(&s, &dir, &["--group-records", "40", "-w", "2"]);
+    assert_eq!(code, 0, "{grouped}{err}");
+    // 210 in the backup and 202 on the cluster: 11 groups.
+    assert!(grouped.contains(" in 11 group(s)"), "{grouped}");
+    let classes = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.starts_with("cluster: "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(classes(&grouped), classes(&out));
+}
+
+/// A record last updated before the backup at another generation in it than on the cluster
+/// (its file edited, the manifest's SHA-256 made to match): a defect, exit 3.
+#[test]
+fn another_generation_is_a_defect() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..20, None));
+    rt.block_on(put(&c, "a", 7, 7)); // generation 2
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    backup(&s, &dir, &[]);
+
+    let path = dir.join("test.manifest");
+    let mut m = Manifest::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let file = dir.join(&m.files[0].name);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        text.matches("\n+ g 2\n").count(),
+        1,
+        "one record at generation 2"
+    );
+    let text = text.replace("\n+ g 2\n", "\n+ g 5\n");
+    std::fs::write(&file, &text).unwrap();
+    use sha2::Digest;
+    m.files[0].sha256 = format!("{:x}", sha2::Sha256::digest(text.as_bytes()));
+    std::fs::write(&path, m.to_json()).unwrap();
+
+    let list = tmp.path().join("list");
+    let (code, out, err) = verify(&s, &dir, &["--list", list.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert_class(&out, "generation", 1, "set a: 1");
+    assert_class(&out, "matched", 19, "set a: 19");
+    assert!(err.contains("1 generation"), "{err}");
+    assert_eq!(
+        listed(&list, "generation"),
+        BTreeSet::from([digest_b64("a", 7)])
+    );
 }
 
 /// A file lost from the backup, its manifest made to match what is left (so the offline check

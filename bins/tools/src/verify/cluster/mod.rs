@@ -94,6 +94,12 @@ pub struct ClusterArgs {
     /// Where the spill files go (default: the system's temporary directory).
     #[arg(long, value_name = "DIR", requires = "cluster")]
     pub temp_dir: Option<PathBuf>,
+
+    /// Records (of both sides) held at once, which sets how many partition groups are compared
+    /// one after the other; for tests.
+    #[arg(long, hide = true, default_value_t = plan::GROUP_RECORDS, requires = "cluster",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub group_records: u64,
 }
 
 pub fn verify(args: &ClusterArgs, set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
@@ -127,6 +133,7 @@ pub fn verify(args: &ClusterArgs, set: &BackupSet, layers: &Layers) -> anyhow::R
         set,
         margin_ns,
         cluster.objects(&scope.namespace, &scope.sets),
+        args.group_records,
     )?;
     let filters = plan.scope_filters()?;
     let spec = ScanSpec {

@@ -43,8 +43,13 @@ pub const GROUP_RECORDS: u64 = 512 * 1024;
 
 impl Plan {
     /// `cluster_records`: what the cluster says it holds in the scope (an estimate), so that a
-    /// group holds about GROUP_RECORDS of both sides; digests spread evenly over partitions.
-    pub fn new(set: &BackupSet, margin_ns: i64, cluster_records: u64) -> anyhow::Result<Plan> {
+    /// group holds about `group_records` of both sides; digests spread evenly over partitions.
+    pub fn new(
+        set: &BackupSet,
+        margin_ns: i64,
+        cluster_records: u64,
+        group_records: u64,
+    ) -> anyhow::Result<Plan> {
         let Some((_, first)) = set.manifests.first() else {
             return Err(Usage("--cluster needs the backup's manifest".into()).into());
         };
@@ -87,7 +92,7 @@ impl Plan {
         }
         let records: u64 = set.manifests.iter().map(|(_, m)| m.totals.records).sum();
         let all: usize = parts.iter().map(|(_, w)| w.len()).sum();
-        let wanted = (records + cluster_records).div_ceil(GROUP_RECORDS).max(1) as usize;
+        let wanted = (records + cluster_records).div_ceil(group_records).max(1) as usize;
         let per_group = all.div_ceil(wanted.min(all).max(1)).max(1);
         let mut groups = Vec::new();
         let mut group_of = vec![None; PARTITIONS as usize];
