@@ -325,4 +325,15 @@ fn max_records_checks_only_the_backups_records() {
     assert!(out.contains("max-records 30"), "{out}");
     assert_class(&out, "matched", 30, "set a: 30");
     assert_class(&out, "not-taken", 70, "set a: 70");
+
+    // No cluster there: as-scan's status; the cluster options without --cluster: a usage error.
+    let d = dir.to_str().unwrap();
+    let (code, _, err) = run(
+        tool("as-verify"),
+        &["--cluster", "-h", "127.0.0.1:1", d],
+        b"",
+    );
+    assert_eq!(code, 4, "{err}");
+    let (code, _, err) = run(tool("as-verify"), &["--deep", d], b"");
+    assert_eq!(code, 2, "{err}");
 }

@@ -47,6 +47,8 @@ pub fn scan(
 ) -> anyhow::Result<()> {
     shared.spec = spec;
     shared.stop.store(false, Ordering::SeqCst);
+    // --total-timeout is of each scan.
+    shared.started = std::time::Instant::now();
     let shared = &*shared;
     let n = parallel.clamp(1, works.len().max(1));
     let jobs: Vec<Vec<Work>> = (0..n)
