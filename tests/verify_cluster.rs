@@ -337,3 +337,35 @@ fn max_records_checks_only_the_backups_records() {
     let (code, _, err) = run(tool("as-verify"), &["--deep", d], b"");
     assert_eq!(code, 2, "{err}");
 }
+
+/// A backup of two shards taken one after the other: each shard's records are compared with the
+/// times of its own manifest, so a record updated between the two is updated since the first
+/// shard, and in the second shard as it is now.
+#[test]
+fn each_shard_has_its_own_window() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..200, None));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    backup(&s, &dir, &["--shard", "1/2"]);
+    let shard = |k: i64| {
+        let d = as_common::wire::digest(b"a", &Particle::int(k));
+        as_common::record::partition_of(&d) / 2048
+    };
+    let first: Vec<i64> = (0..200).filter(|k| shard(*k) == 0).take(3).collect();
+    let second: Vec<i64> = (0..200).filter(|k| shard(*k) == 1).take(3).collect();
+    for k in first.iter().chain(&second) {
+        rt.block_on(put(&c, "a", *k, -1));
+    }
+    backup(&s, &dir, &["--shard", "2/2"]);
+    let list = tmp.path().join("list");
+    let (code, out, err) = verify(&s, &dir, &["--list", list.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("the first of 2 shards"), "{out}");
+    assert_class(&out, "matched", 197, "set a: 197");
+    assert_class(&out, "updated", 3, "set a: 3");
+    let want: BTreeSet<String> = first.iter().map(|k| digest_b64("a", *k)).collect();
+    assert_eq!(listed(&list, "updated"), want);
+}
