@@ -34,7 +34,16 @@ fn directory_backups_restore_whole() {
     ok(&asbackup(&[
         "-h", &h, "-n", "test", "-d", ds, "-F", "1", "-w", "2", "-z", "zstd",
     ]));
-    let files = std::fs::read_dir(&d).unwrap().count();
+    let files = std::fs::read_dir(&d)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "asb")
+        })
+        .count();
     assert!(files >= 2, "{files} files");
 
     let dst = TestServer::start(3, &[]);
@@ -124,12 +133,24 @@ fn a_bad_file_fails_the_restore_and_is_named() {
     let mut names: Vec<_> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "asb"))
         .collect();
     names.sort();
     let victim = names.last().unwrap();
     let text = std::fs::read(victim).unwrap();
     std::fs::write(victim, &text[..text.len() / 2]).unwrap();
     let dst = TestServer::start(1, &[]);
+    // The manifest tells it is cut before anything is restored.
+    let o = asrestore(&["-h", &dst.host(), "-d", ds]);
+    let err = support::stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let name = victim.file_name().unwrap().to_string_lossy();
+    assert!(
+        err.contains(&format!("{name} is ")) && err.contains("(truncated or replaced)"),
+        "{err}"
+    );
+    // Without a manifest (as asbackup's), the file fails as it is read, named.
+    std::fs::remove_file(d.join("test.manifest")).unwrap();
     let o = asrestore(&["-h", &dst.host(), "-d", ds]);
     let err = support::stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");

@@ -85,6 +85,11 @@ fn assert_exactly_once(host: &str, dir: &Path, scope: &[&str]) {
         (0, 0),
         "lost, doubled"
     );
+    // The resumed backup's manifest covers the runs before it: it verifies whole.
+    let (code, out, err) = support::run(support::tool("as-verify"), &[dir.to_str().unwrap()], b"");
+    assert_eq!(code, 0, "{err}");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains(&format!("{} record(s)", want.len())), "{out}");
 }
 
 /// Waits until the backup has been running a little: its state file exists and a moment has

@@ -56,7 +56,8 @@ fn shards_by_gnu_parallel_make_one_backup() {
     let o = validate(&dir);
     assert!(o.status.success(), "{}", support::stderr(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("4 shard(s): every partition in exactly one"),
+        String::from_utf8_lossy(&o.stdout)
+            .contains("4 manifest(s): every file listed present at its size, 4 shard(s) with every partition in exactly one"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -64,6 +65,18 @@ fn shards_by_gnu_parallel_make_one_backup() {
     assert!(
         m.contains("\"shard\": \"3/4\"") && m.contains("2048"),
         "{m}"
+    );
+
+    // The shards' manifests prove the backup whole, file by file and partition by partition.
+    let o = std::process::Command::new(tool("as-verify"))
+        .args([d, "-t", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("{} record(s)", want.len())),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
 
     // Restored as one.
@@ -125,7 +138,8 @@ fn shards_by_gnu_parallel_make_one_backup() {
     std::fs::remove_file(gone.join("test-shard-1-of-4_00000.asb")).unwrap();
     let o = validate(&gone);
     assert_eq!(o.status.code(), Some(3));
-    assert!(support::stderr(&o).contains("test-shard-1-of-4_00000.asb, listed by shard 1/4"));
+    assert!(support::stderr(&o)
+        .contains("test-shard-1-of-4_00000.asb is missing (listed in test-shard-1-of-4.manifest)"));
 }
 
 /// A shard stopped by SIGTERM: the backup does not validate until that shard is resumed, and
@@ -233,7 +247,7 @@ fn shards_into_one_s3_prefix() {
     };
     let o = validate_prefix();
     assert!(o.status.success(), "{}", support::stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("4 shard(s): every partition"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 shard(s) with every partition"));
     let dst = TestServer::start(1, &[]);
     let mut r = support::asrestore_command(
         &[&["-h", &dst.host()[..], "-d", "s3://bkt/sharded"][..], &s3].concat(),

@@ -151,7 +151,12 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let set = crate::backup::open(&source, &reader, false)?;
-    validate_set(&set, &Layers::new(args.compress, &args.key, reader)?)
+    // As its manifest says it is stored (each file's digests checked as it is read), or as
+    // the options say.
+    validate_set(
+        &set,
+        &Layers::for_set(&set, args.compress, &args.key, reader)?,
+    )
 }
 
 /// Reads from the clouds with the storage options given.
@@ -194,9 +199,7 @@ pub fn validate_set(set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
     if failed > 0 {
         return Err(BadInput(format!("{failed} of {} file(s) are not valid", files.len())).into());
     }
-    if set.has_manifest() {
-        println!("{}", whole(set));
-    } else if files.len() > 1 && first_files != 1 {
+    if !set.has_manifest() && files.len() > 1 && first_files != 1 {
         tracing::warn!(
             "{first_files} of {} files carry '# first-file' (a backup has one)",
             files.len()
@@ -209,6 +212,9 @@ pub fn validate_set(set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
         total.udfs,
         files.len()
     );
+    if set.has_manifest() {
+        println!("{}", whole(set));
+    }
     Ok(())
 }
 

@@ -77,6 +77,14 @@ impl Landing for SingleFile {
                 );
             }
             std::fs::remove_file(f).with_context(|| format!("cannot remove {}", f.display()))?;
+            // Its manifest too: it describes the file removed.
+            let m = layout::with_suffix(f, as_common::manifest::SUFFIX);
+            match std::fs::remove_file(&m) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", m.display()))
+                }
+                _ => {}
+            }
         }
         self.open(None)
     }
