@@ -143,15 +143,8 @@ fn damages() -> Vec<Damage> {
             format!("{}", file.file_name().unwrap().to_string_lossy())
         }),
         ("digest-edited", |backup, file, _, _| {
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
             edit_manifest(&manifest_of(backup), |v| {
-                let files = v["files"].as_array_mut().unwrap();
-                let one = files.len() == 1;
-                for f in files {
-                    if one || f["name"] == name.as_str() {
-                        f["sha256"] = "00".repeat(32).into();
-                    }
-                }
+                entry_of(v, file)["sha256"] = "00".repeat(32).into();
             });
             format!("{}: damaged", file.display())
         }),
@@ -160,13 +153,8 @@ fn damages() -> Vec<Damage> {
             // the file tells.
             let name = file.file_name().unwrap().to_string_lossy().into_owned();
             edit_manifest(&manifest_of(backup), |v| {
-                let files = v["files"].as_array_mut().unwrap();
-                let one = files.len() == 1;
-                for f in files {
-                    if one || f["name"] == name.as_str() {
-                        f["records"] = (f["records"].as_u64().unwrap() + 1).into();
-                    }
-                }
+                let f = entry_of(v, file);
+                f["records"] = (f["records"].as_u64().unwrap() + 1).into();
                 v["totals"]["records"] = (v["totals"]["records"].as_u64().unwrap() + 1).into();
                 let p = v["partitions"].as_str().unwrap().to_string();
                 let (first, rest) = p.split_once(' ').unwrap();
@@ -183,6 +171,17 @@ fn damages() -> Vec<Damage> {
             format!("{name}: ")
         }),
     ]
+}
+
+/// The manifest's entry of `file` (of a one-file backup: its one entry, whatever its name).
+fn entry_of<'a>(v: &'a mut serde_json::Value, file: &Path) -> &'a mut serde_json::Value {
+    let name = file.file_name().unwrap().to_string_lossy();
+    let files = v["files"].as_array_mut().unwrap();
+    let at = match files.len() {
+        1 => 0,
+        _ => files.iter().position(|f| f["name"] == *name).unwrap(),
+    };
+    &mut files[at]
 }
 
 /// The manifest of a backup directory or file.

@@ -28,6 +28,17 @@ pub fn is_cloud(path: &str) -> bool {
     Url::parse(path, true).is_ok()
 }
 
+/// The backup a path names: standard input (`-`), a directory or cloud prefix, or one file (a
+/// cloud URL names one object when it ends in `.asb`).
+pub fn source_of(path: &str) -> Source {
+    match path {
+        "-" => Source::Stdin,
+        p if is_cloud(p) && !p.ends_with('/') && p.ends_with(".asb") => Source::File(p.into()),
+        p if is_cloud(p) || Path::new(p).is_dir() => Source::Dir(p.into()),
+        p => Source::File(p.into()),
+    }
+}
+
 /// What kind of place a backup is in (the metrics' `destination` label): a directory or one
 /// file (`-d`/`-o`, `-i` for a restore), `-` standard input or output, s3, gcs or azure for a
 /// cloud URL of either; none of them, a record stream.

@@ -1,6 +1,6 @@
 //! `as-decode`: ASB text → record stream, and offline validation of a backup.
 
-use crate::backup::{is_cloud, Layers};
+use crate::backup::Layers;
 use anyhow::{bail, Context};
 use as_cli::io::{binary_stdout, CHUNK};
 use as_cli::{BadInput, Usage};
@@ -129,11 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The backup `--validate` reads: a file, standard input, a directory or a cloud prefix.
 fn source(args: &Args) -> Source {
-    match args.input.as_deref().and_then(|p| p.to_str()) {
-        None | Some("-") => Source::Stdin,
-        Some(p) if is_cloud(p) || Path::new(p).is_dir() => Source::Dir(p.to_string()),
-        Some(p) => Source::File(p.to_string()),
-    }
+    let path = args.input.as_deref().map(|p| p.to_string_lossy());
+    crate::backup::source_of(path.as_deref().unwrap_or("-"))
 }
 
 fn validate(args: &Args) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@
 mod args;
 mod config;
 mod progress;
-mod workers;
+pub(crate) mod workers;
 
 pub use args::Args;
 pub use progress::eta;

@@ -7,9 +7,31 @@ use as_common::client::filter::Work;
 use as_common::client::scan::ScanShared;
 use as_common::client::ClientError;
 use as_common::stream::{FrameBatch, StreamWriter};
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A worker: takes jobs until none is left or the scan stops, sending their batches to `out`;
+/// a failure stops the scan and goes to `errors`.
+pub fn work(
+    shared: &ScanShared,
+    jobs: &Receiver<Vec<Work>>,
+    out: &Sender<FrameBatch>,
+    errors: &Sender<ClientError>,
+) {
+    for job in jobs.iter() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut sink = |b: FrameBatch| out.send(b).is_ok();
+        if let Err(e) = shared.scan_job(&job, &mut sink) {
+            shared.stop.store(true, Ordering::SeqCst);
+            let _ = errors.send(e);
+            break;
+        }
+    }
+}
 
 /// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
 pub fn scan_all<W: std::io::Write>(
@@ -37,17 +59,7 @@ pub fn scan_all<W: std::io::Write>(
             err_tx.clone(),
         );
         handles.push(std::thread::spawn(move || {
-            for job in job_rx.iter() {
-                if shared.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let mut sink = |b: FrameBatch| out_tx.send(b).is_ok();
-                if let Err(e) = shared.scan_job(&job, &mut sink) {
-                    shared.stop.store(true, Ordering::SeqCst);
-                    let _ = err_tx.send(e);
-                    break;
-                }
-            }
+            work(&shared, &job_rx, &out_tx, &err_tx)
         }));
     }
     drop(out_tx);

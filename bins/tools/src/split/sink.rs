@@ -33,7 +33,9 @@ impl Sink {
     /// One small file, whole, through the sink.
     fn send(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
         let (mut input, sink) = spawn(&self.cmd, self.framed, name)?;
-        let written = input.write(data).with_context(|| format!("writing {name}"));
+        let written = input
+            .write_all(data)
+            .with_context(|| format!("writing {name}"));
         end_sink(input, sink, written, &self.cmd, name)
     }
 
@@ -137,12 +139,14 @@ enum SinkInput {
     Framed(FramedWriter<ChildStdin>),
 }
 
-impl SinkInput {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+impl std::io::Write for SinkInput {
+    /// Whole: a framed sink takes each buffer as one frame.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            SinkInput::Plain(w) => w.write_all(buf),
-            SinkInput::Framed(w) => w.write_frame(buf),
+            SinkInput::Plain(w) => w.write_all(buf)?,
+            SinkInput::Framed(w) => w.write_frame(buf)?,
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -264,15 +268,15 @@ impl Arrival for SinkFile {
     }
 }
 
-/// Moves a filter's output into a sink, counting and hashing the bytes; gives the sink's input
-/// back at the end of the output, with the digest.
-fn spawn_pump(
+/// Moves a filter's output into `w` (a sink's input, standard output), counting and hashing
+/// the bytes; gives `w` back at the end of the output, with the digest.
+pub fn spawn_pump<W: std::io::Write + Send + 'static>(
     mut out: ChildStdout,
-    mut input: SinkInput,
+    mut w: W,
     counter: Arc<AtomicU64>,
     name: String,
     mac_key: Option<[u8; 32]>,
-) -> JoinHandle<anyhow::Result<(SinkInput, FileDigest)>> {
+) -> JoinHandle<anyhow::Result<(W, FileDigest)>> {
     signals::spawn(move || {
         let mut digester = Digester::new(mac_key.as_ref());
         let mut buf = vec![0u8; 256 << 10];
@@ -282,13 +286,12 @@ fn spawn_pump(
             if n == 0 {
                 break;
             }
-            input
-                .write(&buf[..n])
+            w.write_all(&buf[..n])
                 .with_context(|| format!("writing {name}"))?;
             digester.update(&buf[..n]);
             counter.fetch_add(n as u64, Ordering::SeqCst);
         }
-        input.flush().with_context(|| format!("writing {name}"))?;
-        Ok((input, digester.finish()))
+        w.flush().with_context(|| format!("writing {name}"))?;
+        Ok((w, digester.finish()))
     })
 }

@@ -3,11 +3,9 @@
 
 use super::job::Landed;
 use super::landing::{Arrival, Landing};
-use anyhow::Context;
-use as_common::manifest::{Digester, FileDigest};
+use as_common::manifest::FileDigest;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,34 +51,21 @@ impl Landing for Stdout {
 }
 
 struct Piped {
-    pump: Option<JoinHandle<anyhow::Result<FileDigest>>>,
+    pump: Option<JoinHandle<anyhow::Result<(std::io::Stdout, FileDigest)>>>,
     pumped: Arc<AtomicU64>,
     mac_key: Option<[u8; 32]>,
 }
 
 impl Arrival for Piped {
     fn attach(&mut self, filter: &mut Child) -> anyhow::Result<()> {
-        let mut out = filter.stdout.take().expect("piped");
-        let (pumped, mac_key) = (self.pumped.clone(), self.mac_key);
-        self.pump = Some(as_cli::signals::spawn(move || {
-            let mut digester = Digester::new(mac_key.as_ref());
-            let stdout = std::io::stdout();
-            let mut w = stdout.lock();
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let n = as_cli::io::read_retrying(&mut out, &mut buf)
-                    .context("reading the filter's output")?;
-                if n == 0 {
-                    break;
-                }
-                w.write_all(&buf[..n])
-                    .context("writing to standard output")?;
-                digester.update(&buf[..n]);
-                pumped.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            w.flush().context("writing to standard output")?;
-            Ok(digester.finish())
-        }));
+        let out = filter.stdout.take().expect("piped");
+        self.pump = Some(super::sink::spawn_pump(
+            out,
+            std::io::stdout(),
+            self.pumped.clone(),
+            "standard output".into(),
+            self.mac_key,
+        ));
         Ok(())
     }
 
@@ -101,7 +86,7 @@ impl Arrival for Piped {
 
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
-        let digest = self
+        let (_, digest) = self
             .pump
             .take()
             .expect("attached")

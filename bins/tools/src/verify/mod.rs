@@ -8,7 +8,7 @@ pub use offline::quick;
 
 use crate::backup::{BackupArgs, Layers};
 use as_cli::{BadInput, Usage};
-use as_common::backup::{BackupSet, Source};
+use as_common::backup::BackupSet;
 use clap::Parser;
 
 /// Prove a backup whole: against its manifest, and against the live cluster.
@@ -89,15 +89,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         s3: a.s3.clone(),
         cloud: a.cloud.clone(),
     };
-    let source = match crate::backup::is_cloud(&a.backup) {
-        // A prefix ends in / or holds no object of that name: as-get's rule.
-        true if a.backup.ends_with('/') || !a.backup.ends_with(".asb") => {
-            Source::Dir(a.backup.clone())
-        }
-        true => Source::File(a.backup.clone()),
-        false if std::path::Path::new(&a.backup).is_dir() => Source::Dir(a.backup.clone()),
-        false => Source::File(a.backup.clone()),
-    };
+    let source = crate::backup::source_of(&a.backup);
     let mut set = crate::backup::open(&source, &reader, false)?;
     if let Some(path) = &a.manifest {
         attach_manifest(&mut set, path, &reader)?;

@@ -66,19 +66,7 @@ pub fn scan(
     std::thread::scope(|s| {
         for _ in 0..n {
             let (job_rx, out_tx, err_tx) = (job_rx.clone(), out_tx.clone(), err_tx.clone());
-            s.spawn(move || {
-                for job in job_rx.iter() {
-                    if shared.stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let mut sink = |b: FrameBatch| out_tx.send(b).is_ok();
-                    if let Err(e) = shared.scan_job(&job, &mut sink) {
-                        shared.stop.store(true, Ordering::SeqCst);
-                        let _ = err_tx.send(e);
-                        break;
-                    }
-                }
-            });
+            s.spawn(move || crate::scan::workers::work(shared, &job_rx, &out_tx, &err_tx));
         }
         drop(out_tx);
         for batch in out_rx.iter() {
