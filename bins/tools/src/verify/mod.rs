@@ -140,9 +140,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         return crate::decode::validate_set(&set, &layers);
     }
-    offline::verify(&set, &layers, a.quick || keyless, a.threads as usize)?;
+    // Against the cluster, the files are decoded once, by the comparison, which checks the
+    // manifest's counts too: the offline pass checks digests only.
+    offline::verify(
+        &set,
+        &layers,
+        a.quick || keyless || a.cluster.cluster,
+        a.threads as usize,
+    )?;
     if a.cluster.cluster {
-        cluster::verify(&a.cluster, &set, &layers)?;
+        cluster::verify(&a.cluster, &set, &layers, a.threads as usize)?;
     }
     Ok(())
 }

@@ -40,6 +40,55 @@ pub fn quick(set: &BackupSet, layers: &Layers, threads: usize) -> anyhow::Result
     Ok(())
 }
 
+/// The partitions whose records found differ from the manifests' counts, one line each.
+pub fn partition_problems(set: &BackupSet, found: &PartitionCounts) -> Vec<String> {
+    let mut want = vec![0u64; as_common::record::PARTITIONS as usize];
+    for (_, m) in &set.manifests {
+        for (p, n) in m.partitions.as_slice().iter().enumerate() {
+            want[p] += n;
+        }
+    }
+    let want = PartitionCounts::from_vec(want).expect("4096 partitions");
+    found
+        .differences(&want)
+        .into_iter()
+        .map(|(p, got, should)| {
+            format!("partition {p}: {got} record(s), the manifest says {should}")
+        })
+        .collect()
+}
+
+/// The records found in each file (in the set's order) and in each partition against the
+/// manifests: each difference a line on stdout, and an error (exit 3) if any.
+pub fn counts_match(
+    set: &BackupSet,
+    per_file: &[u64],
+    found: &PartitionCounts,
+) -> anyhow::Result<()> {
+    let mut problems: Vec<String> = set
+        .files
+        .iter()
+        .zip(per_file)
+        .filter_map(|(f, &got)| {
+            let want = f.entry.as_ref()?.records;
+            (got != want)
+                .then(|| format!("{}: {got} record(s), the manifest says {want}", f.name()))
+        })
+        .collect();
+    problems.extend(partition_problems(set, found));
+    for p in &problems {
+        println!("{p}");
+    }
+    if !problems.is_empty() {
+        return Err(BadInput(format!(
+            "{} difference(s): the backup is not what its manifest says",
+            problems.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks every file, prints one line per difference on stdout, and a summary; an error (exit
 /// 3) when anything differs.
 pub fn verify(set: &BackupSet, layers: &Layers, quick: bool, threads: usize) -> anyhow::Result<()> {
@@ -47,18 +96,7 @@ pub fn verify(set: &BackupSet, layers: &Layers, quick: bool, threads: usize) -> 
     let mut records = 0;
     if let Some(counts) = &counts {
         records = counts.total();
-        let mut want = vec![0u64; as_common::record::PARTITIONS as usize];
-        for (_, m) in &set.manifests {
-            for (p, n) in m.partitions.as_slice().iter().enumerate() {
-                want[p] += n;
-            }
-        }
-        let want = PartitionCounts::from_vec(want).expect("4096 partitions");
-        for (p, got, should) in counts.differences(&want) {
-            problems.push(format!(
-                "partition {p}: {got} record(s), the manifest says {should}"
-            ));
-        }
+        problems.extend(partition_problems(set, counts));
     }
     for p in &problems {
         println!("{p}");

@@ -3,14 +3,16 @@
 //! The cluster's records fall in three windows of their last-update time (the server's clock):
 //! before T0 = the backup's start − margin (they must be in the backup at the same generation,
 //! and with --deep the same bins), from T0 to T1 = its end + margin (updated while it ran: either
-//! answer is right), from T1 on (updated or created since). Each window is a scan without bins
+//! answer is right), from T1 on (updated or created since). The windows are scans without bins
 //! (the first with bins under --deep) filtered on the server by last-update time and the scope's
-//! own filters; a backup record no window returns was deleted or expired since.
+//! own filters: one of every partition for "before T0", one for "from T0 on", and "from T1 on"
+//! only over the partitions where the second found records (two passes of the index, not three,
+//! when little changed). A backup record no scan returns was deleted or expired since.
 //!
 //! Memory does not grow with the backup: one pass over the backup spills (digest, generation,
 //! set, bins hash) of each record to the file of its partition group (spill.rs); then each group
 //! is loaded into a map, scanned, compared and dropped before the next. Groups are sized so that
-//! one holds about [`plan::GROUP_RECORDS`] records of both sides (some 32 MiB), digests being
+//! one holds about [`plan::GROUP_RECORDS`] records of both sides (some 16 MiB), digests being
 //! spread evenly over partitions; a group is at least one partition, so a backup of more than
 //! 4096 × GROUP_RECORDS records holds a 4096th of it at once. Add some 16 MiB of spill buffers
 //! and the scans' batches in flight.
@@ -102,7 +104,13 @@ pub struct ClusterArgs {
     pub group_records: u64,
 }
 
-pub fn verify(args: &ClusterArgs, set: &BackupSet, layers: &Layers) -> anyhow::Result<()> {
+/// The backup compared with the cluster; its files read `threads` at once.
+pub fn verify(
+    args: &ClusterArgs,
+    set: &BackupSet,
+    layers: &Layers,
+    threads: usize,
+) -> anyhow::Result<()> {
     args.conn.validate()?;
     let margin_ns = (args.margin as i64).saturating_mul(1_000_000_000);
     // The scope first (from the manifests), to know the namespace.
@@ -158,8 +166,20 @@ pub fn verify(args: &ClusterArgs, set: &BackupSet, layers: &Layers) -> anyhow::R
 
     let mut sets = spill::Sets::default();
     let tmp = args.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    // Digest checks were as-verify's offline pass: the files are read without them.
-    let spill = spill::spill(set, &super::unchecked(layers), &plan, deep, &mut sets, &tmp)?;
+    // Digest checks were as-verify's offline pass (--quick): the files are read without them,
+    // and their records counted here, once.
+    let mut found = spill::Found::default();
+    let spill = spill::spill(
+        set,
+        &super::unchecked(layers),
+        &plan,
+        deep,
+        &mut sets,
+        &tmp,
+        &mut found,
+        threads,
+    )?;
+    super::offline::counts_match(set, &found.per_file, &found.partitions)?;
     let mut tally = Tally::new(args.list.as_deref())?;
     for e in spill.load(plan.groups.len())? {
         tally.add(Class::Outside, e.set, &e.digest)?;
@@ -167,30 +187,44 @@ pub fn verify(args: &ClusterArgs, set: &BackupSet, layers: &Layers) -> anyhow::R
     for (g, group) in plan.groups.iter().enumerate() {
         let mut cmp = compare::Group::new(spill.load(g)?, deep, &mut tally)?;
         let w = &plan.windows[group.window];
+        // Every record last updated before the backup, then the few updated since it started;
+        // which of those came after it ended, from a scan of their partitions only. (Three
+        // windows over every partition would be three full passes of the index.)
+        let mut changed = std::collections::BTreeSet::new();
         for when in [When::Before, When::During, When::Since] {
+            let works: Vec<_> = match when {
+                When::Since => group
+                    .works
+                    .iter()
+                    .filter(|(p, _)| changed.contains(p))
+                    .copied()
+                    .collect(),
+                _ => group.works.clone(),
+            };
+            if works.is_empty() {
+                continue;
+            }
             let spec = ScanSpec {
                 filter_exp: Some(when.filter(&filters, w.t0, w.t1)),
                 no_bins: !(deep && when == When::Before),
                 ..spec.clone()
             };
             let mut on = |r: &as_common::record::Record| {
+                if when == When::During {
+                    changed.insert(r.partition());
+                }
                 cmp.seen(when, r, sets.id(r.set.as_deref()));
                 Ok(())
             };
-            scan::scan(
-                &mut shared,
-                spec,
-                &group.works,
-                args.parallel as usize,
-                &mut on,
-            )
-            .with_context(|| {
-                format!(
-                    "scanning partition group {} of {}",
-                    g + 1,
-                    plan.groups.len()
-                )
-            })?;
+            scan::scan(&mut shared, spec, &works, args.parallel as usize, &mut on).with_context(
+                || {
+                    format!(
+                        "scanning partition group {} of {}",
+                        g + 1,
+                        plan.groups.len()
+                    )
+                },
+            )?;
         }
         cmp.finish(plan.scope.max_records > 0, &mut tally)?;
     }

@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering;
 pub enum When {
     /// Before t0: must be in the backup as they are.
     Before,
-    /// From t0 to t1: updated while the backup ran.
+    /// From t0 on: updated while the backup ran, unless the scan of Since (over the partitions
+    /// this one found records in) finds them again.
     During,
     /// From t1: updated or created since.
     Since,
@@ -27,10 +28,7 @@ impl When {
         let mut parts = scope.to_vec();
         match self {
             When::Before => parts.push(exp::modified_before(t0)),
-            When::During => {
-                parts.push(exp::modified_after(t0));
-                parts.push(exp::modified_before(t1));
-            }
+            When::During => parts.push(exp::modified_after(t0)),
             When::Since => parts.push(exp::modified_after(t1)),
         }
         exp::and(parts).expect("at least the window")

@@ -6,7 +6,8 @@ use super::plan::Plan;
 use crate::backup::Layers;
 use anyhow::Context;
 use as_common::asb::{AsbItem, AsbReader};
-use as_common::backup::BackupSet;
+use as_common::backup::{BackupFile, BackupSet};
+use as_common::manifest::PartitionCounts;
 use as_common::record::{Record, DIGEST_LEN};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -136,7 +137,7 @@ impl Spill {
         Ok(())
     }
 
-    /// The entries of one group, in the order the backup holds them.
+    /// The entries of one group (in no particular order: files are read several at once).
     pub fn load(&self, group: usize) -> anyhow::Result<Vec<Entry>> {
         let path = self.path(group);
         let bytes = match std::fs::read(&path) {
@@ -156,8 +157,17 @@ impl Drop for Spill {
     }
 }
 
-/// Reads every file of the backup once and spills its records by group; records of a
-/// partition outside the backup's scope go to the group after the last.
+/// What the pass over the backup found besides: records of each file and of each partition
+/// (the offline check's counts, not read twice).
+#[derive(Default)]
+pub struct Found {
+    pub per_file: Vec<u64>,
+    pub partitions: PartitionCounts,
+}
+
+/// Reads every file of the backup once, `threads` files at once, and spills its records by
+/// group; records of a partition outside the backup's scope go to the group after the last.
+#[allow(clippy::too_many_arguments)]
 pub fn spill(
     set: &BackupSet,
     layers: &Layers,
@@ -165,30 +175,90 @@ pub fn spill(
     deep: bool,
     sets: &mut Sets,
     tmp: &Path,
+    found: &mut Found,
+    threads: usize,
 ) -> anyhow::Result<Spill> {
     let outside = plan.groups.len();
-    let mut spill = Spill::new(tmp, outside)?;
-    for file in &set.files {
-        let input = layers.open(file, None)?;
-        let mut reader =
-            AsbReader::new(input).with_context(|| format!("{}: not a backup file", file.name()))?;
-        while let Some(item) = reader
-            .next_item()
-            .with_context(|| format!("reading {}", file.name()))?
-        {
-            let AsbItem::Record(r) = item else { continue };
-            let e = Entry {
-                digest: r.digest,
-                generation: r.generation,
-                set: sets.id(r.set.as_deref()),
-                hash: if deep { bins_hash(&r) } else { [0; 16] },
-            };
-            let g = plan.group_of[r.partition() as usize].map_or(outside, |g| g as usize);
-            spill.push(g, &e)?;
+    let shared = std::sync::Mutex::new((Spill::new(tmp, outside)?, std::mem::take(sets)));
+    found.per_file = vec![0; set.files.len()];
+    let queue = std::sync::Mutex::new(set.files.iter().enumerate());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, set.files.len().max(1)) {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap().next();
+                let Some((i, file)) = next else { break };
+                let r = spill_file(file, layers, plan, deep, &shared);
+                let failed = r.is_err();
+                results.lock().unwrap().push((i, r));
+                if failed {
+                    break;
+                }
+            });
+        }
+    });
+    let (mut spill, names) = shared.into_inner().unwrap();
+    *sets = names;
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    for (i, r) in results {
+        let (records, partitions) = r?;
+        found.per_file[i] = records;
+        for (p, n) in partitions.as_slice().iter().enumerate() {
+            found.partitions.add(p as u16, *n);
         }
     }
     for g in 0..=outside {
         spill.flush(g)?;
     }
     Ok(spill)
+}
+
+/// Records handed to the spill at once (its lock taken once per batch).
+const BATCH: usize = 4096;
+
+/// One file's records into the spill: its records, and of each partition.
+fn spill_file(
+    file: &BackupFile,
+    layers: &Layers,
+    plan: &Plan,
+    deep: bool,
+    shared: &std::sync::Mutex<(Spill, Sets)>,
+) -> anyhow::Result<(u64, PartitionCounts)> {
+    let outside = plan.groups.len();
+    let input = layers.open(file, None)?;
+    let mut reader =
+        AsbReader::new(input).with_context(|| format!("{}: not a backup file", file.name()))?;
+    let (mut records, mut partitions) = (0, PartitionCounts::default());
+    let mut batch: Vec<(usize, Option<Vec<u8>>, Entry)> = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<(usize, Option<Vec<u8>>, Entry)>| -> anyhow::Result<()> {
+        let mut g = shared.lock().unwrap();
+        let (spill, sets) = &mut *g;
+        for (group, set, mut e) in batch.drain(..) {
+            e.set = sets.id(set.as_deref());
+            spill.push(group, &e)?;
+        }
+        Ok(())
+    };
+    while let Some(item) = reader
+        .next_item()
+        .with_context(|| format!("reading {}", file.name()))?
+    {
+        let AsbItem::Record(r) = item else { continue };
+        records += 1;
+        partitions.add(r.partition(), 1);
+        let e = Entry {
+            digest: r.digest,
+            generation: r.generation,
+            set: 0,
+            hash: if deep { bins_hash(&r) } else { [0; 16] },
+        };
+        let g = plan.group_of[r.partition() as usize].map_or(outside, |g| g as usize);
+        batch.push((g, r.set.as_deref().map(<[u8]>::to_vec), e));
+        if batch.len() == BATCH {
+            flush(&mut batch)?;
+        }
+    }
+    flush(&mut batch)?;
+    Ok((records, partitions))
 }
