@@ -239,7 +239,7 @@ fn the_wrapper_backs_up_into_s3() {
     assert!(o.status.success(), "{}", support::stderr(&o));
     let keys = m.keys("dir/");
     assert!(
-        keys.len() >= 2 && keys[0] == "dir/test_00000.asb",
+        keys.len() >= 3 && keys[0] == "dir/test.manifest" && keys[1] == "dir/test_00000.asb",
         "{keys:?}"
     );
 

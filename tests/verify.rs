@@ -372,6 +372,16 @@ fn a_tampered_encrypted_file_is_told_from_a_damaged_one() {
     let (code, said) = verify(&f, &[]);
     assert_eq!(code, 3, "{said}");
     assert!(said.contains("b.asb: tampered"), "{said}");
+    // Nor can the HMAC be taken away.
+    edit_manifest(&manifest_of(&f), |v| {
+        v["files"][0]["hmac"] = serde_json::Value::Null
+    });
+    let (code, said) = verify(&f, &[]);
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.contains("b.asb: tampered: its manifest entry has no HMAC"),
+        "{said}"
+    );
     // Without the key: what needs none is checked, and it says so.
     let (code, out, err) = run(tool("as-verify"), &[&fs], b"");
     assert_eq!(code, 0, "{err}");

@@ -85,10 +85,13 @@ fn every_local_output_mode() {
     assert_eq!(n, records);
     let sizes: u64 = std::fs::read_dir(&dir)
         .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "asb"))
+        .map(|p| p.metadata().unwrap().len())
         .sum();
     assert_eq!(bytes, sizes);
     assert!(dir.join("nightly_00000.asb").exists());
+    assert!(dir.join("nightly.manifest").exists());
     assert!(
         decode(&["--validate", "-z", "zstd", d], b"").contains(&format!(
             "valid: {records} record(s), 3 secondary index(es)"

@@ -171,7 +171,7 @@ impl BackupSet {
         let mpath = manifest::beside(path);
         let mname = manifest::beside(name);
         // A listing tells whether it is there (a cloud's read does not tell missing from failed).
-        let listed = storage.list(dir).unwrap_or_default();
+        let listed = storage.list(dir)?;
         if let Some(e) = listed.iter().find(|e| e.name == name) {
             file.size = Some(e.size);
         }
@@ -212,7 +212,8 @@ impl BackupSet {
         storage: &dyn Storage,
         allow_incomplete: bool,
     ) -> Result<(), BackupError> {
-        let (mut manifests, mut entries) = (Vec::new(), Vec::new());
+        let mut manifests = Vec::new();
+        let mut problems = Vec::new();
         for dir in dirs {
             let layout = DirLayout::read(dir, storage)?;
             if let Some(e) = layout.unfinished(dir, storage) {
@@ -224,23 +225,26 @@ impl BackupSet {
             if layout.files.is_empty() {
                 return Err(BackupError::NoFiles(dir.to_string()));
             }
-            manifests.extend(layout.read_manifests(dir, storage)?);
-            entries.extend(layout.files.iter().cloned());
+            // Each directory against its own manifests (two directories may both hold a
+            // test_00000.asb, of two backups).
+            let here = layout.read_manifests(dir, storage)?;
+            problems.extend(manifest::check_files(&here, &layout.files));
             self.files
                 .extend(layout.files.into_iter().map(|e| BackupFile {
+                    entry: here.iter().find_map(|(_, m)| m.file(&e.name).cloned()),
                     path: Some(join(dir, &e.name)),
                     size: Some(e.size),
-                    entry: None,
                 }));
+            manifests.extend(here.into_iter().map(|(n, m)| (join(dir, &n), m)));
         }
         if manifests.is_empty() {
             return Ok(());
         }
-        for f in &mut self.files {
-            let name = f.name().rsplit('/').next().unwrap_or_default();
-            f.entry = manifests.iter().find_map(|(_, m)| m.file(name).cloned());
+        // A directory without a manifest among directories with: unproved, so not whole.
+        if self.files.iter().any(|f| f.entry.is_none()) && problems.is_empty() {
+            problems.push("some of its files are in no manifest".into());
         }
-        let problems = manifest::check_dir(&manifests, &entries);
+        problems.extend(manifest::check_shards(&manifests));
         self.manifests = manifests;
         if !problems.is_empty() {
             let e = BackupError::NotWhole {
@@ -366,10 +370,19 @@ impl DirLayout {
         dir: &str,
         storage: &dyn Storage,
     ) -> Result<Vec<(String, Manifest)>, BackupError> {
-        self.manifests
-            .iter()
-            .map(|name| Ok((name.clone(), read_manifest(&join(dir, name), storage)?)))
-            .collect()
+        let mut out = Vec::new();
+        for name in &self.manifests {
+            let path = join(dir, name);
+            match read_manifest(&path, storage) {
+                Ok(m) => out.push((name.clone(), m)),
+                // The shard manifests of the version before: they prove nothing of the files.
+                Err(BackupError::Manifest { why, .. }) if why.contains(manifest::LEGACY_SHARD) => {
+                    tracing::warn!("{path}: a shard manifest of an older version, ignored: the backup's files are not checked");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 }
 

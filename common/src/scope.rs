@@ -22,6 +22,11 @@ pub struct Scope {
     /// The times as given (`-a`, `-b`): the same text resumes the same scope.
     pub modified_after: Option<String>,
     pub modified_before: Option<String>,
+    /// The same times as the scan resolved them (nanoseconds since the Unix epoch): what a
+    /// later check of the backup filters on (a time of day given alone meant that day). Data
+    /// only, not in the text form.
+    pub modified_after_ns: Option<i64>,
+    pub modified_before_ns: Option<i64>,
     pub no_ttl_only: bool,
     pub no_bins: bool,
     /// A filter expression applied to every record (base64 of the packed expression).

@@ -29,14 +29,21 @@ pub fn is_cloud(path: &str) -> bool {
 }
 
 /// The backup a path names: standard input (`-`), a directory or cloud prefix, or one file (a
-/// cloud URL names one object when it ends in `.asb`).
-pub fn source_of(path: &str) -> Source {
-    match path {
+/// cloud URL names one object when its parent lists an object of that name).
+pub fn source_of(path: &str, reader: &cloud::Reader) -> anyhow::Result<Source> {
+    Ok(match path {
         "-" => Source::Stdin,
-        p if is_cloud(p) && !p.ends_with('/') && p.ends_with(".asb") => Source::File(p.into()),
+        p if is_cloud(p) && !p.ends_with('/') => {
+            let (parent, name) = p.rsplit_once('/').unwrap_or((p, ""));
+            let listed = Stores::new(reader.clone())?.list(parent)?;
+            match listed.iter().any(|e| e.name == name) {
+                true => Source::File(p.into()),
+                false => Source::Dir(p.into()),
+            }
+        }
         p if is_cloud(p) || Path::new(p).is_dir() => Source::Dir(p.into()),
         p => Source::File(p.into()),
-    }
+    })
 }
 
 /// What kind of place a backup is in (the metrics' `destination` label): a directory or one
@@ -264,6 +271,14 @@ impl Layers {
         let Some(stored) = set.stored() else {
             return Layers::new(compress, key, reader);
         };
+        // One way of reading for all the files: backups stored otherwise are read apart.
+        if let Some((path, _)) = set.manifests.iter().find(|(_, m)| m.stored != *stored) {
+            return Err(Usage(format!(
+                "{path} says its files are stored otherwise than {}'s (compression, encryption or key): restore or verify them apart",
+                set.manifests[0].0
+            ))
+            .into());
+        }
         let mode = stored
             .encryption
             .as_deref()
@@ -405,6 +420,10 @@ pub fn mismatch(name: &str, entry: &FileEntry, d: &FileDigest) -> Option<String>
     match (&d.hmac, &entry.hmac) {
         (Some(got), Some(want)) if got != want => Some(format!(
             "{name}: tampered: its SHA-256 is the manifest's but its HMAC is not (the file and the manifest were changed together)"
+        )),
+        // Read with the key of an encrypted backup: its entry must carry the HMAC.
+        (Some(_), None) => Some(format!(
+            "{name}: tampered: its manifest entry has no HMAC, which an encrypted backup's always has"
         )),
         _ => None,
     }

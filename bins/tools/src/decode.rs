@@ -128,14 +128,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The backup `--validate` reads: a file, standard input, a directory or a cloud prefix.
-fn source(args: &Args) -> Source {
+fn source(args: &Args, reader: &crate::cloud::Reader) -> anyhow::Result<Source> {
     let path = args.input.as_deref().map(|p| p.to_string_lossy());
-    crate::backup::source_of(path.as_deref().unwrap_or("-"))
+    crate::backup::source_of(path.as_deref().unwrap_or("-"), reader)
 }
 
 fn validate(args: &Args) -> anyhow::Result<()> {
-    let source = source(args);
     let reader = reader(args);
+    let source = source(args, &reader)?;
     if args.shards_only {
         let Source::Dir(dir) = &source else {
             return Err(Usage("--shards-only needs a directory or a cloud prefix".into()).into());

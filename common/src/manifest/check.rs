@@ -13,19 +13,24 @@ use std::collections::BTreeMap;
 /// of another backup. Empty: whole, as far as names and sizes tell (the digests are as-verify's
 /// and the restore's to check).
 pub fn check_dir(manifests: &[(String, Manifest)], files: &[Entry]) -> Vec<String> {
+    let mut problems = check_files(manifests, files);
+    problems.extend(check_shards(manifests));
+    problems
+}
+
+/// The files of one directory against its manifests: every file listed there at its size, no
+/// backup file unlisted, and one backup (its shards) in the directory.
+pub fn check_files(manifests: &[(String, Manifest)], files: &[Entry]) -> Vec<String> {
     let mut problems = Vec::new();
-    let Some((first_name, first)) = manifests.first() else {
+    let Some((first_name, _)) = manifests.first() else {
         return problems;
     };
     let sizes: BTreeMap<&str, u64> = files.iter().map(|e| (e.name.as_str(), e.size)).collect();
     let mut listed = BTreeMap::new();
     for (name, m) in manifests {
-        if m.whole_scope() != first.whole_scope()
-            || m.scope.shard.is_none() != first.scope.shard.is_none()
-        {
+        if m.scope.shard.is_none() && manifests.len() > 1 && name != first_name {
             problems.push(format!(
-                "{name} and {first_name} describe different backups ({} and {})",
-                m.scope, first.scope
+                "{name} and {first_name} are two backups in one directory"
             ));
         }
         for f in &m.files {
@@ -48,12 +53,36 @@ pub fn check_dir(manifests: &[(String, Manifest)], files: &[Entry]) -> Vec<Strin
             ));
         }
     }
-    if manifests.len() > 1 && first.scope.shard.is_none() && problems.is_empty() {
-        problems.push(format!("{} manifests of one backup", manifests.len()));
+    problems
+}
+
+/// The shards of one backup, wherever their directories: all of the same backup, every
+/// partition in exactly one. Manifests of whole backups (no shard) say nothing here: several
+/// directories may hold several backups restored as one (--directory-list).
+pub fn check_shards(manifests: &[(String, Manifest)]) -> Vec<String> {
+    let shards: Vec<(String, Manifest)> = manifests
+        .iter()
+        .filter(|(_, m)| m.scope.shard.is_some())
+        .cloned()
+        .collect();
+    let Some((first_name, first)) = shards.first() else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for (name, m) in manifests {
+        if m.scope.shard.is_none() {
+            problems.push(format!(
+                "{name} is a whole backup among the shards of another"
+            ));
+        } else if m.whole_scope() != first.whole_scope() {
+            problems.push(format!(
+                "{name} and {first_name} are shards of different backups ({} and {})",
+                m.whole_scope(),
+                first.whole_scope()
+            ));
+        }
     }
-    if first.scope.shard.is_some() {
-        problems.extend(coverage(manifests));
-    }
+    problems.extend(coverage(&shards));
     problems
 }
 

@@ -69,7 +69,7 @@ impl PartitionCounts {
                 None => (token, 1),
             };
             let count: u64 = count.parse().map_err(|_| bad())?;
-            if run == 0 || v.len() + run > PARTITIONS as usize {
+            if run == 0 || run > PARTITIONS as usize - v.len() {
                 return Err(format!("partition counts past {PARTITIONS} partitions"));
             }
             v.extend(std::iter::repeat_n(count, run));

@@ -10,7 +10,7 @@ mod check;
 mod counts;
 mod digest;
 
-pub use check::{check_dir, covered};
+pub use check::{check_dir, check_files, check_shards, covered};
 pub use counts::PartitionCounts;
 pub use digest::{Digester, FileDigest, HashingReader};
 
@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "as-tools backup manifest";
 /// The version this toolkit writes; readers refuse a later one.
 pub const VERSION: u32 = 1;
+/// The format of the shard manifests of the version before this one (ignored by readers).
+pub const LEGACY_SHARD: &str = "as-tools shard manifest 1";
 /// The manifest's name beside a directory's files (PREFIX.manifest) or one file (FILE.manifest).
 pub const SUFFIX: &str = ".manifest";
 

@@ -88,6 +88,8 @@ impl Config {
                 partitions,
                 modified_after: a.modified_after.clone(),
                 modified_before: a.modified_before.clone(),
+                modified_after_ns: after,
+                modified_before_ns: before,
                 no_ttl_only: a.no_ttl_only,
                 no_bins: a.no_bins,
                 filter_exp: a.filter_exp.as_ref().map(|e| e.trim().to_string()),

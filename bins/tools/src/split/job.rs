@@ -138,11 +138,11 @@ impl Job {
                 udfs: f.udfs,
             });
         }
-        if st.counts.len() != as_common::record::PARTITIONS as usize {
-            st.counts = vec![0; as_common::record::PARTITIONS as usize];
-        }
-        for (&p, &n) in &f.counts {
-            st.counts[usize::from(p)] += n;
+        // (A state begun by an older version has none: its backup gets no manifest.)
+        if st.counts.len() == as_common::record::PARTITIONS as usize {
+            for (&p, &n) in &f.counts {
+                st.counts[usize::from(p)] += n;
+            }
         }
         if f.first {
             let (i, u) = self.metadata.lock().unwrap().clone();

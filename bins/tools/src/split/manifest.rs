@@ -124,6 +124,30 @@ pub fn build(
     }
 }
 
+/// Checks what the options say of the files against the first bytes of one (a `--filter`
+/// given by hand): a zstd frame where no compression is said makes it zstd (level unknown).
+/// False when the bytes are neither ASB nor zstd and the options do not say they are
+/// encrypted: the manifest would misdescribe them.
+pub fn sniff(stored: &mut Stored, path: &Path) -> anyhow::Result<bool> {
+    if stored.encryption.is_some() {
+        return Ok(true);
+    }
+    let mut head = Vec::new();
+    {
+        use std::io::Read;
+        std::fs::File::open(path)
+            .and_then(|f| f.take(8).read_to_end(&mut head))
+            .with_context(|| format!("cannot read back {}", path.display()))?;
+    }
+    if head.starts_with(&as_common::stream::ZSTD_MAGIC) {
+        if stored.compression.is_none() {
+            stored.compression = Some("zstd".into());
+        }
+        return Ok(true);
+    }
+    Ok(stored.compression.is_none() && (head.starts_with(b"Version ") || head.is_empty()))
+}
+
 /// Writes `text` at `path`: a temporary beside it, synced, renamed, the directory synced.
 pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let name = path

@@ -382,7 +382,38 @@ fn write_manifest(
         }
         _ => None,
     };
+    // A state from before manifests were kept: what the runs before wrote is unknown.
+    if st.counts.len() != as_common::record::PARTITIONS as usize {
+        tracing::warn!("the backup was begun by a version that kept no manifest: none is written");
+        return Ok(());
+    }
+    // A filter given by hand may compress what no option says: the first file's bytes tell
+    // (not through a sink or to standard output: then the options must say).
+    let described = args.compress.is_some() || args.key.encrypt.is_some();
+    let to_stdout = args
+        .output_file
+        .as_ref()
+        .is_some_and(|f| f.as_os_str() == "-");
+    if args.filter.is_some() && !described && (args.sink.is_some() || to_stdout) {
+        tracing::warn!("--filter through --sink or to standard output, and no option says how its files are stored (-z, --encrypt): no manifest is written");
+        return Ok(());
+    }
     let mut m = manifest::build(job, st, storage, single);
+    if args.filter.is_some() {
+        let first = match (&args.directory, &args.output_file) {
+            (Some(d), _) => m.files.first().map(|f| d.join(&f.name)),
+            (None, Some(f)) if f.as_os_str() != "-" => Some(f.clone()),
+            _ => None,
+        };
+        if let Some(path) = first {
+            if !manifest::sniff(&mut m.stored, &path)? {
+                tracing::warn!(
+                    "the files --filter makes are neither ASB text nor zstd, and no option says how they are stored (--encrypt): no manifest is written"
+                );
+                return Ok(());
+            }
+        }
+    }
     if let (Some(p), Some(_)) = (&args.manifest, &args.output_file) {
         // On standard output the file is named by where it goes: the manifest's name without
         // .manifest (`-o - --manifest b.asb.manifest`), else "-".

@@ -89,7 +89,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         s3: a.s3.clone(),
         cloud: a.cloud.clone(),
     };
-    let source = crate::backup::source_of(&a.backup);
+    let source = crate::backup::source_of(&a.backup, &reader)?;
     let mut set = crate::backup::open(&source, &reader, false)?;
     if let Some(path) = &a.manifest {
         attach_manifest(&mut set, path, &reader)?;

@@ -16,7 +16,7 @@ struct Found {
     /// None with --quick.
     counts: Option<(u64, u64, u64, PartitionCounts)>,
     /// Why it could not be read whole (its digest then from a read of its own).
-    unreadable: Option<String>,
+    unreadable: Option<anyhow::Error>,
 }
 
 /// Checks sizes and digests only, before a restore writes anything (--verify-first): an error
@@ -157,23 +157,21 @@ fn check_files(
             total = None;
             continue;
         };
-        let found = match r {
-            Ok(f) => f,
-            Err(e) => {
-                problems.push(format!("{name}: {}", as_cli::io::one_line(&e)));
-                total = None;
-                continue;
-            }
-        };
+        // A file that cannot be opened or read is a runtime failure (exit 1), not a defect.
+        let found = r.with_context(|| format!("cannot check {name}"))?;
         let damaged = mismatch(name, entry, &found.digest);
         let whole = damaged.is_none();
         problems.extend(damaged);
-        if let Some(why) = found.unreadable {
+        if let Some(e) = found.unreadable {
             // A file whose bytes are the manifest's yet do not read is another kind of defect
-            // (a manifest written for bad files); one whose bytes differ says so above. Its
-            // records are unknown: the partitions are not compared (each would differ).
+            // (a manifest written for bad files), or a failure of the storage (exit 1); one
+            // whose bytes differ says so above. Its records are unknown: the partitions are
+            // not compared (each would differ).
             if whole {
-                problems.push(format!("{name}: {why}"));
+                if as_cli::Exit::of(&e) != as_cli::Exit::BadInput {
+                    return Err(e.context(format!("cannot check {name}")));
+                }
+                problems.push(format!("{name}: {}", as_cli::io::one_line(&e)));
             }
             total = None;
             continue;
@@ -220,7 +218,7 @@ fn check_file(layers: &Layers, file: &BackupFile, quick: bool) -> anyhow::Result
             digest: Digester::of(layers.open_stored(file)?, layers.mac_key().as_ref())
                 .with_context(|| format!("reading {}", file.name()))?,
             counts: None,
-            unreadable: Some(as_cli::io::one_line(&e)),
+            unreadable: Some(e),
         }),
     }
 }

@@ -131,12 +131,19 @@ impl Plan {
         if s.sets.len() > 1 {
             exps.push(exp::set_in(&s.sets));
         }
-        // The times as as-scan took them: local time, here as there.
-        if let Some(t) = &s.modified_after {
-            exps.push(exp::modified_after(filter::parse_time(t)?));
+        // The times as the scan resolved them (else as given, read here as as-scan would).
+        let time = |ns: Option<i64>, text: &Option<String>| -> anyhow::Result<Option<i64>> {
+            Ok(match (ns, text) {
+                (Some(ns), _) => Some(ns),
+                (None, Some(t)) => Some(filter::parse_time(t)?),
+                (None, None) => None,
+            })
+        };
+        if let Some(t) = time(s.modified_after_ns, &s.modified_after)? {
+            exps.push(exp::modified_after(t));
         }
-        if let Some(t) = &s.modified_before {
-            exps.push(exp::modified_before(filter::parse_time(t)?));
+        if let Some(t) = time(s.modified_before_ns, &s.modified_before)? {
+            exps.push(exp::modified_before(t));
         }
         if s.no_ttl_only {
             exps.push(exp::no_ttl());
