@@ -12,9 +12,9 @@
 //! Memory does not grow with the backup: one pass over the backup spills (digest, generation,
 //! set, bins hash) of each record to the file of its partition group (spill.rs); then each group
 //! is loaded into a map, scanned, compared and dropped before the next. Groups are sized so that
-//! one holds about [`plan::GROUP_RECORDS`] records of both sides (some 16 MiB), digests being
+//! one holds about [`plan::GROUP_RECORDS`] records of both sides (some 8 MiB), digests being
 //! spread evenly over partitions; a group is at least one partition, so a backup of more than
-//! 4096 × GROUP_RECORDS records holds a 4096th of it at once. Add some 16 MiB of spill buffers
+//! 4096 × GROUP_RECORDS records holds a 4096th of it at once. Add some 4 MiB of spill buffers
 //! and the scans' batches in flight.
 
 mod compare;

@@ -38,9 +38,9 @@ pub struct Plan {
 }
 
 /// About this many records (of the backup and of the cluster together) are held per group:
-/// an entry is about 64 bytes in its map, so a group takes some 16 MiB. Smaller groups cost
+/// an entry is about 64 bytes in its map, so a group takes some 8 MiB. Smaller groups cost
 /// little: the scans cover the same partitions in all, in more requests.
-pub const GROUP_RECORDS: u64 = 256 * 1024;
+pub const GROUP_RECORDS: u64 = 128 * 1024;
 
 impl Plan {
     /// `cluster_records`: what the cluster says it holds in the scope (an estimate), so that a

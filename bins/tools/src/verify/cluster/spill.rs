@@ -98,8 +98,8 @@ impl Spill {
         ));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        // Some 16 MiB buffered in all, at least a page per group.
-        let flush_at = ((16 << 20) / groups.max(1)).max(4096) / ENTRY * ENTRY;
+        // Some 4 MiB buffered in all, at least a page per group.
+        let flush_at = ((4 << 20) / groups.max(1)).max(4096) / ENTRY * ENTRY;
         Ok(Spill {
             dir,
             // One more: the records of partitions outside the scope.
