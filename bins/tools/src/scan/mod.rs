@@ -176,8 +176,9 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
     Ok(())
 }
 
-/// The cluster's name (`cluster-name`; the server answers "null" when none is set), empty when
-/// it has none or the question fails: only a manifest's record of where the backup came from.
+/// The cluster's name (`cluster-name`: the server answers "null" when none is set, its
+/// `info_get_printable_cluster_name` in as/src/base/thr_info.c), empty when it has none or the
+/// question fails: only a manifest's record of where the backup came from.
 fn cluster_name(cluster: &Cluster) -> String {
     cluster
         .any()
