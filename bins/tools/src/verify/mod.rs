@@ -58,8 +58,8 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
 
-    /// Files checked at once.
-    #[arg(short = 't', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Files checked at once; 0: one per CPU, at most 8.
+    #[arg(short = 't', long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub threads: u32,
 
     /// A backup without a manifest fails (exit 3) instead of being parsed and said unverified.
@@ -146,12 +146,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &set,
         &layers,
         a.quick || keyless || a.cluster.cluster,
-        a.threads as usize,
+        threads(a.threads),
     )?;
     if a.cluster.cluster {
-        cluster::verify(&a.cluster, &set, &layers, a.threads as usize)?;
+        cluster::verify(&a.cluster, &set, &layers, threads(a.threads))?;
     }
     Ok(())
+}
+
+/// Files read at once: as asked, or one per CPU (at most 8).
+fn threads(asked: u32) -> usize {
+    match asked {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        n => n as usize,
+    }
 }
 
 /// A manifest given apart (`--manifest`): the backup is its one file.
