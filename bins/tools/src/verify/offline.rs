@@ -76,7 +76,12 @@ pub fn counts_match(
         })
         .collect();
     problems.extend(partition_problems(set, found));
-    for p in &problems {
+    report(&problems)
+}
+
+/// Each difference a line on stdout; an error (exit 3) when there is any.
+fn report(problems: &[String]) -> anyhow::Result<()> {
+    for p in problems {
         println!("{p}");
     }
     if !problems.is_empty() {
@@ -98,16 +103,7 @@ pub fn verify(set: &BackupSet, layers: &Layers, quick: bool, threads: usize) -> 
         records = counts.total();
         problems.extend(partition_problems(set, counts));
     }
-    for p in &problems {
-        println!("{p}");
-    }
-    if !problems.is_empty() {
-        return Err(BadInput(format!(
-            "{} difference(s): the backup is not what its manifest says",
-            problems.len()
-        ))
-        .into());
-    }
+    report(&problems)?;
     let what = match (quick, layers.key.is_some()) {
         (true, false) => "sizes and SHA-256",
         (true, true) => "sizes, SHA-256 and HMAC",
