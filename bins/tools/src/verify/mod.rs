@@ -154,6 +154,37 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `f` of every file, `threads` files at once: the results in the files' order, up to where one
+/// failed (no file is begun after a failure).
+fn each_file<T: Send>(
+    files: &[as_common::backup::BackupFile],
+    threads: usize,
+    f: impl Fn(&as_common::backup::BackupFile) -> anyhow::Result<T> + Sync,
+) -> Vec<(usize, anyhow::Result<T>)> {
+    let queue = std::sync::Mutex::new(files.iter().enumerate());
+    let results = std::sync::Mutex::new(Vec::new());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, files.len().max(1)) {
+            s.spawn(|| loop {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let next = queue.lock().unwrap().next();
+                let Some((i, file)) = next else { break };
+                let r = f(file);
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                results.lock().unwrap().push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results
+}
+
 /// Files read at once: as asked, or one per CPU (at most 8).
 fn threads(asked: u32) -> usize {
     match asked {

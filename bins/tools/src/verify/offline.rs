@@ -129,20 +129,7 @@ fn check_files(
     quick: bool,
     threads: usize,
 ) -> anyhow::Result<(Vec<String>, Option<PartitionCounts>)> {
-    let queue = Mutex::new(set.files.iter().enumerate());
-    let results: Mutex<Vec<(usize, anyhow::Result<Found>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, set.files.len().max(1)) {
-            s.spawn(|| loop {
-                let next = queue.lock().unwrap().next();
-                let Some((i, f)) = next else { break };
-                let r = check_file(layers, f, quick);
-                results.lock().unwrap().push((i, r));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(i, _)| *i);
+    let results = super::each_file(&set.files, threads, |f| check_file(layers, f, quick));
     let mut problems = Vec::new();
     let mut total = (!quick).then(PartitionCounts::default);
     for (i, r) in results {

@@ -181,26 +181,11 @@ pub fn spill(
     let outside = plan.groups.len();
     let shared = std::sync::Mutex::new((Spill::new(tmp, outside)?, std::mem::take(sets)));
     found.per_file = vec![0; set.files.len()];
-    let queue = std::sync::Mutex::new(set.files.iter().enumerate());
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, set.files.len().max(1)) {
-            s.spawn(|| loop {
-                let next = queue.lock().unwrap().next();
-                let Some((i, file)) = next else { break };
-                let r = spill_file(file, layers, plan, deep, &shared);
-                let failed = r.is_err();
-                results.lock().unwrap().push((i, r));
-                if failed {
-                    break;
-                }
-            });
-        }
+    let results = super::super::each_file(&set.files, threads, |file| {
+        spill_file(file, layers, plan, deep, &shared)
     });
     let (mut spill, names) = shared.into_inner().unwrap();
     *sets = names;
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(i, _)| *i);
     for (i, r) in results {
         let (records, partitions) = r?;
         found.per_file[i] = records;
