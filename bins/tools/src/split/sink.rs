@@ -80,9 +80,8 @@ impl Landing for Sink {
             cmd: self.cmd.clone(),
             framed: self.framed,
             name: name.to_string(),
-            pump: None,
+            pump: Pump::idle(),
             child: None,
-            pumped: Arc::new(AtomicU64::new(0)),
             mac_key,
         }))
     }
@@ -201,9 +200,8 @@ struct SinkFile {
     cmd: String,
     framed: bool,
     name: String,
-    pump: Option<JoinHandle<anyhow::Result<(SinkInput, FileDigest)>>>,
+    pump: Pump<SinkInput>,
     child: Option<Child>,
-    pumped: Arc<AtomicU64>,
     mac_key: Option<[u8; 32]>,
 }
 
@@ -211,19 +209,13 @@ impl Arrival for SinkFile {
     fn attach(&mut self, filter: &mut Child) -> anyhow::Result<()> {
         let (input, child) = spawn(&self.cmd, self.framed, &self.name)?;
         let out = filter.stdout.take().expect("piped");
-        self.pump = Some(spawn_pump(
-            out,
-            input,
-            self.pumped.clone(),
-            self.name.clone(),
-            self.mac_key,
-        ));
+        self.pump.start(out, input, self.name.clone(), self.mac_key);
         self.child = Some(child);
         Ok(())
     }
 
     fn landed(&self) -> u64 {
-        self.pumped.load(Ordering::SeqCst)
+        self.pump.landed()
     }
 
     fn cheap_to_measure(&self) -> bool {
@@ -231,33 +223,23 @@ impl Arrival for SinkFile {
     }
 
     fn failure(&mut self) -> Option<anyhow::Error> {
-        match self.pump.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => Some(e),
-            _ => None,
-        }
+        self.pump.failure()
     }
 
     /// Committed and accepted by the sink; the digest is of the bytes sent.
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
-        let (input, digest) = self
-            .pump
-            .take()
-            .expect("started")
-            .join()
-            .map_err(|_| anyhow::anyhow!("pump thread panicked"))??;
+        let (input, digest) = self.pump.finish()?;
         let child = self.child.take().expect("started");
         end_sink(input, child, written, &self.cmd, &self.name)?;
         Ok(Landed {
-            bytes: self.pumped.load(Ordering::SeqCst),
+            bytes: digest.size,
             file_len: None,
             digest: Some(digest),
         })
     }
 
     fn abort(&mut self) {
-        if let Some(p) = self.pump.take() {
-            let _ = p.join();
-        }
+        self.pump.abandon();
         if let Some(mut child) = self.child.take() {
             // A framed sink sees no commit and gives up by itself; others are stopped.
             if !self.framed {
@@ -268,30 +250,76 @@ impl Arrival for SinkFile {
     }
 }
 
-/// Moves a filter's output into `w` (a sink's input, standard output), counting and hashing
-/// the bytes; gives `w` back at the end of the output, with the digest.
-pub fn spawn_pump<W: std::io::Write + Send + 'static>(
-    mut out: ChildStdout,
-    mut w: W,
-    counter: Arc<AtomicU64>,
-    name: String,
-    mac_key: Option<[u8; 32]>,
-) -> JoinHandle<anyhow::Result<(W, FileDigest)>> {
-    signals::spawn(move || {
-        let mut digester = Digester::new(mac_key.as_ref());
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = as_cli::io::read_retrying(&mut out, &mut buf)
-                .with_context(|| format!("reading the filter output of {name}"))?;
-            if n == 0 {
-                break;
-            }
-            w.write_all(&buf[..n])
-                .with_context(|| format!("writing {name}"))?;
-            digester.update(&buf[..n]);
-            counter.fetch_add(n as u64, Ordering::SeqCst);
+/// A filter's output on its way into `W` (a sink's input, standard output) on a thread of its
+/// own, counted and hashed; `W` given back at the end of the output, with the digest.
+pub struct Pump<W> {
+    thread: Option<JoinHandle<anyhow::Result<(W, FileDigest)>>>,
+    pumped: Arc<AtomicU64>,
+}
+
+impl<W: std::io::Write + Send + 'static> Pump<W> {
+    /// A pump that has not started: nothing landed.
+    pub fn idle() -> Pump<W> {
+        Pump {
+            thread: None,
+            pumped: Arc::new(AtomicU64::new(0)),
         }
-        w.flush().with_context(|| format!("writing {name}"))?;
-        Ok((w, digester.finish()))
-    })
+    }
+
+    /// Starts moving `out` into `w` (`name` for messages).
+    pub fn start(
+        &mut self,
+        mut out: ChildStdout,
+        mut w: W,
+        name: String,
+        mac_key: Option<[u8; 32]>,
+    ) {
+        let counter = self.pumped.clone();
+        self.thread = Some(signals::spawn(move || {
+            let mut digester = Digester::new(mac_key.as_ref());
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = as_cli::io::read_retrying(&mut out, &mut buf)
+                    .with_context(|| format!("reading the filter output of {name}"))?;
+                if n == 0 {
+                    break;
+                }
+                w.write_all(&buf[..n])
+                    .with_context(|| format!("writing {name}"))?;
+                digester.update(&buf[..n]);
+                counter.fetch_add(n as u64, Ordering::SeqCst);
+            }
+            w.flush().with_context(|| format!("writing {name}"))?;
+            Ok((w, digester.finish()))
+        }));
+    }
+
+    /// Bytes moved so far.
+    pub fn landed(&self) -> u64 {
+        self.pumped.load(Ordering::SeqCst)
+    }
+
+    /// Why it stopped, if it failed (it is waited for).
+    pub fn failure(&mut self) -> Option<anyhow::Error> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Waits for the end of the output: `W` and the digest of what went through.
+    pub fn finish(&mut self) -> anyhow::Result<(W, FileDigest)> {
+        self.thread
+            .take()
+            .expect("started")
+            .join()
+            .map_err(|_| anyhow::anyhow!("the pump thread panicked"))?
+    }
+
+    /// Waits for it, whatever became of it.
+    pub fn abandon(&mut self) {
+        if let Some(p) = self.thread.take() {
+            let _ = p.join();
+        }
+    }
 }

@@ -3,14 +3,11 @@
 
 use super::job::Landed;
 use super::landing::{Arrival, Landing};
-use as_common::manifest::FileDigest;
+use super::sink::Pump;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 
 pub struct Stdout;
 
@@ -43,34 +40,27 @@ impl Landing for Stdout {
     ) -> anyhow::Result<Box<dyn Arrival>> {
         filter.stdout(Stdio::piped());
         Ok(Box::new(Piped {
-            pump: None,
-            pumped: Arc::new(AtomicU64::new(0)),
+            pump: Pump::idle(),
             mac_key,
         }))
     }
 }
 
 struct Piped {
-    pump: Option<JoinHandle<anyhow::Result<(std::io::Stdout, FileDigest)>>>,
-    pumped: Arc<AtomicU64>,
+    pump: Pump<std::io::Stdout>,
     mac_key: Option<[u8; 32]>,
 }
 
 impl Arrival for Piped {
     fn attach(&mut self, filter: &mut Child) -> anyhow::Result<()> {
         let out = filter.stdout.take().expect("piped");
-        self.pump = Some(super::sink::spawn_pump(
-            out,
-            std::io::stdout(),
-            self.pumped.clone(),
-            "standard output".into(),
-            self.mac_key,
-        ));
+        let name = "standard output".to_string();
+        self.pump.start(out, std::io::stdout(), name, self.mac_key);
         Ok(())
     }
 
     fn landed(&self) -> u64 {
-        self.pumped.load(Ordering::Relaxed)
+        self.pump.landed()
     }
 
     fn cheap_to_measure(&self) -> bool {
@@ -78,20 +68,12 @@ impl Arrival for Piped {
     }
 
     fn failure(&mut self) -> Option<anyhow::Error> {
-        match self.pump.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => Some(e),
-            _ => None,
-        }
+        self.pump.failure()
     }
 
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
-        let (_, digest) = self
-            .pump
-            .take()
-            .expect("attached")
-            .join()
-            .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
+        let (_, digest) = self.pump.finish()?;
         Ok(Landed {
             bytes: digest.size,
             file_len: None,
@@ -100,8 +82,6 @@ impl Arrival for Piped {
     }
 
     fn abort(&mut self) {
-        if let Some(p) = self.pump.take() {
-            let _ = p.join();
-        }
+        self.pump.abandon();
     }
 }
