@@ -29,6 +29,11 @@ pub trait Storage {
     fn size(&self, _path: &str) -> Option<u64> {
         None
     }
+    /// The directories (or prefixes holding objects) directly in `dir`, by name: a catalog's
+    /// backups.
+    fn dirs(&self, _dir: &str) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
 }
 
 /// An object of a directory.
@@ -280,6 +285,8 @@ pub struct DirLayout {
     pub states: Vec<String>,
     /// Manifests (`PREFIX.manifest`).
     pub manifests: Vec<String>,
+    /// Inventories of a catalog's backups (`PREFIX.inventory`).
+    pub inventories: Vec<String>,
 }
 
 impl DirLayout {
@@ -303,6 +310,8 @@ impl DirLayout {
                 l.states.push(e.name);
             } else if n.ends_with(manifest::SUFFIX) {
                 l.manifests.push(e.name);
+            } else if n.ends_with(crate::catalog::inventory::SUFFIX) {
+                l.inventories.push(e.name);
             } else if n.ends_with(layout::ASB) {
                 l.files.push(e);
             }
@@ -312,7 +321,8 @@ impl DirLayout {
         l
     }
 
-    /// Every name that belongs to a backup: its files, markers, states and manifests; with
+    /// Every name that belongs to a backup: its files, markers, states, manifests and
+    /// inventories; with
     /// `prefix`, only those of the backup with that prefix (`PREFIX_*`, `PREFIX.*`), as the
     /// shards of a backup share a directory. What a writer clears before a new backup.
     pub fn names(&self, prefix: Option<&str>) -> Vec<&str> {
@@ -325,6 +335,7 @@ impl DirLayout {
             .chain(self.markers.iter().map(String::as_str))
             .chain(self.states.iter().map(String::as_str))
             .chain(self.manifests.iter().map(String::as_str))
+            .chain(self.inventories.iter().map(String::as_str))
             .filter(ours)
             .collect()
     }
@@ -432,52 +443,26 @@ impl Storage for LocalStorage {
     fn size(&self, path: &str) -> Option<u64> {
         std::fs::metadata(path).ok().map(|m| m.len())
     }
+
+    fn dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        let err = |e: std::io::Error| StorageError(format!("cannot list {dir}: {e}"));
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(err)? {
+            let e = e.map_err(err)?;
+            if e.path().is_dir() {
+                v.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        v.sort();
+        Ok(v)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    /// A storage in memory: path → content.
-    #[derive(Default)]
-    struct Mem(BTreeMap<String, Vec<u8>>);
-
-    impl Mem {
-        fn with(files: &[(&str, &str)]) -> Mem {
-            Mem(files
-                .iter()
-                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
-                .collect())
-        }
-    }
-
-    impl Storage for Mem {
-        fn list(&self, dir: &str) -> Result<Vec<Entry>, StorageError> {
-            let pre = format!("{}/", dir.trim_end_matches('/'));
-            let v: Vec<Entry> = self
-                .0
-                .iter()
-                .filter_map(|(p, c)| {
-                    let name = p.strip_prefix(&pre)?;
-                    (!name.contains('/')).then(|| Entry {
-                        name: name.to_string(),
-                        size: c.len() as u64,
-                    })
-                })
-                .collect();
-            Ok(v)
-        }
-        fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
-            self.0
-                .get(path)
-                .cloned()
-                .ok_or_else(|| StorageError(format!("{path}: no such object")))
-        }
-        fn is_dir(&self, path: &str) -> bool {
-            !self.0.contains_key(path)
-        }
-    }
+    use crate::test_storage::Mem;
 
     fn paths(s: &BackupSet) -> Vec<&str> {
         s.files.iter().map(BackupFile::name).collect()

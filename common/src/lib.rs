@@ -4,11 +4,13 @@
 //! - [`stream`]: the framed record stream that connects the tools;
 //! - [`asb`]: the ASB text backup format, encoder and decoder;
 //! - [`backup`]: what a backup is (its files, their order, whether they are whole);
+//! - [`catalog`]: backups over time in one place: chains of incrementals, retention, restore to a point;
 //! - [`manifest`]: what proves a backup whole (checksums, counts, scope, how it is stored);
 //! - [`gen`]: a seedable generator of realistic records for tests and benchmarks.
 
 pub mod asb;
 pub mod backup;
+pub mod catalog;
 pub mod client;
 pub mod crypt;
 pub mod estimate;
@@ -21,6 +23,8 @@ pub mod record;
 pub mod scope;
 pub mod state;
 pub mod stream;
+#[cfg(test)]
+mod test_storage;
 pub mod wire;
 
 /// Version of the toolkit, recorded in stream headers.

@@ -88,6 +88,20 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// What the backups of one catalog chain share: the whole scope without its time window
+    /// (each incremental has a window of its own).
+    pub fn lineage(&self) -> Scope {
+        Scope {
+            modified_after: None,
+            modified_before: None,
+            modified_after_ns: None,
+            modified_before_ns: None,
+            ..self.whole()
+        }
+    }
+}
+
 impl fmt::Display for Scope {
     /// `namespace=NS [sets=A,B] [bins=X,Y] [partitions=0-10,DIGEST] [modified-after=T]
     /// [modified-before=T] [no-ttl-only] [no-bins] [max-records=N]`.

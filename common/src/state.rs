@@ -91,6 +91,9 @@ pub struct BackupState {
     pub indexes: Vec<String>,
     #[serde(default)]
     pub udfs: Vec<String>,
+    /// The backup's place in a catalog, as its first run was told.
+    #[serde(default)]
+    pub catalog: Option<crate::manifest::CatalogInfo>,
 }
 
 /// What a backup is written into; kept in the state as its name, so states stay readable.
@@ -162,6 +165,7 @@ impl BackupState {
             entries: Vec::new(),
             indexes: Vec::new(),
             udfs: Vec::new(),
+            catalog: None,
         }
     }
 

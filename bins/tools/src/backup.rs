@@ -216,6 +216,25 @@ impl Storage for Stores {
     fn size(&self, path: &str) -> Option<u64> {
         (!is_cloud(path)).then(|| LocalStorage.size(path)).flatten()
     }
+
+    fn dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        if !is_cloud(dir) {
+            return LocalStorage.dirs(dir);
+        }
+        let err = |e: anyhow::Error| StorageError(as_cli::io::one_line(&e));
+        let (u, _) = Url::parse(dir, true).map_err(err)?;
+        let keys = self.rt.block_on(self.reader.list_sized(dir)).map_err(err)?;
+        let prefix = as_common::backup::join(&u.key, "");
+        let mut v: Vec<String> = keys
+            .iter()
+            .filter_map(|(k, _)| {
+                let (first, _) = k.strip_prefix(&prefix)?.split_once('/')?;
+                (!first.is_empty()).then(|| first.to_string())
+            })
+            .collect();
+        v.dedup();
+        Ok(v)
+    }
 }
 
 /// The objects directly under the prefix `key` (a listing is recursive: keys of the whole

@@ -4,6 +4,7 @@
 //! from these definitions (`tests/man.rs`).
 
 pub mod backup;
+pub mod catalog;
 pub mod cloud;
 pub mod connect;
 pub mod crypt;
@@ -41,6 +42,7 @@ pub const TOOLS: &[(&str, CommandFn)] = &[
     ("as-s3get", as_cli::command::<s3get::Args>),
     ("as-restore", as_cli::command::<restore::Args>),
     ("as-verify", as_cli::command::<verify::Args>),
+    ("as-catalog", as_cli::command::<catalog::Args>),
     ("as-gen", as_cli::command::<gen::Args>),
     ("as-tools", as_cli::command::<toolbox::Args>),
 ];

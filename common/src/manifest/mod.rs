@@ -58,6 +58,46 @@ pub struct Manifest {
     pub totals: Totals,
     /// Records of each of the 4096 partitions.
     pub partitions: PartitionCounts,
+    /// Its place in a catalog (`crate::catalog`): absent for a backup on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogInfo>,
+}
+
+/// A backup of a catalog: full or incremental, the backup an incremental follows (its
+/// directory's name in the catalog), and the inventory taken at its start, when asked for.
+/// (Every field always written: the state keeps this as positional MessagePack.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogInfo {
+    pub kind: BackupKind,
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub inventory: Option<InventoryEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupKind {
+    Full,
+    Incremental,
+}
+
+impl BackupKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupKind::Full => "full",
+            BackupKind::Incremental => "incremental",
+        }
+    }
+}
+
+/// The inventory file of a backup (`crate::catalog::inventory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Records it lists.
+    pub records: u64,
 }
 
 /// The cluster the backup was taken from.
@@ -222,5 +262,6 @@ pub(crate) fn example(name: &str, size: u64, scope: Scope) -> Manifest {
             ..Totals::default()
         },
         partitions: PartitionCounts::default(),
+        catalog: None,
     }
 }

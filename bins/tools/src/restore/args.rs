@@ -81,6 +81,12 @@ pub struct Args {
     #[arg(short = 'R', long)]
     pub no_records: bool,
 
+    /// Restore only the records this inventory lists (as-catalog inventory: the records that
+    /// existed when it was taken); the others are skipped and counted as absent (the restore
+    /// to a point in time of scripts/asrestore --catalog).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<std::path::PathBuf>,
+
     /// Restore no secondary indexes.
     #[arg(short = 'I', long)]
     pub no_indexes: bool,
@@ -163,6 +169,12 @@ pub struct Args {
     /// Check the options and exit without connecting: 0 when they are good, 2 with the reason.
     #[arg(long)]
     pub check_options: bool,
+
+    /// Print how many records the target namespace (-n; in the -s sets) holds, from the
+    /// servers' object counts, and exit without restoring: scripts/asrestore --catalog applies
+    /// a chain newest first only into an empty one.
+    #[arg(long, requires = "namespace")]
+    pub count_target: bool,
 
     /// The backup to restore (-d, -i, --directory-list, and how its files are compressed and
     /// encrypted). Without one, a record stream is read.

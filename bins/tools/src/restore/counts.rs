@@ -12,6 +12,8 @@ pub struct Counts {
     pub bytes: AtomicU64,
     pub expired: AtomicU64,
     pub skipped: AtomicU64,
+    /// Of the skipped: not in the --inventory.
+    pub absent: AtomicU64,
     /// Record errors counted under --ignore-record-error.
     pub ignored: AtomicU64,
     pub inserted: AtomicU64,
@@ -104,6 +106,7 @@ impl Counts {
         s.set("records", g(&self.records))
             .set("expired", g(&self.expired))
             .set("skipped", g(&self.skipped))
+            .set("absent", g(&self.absent))
             .set("ignored", g(&self.ignored))
             .set("inserted", g(&self.inserted))
             .set("existed", g(&self.existed))

@@ -58,6 +58,8 @@ pub struct Prepare {
     pub policy: Policy,
     pub batch: bool,
     pub counts: Arc<Counts>,
+    /// Only the records it lists (--inventory).
+    pub inventory: Option<as_common::catalog::Inventory>,
 }
 
 impl Prepare {
@@ -92,6 +94,16 @@ impl Prepare {
         if !wanted_set || record.bins.is_empty() {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
+            return None;
+        }
+        if self
+            .inventory
+            .as_ref()
+            .is_some_and(|i| !i.contains(&r.digest))
+        {
+            Counts::add(&self.counts.records, 1);
+            Counts::add(&self.counts.skipped, 1);
+            Counts::add(&self.counts.absent, 1);
             return None;
         }
         let row = Row { record, ttl };

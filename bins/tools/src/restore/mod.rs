@@ -21,7 +21,7 @@ pub use writer::next_delay;
 use crate::backup::Layers;
 use anyhow::{bail, Context};
 use as_cli::io::{buffered, open_input_interruptible};
-use as_cli::{signals, Usage};
+use as_cli::{signals, BadInput, Usage};
 use as_common::backup::BackupFile;
 use as_common::client::cluster::Cluster;
 use as_common::record::SIndex;
@@ -45,7 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let metrics = a
         .metrics_file
         .as_deref()
-        .filter(|_| !a.check_options)
+        .filter(|_| !a.check_options && !a.count_target)
         .map(|p| {
             let labels = as_cli::metrics::Labels {
                 tool: if a.asrestore_lines {
@@ -94,7 +94,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     // A usage error is one line: nothing was restored to count.
     let usage = matches!(&result, Err(e) if as_cli::Exit::of(e) == as_cli::Exit::Usage);
-    if a.check_options || a.validate_only || usage {
+    if a.check_options || a.validate_only || a.count_target || usage {
         return result;
     }
     // Refused before anything was written (a backup that is not whole, a bad first file, no
@@ -118,6 +118,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     for line in counts.lines(rate) {
         as_cli::log::progress(&format!("{name}{line}"), rate.0, rate.1);
+    }
+    let absent = counts.absent.load(Ordering::Relaxed);
+    if a.inventory.is_some() {
+        tracing::info!(
+            absent,
+            "{absent} of the skipped record(s) are not in the inventory"
+        );
     }
     if let Some(m) = &a.machine {
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -146,6 +153,13 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         if a.backup.key.encrypt.is_some() {
             a.backup.key.key()?;
         }
+        return Ok(());
+    }
+    if a.count_target {
+        let ns = c.target_ns.as_deref().expect("clap requires -n");
+        let cluster = Cluster::discover(&c.seeds, ns, c.conn, a.conn.services_alternate)
+            .context("connecting to the cluster")?;
+        println!("{}", cluster.objects(ns, &a.set_list));
         return Ok(());
     }
     // A backup (-d, -i, --directory-list), or a record stream on standard input.
@@ -212,6 +226,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let Some(ns) = c.target_ns.or(stream_ns) else {
         return Err(Usage("the backup names no namespace: give -n NAMESPACE".into()).into());
     };
+    let inventory = a.inventory.as_deref().map(read_inventory).transpose()?;
     let cluster = Cluster::discover(&c.seeds, &ns, c.conn, a.conn.services_alternate)
         .context("connecting to the cluster")?;
     let batch = !a.disable_batch_writes && batch_writes(&cluster)?;
@@ -244,6 +259,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         policy: c.policy,
         batch,
         counts: counts.clone(),
+        inventory,
     });
     let inputs = match source {
         Source::Stream(reader) => input::stream(reader, prep),
@@ -448,4 +464,12 @@ fn throttle(started: Instant, written: u64, counts: &Counts, bw: u64, tps: u64) 
     if ahead > 0.0 {
         std::thread::sleep(Duration::from_secs_f64(ahead));
     }
+}
+
+/// The --inventory file; a damaged one is bad input.
+fn read_inventory(path: &std::path::Path) -> anyhow::Result<as_common::catalog::Inventory> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open the inventory {}", path.display()))?;
+    as_common::catalog::Inventory::read_from(std::io::BufReader::new(f))
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())).into())
 }

@@ -159,6 +159,11 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
+    /// Print the scope the options describe (JSON, as a manifest records it) and exit without
+    /// connecting; for scripts (scripts/asbackup --catalog finds the backup to follow by it).
+    #[arg(long)]
+    pub print_scope: bool,
+
     /// When the scan ends, write its counts into this file, one `key=value` per line: indexes,
     /// udfs, records, retries and complete=true; when it fails, complete=false and output_closed (true
     /// when it failed only because its output was closed). For scripts; stderr is for people.

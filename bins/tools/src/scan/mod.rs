@@ -41,7 +41,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )))
     });
     let result = scan(&a, &mut summary, metrics.clone());
-    if let Some(m) = metrics.filter(|_| !a.metrics_running_only && !a.check_options) {
+    if let Some(m) =
+        metrics.filter(|_| !a.metrics_running_only && !a.check_options && !a.print_scope)
+    {
         use as_cli::metrics::{Counts, Outcome};
         let outcome = if result.is_ok() {
             Outcome::Succeeded
@@ -78,6 +80,10 @@ fn scan(a: &Args, summary: &mut Summary, metrics: Option<SharedMetrics>) -> anyh
     let mut config = Config::new(a)?;
     let resumed = a.resume.as_deref().map(BackupState::load).transpose()?;
     if a.check_options {
+        return Ok(());
+    }
+    if a.print_scope {
+        println!("{}", serde_json::to_string(&config.scope)?);
         return Ok(());
     }
     // Before the first request: every record last updated before it predates the scan.

@@ -2,12 +2,16 @@
 //! backup's manifest, written last once every file is complete.
 
 use super::job::Job;
+use super::landing::Landing;
 use super::Args;
 use crate::backup::Compression;
 use anyhow::Context;
+use as_cli::BadInput;
+use as_common::catalog::inventory::{self, Inventory};
 use as_common::crypt::Key;
 use as_common::manifest::{
-    self, ClusterInfo, FileEntry, Manifest, PartitionCounts, Stored, Totals,
+    self, CatalogInfo, ClusterInfo, FileEntry, InventoryEntry, Manifest, PartitionCounts, Stored,
+    Totals,
 };
 use as_common::scope::Scope;
 use as_common::state::BackupState;
@@ -121,6 +125,7 @@ pub fn build(
         udfs: st.udfs.clone(),
         totals,
         partitions: PartitionCounts::from_vec(st.counts.clone()).unwrap_or_default(),
+        catalog: st.catalog.clone(),
     }
 }
 
@@ -148,11 +153,51 @@ pub fn sniff(stored: &mut Stored, path: &Path) -> anyhow::Result<bool> {
     Ok(stored.compression.is_none() && (head.starts_with(b"Version ") || head.is_empty()))
 }
 
-/// Writes `text` at `path`: a temporary beside it, synced, renamed, the directory synced.
-pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+/// The backup's place in a catalog, from the options; the inventory, when given, is read
+/// (refused if damaged), delivered where the files land (`PREFIX.inventory`) and described.
+pub fn catalog_info(
+    args: &Args,
+    landing: &dyn Landing,
+    prefix: &str,
+) -> anyhow::Result<Option<CatalogInfo>> {
+    let Some(kind) = args.catalog_kind else {
+        return Ok(None);
+    };
+    let inventory = match &args.inventory {
+        None => None,
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the inventory {}", path.display()))?;
+            let inv = Inventory::read_from(&bytes[..])
+                .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+            let name = format!("{prefix}{}", inventory::SUFFIX);
+            if let Some(d) = &args.directory {
+                write_atomically(&d.join(&name), &bytes)?;
+            }
+            landing
+                .publish(&name, &bytes)
+                .with_context(|| format!("cannot deliver the inventory {name}"))?;
+            let digest = manifest::Digester::of(&bytes[..], None)?;
+            Some(InventoryEntry {
+                name,
+                size: digest.size,
+                sha256: digest.sha256,
+                records: inv.len() as u64,
+            })
+        }
+    };
+    Ok(Some(CatalogInfo {
+        kind,
+        parent: args.catalog_parent.clone(),
+        inventory,
+    }))
+}
+
+/// Writes `bytes` at `path`: a temporary beside it, synced, renamed, the directory synced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path
         .file_name()
-        .context("the manifest's path names no file")?
+        .context("the path names no file")?
         .to_string_lossy();
     let dir = path
         .parent()
@@ -162,10 +207,10 @@ pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         as_common::state::sync_dir(dir)
     };
-    write().with_context(|| format!("cannot write the manifest {}", path.display()))
+    write().with_context(|| format!("cannot write {}", path.display()))
 }

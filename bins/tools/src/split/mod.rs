@@ -168,6 +168,25 @@ pub struct Args {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// The backup is one of a catalog, full or incremental: its manifest says so
+    /// (scripts/asbackup --catalog passes this; see as-catalog(1)).
+    #[arg(long, value_name = "KIND", value_parser = parse_kind, conflicts_with = "no_manifest")]
+    pub catalog_kind: Option<as_common::manifest::BackupKind>,
+
+    /// The catalog backup an incremental follows (its name in the catalog).
+    #[arg(long, value_name = "NAME", requires = "catalog_kind")]
+    pub catalog_parent: Option<String>,
+
+    /// The inventory taken at the backup's start (as-catalog inventory): delivered beside the
+    /// files as PREFIX.inventory, before them, and recorded in the manifest.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "catalog_kind",
+        conflicts_with = "output_file"
+    )]
+    pub inventory: Option<PathBuf>,
+
     /// Write into this file, one `key=value` per line, the state file to resume from (state) and
     /// complete=false once the input's header is read, and when as-split ends: files, bytes,
     /// records, complete (true or false), and state when not complete.
@@ -246,6 +265,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Until the backup completes, the directory (or the sink's prefix) says it is not a
     // backup to restore.
     landing.mark_incomplete("backup in progress\n")?;
+    // A resumed backup keeps its place in the catalog, and its inventory is already there.
+    if state.catalog.is_none() {
+        state.catalog = manifest::catalog_info(&args, landing.as_ref(), &prefix)?;
+    }
     let first = header.first_file && !state.first_file_done;
     let job = Arc::new(Job {
         landing,
@@ -442,10 +465,19 @@ fn write_manifest(
         (None, None, None) => None,
     };
     if let Some(p) = &path {
-        manifest::write_atomically(p, &text)?;
+        manifest::write_atomically(p, text.as_bytes())?;
     }
     let published = format!("{prefix}{}", as_common::manifest::SUFFIX);
     job.landing
         .publish(&published, text.as_bytes())
         .with_context(|| format!("cannot deliver the manifest {published}"))
+}
+
+fn parse_kind(s: &str) -> Result<as_common::manifest::BackupKind, String> {
+    use as_common::manifest::BackupKind;
+    match s {
+        "full" => Ok(BackupKind::Full),
+        "incremental" => Ok(BackupKind::Incremental),
+        _ => Err("expected full or incremental".into()),
+    }
 }

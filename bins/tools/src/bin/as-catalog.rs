@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    as_cli::main("as-catalog", as_tools::catalog::run)
+}
