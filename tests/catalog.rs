@@ -1,0 +1,626 @@
+//! Catalogs against the bundled test server: a chain of a full and three incrementals with
+//! inserts, updates, deletes and expiries between them and writes during one of them, restored
+//! to each point (into an empty namespace and over a non-empty one, with and without
+//! inventories) and compared with what a scan of the server held at that point; a backup
+//! killed in the middle of an incremental; prune and remove on a real catalog; the same chain
+//! in each cloud.
+//!
+//! A point is a backup's name, its start to the second: the changes before it are made more
+//! than a second earlier, so that the scan taken for comparison is the state at that second.
+
+use as_test_support as support;
+
+use aerospike::{as_key, Bin, Client, Value, WritePolicy};
+use as_common::record::Record;
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::clouds::{Cloud, Kind};
+use support::cluster::{client, load, rt};
+use support::{asbackup_command, asrestore_command, run, server_records, tool, TestServer};
+
+type Records = BTreeMap<[u8; 20], Record<'static>>;
+
+async fn put(c: &Client, set: &str, key: i64, v: i64) {
+    let wp = WritePolicy {
+        send_key: true,
+        ..Default::default()
+    };
+    let bins = [
+        Bin::new("i", Value::Int(v)),
+        Bin::new("s", Value::String(format!("u{v}"))),
+    ];
+    c.put(&wp, &as_key!("test", set, key), &bins).await.unwrap();
+}
+
+async fn delete(c: &Client, set: &str, key: i64) {
+    let wp = WritePolicy::default();
+    assert!(c.delete(&wp, &as_key!("test", set, key)).await.unwrap());
+}
+
+/// One second and a little: the next backup's name (its start, to the second) is after every
+/// change made before.
+fn tick() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+/// The newest backup of a catalog, from `as-catalog list --json`.
+fn newest(cat: &str, cloud: Option<&Cloud>) -> String {
+    let o = match cloud {
+        Some(c) => c.command(tool("as-catalog"), &["list", cat, "--json"]),
+        None => {
+            let mut c = Command::new(tool("as-catalog"));
+            c.args(["list", cat, "--json"]);
+            c
+        }
+    }
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let last = String::from_utf8(o.stdout).unwrap();
+    let last = last.lines().last().expect("a backup").to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+    v["name"].as_str().unwrap().to_string()
+}
+
+fn ok(c: &mut Command) -> String {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    support::stderr(&o)
+}
+
+/// A catalog backup of namespace test; its name.
+fn backup(s: &TestServer, cat: &str, extra: &[&str]) -> String {
+    let host = s.host();
+    let mut args = vec!["-h", &host, "-n", "test", "--catalog", cat];
+    args.extend_from_slice(extra);
+    ok(&mut asbackup_command(&args));
+    newest(cat, None)
+}
+
+/// Restores the chain to `until` into a new server (or `into`); what it then holds.
+fn restore(cat: &str, until: &str, into: Option<&TestServer>) -> (Records, String) {
+    let fresh;
+    let dst = match into {
+        Some(d) => d,
+        None => {
+            fresh = TestServer::start(1, &[]);
+            &fresh
+        }
+    };
+    let host = dst.host();
+    let err = ok(&mut asrestore_command(&[
+        "-h",
+        &host,
+        "--catalog",
+        cat,
+        "--until",
+        until,
+    ]));
+    (server_records(dst, "test"), err)
+}
+
+/// The records as compared: set, key and bins by digest.
+fn assert_holds(got: &Records, want: &Records, what: &str) {
+    let missing: Vec<_> = want.keys().filter(|d| !got.contains_key(*d)).collect();
+    let extra: Vec<_> = got.keys().filter(|d| !want.contains_key(*d)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} missing, {} not expected",
+        missing.len(),
+        extra.len()
+    );
+    for (d, w) in want {
+        let g = &got[d];
+        assert_eq!(
+            (&g.set, &g.key, &g.bins),
+            (&w.set, &w.key, &w.bins),
+            "{what}: a record differs"
+        );
+    }
+}
+
+fn without_set(r: &Records, set: &str) -> Records {
+    r.iter()
+        .filter(|(_, x)| x.set.as_deref() != Some(set.as_bytes()))
+        .map(|(d, x)| (*d, x.clone()))
+        .collect()
+}
+
+fn digest(set: &str, key: i64) -> [u8; 20] {
+    as_common::wire::digest(set.as_bytes(), &as_common::record::Value::int(key))
+}
+
+#[test]
+fn a_chain_restores_each_point_exactly() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat").to_str().unwrap().to_string();
+    // The same schedule without inventories.
+    let plain = tmp.path().join("plain").to_str().unwrap().to_string();
+
+    rt.block_on(load(&c, "a", 0..200, None));
+    // Set b expires between the first incremental and the second.
+    rt.block_on(load(&c, "b", 0..20, Some(6)));
+    let expires = Instant::now() + Duration::from_secs(6);
+    tick();
+    let p0 = server_records(&s, "test");
+    let full = backup(&s, &cat, &["--inventory"]);
+    backup(&s, &plain, &[]);
+
+    // Inserts, updates, deletes.
+    rt.block_on(async {
+        for k in 300..320 {
+            put(&c, "a", k, k).await;
+        }
+        for k in 0..10 {
+            put(&c, "a", k, -k).await;
+        }
+        for k in 10..20 {
+            delete(&c, "a", k).await;
+        }
+    });
+    tick();
+    let p1 = server_records(&s, "test");
+    let i1 = backup(&s, &cat, &["--incremental", "--inventory"]);
+    backup(&s, &plain, &["--incremental"]);
+
+    // Expiries, and more of each.
+    std::thread::sleep(expires.saturating_duration_since(Instant::now()));
+    rt.block_on(async {
+        for k in 20..25 {
+            delete(&c, "a", k).await;
+        }
+        for k in 30..35 {
+            put(&c, "a", k, -k).await;
+        }
+        for k in 400..410 {
+            put(&c, "a", k, k).await;
+        }
+    });
+    tick();
+    let p2 = server_records(&s, "test");
+    let in_b = |r: &Records| {
+        r.values()
+            .filter(|x| x.set.as_deref() == Some(b"b"))
+            .count()
+    };
+    assert_eq!(
+        (in_b(&p1), in_b(&p2)),
+        (20, 0),
+        "set b expired between the two"
+    );
+
+    // The second incremental, slowed to 50 records a second; once its scan runs (its files
+    // are being written: the inventory is delivered first), updates, deletes and inserts.
+    let host = s.host();
+    let mut child = asbackup_command(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "--catalog",
+        &cat,
+        "--incremental",
+        "--inventory",
+        "-L",
+        "50",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let running = loop {
+        let inv = std::fs::read_dir(&cat).unwrap().find_map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_str().unwrap() > full.as_str()
+                && p.file_name().unwrap().to_str().unwrap() > i1.as_str()
+                && p.join("test.inventory").exists())
+            .then_some(p)
+        });
+        if let Some(p) = inv {
+            break p;
+        }
+        assert!(Instant::now() < until, "the incremental did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    rt.block_on(async {
+        for k in 40..45 {
+            put(&c, "a", k, -k).await;
+        }
+        for k in 45..48 {
+            delete(&c, "a", k).await;
+        }
+        for k in 500..505 {
+            put(&c, "a", k, k).await;
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert!(!support::stderr(&o).contains("no change"));
+    let i2 = running.file_name().unwrap().to_str().unwrap().to_string();
+    tick();
+    let p3 = server_records(&s, "test");
+    let i3 = backup(&s, &cat, &["--incremental", "--inventory"]);
+    backup(&s, &plain, &["--incremental"]);
+    tick();
+    backup(&s, &plain, &["--incremental"]);
+
+    // Each point, into an empty namespace: newest first, create-only.
+    let (got, err) = restore(&cat, &full, None);
+    assert!(err.contains("newest first, create-only"), "{err}");
+    assert_holds(
+        &got,
+        &without_set(&p0, "b"),
+        "the full (set b expired since)",
+    );
+    let (got, _) = restore(&cat, &i1, None);
+    assert_holds(&got, &without_set(&p1, "b"), "the first incremental");
+    // Its changes made while it ran are not in it: they are in the next.
+    let (got, _) = restore(&cat, &i2, None);
+    assert_holds(&got, &p2, "the second incremental");
+    let (got, err) = restore(&cat, &i3, None);
+    assert_holds(&got, &p3, "the third incremental");
+    assert!(err.contains("4 backup(s)"), "{err}");
+    // Newest first, create-only: each record written once.
+    assert!(err.contains(&format!(": {} written,", p3.len())), "{err}");
+    // A time between two backups is the earlier one.
+    let between = as_common::catalog::name_of(
+        as_common::catalog::parse_name(&i3).unwrap() - chrono::Duration::seconds(1),
+    );
+    let (got, _) = restore(&cat, &between, None);
+    assert_holds(&got, &p2, "just before the third");
+
+    // Without inventories the deleted records come back: the newest of each that was backed
+    // up (all of them deleted after the full).
+    let (got, _) = restore(&plain, &newest(&plain, None), None);
+    let mut want = p3.clone();
+    let deleted: Vec<i64> = (10..25).chain(45..48).collect();
+    for k in &deleted {
+        let d = digest("a", *k);
+        want.insert(d, p0[&d].clone());
+    }
+    assert_holds(
+        &got,
+        &want,
+        "the chain without inventories (deletes come back)",
+    );
+
+    // Over a namespace that holds records: oldest first with the generation policy. Records
+    // of another set stay; older copies of records the chain updated are replaced.
+    let dst = TestServer::start(1, &[]);
+    let dc = rt.block_on(client(&dst));
+    rt.block_on(async {
+        for k in 0..5 {
+            put(&dc, "a", k, 1000 + k).await;
+        }
+    });
+    rt.block_on(load(&dc, "z", 0..10, None));
+    let before = server_records(&dst, "test");
+    let (got, err) = restore(&cat, &i3, Some(&dst));
+    assert!(err.contains("oldest first"), "{err}");
+    let mut want = p3.clone();
+    for (d, r) in &before {
+        if r.set.as_deref() == Some(b"z") {
+            want.insert(*d, r.clone());
+        }
+    }
+    assert_holds(&got, &want, "over a non-empty namespace");
+
+    // The catalog tells the backups apart.
+    let (code, out, err) = run(tool("as-catalog"), &["diff", &cat, &full, &i3], b"");
+    assert_eq!(code, 0, "{err}");
+    let out = String::from_utf8(out).unwrap();
+    // Inserted: a 300-320, 400-410, 500-505; updated: a 0-10, 30-35, 40-45; deleted: a 10-25,
+    // 45-48 and set b.
+    assert!(
+        out.contains("inserted 35\nupdated 20\ndeleted 38\n"),
+        "{out}"
+    );
+    // --dry-run names the backups, newest first into an empty namespace.
+    let empty = TestServer::start(1, &[]);
+    let h = empty.host();
+    let o = asrestore_command(&["-h", &h, "--catalog", &cat, "--until", &i1, "--dry-run"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("2 backup(s), newest first"), "{out}");
+    assert!(lines[1].starts_with(&format!("{i1} incremental")), "{out}");
+    assert!(lines[2].starts_with(&format!("{full} full")), "{out}");
+    assert!(
+        server_records(&empty, "test").is_empty(),
+        "a dry run writes nothing"
+    );
+}
+
+/// as-catalog's stdout lines.
+fn catalog(args: &[&str]) -> (i32, String, String) {
+    let (code, out, err) = run(tool("as-catalog"), args, b"");
+    (code, String::from_utf8(out).unwrap(), err)
+}
+
+#[test]
+fn a_killed_incremental_is_never_taken_for_complete_and_continue_finishes_it() {
+    let s = TestServer::start(1, &["--sample", "2000"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat").to_str().unwrap().to_string();
+    let full = backup(&s, &cat, &[]);
+    tick();
+    let host = s.host();
+    // An incremental of every record (all changed within the overlap), slowed down; killed
+    // (SIGKILL, the whole process group) once its state is written.
+    let mut child = asbackup_command(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "--catalog",
+        &cat,
+        "--incremental",
+        "-L",
+        "500",
+        "-F",
+        "1",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0)
+    .spawn()
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        let found = std::fs::read_dir(&cat).unwrap().find_map(|e| {
+            let p = e.unwrap().path().join("test.asb.state");
+            p.exists().then_some(p)
+        });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < until, "no state file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+    let name = state
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let (code, out, _) = catalog(&["list", &cat]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(line.contains("incomplete"), "{out}");
+    let (code, out, _) = catalog(&["latest", &cat]);
+    assert_eq!((code, out.trim()), (0, format!("{cat}/{full}").as_str()));
+    // A restore to now takes the full alone, and says why.
+    let (code, out, err) = catalog(&["chain", &cat]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("backup {full} full")) && !out.contains(&name),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("{name} is not taken (incomplete")),
+        "{err}"
+    );
+    // Verification does not take it either.
+    let (code, out, _) = catalog(&["verify", &cat]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{name} incomplete")), "{out}");
+
+    // --continue finishes it, with its window.
+    let st = state.to_str().unwrap();
+    let err = ok(&mut asbackup_command(&[
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "--catalog",
+        &cat,
+        "--incremental",
+        "--continue",
+        st,
+    ]));
+    assert!(
+        err.contains(&format!("catalog backup {name}: incremental after {full}")),
+        "{err}"
+    );
+    let (_, out, _) = catalog(&["list", &cat, "--json"]);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["name"], name.as_str());
+    assert_eq!(last["status"], "complete");
+    assert_eq!(last["records"], 2000);
+    let (code, out, _) = catalog(&["latest", &cat, "--max-age", "1h"]);
+    assert_eq!((code, out.trim()), (0, format!("{cat}/{name}").as_str()));
+    let (code, _, err) = catalog(&["latest", &cat, "--max-age", "0s"]);
+    assert_eq!(code, 3, "too old for monitoring: {err}");
+
+    // Prune: keep the newest; its full stays, as it needs it; nothing is removed.
+    tick();
+    let (code, out, err) = catalog(&["prune", &cat, "--keep-last", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("keep   {full} (needed by {name})")),
+        "{out}"
+    );
+    // A new full: the old chain goes, the directories with it.
+    let full2 = backup(&s, &cat, &[]);
+    let (code, out, err) = catalog(&["prune", &cat, "--keep-last", "1", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("remove {full} ")) && out.contains(&format!("remove {name} ")),
+        "{out}"
+    );
+    assert!(
+        Path::new(&cat).join(&full).exists(),
+        "a dry run removes nothing"
+    );
+    let (code, _, err) = catalog(&["remove", &cat, &full]);
+    assert_eq!(
+        code, 2,
+        "the parent of a backup is not removed alone: {err}"
+    );
+    let (code, _, err) = catalog(&["prune", &cat, "--keep-last", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let left: Vec<String> = std::fs::read_dir(&cat)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, [full2]);
+}
+
+#[test]
+fn an_incremental_with_no_change_is_dropped() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..50, None));
+    tick();
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat").to_str().unwrap().to_string();
+    let full = backup(&s, &cat, &["--inventory"]);
+    tick();
+    let host = s.host();
+    let incremental = [
+        "-h",
+        &host,
+        "-n",
+        "test",
+        "--catalog",
+        &cat,
+        "--incremental",
+        "--inventory",
+        "--overlap",
+        "0s",
+    ];
+    let err = ok(&mut asbackup_command(&incremental));
+    assert!(err.contains("holds no change"), "{err}");
+    assert_eq!(newest(&cat, None), full);
+    // A delete is a change an inventory sees.
+    rt.block_on(delete(&c, "a", 7));
+    tick();
+    let err = ok(&mut asbackup_command(&incremental));
+    assert!(!err.contains("holds no change"), "{err}");
+    let kept = newest(&cat, None);
+    assert_ne!(kept, full);
+    let (code, out, _) = catalog(&["diff", &cat, &full, &kept, "--list"]);
+    assert_eq!(code, 0);
+    let gone = base64_simd::STANDARD.encode_to_string(digest("a", 7));
+    assert!(
+        out.contains(&format!(
+            "inserted 0\nupdated 0\ndeleted 1\ndeleted {gone}\n"
+        )),
+        "{out}"
+    );
+}
+
+/// A full and an incremental with deletes in each cloud: listed, restored to each point,
+/// pruned (its objects deleted).
+#[test]
+fn the_same_chain_in_each_cloud() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..100, None));
+    let cwd = tempfile::tempdir().unwrap();
+    for (i, kind) in [Kind::S3, Kind::Gcs, Kind::Azure].into_iter().enumerate() {
+        let k0 = 10 * i as i64;
+        let cloud = Cloud::start(kind);
+        let cat = cloud.url(&format!("cat-{kind:?}"));
+        let args = cloud.args();
+        let wrap = |mut cmd: Command| {
+            cmd.args(&args).current_dir(cwd.path());
+            cloud.env(&mut cmd);
+            cmd
+        };
+        let host = s.host();
+        tick();
+        let p0 = server_records(&s, "test");
+        let base = [
+            "-h",
+            &host[..],
+            "-n",
+            "test",
+            "--catalog",
+            &cat,
+            "-z",
+            "zstd",
+            "--inventory",
+        ];
+        ok(&mut wrap(asbackup_command(&base)));
+        let full = newest(&cat, Some(&cloud));
+        rt.block_on(async {
+            for k in k0..k0 + 5 {
+                delete(&c, "a", k).await;
+            }
+            for k in k0 + 5..k0 + 10 {
+                put(&c, "a", k, -k).await;
+            }
+        });
+        tick();
+        let p1 = server_records(&s, "test");
+        let mut inc = base.to_vec();
+        inc.extend(["--incremental", "--verify"]);
+        let err = ok(&mut wrap(asbackup_command(&inc)));
+        assert!(err.contains("verified"), "{kind:?}: {err}");
+        let i1 = newest(&cat, Some(&cloud));
+        assert_ne!(i1, full);
+
+        for (until, want) in [(&full, &p0), (&i1, &p1)] {
+            let dst = TestServer::start(1, &[]);
+            let h = dst.host();
+            ok(&mut wrap(asrestore_command(&[
+                "-h",
+                &h,
+                "--catalog",
+                &cat,
+                "--until",
+                until,
+            ])));
+            assert_holds(
+                &server_records(&dst, "test"),
+                want,
+                &format!("{kind:?} {until}"),
+            );
+        }
+        let mut cmd = cloud.command(tool("as-catalog"), &["list", &cat]);
+        let out = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        assert!(
+            out.contains(&format!("{i1}  incremental  {full}")),
+            "{kind:?}: {out}"
+        );
+        // Deleting the full breaks the chain: refused unless forced; forced, the
+        // incremental can no longer be restored, and says which link is missing.
+        let o = cloud
+            .command(tool("as-catalog"), &["remove", &cat, &full, "--force"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{kind:?}: {}", support::stderr(&o));
+        assert!(
+            cloud.keys(&format!("cat-{kind:?}/{full}/")).is_empty(),
+            "{kind:?}"
+        );
+        let o = cloud
+            .command(tool("as-catalog"), &["chain", &cat])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{kind:?}");
+        let err = support::stderr(&o);
+        assert!(
+            err.contains(&full) && err.contains("missing"),
+            "{kind:?}: {err}"
+        );
+    }
+}
