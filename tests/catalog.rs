@@ -198,7 +198,7 @@ fn a_chain_restores_each_point_exactly() {
     // The second incremental, slowed to 50 records a second; once its scan runs (its files
     // are being written: the inventory is delivered first), updates, deletes and inserts.
     let host = s.host();
-    let mut child = asbackup_command(&[
+    let child = asbackup_command(&[
         "-h",
         &host,
         "-n",
