@@ -81,7 +81,7 @@ fn backup(s: &TestServer, cat: &str, extra: &[&str]) -> String {
 }
 
 /// Restores the chain to `until` into a new server (or `into`); what it then holds.
-fn restore(cat: &str, until: &str, into: Option<&TestServer>) -> (Records, String) {
+fn restore(cat: &str, until: &str, into: Option<&TestServer>, extra: &[&str]) -> (Records, String) {
     let fresh;
     let dst = match into {
         Some(d) => d,
@@ -91,14 +91,9 @@ fn restore(cat: &str, until: &str, into: Option<&TestServer>) -> (Records, Strin
         }
     };
     let host = dst.host();
-    let err = ok(&mut asrestore_command(&[
-        "-h",
-        &host,
-        "--catalog",
-        cat,
-        "--until",
-        until,
-    ]));
+    let mut args = vec!["-h", &host, "--catalog", cat, "--until", until];
+    args.extend_from_slice(extra);
+    let err = ok(&mut asrestore_command(&args));
     (server_records(dst, "test"), err)
 }
 
@@ -252,19 +247,19 @@ fn a_chain_restores_each_point_exactly() {
     backup(&s, &plain, &["--incremental"]);
 
     // Each point, into an empty namespace: newest first, create-only.
-    let (got, err) = restore(&cat, &full, None);
+    let (got, err) = restore(&cat, &full, None, &[]);
     assert!(err.contains("newest first, create-only"), "{err}");
     assert_holds(
         &got,
         &without_set(&p0, "b"),
         "the full (set b expired since)",
     );
-    let (got, _) = restore(&cat, &i1, None);
+    let (got, _) = restore(&cat, &i1, None, &[]);
     assert_holds(&got, &without_set(&p1, "b"), "the first incremental");
     // Its changes made while it ran are not in it: they are in the next.
-    let (got, _) = restore(&cat, &i2, None);
+    let (got, _) = restore(&cat, &i2, None, &[]);
     assert_holds(&got, &p2, "the second incremental");
-    let (got, err) = restore(&cat, &i3, None);
+    let (got, err) = restore(&cat, &i3, None, &[]);
     assert_holds(&got, &p3, "the third incremental");
     assert!(err.contains("4 backup(s)"), "{err}");
     // Newest first, create-only: each record written once.
@@ -273,12 +268,12 @@ fn a_chain_restores_each_point_exactly() {
     let between = as_common::catalog::name_of(
         as_common::catalog::parse_name(&i3).unwrap() - chrono::Duration::seconds(1),
     );
-    let (got, _) = restore(&cat, &between, None);
+    let (got, _) = restore(&cat, &between, None, &[]);
     assert_holds(&got, &p2, "just before the third");
 
     // Without inventories the deleted records come back: the newest of each that was backed
     // up (all of them deleted after the full).
-    let (got, _) = restore(&plain, &newest(&plain, None), None);
+    let (got, _) = restore(&plain, &newest(&plain, None), None, &[]);
     let mut want = p3.clone();
     let deleted: Vec<i64> = (10..25).chain(45..48).collect();
     for k in &deleted {
@@ -302,7 +297,7 @@ fn a_chain_restores_each_point_exactly() {
     });
     rt.block_on(load(&dc, "z", 0..10, None));
     let before = server_records(&dst, "test");
-    let (got, err) = restore(&cat, &i3, Some(&dst));
+    let (got, err) = restore(&cat, &i3, Some(&dst), &[]);
     assert!(err.contains("oldest first"), "{err}");
     let mut want = p3.clone();
     for (d, r) in &before {
@@ -311,6 +306,19 @@ fn a_chain_restores_each_point_exactly() {
         }
     }
     assert_holds(&got, &want, "over a non-empty namespace");
+    // --delete-absent: what the namespace holds besides is deleted, the deleted records that
+    // were there too: it holds what it held then.
+    let dst = TestServer::start(1, &[]);
+    let dc = rt.block_on(client(&dst));
+    rt.block_on(async {
+        for k in 10..13 {
+            put(&dc, "a", k, 1000 + k).await;
+        }
+    });
+    rt.block_on(load(&dc, "z", 0..10, None));
+    let (got, err) = restore(&cat, &i3, Some(&dst), &["--delete-absent"]);
+    assert!(err.contains("13 deleted"), "{err}");
+    assert_holds(&got, &p3, "over a non-empty namespace, --delete-absent");
 
     // The catalog tells the backups apart.
     let (code, out, err) = run(tool("as-catalog"), &["diff", &cat, &full, &i3], b"");

@@ -168,6 +168,41 @@ pub fn single_write_request(ns: &[u8], row: &Row, timeout_ms: u32, policy: &Poli
     w.finish().to_vec()
 }
 
+/// A record deleted by its digest (restore to a point in time with --delete-absent): a write
+/// with DELETE and no op, as the official clients' batch and single deletes send it (C
+/// `as_batch_remove_record`, Java `BatchDelete`: WRITE | DELETE, fields NAMESPACE and SET).
+pub fn encode_delete_row(b: &mut Vec<u8>, ns: &[u8], set: Option<&[u8]>, digest: &[u8; 20]) {
+    b.extend_from_slice(digest);
+    let info2 = flags::INFO2_WRITE | flags::INFO2_DELETE | flags::INFO2_RESPOND_ALL_OPS;
+    b.extend_from_slice(&[ROW_FLAGS, 0, info2, 0]);
+    b.extend_from_slice(&0u16.to_be_bytes());
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&2u16.to_be_bytes());
+    b.extend_from_slice(&0u16.to_be_bytes());
+    put_field(b, field::NAMESPACE, &[ns]);
+    put_field(b, field::SET, &[set.unwrap_or_default()]);
+}
+
+/// [`encode_delete_row`] as a request of its own (no batch writes).
+pub fn single_delete_request(
+    ns: &[u8],
+    set: Option<&[u8]>,
+    digest: &[u8; 20],
+    timeout_ms: u32,
+) -> Vec<u8> {
+    let mut w = MsgWriter::new();
+    w.begin_proto();
+    w.message(&MsgHeader {
+        info2: flags::INFO2_WRITE | flags::INFO2_DELETE,
+        timeout: timeout_ms,
+        ..Default::default()
+    });
+    w.field(field::NAMESPACE, ns);
+    w.field(field::SET, set.unwrap_or_default());
+    w.field(field::DIGEST, digest);
+    w.finish().to_vec()
+}
+
 /// What the server answered for one row: the row's index (sent back in the transaction TTL),
 /// the result code and the record's generation after the write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

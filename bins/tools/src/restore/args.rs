@@ -87,6 +87,13 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<std::path::PathBuf>,
 
+    /// After the restore, delete the records of the backup's scope (its namespace, sets and
+    /// partitions, on the target) that the inventory does not hold: a restore to a point in time
+    /// over a namespace that holds records then leaves it as it was at that point. Deletes
+    /// records: off by default.
+    #[arg(long, requires = "inventory")]
+    pub delete_absent: bool,
+
     /// Restore no secondary indexes.
     #[arg(short = 'I', long)]
     pub no_indexes: bool,

@@ -14,6 +14,8 @@ pub struct Counts {
     pub skipped: AtomicU64,
     /// Of the skipped: not in the --inventory.
     pub absent: AtomicU64,
+    /// Records of the target deleted by --delete-absent.
+    pub deleted: AtomicU64,
     /// Record errors counted under --ignore-record-error.
     pub ignored: AtomicU64,
     pub inserted: AtomicU64,
@@ -107,6 +109,7 @@ impl Counts {
             .set("expired", g(&self.expired))
             .set("skipped", g(&self.skipped))
             .set("absent", g(&self.absent))
+            .set("deleted", g(&self.deleted))
             .set("ignored", g(&self.ignored))
             .set("inserted", g(&self.inserted))
             .set("existed", g(&self.existed))

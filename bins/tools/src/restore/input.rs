@@ -59,7 +59,7 @@ pub struct Prepare {
     pub batch: bool,
     pub counts: Arc<Counts>,
     /// Only the records it lists (--inventory).
-    pub inventory: Option<as_common::catalog::Inventory>,
+    pub inventory: Option<Arc<as_common::catalog::Inventory>>,
 }
 
 impl Prepare {
@@ -116,6 +116,7 @@ impl Prepare {
         Some(Item {
             digest: r.digest,
             bytes,
+            delete: false,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! indexes as they come (indexes after the records with -L), every record through the writer,
 //! then --wait.
 
+mod absent;
 mod args;
 mod config;
 mod counts;
@@ -226,7 +227,29 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let Some(ns) = c.target_ns.or(stream_ns) else {
         return Err(Usage("the backup names no namespace: give -n NAMESPACE".into()).into());
     };
-    let inventory = a.inventory.as_deref().map(read_inventory).transpose()?;
+    let inventory = a
+        .inventory
+        .as_deref()
+        .map(read_inventory)
+        .transpose()?
+        .map(Arc::new);
+    // --delete-absent deletes in the backup's scope, as its manifest says.
+    let scope = match (
+        a.delete_absent,
+        set.as_ref().and_then(|s| s.manifests.first()),
+    ) {
+        (false, _) => None,
+        (true, Some((_, m))) => Some(m.whole_scope()),
+        (true, None) => {
+            return Err(
+                Usage("--delete-absent needs a backup with a manifest (its scope)".into()).into(),
+            )
+        }
+    };
+    if let Some(s) = &scope {
+        absent::check_scope(s)?;
+    }
+    let conn = c.conn.clone();
     let cluster = Cluster::discover(&c.seeds, &ns, c.conn, a.conn.services_alternate)
         .context("connecting to the cluster")?;
     let batch = !a.disable_batch_writes && batch_writes(&cluster)?;
@@ -259,7 +282,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         policy: c.policy,
         batch,
         counts: counts.clone(),
-        inventory,
+        inventory: inventory.clone(),
     });
     let inputs = match source {
         Source::Stream(reader) => input::stream(reader, prep),
@@ -384,6 +407,17 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let read = counts.records.load(Ordering::Relaxed);
     if settled != read {
         bail!("{} of {read} records have no outcome", read - settled);
+    }
+    if let (Some(scope), Some(inv)) = (&scope, &inventory) {
+        drop(cluster);
+        let target = absent::Target {
+            seeds: &c.seeds,
+            conn,
+            namespace: &ns,
+            socket_timeout: c.socket_timeout,
+            batch,
+        };
+        absent::delete(a, target, scope, inv, &shared, counts)?;
     }
     if let Some(set) = &set {
         if !set.incomplete.is_empty() {

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 pub struct Item {
     pub digest: [u8; 20],
     pub bytes: Vec<u8>,
+    /// A delete (--delete-absent): done when the record is gone, whether or not it was there.
+    pub delete: bool,
 }
 
 pub struct WriteOptions {
@@ -212,6 +214,11 @@ fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec
                     again.push(item);
                     continue;
                 };
+                // KEY_NOT_FOUND: deleted meanwhile, which is what was wanted.
+                if item.delete && (code == 0 || code == 2) {
+                    Counts::add(&c.deleted, 1);
+                    continue;
+                }
                 match outcome(code) {
                     Outcome::Inserted => Counts::add(&c.inserted, 1),
                     Outcome::Existed => Counts::add(&c.existed, 1),

@@ -6,6 +6,7 @@
 
 mod args;
 mod config;
+pub(crate) mod each;
 mod progress;
 pub(crate) mod workers;
 
