@@ -122,6 +122,13 @@ fn have(program: &str) -> bool {
 fn check_man_pages(prefix: &Path, backup: &str, restore: &str) {
     let man = prefix.join("share/man");
     let mut want = set(tools().iter().map(|t| format!("{t}.1")));
+    // The pages of a tool's subcommands (as-catalog-prune.1).
+    let repo_man = names_in(&as_test_support::repo().join("man"));
+    want.extend(repo_man.into_iter().filter(|p| {
+        tools()
+            .iter()
+            .any(|t| p.starts_with(&format!("{t}-")) && p.ends_with(".1"))
+    }));
     want.extend([format!("{backup}.1"), format!("{restore}.1")]);
     assert_eq!(names_in(&man.join("man1")), want);
     assert_eq!(names_in(&man.join("man5")), set(["as-stream.5".into()]));

@@ -17,7 +17,23 @@ fn man_pages_match_the_tools() {
         .map(|(name, cmd)| (*name, cmd()))
         .collect();
     pages.push(("as-testd", as_testd::Args::command()));
+    // A tool of subcommands (as-catalog, as-tools) names a page for each: TOOL-SUB(1).
+    let mut subpages: Vec<(String, clap::Command)> = Vec::new();
+    for (name, cmd) in &pages {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let full = format!("{name}-{}", sub.get_name());
+            // (clap takes names as &'static str: a test may leak them.)
+            let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+            let version = leak(cmd.get_version().unwrap_or_default().to_string());
+            let page = sub.clone().name(leak(full.clone())).version(version);
+            subpages.push((full, page));
+        }
+    }
     let update = std::env::var_os("UPDATE_MAN").is_some();
+    let pages = pages
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c))
+        .chain(subpages);
     for (name, cmd) in pages {
         let path = dir.join(format!("{name}.1"));
         let want = render(cmd);
