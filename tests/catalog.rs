@@ -632,3 +632,80 @@ fn the_same_chain_in_each_cloud() {
         );
     }
 }
+
+/// Shards (two hosts' backups of one, named by --catalog-time) and encryption inside a
+/// catalog: a full and an incremental, each in two shards, encrypted; verified with the key;
+/// restored to each point.
+#[test]
+fn shards_and_encryption_inside_a_catalog() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..100, None));
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat").to_str().unwrap().to_string();
+    let pem = support::samples().join("encrypted/key.pem");
+    let pem = pem.to_str().unwrap();
+    let host = s.host();
+    let sharded = |time: &str, extra: &[&str]| {
+        for k in ["1/2", "2/2"] {
+            let mut args = vec![
+                "-h",
+                &host,
+                "-n",
+                "test",
+                "--catalog",
+                &cat,
+                "--shard",
+                k,
+                "--catalog-time",
+                time,
+                "-y",
+                "aes256",
+                "--encryption-key-file",
+                pem,
+                "--inventory",
+            ];
+            args.extend_from_slice(extra);
+            ok(&mut asbackup_command(&args));
+        }
+    };
+    tick();
+    let p0 = server_records(&s, "test");
+    let t0 = as_common::catalog::name_of(chrono::Utc::now());
+    sharded(&t0, &[]);
+    rt.block_on(async {
+        for k in 0..10 {
+            delete(&c, "a", k).await;
+        }
+        for k in 200..210 {
+            put(&c, "a", k, k).await;
+        }
+    });
+    tick();
+    let p1 = server_records(&s, "test");
+    let t1 = as_common::catalog::name_of(chrono::Utc::now());
+    sharded(&t1, &["--incremental"]);
+
+    let (code, out, _) = catalog(&["list", &cat]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("{t1}  incremental  {t0}")), "{out}");
+    let (code, out, err) = catalog(&["verify", &cat, "--encryption-key-file", pem]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches(" verified").count(), 2, "{out}");
+    for (until, want) in [(&t0, &p0), (&t1, &p1)] {
+        let dst = TestServer::start(1, &[]);
+        let h = dst.host();
+        ok(&mut asrestore_command(&[
+            "-h",
+            &h,
+            "--catalog",
+            &cat,
+            "--until",
+            until,
+            "--encryption-key-file",
+            pem,
+        ]));
+        assert_holds(&server_records(&dst, "test"), want, until);
+    }
+}
