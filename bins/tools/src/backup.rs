@@ -176,14 +176,45 @@ pub fn open(source: &Source, reader: &cloud::Reader, allow: bool) -> anyhow::Res
 pub struct Stores {
     reader: cloud::Reader,
     rt: tokio::runtime::Runtime,
+    /// The last tree listed by `dirs` (a catalog's): the URL and its keys, from which the
+    /// listings of its backups are answered (a cloud lists a prefix whole, at any depth: one
+    /// listing of a catalog, not one more per backup).
+    tree: std::sync::Mutex<Option<(String, Keys)>>,
 }
+
+/// Keys of a bucket and their sizes.
+type Keys = Vec<(String, u64)>;
 
 impl Stores {
     pub fn new(reader: cloud::Reader) -> anyhow::Result<Stores> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Stores { reader, rt })
+        Ok(Stores {
+            reader,
+            rt,
+            tree: Default::default(),
+        })
+    }
+
+    /// Every key under the prefix `dir` (from the tree listed last when it holds `dir`).
+    fn keys(&self, dir: &str) -> Result<Keys, StorageError> {
+        let err = |e: anyhow::Error| StorageError(as_cli::io::one_line(&e));
+        if let Some((root, keys)) = &*self.tree.lock().unwrap() {
+            if dir
+                .strip_prefix(root.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+            {
+                let (u, _) = Url::parse(dir, true).map_err(err)?;
+                let under = as_common::backup::join(&u.key, "");
+                return Ok(keys
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&under))
+                    .cloned()
+                    .collect());
+            }
+        }
+        self.rt.block_on(self.reader.list_sized(dir)).map_err(err)
     }
 }
 
@@ -194,8 +225,7 @@ impl Storage for Stores {
         }
         let err = |e: anyhow::Error| StorageError(as_cli::io::one_line(&e));
         let (u, _) = Url::parse(dir, true).map_err(err)?;
-        let keys = self.rt.block_on(self.reader.list_sized(dir)).map_err(err)?;
-        Ok(children(&u.key, keys))
+        Ok(children(&u.key, self.keys(dir)?))
     }
 
     fn read_small(&self, path: &str) -> Result<Vec<u8>, StorageError> {
@@ -233,6 +263,7 @@ impl Storage for Stores {
             })
             .collect();
         v.dedup();
+        *self.tree.lock().unwrap() = Some((dir.trim_end_matches('/').to_string(), keys));
         Ok(v)
     }
 }
