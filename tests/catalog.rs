@@ -668,6 +668,16 @@ fn shards_and_encryption_inside_a_catalog() {
             ];
             args.extend_from_slice(extra);
             ok(&mut asbackup_command(&args));
+            // One shard of two: not a backup yet, and not a damaged one.
+            if k == "1/2" {
+                let (_, out, _) = catalog(&["list", &cat, "--json"]);
+                let last: serde_json::Value =
+                    serde_json::from_str(out.lines().last().unwrap()).unwrap();
+                assert_eq!(
+                    (&last["name"], &last["status"]),
+                    (&time.into(), &"incomplete".into())
+                );
+            }
         }
     };
     tick();
@@ -707,5 +717,63 @@ fn shards_and_encryption_inside_a_catalog() {
             pem,
         ]));
         assert_holds(&server_records(&dst, "test"), want, until);
+    }
+}
+
+/// The indexes and UDF modules of a restored chain are its newest backup's: a module changed
+/// and an index dropped after the full stay so, in either order.
+#[test]
+fn a_chain_restores_its_newest_indexes_and_udfs() {
+    let s = TestServer::start(1, &[]);
+    let rt = rt();
+    let c = rt.block_on(client(&s));
+    rt.block_on(load(&c, "a", 0..20, None));
+    let udf = |body: &[u8]| {
+        let b64 = base64_simd::STANDARD.encode_to_string(body);
+        let r = s.info(
+            0,
+            &format!(
+                "udf-put:filename=f.lua;content={b64};content-len={};udf-type=LUA;",
+                body.len()
+            ),
+        );
+        assert!(!r.contains("error"), "{r}");
+    };
+    let index = |name: &str, bin: &str| {
+        let cmd = format!("sindex-create:ns=test;set=a;indexname={name};bin={bin};type=numeric");
+        assert_eq!(s.info(0, &cmd), "ok");
+    };
+    udf(b"function f(r)\n  return 1\nend\n");
+    index("old", "i");
+    index("kept", "s");
+    let tmp = tempfile::tempdir().unwrap();
+    let cat = tmp.path().join("cat").to_str().unwrap().to_string();
+    let full = backup(&s, &cat, &[]);
+    udf(b"function f(r)\n  return 2\nend\n");
+    assert_eq!(s.info(0, "sindex-delete:ns=test;indexname=old"), "ok");
+    rt.block_on(put(&c, "a", 1, -1));
+    tick();
+    let inc = backup(&s, &cat, &["--incremental"]);
+    assert_ne!(inc, full);
+    let want_udf = s.info(0, "udf-get:filename=f.lua");
+    for nonempty in [false, true] {
+        let dst = TestServer::start(1, &[]);
+        if nonempty {
+            let dc = rt.block_on(client(&dst));
+            rt.block_on(load(&dc, "z", 0..2, None));
+        }
+        let (_, err) = restore(&cat, &inc, Some(&dst), &[]);
+        let order = if nonempty {
+            "oldest first"
+        } else {
+            "newest first"
+        };
+        assert!(err.contains(order), "{err}");
+        assert_eq!(dst.info(0, "udf-get:filename=f.lua"), want_udf, "{order}");
+        let indexes = dst.info(0, "sindex-list:ns=test");
+        assert!(
+            indexes.contains("indexname=kept") && !indexes.contains("indexname=old"),
+            "{order}: {indexes}"
+        );
     }
 }

@@ -329,10 +329,14 @@ impl Catalog {
             return match (&there.plan, sharded) {
                 (Some(p), true) if *p == plan => Ok((plan, note)),
                 (Some(p), true) => Err(CatalogError::Refused(format!(
-                    "{} was begun as another backup ({} {}): the shards of one backup must be taken with the same options",
+                    "{} was begun as another backup ({}{}, window {} to {}, inventory {}, scope {}): the shards of one backup must be taken with the same options",
                     there.path,
                     p.kind.name(),
-                    p.parent.as_deref().unwrap_or("")
+                    p.parent.as_deref().map(|x| format!(" after {x}")).unwrap_or_default(),
+                    p.after.as_deref().unwrap_or("-"),
+                    p.before.as_deref().unwrap_or("-"),
+                    p.inventory,
+                    p.scope
                 ))),
                 _ => Err(CatalogError::Refused(format!(
                     "{} already exists: one backup a second (give the shards of one backup the same --catalog-time)",
@@ -343,12 +347,29 @@ impl Catalog {
         Ok((plan, note))
     }
 
-    /// The newest backup that is still incomplete, which a resume finishes.
-    pub fn unfinished(&self) -> Option<&Backup> {
-        self.backups
-            .iter()
-            .rev()
-            .find(|b| matches!(b.status, Status::Incomplete(_)) && b.plan.is_some())
+    /// The unfinished backup a resume from `state` finishes: its plan says what the state
+    /// does (kind, parent, the window in the scope's text), and it is the newest such begun
+    /// before the state's scan started (a backup is named just before its scan starts).
+    pub fn unfinished(&self, state: &crate::state::BackupState) -> Option<&Backup> {
+        let started = state
+            .started
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        let said = |k: &str, v: &Option<String>| match v {
+            Some(v) => state.scope.contains(&format!("{k}={v}")),
+            None => !state.scope.contains(&format!("{k}=")),
+        };
+        self.backups.iter().rev().find(|b| {
+            let Some(p) = &b.plan else { return false };
+            matches!(b.status, Status::Incomplete(_))
+                && state
+                    .catalog
+                    .as_ref()
+                    .is_some_and(|c| c.kind == p.kind && c.parent == p.parent)
+                && said("modified-after", &p.after)
+                && said("modified-before", &p.before)
+                && started.is_none_or(|s| b.time <= s)
+        })
     }
 
     /// The backups a restore to `until` applies, oldest first: the newest complete backup at
@@ -481,7 +502,11 @@ fn read_backup(
             }
             // Shards still to come (their partitions in no shard yet) are not damage.
             Err(BackupError::NotWhole { problems, .. })
-                if plan.is_some() && problems.iter().all(|p| p.ends_with("are in no shard")) =>
+                if plan.is_some()
+                    && problems.iter().all(|p| {
+                        p.ends_with("are in no shard")
+                            || (p.starts_with("shard ") && p.contains(" is missing (partitions "))
+                    }) =>
             {
                 Status::Incomplete(problems.join("; "))
             }

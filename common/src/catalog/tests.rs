@@ -130,7 +130,24 @@ fn an_incremental_follows_the_newest_complete_backup_of_its_scope() {
         inventory: false,
     };
     assert!(matches!(cat.begin(&req), Err(CatalogError::Refused(_))));
-    assert_eq!(cat.unfinished().unwrap().name, "20261201T080000Z");
+    // The unfinished backup a state belongs to: the same kind, parent and window, begun
+    // before the state's scan started.
+    let mut st = crate::state::BackupState::new("test", "test", "namespace=test");
+    st.catalog = Some(CatalogInfo {
+        kind: BackupKind::Incremental,
+        parent: Some("20261201T060000Z".into()),
+        inventory: None,
+    });
+    st.started = Some("2026-12-01T08:00:01.000Z".into());
+    assert_eq!(cat.unfinished(&st).unwrap().name, "20261201T080000Z");
+    st.started = Some("2026-12-01T07:59:59.000Z".into());
+    assert!(
+        cat.unfinished(&st).is_none(),
+        "begun after the state's scan started"
+    );
+    st.started = None;
+    st.catalog.as_mut().unwrap().parent = Some("20261201T000000Z".into());
+    assert!(cat.unfinished(&st).is_none(), "another parent");
 }
 
 #[test]

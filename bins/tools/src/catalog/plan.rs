@@ -42,18 +42,24 @@ pub struct BeginArgs {
     #[arg(long, value_name = "TIME")]
     time: Option<String>,
 
-    /// Print the plan of the newest unfinished backup instead, which a resume finishes.
-    #[arg(long, conflicts_with_all = ["scope", "incremental", "inventory", "time"])]
-    resume: bool,
+    /// Print the plan of the unfinished backup this state (as-split's, --continue's) belongs
+    /// to instead, which a resume finishes.
+    #[arg(long, value_name = "STATE", conflicts_with_all = ["scope", "incremental", "inventory", "time"])]
+    resume: Option<std::path::PathBuf>,
 }
 
 pub fn begin(a: &BeginArgs) -> anyhow::Result<()> {
     let cat = a.at.open()?;
     let now = Utc::now().trunc_subsecs(0);
-    let (plan, note) = if a.resume {
-        let b = cat
-            .unfinished()
-            .ok_or_else(|| Usage(format!("{} holds no unfinished backup to resume", cat.root)))?;
+    let (plan, note) = if let Some(path) = &a.resume {
+        let state = as_common::state::BackupState::load(path)?;
+        let b = cat.unfinished(&state).ok_or_else(|| {
+            Usage(format!(
+                "{} holds no unfinished backup that the state {} belongs to",
+                cat.root,
+                path.display()
+            ))
+        })?;
         (b.plan.clone().expect("unfinished backups have plans"), None)
     } else {
         let scope: Scope = serde_json::from_str(a.scope.as_deref().expect("clap requires it"))
