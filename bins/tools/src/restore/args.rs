@@ -87,6 +87,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<std::path::PathBuf>,
 
+    /// Skip the records these inventories list (repeatable): a chain restored newest first
+    /// leaves out the older versions of records whose newest version had expired.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Vec<std::path::PathBuf>,
+
+    /// Write the digests of the records skipped as expired to this file (an inventory), for
+    /// --exclude of the older backups of a chain.
+    #[arg(long, value_name = "FILE")]
+    pub expired_out: Option<std::path::PathBuf>,
+
     /// After the restore, delete the records of the backup's scope (its namespace, sets and
     /// partitions, on the target) that the inventory does not hold: a restore to a point in time
     /// over a namespace that holds records then leaves it as it was at that point. Deletes

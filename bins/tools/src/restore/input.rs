@@ -60,6 +60,10 @@ pub struct Prepare {
     pub counts: Arc<Counts>,
     /// Only the records it lists (--inventory).
     pub inventory: Option<Arc<as_common::catalog::Inventory>>,
+    /// Records to leave out (--exclude).
+    pub exclude: Vec<as_common::catalog::Inventory>,
+    /// The digests of the expired records, when kept (--expired-out).
+    pub expired: Option<std::sync::Mutex<Vec<([u8; 20], u16)>>>,
 }
 
 impl Prepare {
@@ -67,9 +71,17 @@ impl Prepare {
     /// and as expired or skipped). A write is counted as read when the restore takes it, so
     /// that records read ahead and dropped by an interruption are not counted.
     pub fn write(&self, r: &Record) -> Option<Item> {
+        if self.exclude.iter().any(|x| x.contains(&r.digest)) {
+            Counts::add(&self.counts.records, 1);
+            Counts::add(&self.counts.skipped, 1);
+            return None;
+        }
         let Some(ttl) = restore_ttl(r.expiry, self.now, i64::from(self.extra_ttl)) else {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.expired, 1);
+            if let Some(e) = &self.expired {
+                e.lock().unwrap().push((r.digest, r.generation));
+            }
             return None;
         };
         let wanted_set = self.sets.is_empty()

@@ -283,7 +283,14 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         batch,
         counts: counts.clone(),
         inventory: inventory.clone(),
+        exclude: a
+            .exclude
+            .iter()
+            .map(|p| read_inventory(p))
+            .collect::<anyhow::Result<_>>()?,
+        expired: a.expired_out.as_ref().map(|_| Default::default()),
     });
+    let expired_out = a.expired_out.as_ref().map(|p| (p, prep.clone()));
     let inputs = match source {
         Source::Stream(reader) => input::stream(reader, prep),
         Source::Files(first) => {
@@ -407,6 +414,13 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     let read = counts.records.load(Ordering::Relaxed);
     if settled != read {
         bail!("{} of {read} records have no outcome", read - settled);
+    }
+    if let Some((path, prep)) = expired_out {
+        let expired = std::mem::take(&mut *prep.expired.as_ref().expect("kept").lock().unwrap());
+        let mut bytes = Vec::new();
+        as_common::catalog::Inventory::from_entries(expired).write_to(&mut bytes)?;
+        as_cli::metrics::write_atomically(path, &bytes, false)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let (Some(scope), Some(inv)) = (&scope, &inventory) {
         drop(cluster);
