@@ -43,6 +43,9 @@ pub enum Input {
     End,
 }
 
+/// A record's digest and generation, as an inventory keeps it.
+type Entry = ([u8; 20], u16);
+
 /// Which records are restored and how their writes are made (-s, -B, -l, the policies).
 pub struct Prepare {
     pub sets: Vec<String>,
@@ -63,7 +66,7 @@ pub struct Prepare {
     /// Records to leave out (--exclude).
     pub exclude: Vec<as_common::catalog::Inventory>,
     /// The digests of the expired records, when kept (--expired-out).
-    pub expired: Option<std::sync::Mutex<Vec<([u8; 20], u16)>>>,
+    pub expired: Option<std::sync::Mutex<Vec<Entry>>>,
 }
 
 impl Prepare {
