@@ -87,15 +87,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<std::path::PathBuf>,
 
-    /// Skip the records these inventories list (repeatable): a chain restored newest first
-    /// leaves out the older versions of records whose newest version had expired.
+    /// Skip the records these inventories list (repeatable), counted as superseded: a chain
+    /// restored newest first gives each backup's run the digests the newer ones read.
     #[arg(long, value_name = "FILE")]
     pub exclude: Vec<std::path::PathBuf>,
 
-    /// Write the digests of the records skipped as expired to this file (an inventory), for
-    /// --exclude of the older backups of a chain.
+    /// Write the digests of every record read (written, existing or expired) to this file (an
+    /// inventory), for --exclude of the older backups of a chain: each record is then sent
+    /// once, from the newest backup that holds it, and one whose newest version has expired is
+    /// not created from an older backup's copy.
     #[arg(long, value_name = "FILE")]
-    pub expired_out: Option<std::path::PathBuf>,
+    pub seen_out: Option<std::path::PathBuf>,
 
     /// After the restore, delete the records of the backup's scope (its namespace, sets and
     /// partitions, on the target) that the inventory does not hold: a restore to a point in time

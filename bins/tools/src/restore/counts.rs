@@ -14,6 +14,8 @@ pub struct Counts {
     pub skipped: AtomicU64,
     /// Of the skipped: not in the --inventory.
     pub absent: AtomicU64,
+    /// Of the skipped: read by a newer backup's run of the chain (--exclude).
+    pub superseded: AtomicU64,
     /// Records of the target deleted by --delete-absent.
     pub deleted: AtomicU64,
     /// Record errors counted under --ignore-record-error.
@@ -110,6 +112,7 @@ impl Counts {
             .set("skipped", g(&self.skipped))
             .set("absent", g(&self.absent))
             .set("deleted", g(&self.deleted))
+            .set("superseded", g(&self.superseded))
             .set("ignored", g(&self.ignored))
             .set("inserted", g(&self.inserted))
             .set("existed", g(&self.existed))

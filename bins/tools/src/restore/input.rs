@@ -65,8 +65,8 @@ pub struct Prepare {
     pub inventory: Option<Arc<as_common::catalog::Inventory>>,
     /// Records to leave out (--exclude).
     pub exclude: Vec<as_common::catalog::Inventory>,
-    /// The digests of the expired records, when kept (--expired-out).
-    pub expired: Option<std::sync::Mutex<Vec<Entry>>>,
+    /// The digests of the records read, when kept (--seen-out).
+    pub seen: Option<std::sync::Mutex<Vec<Entry>>>,
 }
 
 impl Prepare {
@@ -77,14 +77,15 @@ impl Prepare {
         if self.exclude.iter().any(|x| x.contains(&r.digest)) {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
+            Counts::add(&self.counts.superseded, 1);
             return None;
+        }
+        if let Some(seen) = &self.seen {
+            seen.lock().unwrap().push((r.digest, r.generation));
         }
         let Some(ttl) = restore_ttl(r.expiry, self.now, i64::from(self.extra_ttl)) else {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.expired, 1);
-            if let Some(e) = &self.expired {
-                e.lock().unwrap().push((r.digest, r.generation));
-            }
             return None;
         };
         let wanted_set = self.sets.is_empty()

@@ -288,9 +288,9 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             .iter()
             .map(|p| read_inventory(p))
             .collect::<anyhow::Result<_>>()?,
-        expired: a.expired_out.as_ref().map(|_| Default::default()),
+        seen: a.seen_out.as_ref().map(|_| Default::default()),
     });
-    let expired_out = a.expired_out.as_ref().map(|p| (p, prep.clone()));
+    let seen_out = a.seen_out.as_ref().map(|p| (p, prep.clone()));
     let inputs = match source {
         Source::Stream(reader) => input::stream(reader, prep),
         Source::Files(first) => {
@@ -415,10 +415,10 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
     if settled != read {
         bail!("{} of {read} records have no outcome", read - settled);
     }
-    if let Some((path, prep)) = expired_out {
-        let expired = std::mem::take(&mut *prep.expired.as_ref().expect("kept").lock().unwrap());
+    if let Some((path, prep)) = seen_out {
+        let seen = std::mem::take(&mut *prep.seen.as_ref().expect("kept").lock().unwrap());
         let mut bytes = Vec::new();
-        as_common::catalog::Inventory::from_entries(expired).write_to(&mut bytes)?;
+        as_common::catalog::Inventory::from_entries(seen).write_to(&mut bytes)?;
         as_cli::metrics::write_atomically(path, &bytes, false)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
