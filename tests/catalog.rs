@@ -277,9 +277,9 @@ fn a_chain_restores_each_point_exactly() {
     // Its changes made while it ran are not in it: they are in the next.
     let (got, _) = restore(&cat, &i2, None, &[]);
     assert_holds(&got, &p2, "the second incremental");
+    let (got, err) = restore(&cat, &i3, None, &[]);
     assert_holds(&got, &p3, "the third incremental");
     assert!(err.contains("4 backup(s)"), "{err}");
-    // Newest first, create-only: each record written once.
     // Newest first: each record sent once (the older backups' copies are superseded, not
     // refused by the server), and written once.
     assert!(
