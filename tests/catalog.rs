@@ -240,9 +240,12 @@ fn a_chain_restores_each_point_exactly() {
     .spawn()
     .unwrap();
     let running = appears(&cat, &i1, "test.inventory");
+    // Updates (of records older than its parent, and of records inserted since), deletes,
+    // inserts.
+    let during: Vec<i64> = (40..45).chain(400..403).collect();
     rt.block_on(async {
-        for k in 40..45 {
-            put(&c, "a", k, -k).await;
+        for k in &during {
+            put(&c, "a", *k, -k).await;
         }
         for k in 45..48 {
             delete(&c, "a", k).await;
@@ -262,9 +265,9 @@ fn a_chain_restores_each_point_exactly() {
     tick();
     backup(&s, &plain, &["--incremental"]);
 
-    // Each point, into an empty namespace: newest first, create-only.
+    // Each point, into an empty namespace.
     let (got, err) = restore(&cat, &full, None, &[]);
-    assert!(err.contains("newest first, create-only"), "{err}");
+    assert!(err.contains("newest first, each record once"), "{err}");
     assert_holds(
         &got,
         &without_set(&p0, "b"),
@@ -274,9 +277,17 @@ fn a_chain_restores_each_point_exactly() {
     let mut want = without_set(&p1, "b");
     want.remove(&digest("a", 50));
     assert_holds(&got, &want, "the first incremental (a 50 expired since)");
-    // Its changes made while it ran are not in it: they are in the next.
+    // A record changed while a backup runs is in it as its scan found it (before or after
+    // the change): never lost. What was inserted while it ran is not in its inventory.
     let (got, _) = restore(&cat, &i2, None, &[]);
-    assert_holds(&got, &p2, "the second incremental");
+    let mut want = p2.clone();
+    for k in &during {
+        let d = digest("a", *k);
+        if got.get(&d).map(|r| &r.bins) == p3.get(&d).map(|r| &r.bins) {
+            want.insert(d, p3[&d].clone());
+        }
+    }
+    assert_holds(&got, &want, "the second incremental");
     let (got, err) = restore(&cat, &i3, None, &[]);
     assert_holds(&got, &p3, "the third incremental");
     assert!(err.contains("4 backup(s)"), "{err}");
@@ -308,7 +319,7 @@ fn a_chain_restores_each_point_exactly() {
         "the chain without inventories (deletes come back)",
     );
 
-    // Over a namespace that holds records: oldest first with the generation policy. Records
+    // Over a namespace that holds records: newest first with the generation policy. Records
     // of another set stay; older copies of records the chain updated are replaced.
     let dst = TestServer::start(1, &[]);
     let dc = rt.block_on(client(&dst));
@@ -320,7 +331,7 @@ fn a_chain_restores_each_point_exactly() {
     rt.block_on(load(&dc, "z", 0..10, None));
     let before = server_records(&dst, "test");
     let (got, err) = restore(&cat, &i3, Some(&dst), &[]);
-    assert!(err.contains("oldest first"), "{err}");
+    assert!(err.contains("newest first"), "{err}");
     let mut want = p3.clone();
     for (d, r) in &before {
         if r.set.as_deref() == Some(b"z") {
@@ -352,7 +363,7 @@ fn a_chain_restores_each_point_exactly() {
         out.contains("inserted 35\nupdated 20\ndeleted 39\n"),
         "{out}"
     );
-    // --dry-run names the backups, newest first into an empty namespace.
+    // --dry-run names the backups in the order they would be applied.
     let empty = TestServer::start(1, &[]);
     let h = empty.host();
     let o = asrestore_command(&["-h", &h, "--catalog", &cat, "--until", &i1, "--dry-run"])
@@ -767,18 +778,12 @@ fn a_chain_restores_its_newest_indexes_and_udfs() {
     let inc = backup(&s, &cat, &["--incremental"]);
     assert_ne!(inc, full);
     let want_udf = s.info(0, "udf-get:filename=f.lua");
-    for nonempty in [false, true] {
+    for (extra, order) in [
+        (&[][..], "newest first"),
+        (&["--oldest-first"][..], "oldest first"),
+    ] {
         let dst = TestServer::start(1, &[]);
-        if nonempty {
-            let dc = rt.block_on(client(&dst));
-            rt.block_on(load(&dc, "z", 0..2, None));
-        }
-        let (_, err) = restore(&cat, &inc, Some(&dst), &[]);
-        let order = if nonempty {
-            "oldest first"
-        } else {
-            "newest first"
-        };
+        let (_, err) = restore(&cat, &inc, Some(&dst), extra);
         assert!(err.contains(order), "{err}");
         assert_eq!(dst.info(0, "udf-get:filename=f.lua"), want_udf, "{order}");
         let indexes = dst.info(0, "sindex-list:ns=test");

@@ -262,6 +262,7 @@ impl Storage for Stores {
                 (!first.is_empty()).then(|| first.to_string())
             })
             .collect();
+        v.sort();
         v.dedup();
         *self.tree.lock().unwrap() = Some((dir.trim_end_matches('/').to_string(), keys));
         Ok(v)

@@ -2,7 +2,9 @@
 //! sub-directory named by its start (UTC, `20261206T162727Z`, so names sort as times). A
 //! backup is full, or incremental: the records changed since its parent (the newest complete
 //! backup of the same scope before it) started, less a margin for the clocks. Its manifest
-//! says which, names the parent and carries the window in its scope; `catalog-plan.json`,
+//! says which, names the parent and carries the window in its scope (from its parent's start
+//! less the overlap; open at the end, as a full backup is: a record changed while it runs is
+//! in it as the scan found it, and in the next one); `catalog-plan.json`,
 //! written before the backup starts, says the same while it runs (and what a resume needs).
 //!
 //! What a catalog decides is decided here, once: which backup an incremental follows
@@ -73,11 +75,11 @@ pub struct Plan {
     pub name: String,
     pub kind: BackupKind,
     pub parent: Option<String>,
-    /// The window on the records' last-update times (as-scan's -a and -b, UTC): after its
-    /// parent's start less the overlap, before its own start (an incremental is sealed at its
-    /// start: a record changed while it runs lands in the next).
+    /// Where the window on the records' last-update times begins (as-scan's -a, UTC): its
+    /// parent's start less the overlap. It is not closed at the backup's own start: a record
+    /// changed after the start and before the scan reaches it would then be in no backup in
+    /// any version (the server keeps only the new one).
     pub after: Option<String>,
-    pub before: Option<String>,
     /// An inventory is taken at the start.
     pub inventory: bool,
     /// The scope, without the window.
@@ -271,7 +273,21 @@ impl Catalog {
             let Some(time) = parse_name(&name) else {
                 continue;
             };
-            backups.push(read_backup(root, name, time, storage)?);
+            // One backup that cannot be read is damaged; the catalog is still read.
+            let path = join(root, &name);
+            backups.push(
+                read_backup(root, name.clone(), time, storage).unwrap_or_else(|e| Backup {
+                    name,
+                    time,
+                    path,
+                    status: Status::Damaged(format!("cannot be read: {e}")),
+                    manifests: Vec::new(),
+                    plan: None,
+                    verified: None,
+                    bytes: 0,
+                    objects: Vec::new(),
+                }),
+            );
         }
         backups.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Catalog {
@@ -284,9 +300,17 @@ impl Catalog {
         self.backups.iter().find(|b| b.name == name)
     }
 
-    /// The newest complete backup.
-    pub fn latest(&self) -> Option<&Backup> {
-        self.backups.iter().rev().find(|b| b.is_complete())
+    /// The newest complete backup whose chain can be restored, and why each newer complete
+    /// backup's cannot.
+    pub fn latest(&self) -> (Option<&Backup>, Vec<CatalogError>) {
+        let mut broken = Vec::new();
+        for b in self.backups.iter().rev().filter(|b| b.is_complete()) {
+            match self.chain_to(b) {
+                Ok(_) => return (Some(b), broken),
+                Err(e) => broken.push(e),
+            }
+        }
+        (None, broken)
     }
 
     /// Decides what a new backup is: its name, full or incremental (after the newest complete
@@ -303,13 +327,22 @@ impl Catalog {
                 let p = self.backups.iter().rev().find(|b| {
                     b.is_complete() && b.time < req.time && b.lineage().as_ref() == Some(&lineage)
                 });
-                if p.is_none() {
-                    note = Some(format!(
-                        "no complete backup of this scope in {}: taking a full backup",
-                        self.root
-                    ));
+                // A parent whose chain cannot be restored would make the incremental useless
+                // too: a full backup starts a new chain.
+                match p.map(|b| (b, self.chain_to(b))) {
+                    None => {
+                        note = Some(format!(
+                            "no complete backup of this scope in {}: taking a full backup",
+                            self.root
+                        ));
+                        None
+                    }
+                    Some((_, Err(e))) => {
+                        note = Some(format!("{e}: taking a full backup"));
+                        None
+                    }
+                    Some((b, Ok(_))) => Some(b),
                 }
-                p
             }
         };
         let plan = Plan {
@@ -320,7 +353,6 @@ impl Catalog {
             },
             parent: parent.map(|p| p.name.clone()),
             after: parent.map(|p| scan_time(p.time - req.overlap)),
-            before: parent.map(|_| scan_time(req.time)),
             inventory: req.inventory,
             scope: lineage,
         };
@@ -329,12 +361,11 @@ impl Catalog {
             return match (&there.plan, sharded) {
                 (Some(p), true) if *p == plan => Ok((plan, note)),
                 (Some(p), true) => Err(CatalogError::Refused(format!(
-                    "{} was begun as another backup ({}{}, window {} to {}, inventory {}, scope {}): the shards of one backup must be taken with the same options",
+                    "{} was begun as another backup ({}{}, window from {}, inventory {}, scope {}): the shards of one backup must be taken with the same options",
                     there.path,
                     p.kind.name(),
                     p.parent.as_deref().map(|x| format!(" after {x}")).unwrap_or_default(),
                     p.after.as_deref().unwrap_or("-"),
-                    p.before.as_deref().unwrap_or("-"),
                     p.inventory,
                     p.scope
                 ))),
@@ -367,7 +398,6 @@ impl Catalog {
                     .as_ref()
                     .is_some_and(|c| c.kind == p.kind && c.parent == p.parent)
                 && said("modified-after", &p.after)
-                && said("modified-before", &p.before)
                 && started.is_none_or(|s| b.time <= s)
         })
     }
@@ -400,6 +430,12 @@ impl Catalog {
             .filter(|b| b.time > target.time)
             .copied()
             .collect();
+        Ok((self.chain_to(target)?, skipped))
+    }
+
+    /// The chain that ends at `target`, oldest first: its parents back to a full; a link
+    /// missing, incomplete, damaged or older than it refuses it.
+    pub fn chain_to<'a>(&'a self, target: &'a Backup) -> Result<Vec<&'a Backup>, CatalogError> {
         let broken = |link: &str, why: String| CatalogError::BrokenLink {
             target: target.name.clone(),
             link: link.to_string(),
@@ -458,7 +494,7 @@ impl Catalog {
             b = p;
         }
         links.reverse();
-        Ok((links, skipped))
+        Ok(links)
     }
 }
 

@@ -82,6 +82,18 @@ pub fn begin(a: &BeginArgs) -> anyhow::Result<()> {
             ))
             .into());
         }
+        // An incremental into a local catalog that is not there (an unmounted volume?) would
+        // quietly become a full backup into a new directory.
+        if a.incremental
+            && !crate::backup::is_cloud(&a.at.catalog)
+            && !std::path::Path::new(a.at.root()).is_dir()
+        {
+            return Err(Usage(format!(
+                "the catalog {} does not exist: take a full backup (without --incremental) to begin it",
+                a.at.root()
+            ))
+            .into());
+        }
         let req = Begin {
             time,
             scope,
@@ -106,12 +118,12 @@ pub fn begin(a: &BeginArgs) -> anyhow::Result<()> {
     writeln!(out, "kind={}", plan.kind.name())?;
     writeln!(out, "parent={}", plan.parent.as_deref().unwrap_or(""))?;
     writeln!(out, "after={}", plan.after.as_deref().unwrap_or(""))?;
-    writeln!(out, "before={}", plan.before.as_deref().unwrap_or(""))?;
     writeln!(out, "inventory={}", plan.inventory)?;
     Ok(())
 }
 
-/// A catalog's refusal is the input's fault (exit 3) unless the storage failed.
+/// A catalog's refusal: a usage error (exit 2) for a request it refuses, bad input (exit 3)
+/// for what it holds, a runtime error when the storage failed.
 fn refusal(e: CatalogError) -> anyhow::Error {
     match e {
         CatalogError::Storage(s) => anyhow::anyhow!(s),

@@ -150,7 +150,7 @@ pub fn remove_one(at: &At, name: &str, force: bool) -> anyhow::Result<()> {
 /// never taken for a backup, then its objects, the mark last.
 fn remove(place: &Place, b: &catalog::Backup) -> anyhow::Result<()> {
     let mark = join(&b.path, catalog::REMOVING);
-    place.put(&mark, b"removed by as-catalog prune\n")?;
+    place.put(&mark, b"being removed by as-catalog\n")?;
     for o in b.objects.iter().filter(|o| *o != catalog::REMOVING) {
         place.delete(&join(&b.path, o))?;
     }

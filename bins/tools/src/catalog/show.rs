@@ -77,8 +77,16 @@ pub fn latest(
     max_age: Option<std::time::Duration>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let Some(b) = cat.latest() else {
-        return Err(BadInput(format!("{} holds no complete backup", cat.root)).into());
+    let (latest, broken) = cat.latest();
+    for e in &broken {
+        tracing::warn!("{e}");
+    }
+    let Some(b) = latest else {
+        return Err(BadInput(format!(
+            "{} holds no complete backup that can be restored",
+            cat.root
+        ))
+        .into());
     };
     if as_json {
         println!("{}", json(b));

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 /// Refuses a scope an inventory cannot stand for: one that keeps only some of the records of
 /// its sets and partitions (a filter, a record limit), whose other records would be deleted.
-pub fn check_scope(scope: &Scope) -> anyhow::Result<()> {
+pub fn check_scope(scope: &Scope, asked_sets: &[String]) -> anyhow::Result<()> {
+    sets(scope, asked_sets)?;
     let partial = [
         (scope.filter_exp.is_some(), "a filter expression"),
         (scope.no_ttl_only, "--no-ttl-only"),
@@ -33,6 +34,25 @@ pub fn check_scope(scope: &Scope) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The sets the deletes may touch: the backup's, narrowed by -s; a set of -s outside the
+/// backup's scope is refused (its inventory says nothing of that set's records).
+pub fn sets(scope: &Scope, asked: &[String]) -> anyhow::Result<Vec<String>> {
+    if scope.sets.is_empty() {
+        return Ok(asked.to_vec());
+    }
+    if let Some(out) = asked.iter().find(|s| !scope.sets.contains(s)) {
+        return Err(Usage(format!(
+            "--delete-absent: the set {out:?} is not in the backup's scope ({}): its inventory does not say which of its records existed",
+            scope.sets.join(",")
+        ))
+        .into());
+    }
+    Ok(match asked.is_empty() {
+        true => scope.sets.clone(),
+        false => asked.to_vec(),
+    })
 }
 
 /// What the delete pass needs of the restore.
@@ -55,12 +75,7 @@ pub fn delete(
 ) -> anyhow::Result<()> {
     let cluster = Cluster::discover(t.seeds, t.namespace, t.conn, a.conn.services_alternate)
         .context("connecting to the cluster")?;
-    // The backup's sets, narrowed by -s.
-    let sets: Vec<String> = match (scope.sets.is_empty(), a.set_list.is_empty()) {
-        (_, false) => a.set_list.to_vec(),
-        (false, true) => scope.sets.clone(),
-        (true, true) => Vec::new(),
-    };
+    let sets = sets(scope, &a.set_list)?;
     let spec = ScanSpec {
         namespace: t.namespace.to_string(),
         set: (sets.len() == 1).then(|| sets[0].clone()),
@@ -121,4 +136,29 @@ pub fn delete(
         "deleted {deleted} record(s) of the scope that the inventory does not hold"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletes_stay_in_the_backups_sets() {
+        let scope = |sets: &[&str]| Scope {
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+            ..Scope::default()
+        };
+        let v = |sets: &[&str]| sets.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sets(&scope(&["s"]), &[]).unwrap(), v(&["s"]));
+        assert_eq!(sets(&scope(&["s", "t"]), &v(&["t"])).unwrap(), v(&["t"]));
+        assert!(
+            sets(&scope(&["s"]), &v(&["s", "z"])).is_err(),
+            "z is not the backup's"
+        );
+        assert_eq!(sets(&scope(&[]), &v(&["z"])).unwrap(), v(&["z"]));
+        assert!(
+            sets(&scope(&[]), &[]).unwrap().is_empty(),
+            "the whole namespace"
+        );
+    }
 }

@@ -189,12 +189,6 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// Print how many records the target namespace (-n; in the -s sets) holds, from the
-    /// servers' object counts, and exit without restoring: scripts/asrestore --catalog applies
-    /// a chain newest first only into an empty one.
-    #[arg(long, requires = "namespace")]
-    pub count_target: bool,
-
     /// The backup to restore (-d, -i, --directory-list, and how its files are compressed and
     /// encrypted). Without one, a record stream is read.
     #[command(flatten)]

@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let metrics = a
         .metrics_file
         .as_deref()
-        .filter(|_| !a.check_options && !a.count_target)
+        .filter(|_| !a.check_options)
         .map(|p| {
             let labels = as_cli::metrics::Labels {
                 tool: if a.asrestore_lines {
@@ -95,7 +95,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     // A usage error is one line: nothing was restored to count.
     let usage = matches!(&result, Err(e) if as_cli::Exit::of(e) == as_cli::Exit::Usage);
-    if a.check_options || a.validate_only || a.count_target || usage {
+    if a.check_options || a.validate_only || usage {
         return result;
     }
     // Refused before anything was written (a backup that is not whole, a bad first file, no
@@ -154,13 +154,6 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         if a.backup.key.encrypt.is_some() {
             a.backup.key.key()?;
         }
-        return Ok(());
-    }
-    if a.count_target {
-        let ns = c.target_ns.as_deref().expect("clap requires -n");
-        let cluster = Cluster::discover(&c.seeds, ns, c.conn, a.conn.services_alternate)
-            .context("connecting to the cluster")?;
-        println!("{}", cluster.objects(ns, &a.set_list));
         return Ok(());
     }
     // A backup (-d, -i, --directory-list), or a record stream on standard input.
@@ -247,7 +240,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         }
     };
     if let Some(s) = &scope {
-        absent::check_scope(s)?;
+        absent::check_scope(s, &a.set_list)?;
     }
     let conn = c.conn.clone();
     let cluster = Cluster::discover(&c.seeds, &ns, c.conn, a.conn.services_alternate)
