@@ -538,6 +538,19 @@ fn an_incremental_with_no_change_is_dropped() {
     let err = ok(&mut asbackup_command(&incremental));
     assert!(err.contains("holds no change"), "{err}");
     assert_eq!(newest(&cat, None), full);
+    // An option refused leaves nothing in the catalog (its plan is written once all are good).
+    let mut bad = incremental.to_vec();
+    bad.extend(["-z", "gzip"]);
+    let o = asbackup_command(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
+    assert_eq!(std::fs::read_dir(&cat).unwrap().count(), 1, "only the full");
+    // An incremental into a catalog that is not there (an unmounted volume?) is refused.
+    let missing = tmp.path().join("missing").to_str().unwrap().to_string();
+    let mut elsewhere = incremental.to_vec();
+    elsewhere[5] = &missing;
+    let o = asbackup_command(&elsewhere).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
+    assert!(!Path::new(&missing).exists());
     // A delete is a change an inventory sees.
     rt.block_on(delete(&c, "a", 7));
     tick();
