@@ -70,6 +70,8 @@ impl Catalog {
             .enumerate()
             .map(|(i, b)| (b.name.as_str(), i))
             .collect();
+        // Whether a backup is needed by a newer kept one (its own chain is then kept already).
+        let mut needed = vec![false; self.backups.len()];
         for i in (0..self.backups.len()).rev() {
             if !(verdicts[i].keeps() && self.backups[i].is_complete()) {
                 continue;
@@ -79,14 +81,12 @@ impl Catalog {
                 let Some(&j) = index.get(parent) else {
                     break;
                 };
+                if needed[j] {
+                    break;
+                }
+                needed[j] = true;
                 let why = format!("needed by {}", self.backups[i].name);
                 match &mut verdicts[j] {
-                    // Its own chain is kept already.
-                    Verdict::Keep(reasons)
-                        if reasons.iter().any(|r| r.starts_with("needed by")) =>
-                    {
-                        break
-                    }
                     Verdict::Keep(reasons) => reasons.push(why),
                     v => *v = Verdict::Keep(vec![why]),
                 }
