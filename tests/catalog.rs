@@ -71,12 +71,23 @@ fn ok(c: &mut Command) -> String {
     support::stderr(&o)
 }
 
+/// scripts/asbackup of namespace test into the catalog `cat`, with `extra`.
+fn backup_command(s: &TestServer, cat: &str, extra: &[&str]) -> Command {
+    let mut c = asbackup_command(&["-h", &s.host(), "-n", "test", "--catalog", cat]);
+    c.args(extra);
+    c
+}
+
+/// scripts/asrestore of the catalog `cat` to `until` into the server at `host`, with `extra`.
+fn restore_command(host: &str, cat: &str, until: &str, extra: &[&str]) -> Command {
+    let mut c = asrestore_command(&["-h", host, "--catalog", cat, "--until", until]);
+    c.args(extra);
+    c
+}
+
 /// A catalog backup of namespace test; its name.
 fn backup(s: &TestServer, cat: &str, extra: &[&str]) -> String {
-    let host = s.host();
-    let mut args = vec!["-h", &host, "-n", "test", "--catalog", cat];
-    args.extend_from_slice(extra);
-    ok(&mut asbackup_command(&args));
+    ok(&mut backup_command(s, cat, extra));
     newest(cat, None)
 }
 
@@ -90,10 +101,7 @@ fn restore(cat: &str, until: &str, into: Option<&TestServer>, extra: &[&str]) ->
             &fresh
         }
     };
-    let host = dst.host();
-    let mut args = vec!["-h", &host, "--catalog", cat, "--until", until];
-    args.extend_from_slice(extra);
-    let err = ok(&mut asrestore_command(&args));
+    let err = ok(&mut restore_command(&dst.host(), cat, until, extra));
     (server_records(dst, "test"), err)
 }
 
@@ -222,23 +230,11 @@ fn a_chain_restores_each_point_exactly() {
 
     // The second incremental, slowed to 50 records a second; once its scan runs (its files
     // are being written: the inventory is delivered first), updates, deletes and inserts.
-    let host = s.host();
-    let child = asbackup_command(&[
-        "-h",
-        &host,
-        "-n",
-        "test",
-        "--catalog",
-        &cat,
-        "--incremental",
-        "--inventory",
-        "-L",
-        "50",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = backup_command(&s, &cat, &["--incremental", "--inventory", "-L", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let running = appears(&cat, &i1, "test.inventory");
     // Updates (of records older than its parent, and of records inserted since), deletes,
     // inserts.
@@ -366,7 +362,7 @@ fn a_chain_restores_each_point_exactly() {
     // --dry-run names the backups in the order they would be applied.
     let empty = TestServer::start(1, &[]);
     let h = empty.host();
-    let o = asrestore_command(&["-h", &h, "--catalog", &cat, "--until", &i1, "--dry-run"])
+    let o = restore_command(&h, &cat, &i1, &["--dry-run"])
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
@@ -394,27 +390,14 @@ fn a_killed_incremental_is_never_taken_for_complete_and_continue_finishes_it() {
     let cat = tmp.path().join("cat").to_str().unwrap().to_string();
     let full = backup(&s, &cat, &[]);
     tick();
-    let host = s.host();
     // An incremental of every record (all changed within the overlap), slowed down; killed
     // (SIGKILL, the whole process group) once its state is written.
-    let mut child = asbackup_command(&[
-        "-h",
-        &host,
-        "-n",
-        "test",
-        "--catalog",
-        &cat,
-        "--incremental",
-        "-L",
-        "500",
-        "-F",
-        "1",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .process_group(0)
-    .spawn()
-    .unwrap();
+    let mut child = backup_command(&s, &cat, &["--incremental", "-L", "500", "-F", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
     let state = appears(&cat, &full, "test.asb.state").join("test.asb.state");
     std::thread::sleep(Duration::from_millis(1500));
     unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
@@ -452,17 +435,11 @@ fn a_killed_incremental_is_never_taken_for_complete_and_continue_finishes_it() {
 
     // --continue finishes it, with its window.
     let st = state.to_str().unwrap();
-    let err = ok(&mut asbackup_command(&[
-        "-h",
-        &host,
-        "-n",
-        "test",
-        "--catalog",
+    let err = ok(&mut backup_command(
+        &s,
         &cat,
-        "--incremental",
-        "--continue",
-        st,
-    ]));
+        &["--incremental", "--continue", st],
+    ));
     assert!(
         err.contains(&format!("catalog backup {name}: incremental after {full}")),
         "{err}"
@@ -522,39 +499,26 @@ fn an_incremental_with_no_change_is_dropped() {
     let cat = tmp.path().join("cat").to_str().unwrap().to_string();
     let full = backup(&s, &cat, &["--inventory"]);
     tick();
-    let host = s.host();
-    let incremental = [
-        "-h",
-        &host,
-        "-n",
-        "test",
-        "--catalog",
-        &cat,
-        "--incremental",
-        "--inventory",
-        "--overlap",
-        "0s",
-    ];
-    let err = ok(&mut asbackup_command(&incremental));
+    let incremental = ["--incremental", "--inventory", "--overlap", "0s"];
+    let err = ok(&mut backup_command(&s, &cat, &incremental));
     assert!(err.contains("holds no change"), "{err}");
     assert_eq!(newest(&cat, None), full);
     // An option refused leaves nothing in the catalog (its plan is written once all are good).
-    let mut bad = incremental.to_vec();
-    bad.extend(["-z", "gzip"]);
-    let o = asbackup_command(&bad).output().unwrap();
+    let o = backup_command(&s, &cat, &incremental)
+        .args(["-z", "gzip"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
     assert_eq!(std::fs::read_dir(&cat).unwrap().count(), 1, "only the full");
     // An incremental into a catalog that is not there (an unmounted volume?) is refused.
     let missing = tmp.path().join("missing").to_str().unwrap().to_string();
-    let mut elsewhere = incremental.to_vec();
-    elsewhere[5] = &missing;
-    let o = asbackup_command(&elsewhere).output().unwrap();
+    let o = backup_command(&s, &missing, &incremental).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
     assert!(!Path::new(&missing).exists());
     // A delete is a change an inventory sees.
     rt.block_on(delete(&c, "a", 7));
     tick();
-    let err = ok(&mut asbackup_command(&incremental));
+    let err = ok(&mut backup_command(&s, &cat, &incremental));
     assert!(!err.contains("holds no change"), "{err}");
     let kept = newest(&cat, None);
     assert_ne!(kept, full);
@@ -588,21 +552,10 @@ fn the_same_chain_in_each_cloud() {
             cloud.env(&mut cmd);
             cmd
         };
-        let host = s.host();
         tick();
         let p0 = server_records(&s, "test");
-        let base = [
-            "-h",
-            &host[..],
-            "-n",
-            "test",
-            "--catalog",
-            &cat,
-            "-z",
-            "zstd",
-            "--inventory",
-        ];
-        ok(&mut wrap(asbackup_command(&base)));
+        let base = ["-z", "zstd", "--inventory"];
+        ok(&mut wrap(backup_command(&s, &cat, &base)));
         let full = newest(&cat, Some(&cloud));
         rt.block_on(async {
             for k in k0..k0 + 5 {
@@ -616,7 +569,7 @@ fn the_same_chain_in_each_cloud() {
         let p1 = server_records(&s, "test");
         let mut inc = base.to_vec();
         inc.extend(["--incremental", "--verify"]);
-        let err = ok(&mut wrap(asbackup_command(&inc)));
+        let err = ok(&mut wrap(backup_command(&s, &cat, &inc)));
         assert!(err.contains("verified"), "{kind:?}: {err}");
         let i1 = newest(&cat, Some(&cloud));
         assert_ne!(i1, full);
@@ -624,14 +577,7 @@ fn the_same_chain_in_each_cloud() {
         for (until, want) in [(&full, &p0), (&i1, &p1)] {
             let dst = TestServer::start(1, &[]);
             let h = dst.host();
-            ok(&mut wrap(asrestore_command(&[
-                "-h",
-                &h,
-                "--catalog",
-                &cat,
-                "--until",
-                until,
-            ])));
+            ok(&mut wrap(restore_command(&h, &cat, until, &[])));
             assert_holds(
                 &server_records(&dst, "test"),
                 want,
@@ -681,28 +627,12 @@ fn shards_and_encryption_inside_a_catalog() {
     let cat = tmp.path().join("cat").to_str().unwrap().to_string();
     let pem = support::samples().join("encrypted/key.pem");
     let pem = pem.to_str().unwrap();
-    let host = s.host();
     let sharded = |time: &str, extra: &[&str]| {
         for k in ["1/2", "2/2"] {
-            let mut args = vec![
-                "-h",
-                &host,
-                "-n",
-                "test",
-                "--catalog",
-                &cat,
-                "--shard",
-                k,
-                "--catalog-time",
-                time,
-                "-y",
-                "aes256",
-                "--encryption-key-file",
-                pem,
-                "--inventory",
-            ];
+            let mut args = vec!["--shard", k, "--catalog-time", time, "-y", "aes256"];
+            args.extend(["--encryption-key-file", pem, "--inventory"]);
             args.extend_from_slice(extra);
-            ok(&mut asbackup_command(&args));
+            ok(&mut backup_command(&s, &cat, &args));
             // One shard of two: not a backup yet, and not a damaged one.
             if k == "1/2" {
                 let (_, out, _) = catalog(&["list", &cat, "--json"]);
@@ -741,16 +671,12 @@ fn shards_and_encryption_inside_a_catalog() {
     for (until, want) in [(&t0, &p0), (&t1, &p1)] {
         let dst = TestServer::start(1, &[]);
         let h = dst.host();
-        ok(&mut asrestore_command(&[
-            "-h",
+        ok(&mut restore_command(
             &h,
-            "--catalog",
             &cat,
-            "--until",
             until,
-            "--encryption-key-file",
-            pem,
-        ]));
+            &["--encryption-key-file", pem],
+        ));
         assert_holds(&server_records(&dst, "test"), want, until);
     }
 }
