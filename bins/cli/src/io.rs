@@ -94,3 +94,18 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 pub fn flush(mut w: impl Write) -> anyhow::Result<()> {
     w.flush().context("cannot write the output")
 }
+
+/// Writes `path` so that a reader sees the old file or the new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    if sync {
+        f.sync_all()?;
+    }
+    drop(f);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

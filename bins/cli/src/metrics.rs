@@ -4,7 +4,6 @@
 //! failures and keeps the last success time the file already held, so an alert on the age of
 //! the last success keeps working across failures.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -166,7 +165,7 @@ impl Metrics {
         );
         // A running run's figures are not synced: they are rewritten in seconds, and the sync
         // would stall the caller (as-scan's output) on a busy disk.
-        write_atomically(&self.path, text.as_bytes(), outcome != Outcome::Running)
+        crate::io::write_atomically(&self.path, text.as_bytes(), outcome != Outcome::Running)
     }
 
     /// Rewrites the file every [`PERIOD`] with what `counts` says, as a running run, until the
@@ -212,21 +211,6 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// Writes `path` so that a reader sees the old file or the new one, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    if sync {
-        f.sync_all()?;
-    }
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ impl Place {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            return as_cli::metrics::write_atomically(p, bytes, true)
+            return as_cli::io::write_atomically(p, bytes, true)
                 .with_context(|| format!("cannot write {path}"));
         }
         self.rt.block_on(async {

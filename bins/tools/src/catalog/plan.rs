@@ -152,7 +152,7 @@ pub fn chain(at: &At, until: Option<&str>, inventory_out: Option<&Path>) -> anyh
         let inv = last.inventory(&stores).map_err(refusal)?;
         let mut bytes = Vec::new();
         inv.write_to(&mut bytes)?;
-        as_cli::metrics::write_atomically(out, &bytes, false)
+        as_cli::io::write_atomically(out, &bytes, false)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     }
     let mut out = std::io::stdout().lock();
@@ -185,7 +185,7 @@ pub fn inventory(output: Option<&Path>) -> anyhow::Result<()> {
         Some(p) => {
             let mut bytes = Vec::new();
             inv.write_to(&mut bytes)?;
-            as_cli::metrics::write_atomically(p, &bytes, true)
+            as_cli::io::write_atomically(p, &bytes, true)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
         }
         None => inv.write_to(binary_stdout("an inventory")?)?,

@@ -63,8 +63,8 @@ pub struct Prepare {
     pub counts: Arc<Counts>,
     /// Only the records it lists (--inventory).
     pub inventory: Option<Arc<as_common::catalog::Inventory>>,
-    /// Records to leave out (--exclude).
-    pub exclude: Vec<as_common::catalog::Inventory>,
+    /// Records to leave out (--exclude, the files' inventories as one).
+    pub exclude: Option<as_common::catalog::Inventory>,
     /// The digests of the records read, when kept (--seen-out).
     pub seen: Option<std::sync::Mutex<Vec<Entry>>>,
 }
@@ -74,7 +74,7 @@ impl Prepare {
     /// and as expired or skipped). A write is counted as read when the restore takes it, so
     /// that records read ahead and dropped by an interruption are not counted.
     pub fn write(&self, r: &Record) -> Option<Item> {
-        if self.exclude.iter().any(|x| x.contains(&r.digest)) {
+        if self.exclude.as_ref().is_some_and(|x| x.contains(&r.digest)) {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
             Counts::add(&self.counts.superseded, 1);

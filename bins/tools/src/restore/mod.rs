@@ -276,11 +276,16 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         batch,
         counts: counts.clone(),
         inventory: inventory.clone(),
-        exclude: a
-            .exclude
-            .iter()
-            .map(|p| read_inventory(p))
-            .collect::<anyhow::Result<_>>()?,
+        // One lookup a record, however many files: their inventories merged.
+        exclude: match a.exclude.is_empty() {
+            true => None,
+            false => Some(as_common::catalog::Inventory::merge(
+                a.exclude
+                    .iter()
+                    .map(|p| read_inventory(p))
+                    .collect::<anyhow::Result<_>>()?,
+            )),
+        },
         seen: a.seen_out.as_ref().map(|_| Default::default()),
     });
     let seen_out = a.seen_out.as_ref().map(|p| (p, prep.clone()));
@@ -412,7 +417,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         let seen = std::mem::take(&mut *prep.seen.as_ref().expect("kept").lock().unwrap());
         let mut bytes = Vec::new();
         as_common::catalog::Inventory::from_entries(seen).write_to(&mut bytes)?;
-        as_cli::metrics::write_atomically(path, &bytes, false)
+        as_cli::io::write_atomically(path, &bytes, false)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let (Some(scope), Some(inv)) = (&scope, &inventory) {
