@@ -127,9 +127,9 @@ enum Cmd {
     /// and print it, one key=value a line: name, path, kind, parent, after, before, inventory.
     Begin(plan::BeginArgs),
     /// (For scripts/asrestore.) Print the backups a restore to --until applies, oldest
-    /// first, one `backup NAME KIND PATH` line each, then `namespace NS` and `inventory yes`
-    /// or `inventory no` (whether the last has one); refuses (exit 3) a chain with a link
-    /// missing, incomplete or damaged.
+    /// first, one `backup NAME KIND PATH` line each, then `inventory yes` or `inventory no`
+    /// (whether the last has one); refuses (exit 3) a chain with a link missing, incomplete or
+    /// damaged.
     Chain {
         #[command(flatten)]
         at: At,

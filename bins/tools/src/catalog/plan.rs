@@ -160,11 +160,6 @@ pub fn chain(at: &At, until: Option<&str>, inventory_out: Option<&Path>) -> anyh
         let kind = b.kind().map_or("?", |k| k.name());
         writeln!(out, "backup {} {kind} {}", b.name, b.path)?;
     }
-    let ns = last
-        .manifests
-        .first()
-        .map(|(_, m)| m.scope.namespace.as_str());
-    writeln!(out, "namespace {}", ns.unwrap_or(""))?;
     let has = if last.has_inventory() { "yes" } else { "no" };
     writeln!(out, "inventory {has}")?;
     Ok(())
