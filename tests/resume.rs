@@ -465,5 +465,16 @@ fn a_single_file_backup_resumes() {
             String::from_utf8_lossy(&out).contains("3 secondary index(es), 1 UDF file(s)"),
             "the metadata is in the file once"
         );
+        // The digest (and HMAC) hashed as the segments of three runs landed is the whole file's.
+        let verify = [&[f][..], opts].concat();
+        let (code, _, err) = support::run(support::tool("as-verify"), &verify, b"");
+        assert_eq!(code, 0, "{opts:?}: {err}");
+        let manifest = std::fs::read_to_string(format!("{f}.manifest")).unwrap();
+        let sum = std::process::Command::new("sha256sum")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let sha = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
+        assert!(manifest.contains(&sha), "{opts:?}: {manifest}");
     }
 }

@@ -10,6 +10,43 @@ use std::path::{Path, PathBuf};
 /// Read and write in chunks this large: pipes and files both do well with it.
 pub const CHUNK: usize = 256 << 10;
 
+/// What a pipe between two stages holds, asked of the kernel for standard input and output.
+/// Linux's default (64 KiB) makes a writer of CHUNK-sized blocks wait on its reader four times a
+/// block, and each wait is a wake-up of the other process: at a record stream's rates that
+/// churn costs more CPU than the copies themselves. 1 MiB is what any user may ask for
+/// (/proc/sys/fs/pipe-max-size); past a user's pipe-user-pages-soft the kernel refuses, and the
+/// pipe keeps its size.
+pub const PIPE_SIZE: i32 = 1 << 20;
+
+/// Widens standard input and output to [`PIPE_SIZE`] (or `AS_PIPE_SIZE` bytes; 0: not at
+/// all) where they are pipes. Best effort: a refusal leaves a pipe as it was, and files and
+/// terminals are not touched.
+pub fn widen_pipes() {
+    let size = std::env::var("AS_PIPE_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PIPE_SIZE);
+    #[cfg(target_os = "linux")]
+    for fd in [0, 1] {
+        if size <= 0 {
+            break;
+        }
+        // SAFETY: fstat and fcntl on a descriptor number only read and set the kernel's state
+        // of that descriptor; a closed one fails with EBADF.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0
+                && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+                && libc::fcntl(fd, libc::F_GETPIPE_SZ) < size
+            {
+                libc::fcntl(fd, libc::F_SETPIPE_SZ, size);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = size;
+}
+
 /// Opens `path` for reading, or stdin for `None` and `-`.
 pub fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
     match path {

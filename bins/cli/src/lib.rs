@@ -53,6 +53,7 @@ fn main_with<A: Parser>(
 ) -> std::process::ExitCode {
     // The toolkit's one TLS provider for the clouds' HTTP clients (see the workspace Cargo.toml).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    io::widen_pipes();
     let cmd = command::<A>();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let argv = match files {

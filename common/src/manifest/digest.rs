@@ -13,6 +13,7 @@ pub struct FileDigest {
 }
 
 /// Hashes bytes as they are written or read.
+#[derive(Clone)]
 pub struct Digester {
     sha: Sha256,
     mac: Option<Hmac<Sha256>>,
@@ -62,6 +63,18 @@ impl Digester {
             };
             d.update(&buf[..n]);
         }
+    }
+}
+
+/// What is written is hashed (`io::copy` into a digest).
+impl std::io::Write for Digester {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.update(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

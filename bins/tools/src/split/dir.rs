@@ -1,6 +1,7 @@
 //! `PREFIX_NNNNN.asb` files in a directory: each written as `.PREFIX_NNNNN.asb.partial` by its
 //! filter, synced and renamed into place once complete.
 
+use super::follow::Follow;
 use super::job::Landed;
 use super::landing::{Arrival, Landing};
 use super::resume;
@@ -12,6 +13,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 pub struct Directory {
     dir: PathBuf,
@@ -76,15 +78,23 @@ impl Landing for Directory {
         mac_key: Option<[u8; 32]>,
     ) -> anyhow::Result<Box<dyn Arrival>> {
         let partial = self.dir.join(layout::partial_name(name));
-        let file = File::create(&partial)
+        // Read too: the file is hashed as it lands (super::follow).
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
         filter.stdout(file.try_clone()?);
+        let digest = Arc::new(Mutex::new(Digester::new(mac_key.as_ref())));
         Ok(Box::new(DirFile {
+            follow: Follow::new(file.try_clone()?, 0, digest.clone()),
+            digest,
             file,
             partial: Some(partial),
             dir: self.dir.clone(),
             name: name.to_string(),
-            mac_key,
         }))
     }
 
@@ -111,19 +121,23 @@ struct DirFile {
     partial: Option<PathBuf>,
     dir: PathBuf,
     name: String,
-    mac_key: Option<[u8; 32]>,
+    follow: Follow,
+    digest: Arc<Mutex<Digester>>,
 }
 
 impl Arrival for DirFile {
-    fn landed(&self) -> u64 {
-        self.file.metadata().map_or(0, |m| m.len())
+    fn landed(&mut self) -> u64 {
+        self.follow.catch_up(false).unwrap_or(0)
     }
 
-    /// The digest is of the file read back once synced: of what is on the disk.
+    /// The digest is of the file read back as it grew.
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
         let p = self.partial.clone().expect("not finished");
         let fin = self.dir.join(&self.name);
+        self.follow
+            .catch_up(true)
+            .with_context(|| format!("cannot read back {}", p.display()))?;
         self.file
             .sync_all()
             .with_context(|| format!("cannot sync {}", p.display()))?;
@@ -132,9 +146,8 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        let digest = File::open(&fin)
-            .and_then(|f| Digester::of(f, self.mac_key.as_ref()))
-            .with_context(|| format!("cannot read back {}", fin.display()))?;
+        let digest =
+            std::mem::replace(&mut *self.digest.lock().unwrap(), Digester::new(None)).finish();
         Ok(Landed {
             bytes: digest.size,
             file_len: None,

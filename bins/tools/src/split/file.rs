@@ -21,6 +21,8 @@ pub struct FileInProgress {
     /// Stream bytes sent since the file's size was last looked at, and what it was.
     unmeasured: usize,
     measured: u64,
+    /// Stream bytes sent to the filter.
+    sent: u64,
     durable: Durable,
 }
 
@@ -55,19 +57,21 @@ impl FileInProgress {
             arrival,
             unmeasured: 0,
             measured: 0,
+            sent: 0,
             durable: Durable::new(number, first),
         })
     }
 
     /// Bytes in the file so far, looked up again only after every 64 KiB sent to the filter
-    /// when the filter writes the file itself: the limit check runs before each batch, and a
-    /// file's size is a system call away.
-    pub fn landed_about(&mut self) -> u64 {
+    /// when the filter writes the file itself (the limit check runs before each batch, and a
+    /// file's size is a system call away), or what the stream sent will make of it
+    /// ([`Job::predicted`]) if that is more.
+    pub fn landed_about(&mut self, job: &Job) -> u64 {
         if self.arrival.cheap_to_measure() || self.unmeasured >= 64 << 10 {
             self.measured = self.arrival.landed();
             self.unmeasured = 0;
         }
-        self.measured
+        self.measured.max(job.predicted(self.sent))
     }
 
     pub fn write(&mut self, b: &FrameBatch, advances: &[Advance], job: &Job) -> anyhow::Result<()> {
@@ -82,6 +86,7 @@ impl FileInProgress {
         }
         self.durable.add(&b.counts, advances);
         self.unmeasured += b.len();
+        self.sent += b.len() as u64;
         Ok(())
     }
 
@@ -133,6 +138,9 @@ impl FileInProgress {
         }
         let landed = self.arrival.finish(written)?;
         let bytes = landed.bytes;
+        let mut completed = job.completed.lock().unwrap();
+        (completed.0, completed.1) = (completed.0 + bytes, completed.1 + self.sent);
+        drop(completed);
         job.commit(&self.durable, &self.name, landed)?;
         if job.verbose {
             tracing::info!(file = %self.name, bytes, "{} ({bytes} bytes)", self.name);

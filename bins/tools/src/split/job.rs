@@ -95,9 +95,23 @@ pub struct Job {
     pub mac_key: Option<[u8; 32]>,
     /// The index and UDF names of the first file, as its stream went by.
     pub metadata: Mutex<(Vec<String>, Vec<String>)>,
+    /// Bytes landed and stream bytes sent of the files completed so far (see
+    /// [`Job::predicted`]).
+    pub completed: Mutex<(u64, u64)>,
 }
 
 impl Job {
+    /// What a file will hold once the stream bytes `sent` to its filter have landed, as the
+    /// files completed so far went: a filter holds a few MiB in its pipes and buffers, which its
+    /// file's size does not show yet (0 before any file is complete).
+    pub fn predicted(&self, sent: u64) -> u64 {
+        let (landed, of) = *self.completed.lock().unwrap();
+        match of {
+            0 => 0,
+            _ => (sent as u128 * landed as u128 / of as u128) as u64,
+        }
+    }
+
     /// Hands out the next file number, noting it as open in the state first: if it is left
     /// behind half-made, a resume knows to remove or overwrite it.
     pub fn take_number(&self) -> anyhow::Result<u64> {

@@ -3,6 +3,7 @@
 //! knows only these two interfaces, resolved once from the options.
 
 use super::job::Landed;
+use as_common::manifest::FileDigest;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -42,6 +43,12 @@ pub trait Landing: Send + Sync {
         Ok(())
     }
 
+    /// The digest of the one file the segments went into, hashed as they landed (none where
+    /// each file has its own, in [`super::job::Landed`]).
+    fn whole(&self) -> Option<FileDigest> {
+        None
+    }
+
     /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not
     /// one to restore, holding `text`, where this landing can delete it again.
     fn mark_incomplete(&self, _text: &str) -> anyhow::Result<()> {
@@ -68,8 +75,9 @@ pub trait Arrival: Send {
         Ok(())
     }
 
-    /// Bytes landed so far.
-    fn landed(&self) -> u64;
+    /// Bytes landed so far (a file the filter writes itself is followed up to there: see
+    /// [`super::follow`]).
+    fn landed(&mut self) -> u64;
 
     /// Whether [`Arrival::landed`] costs no system call (else it is asked less often).
     fn cheap_to_measure(&self) -> bool {

@@ -4,6 +4,7 @@
 
 mod dir;
 mod file;
+mod follow;
 mod job;
 mod landing;
 mod manifest;
@@ -36,9 +37,10 @@ use std::sync::{Arc, Mutex};
 /// file. Only the first file carries `# first-file` and the index and UDF lines.
 ///
 /// --file-limit is measured on the bytes that come out of the filter (after compression) and
-/// checked before each batch of records: a file is closed once it holds the limit, so files exceed
-/// it by at most the filter's buffers and 64 KiB of stream (batches, and how often the size is
-/// looked up).
+/// checked before each batch of records: a file is closed once it holds the limit, or once the
+/// stream sent to its filter will make it hold that much at the rate of the files already complete
+/// (a filter holds a few MiB in flight). A worker's first file may exceed the limit by what its
+/// filter held; later files by about a batch (32 KiB of stream).
 /// With --parallel, each worker owns its own sequence of
 /// files (numbered in the order they are opened) and every partition always goes to the same
 /// worker, so the filters (compressors) run in parallel.
@@ -234,7 +236,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 BadInput("the stream names no namespace usable as a file prefix: give --output-file-prefix".into())
             })?,
     };
-    let (mut landing, parallel, limit) = landing(&args, &prefix)?;
+    let mac_key = storage.key.as_ref().map(|k| k.mac_key());
+    let (mut landing, parallel, limit) = landing(&args, &prefix, mac_key)?;
     let state_path = match (&args.state_file, &args.resume) {
         // A directory (or a path ending in /) gets PREFIX.asb.state in it.
         (Some(p), ..) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
@@ -281,8 +284,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         failed: AtomicBool::new(false),
         broken: AtomicBool::new(false),
         verbose: args.verbose,
-        mac_key: storage.key.as_ref().map(|k| k.mac_key()),
+        mac_key,
         metadata: Default::default(),
+        completed: Default::default(),
     });
     job.save(&job.state.lock().unwrap())?;
 
@@ -344,7 +348,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Where the files land, resolved once from the options, with the workers and the bytes that
 /// make a file: the one file is written by one worker, checkpointed every --checkpoint MiB.
-fn landing(args: &Args, prefix: &str) -> anyhow::Result<(Box<dyn Landing>, usize, u64)> {
+fn landing(
+    args: &Args,
+    prefix: &str,
+    mac_key: Option<[u8; 32]>,
+) -> anyhow::Result<(Box<dyn Landing>, usize, u64)> {
     let (workers, limit) = (args.parallel as usize, args.file_limit << 20);
     Ok(match (&args.sink, &args.directory, &args.output_file) {
         (Some(cmd), ..) => {
@@ -365,7 +373,7 @@ fn landing(args: &Args, prefix: &str) -> anyhow::Result<(Box<dyn Landing>, usize
         // The one file on standard output: no limit, no state.
         (None, None, Some(f)) if f.as_os_str() == "-" => (Box::new(stdout::Stdout), 1, u64::MAX),
         (None, None, Some(f)) => (
-            Box::new(single::SingleFile::new(f)),
+            Box::new(single::SingleFile::new(f, mac_key)),
             1,
             args.checkpoint << 20,
         ),
@@ -381,13 +389,9 @@ fn write_manifest(
     st: &as_common::state::BackupState,
     storage: &manifest::Storage,
 ) -> anyhow::Result<()> {
-    let mac_key = storage.key.as_ref().map(|k| k.mac_key());
-    // The one file, hashed whole now that it is complete (on standard output, as it went).
-    let single = match &args.output_file {
-        Some(f) if f.as_os_str() != "-" => {
-            let digest = std::fs::File::open(f)
-                .and_then(|r| as_common::manifest::Digester::of(r, mac_key.as_ref()))
-                .with_context(|| format!("cannot read back {}", f.display()))?;
+    // The one file, hashed as its segments landed (on standard output, as it went).
+    let single = match (&args.output_file, job.landing.whole()) {
+        (Some(f), Some(digest)) => {
             let name = f
                 .file_name()
                 .unwrap_or_default()

@@ -145,7 +145,7 @@ fn worker(
             if batch.counts.records > 0
                 && current
                     .as_mut()
-                    .is_some_and(|f| f.landed_about() >= s.limit)
+                    .is_some_and(|f| f.landed_about(s) >= s.limit)
             {
                 current.take().expect("checked").close(s)?;
             }

@@ -1,29 +1,38 @@
 //! One file (`-o FILE`): segments appended to FILE.partial, each synced and recorded in the
 //! state; FILE.partial becomes FILE once the backup is complete.
 
+use super::follow::Follow;
 use super::job::Landed;
 use super::landing::{Arrival, Landing};
 use anyhow::{bail, Context};
 use as_common::layout;
+use as_common::manifest::{Digester, FileDigest};
 use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 pub struct SingleFile {
     path: PathBuf,
     partial: PathBuf,
     /// FILE.partial opened for appending, once the backup is fresh or resumed.
     file: Option<File>,
+    /// The digest of FILE.partial as far as its segments have landed (an HMAC too, under the
+    /// key of an encrypted backup).
+    digest: Arc<Mutex<Digester>>,
+    mac_key: Option<[u8; 32]>,
 }
 
 impl SingleFile {
-    pub fn new(path: &Path) -> SingleFile {
+    pub fn new(path: &Path, mac_key: Option<[u8; 32]>) -> SingleFile {
         SingleFile {
             path: path.to_path_buf(),
             partial: layout::with_suffix(path, layout::PARTIAL),
             file: None,
+            digest: Arc::new(Mutex::new(Digester::new(mac_key.as_ref()))),
+            mac_key,
         }
     }
 
@@ -32,7 +41,8 @@ impl SingleFile {
     fn open(&mut self, resume_at: Option<u64>) -> anyhow::Result<()> {
         let partial = &self.partial;
         let mut opts = std::fs::OpenOptions::new();
-        opts.append(true);
+        // Read too: the segments are hashed as they land (super::follow).
+        opts.read(true).append(true);
         let file = match resume_at {
             Some(len) => {
                 let f = opts.open(partial).with_context(|| {
@@ -44,6 +54,12 @@ impl SingleFile {
                 f.set_len(len).with_context(|| {
                     format!("cannot cut {} back to {len} bytes", partial.display())
                 })?;
+                // What the runs before wrote, hashed once: the segments go on from there.
+                let mut d = Digester::new(self.mac_key.as_ref());
+                let mut prefix = std::io::Read::take(&f, len);
+                std::io::copy(&mut prefix, &mut d)
+                    .with_context(|| format!("cannot read back {}", partial.display()))?;
+                *self.digest.lock().unwrap() = d;
                 f
             }
             None => opts
@@ -112,6 +128,7 @@ impl Landing for SingleFile {
         // For stages that go on from what the file holds (as-crypt --append "$PARTIAL").
         filter.env("PARTIAL", &self.partial);
         Ok(Box::new(Segment {
+            follow: Follow::new(file.try_clone()?, start, self.digest.clone()),
             file: file.try_clone()?,
             partial: self.partial.clone(),
             start,
@@ -130,20 +147,25 @@ impl Landing for SingleFile {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
         state::sync_dir(dir.unwrap_or(Path::new("."))).context("cannot sync the directory")
     }
+
+    fn whole(&self) -> Option<FileDigest> {
+        Some(self.digest.lock().unwrap().clone().finish())
+    }
 }
 
 /// A segment: the filter appends to the one file, whose length was `start` when it began.
 struct Segment {
+    follow: Follow,
     file: File,
     partial: PathBuf,
     start: u64,
 }
 
 impl Arrival for Segment {
-    fn landed(&self) -> u64 {
-        self.file
-            .metadata()
-            .map_or(0, |m| m.len().saturating_sub(self.start))
+    fn landed(&mut self) -> u64 {
+        self.follow
+            .catch_up(false)
+            .map_or(0, |len| len.saturating_sub(self.start))
     }
 
     /// A segment after the first goes on where the file ends.
@@ -153,6 +175,9 @@ impl Arrival for Segment {
 
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
+        self.follow
+            .catch_up(true)
+            .with_context(|| format!("cannot read back {}", self.partial.display()))?;
         self.file
             .sync_all()
             .with_context(|| format!("cannot sync {}", self.partial.display()))?;

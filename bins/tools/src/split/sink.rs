@@ -214,7 +214,7 @@ impl Arrival for SinkFile {
         Ok(())
     }
 
-    fn landed(&self) -> u64 {
+    fn landed(&mut self) -> u64 {
         self.pump.landed()
     }
 
@@ -295,7 +295,7 @@ impl<W: std::io::Write + Send + 'static> Pump<W> {
     }
 
     /// Bytes moved so far.
-    pub fn landed(&self) -> u64 {
+    pub fn landed(&mut self) -> u64 {
         self.pumped.load(Ordering::SeqCst)
     }
 

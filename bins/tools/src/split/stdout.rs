@@ -59,7 +59,7 @@ impl Arrival for Piped {
         Ok(())
     }
 
-    fn landed(&self) -> u64 {
+    fn landed(&mut self) -> u64 {
         self.pump.landed()
     }
 
