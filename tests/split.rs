@@ -527,3 +527,68 @@ fn remove_artifacts_of_one_file() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+/// --in-process runs as-encode's and as-zstd's code on as-split's own threads: the files are
+/// byte for byte those of the filter processes, for every way of storing them (one file a
+/// worker, and one segment, so that the files are cut in the same places).
+#[test]
+fn in_process_files_are_the_filter_processes_files() {
+    let stream = generated(20000);
+    let stores: [&[&str]; 4] = [
+        &[],
+        &["--compact"],
+        &["-z", "zstd"],
+        &["-z", "zstd", "--compression-level", "9", "--compact"],
+    ];
+    for store in stores {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = |how: &[&str], dir: bool| -> Vec<(String, Vec<u8>)> {
+            let tag = if how.is_empty() { "procs" } else { "threads" };
+            let at = tmp.path().join(format!("{tag}-{dir}"));
+            let at = at.to_str().unwrap();
+            let dest: &[&str] = match dir {
+                true => &["-d", at, "-w", "2"],
+                false => &["-o", at, "--checkpoint", "1000"],
+            };
+            let (code, _, err) = run(
+                support::tool("as-split"),
+                &[dest, store, how].concat(),
+                &stream,
+            );
+            assert_eq!(code, 0, "{store:?} {how:?}: {err}");
+            let files = match dir {
+                true => files(Path::new(at)),
+                false => vec![std::path::PathBuf::from(at)],
+            };
+            let got = files
+                .iter()
+                .map(|p| {
+                    (
+                        p.file_name().unwrap().to_string_lossy().into_owned(),
+                        std::fs::read(p).unwrap(),
+                    )
+                })
+                .collect();
+            for p in files {
+                std::fs::remove_file(p).unwrap();
+            }
+            got
+        };
+        for dir in [true, false] {
+            let procs = made(&[], dir);
+            let threads = made(&["--in-process"], dir);
+            assert_eq!(procs.len(), if dir { 2 } else { 1 }, "{store:?}");
+            for ((a, x), (b, y)) in procs.iter().zip(&threads) {
+                if dir {
+                    assert_eq!(a, b);
+                }
+                assert!(
+                    x == y,
+                    "{store:?} {a}: {} and {} bytes differ",
+                    x.len(),
+                    y.len()
+                );
+            }
+        }
+    }
+}

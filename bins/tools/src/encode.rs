@@ -158,36 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(records) = args.estimate {
         return estimate(&args, reader, records);
     }
-    let out = io::stdout().lock();
-    let mut w = AsbWriter::new(out, args.compact);
-    let h = reader.header();
-    if !h.append {
-        w.header(h.namespace.as_deref(), h.first_file)?;
-    }
-
-    loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(fail_input(&mut w, e.into(), &name)),
-        };
-        let res = match frame {
-            Frame::Record(r) => w.record(&r),
-            Frame::SIndex(s) => w.sindex(&s).map_err(EncodeError::Io),
-            Frame::Udf(u) => w.udf(&u),
-            // Resume bookkeeping for other stages; the ASB format has no place for it.
-            Frame::PartitionDone(_) => Ok(()),
-        };
-        match res {
-            Ok(()) => {}
-            Err(EncodeError::Io(e)) => {
-                return Err(anyhow::Error::new(e).context("cannot write the output"))
-            }
-            Err(e) => return Err(fail_input(&mut w, e.into(), &name)),
-        }
-    }
-    let written = w.bytes_written();
-    let _out = w.finish().context("cannot write the output")?;
+    let (_, written) = encode(&mut reader, io::stdout().lock(), args.compact, &name)?;
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
         tracing::info!(
@@ -203,6 +174,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Encodes the rest of `reader`'s stream into `out` as ASB text (`name`: the input, in errors):
+/// what as-encode writes, and what as-split writes in-process (--in-process). Returns `out` and
+/// the bytes written.
+pub fn encode<R: io::Read, W: io::Write>(
+    reader: &mut StreamReader<R>,
+    out: W,
+    compact: bool,
+    name: &str,
+) -> anyhow::Result<(W, u64)> {
+    let mut w = AsbWriter::new(out, compact);
+    let h = reader.header();
+    if !h.append {
+        w.header(h.namespace.as_deref(), h.first_file)?;
+    }
+
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(fail_input(&mut w, e.into(), name)),
+        };
+        let res = match frame {
+            Frame::Record(r) => w.record(&r),
+            Frame::SIndex(s) => w.sindex(&s).map_err(EncodeError::Io),
+            Frame::Udf(u) => w.udf(&u),
+            // Resume bookkeeping for other stages; the ASB format has no place for it.
+            Frame::PartitionDone(_) => Ok(()),
+        };
+        match res {
+            Ok(()) => {}
+            Err(EncodeError::Io(e)) => {
+                return Err(anyhow::Error::new(e).context("cannot write the output"))
+            }
+            Err(e) => return Err(fail_input(&mut w, e.into(), name)),
+        }
+    }
+    let written = w.bytes_written();
+    let out = w.finish().context("cannot write the output")?;
+    Ok((out, written))
 }
 
 /// The input failed: mark what was written as incomplete, then report.

@@ -77,7 +77,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// zstd's smallest job size (its default grows with the window, to several MiB).
 const JOB_SIZE: u32 = 512 << 10;
 
-fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> anyhow::Result<()> {
+/// The compressor as-zstd writes with (as-split --in-process too: the same frames).
+pub fn encoder<W: Write>(
+    out: W,
+    level: i32,
+    threads: u32,
+) -> anyhow::Result<zstd::stream::write::Encoder<'static, W>> {
     let mut enc = zstd::stream::write::Encoder::new(out, level)?;
     enc.multithread(threads)
         .context("cannot start zstd worker threads")?;
@@ -88,6 +93,11 @@ fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> 
     }
     // zstd's command-line tool checks its output with a content checksum by default; so do we.
     enc.include_checksum(true)?;
+    Ok(enc)
+}
+
+fn compress(mut input: impl Read, out: impl Write, level: i32, threads: u32) -> anyhow::Result<()> {
+    let mut enc = encoder(out, level, threads)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = read_retrying(&mut input, &mut buf).context("cannot read the input")?;

@@ -3,7 +3,7 @@
 
 use super::follow::Follow;
 use super::job::Landed;
-use super::landing::{Arrival, Landing};
+use super::landing::{Arrival, Landing, Output};
 use super::resume;
 use anyhow::{bail, Context};
 use as_common::layout;
@@ -12,7 +12,6 @@ use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 pub struct Directory {
@@ -74,9 +73,8 @@ impl Landing for Directory {
     fn start(
         &self,
         name: &str,
-        filter: &mut Command,
         mac_key: Option<[u8; 32]>,
-    ) -> anyhow::Result<Box<dyn Arrival>> {
+    ) -> anyhow::Result<(Output, Box<dyn Arrival>)> {
         let partial = self.dir.join(layout::partial_name(name));
         // Read too: the file is hashed as it lands (super::follow).
         let file = std::fs::OpenOptions::new()
@@ -86,16 +84,20 @@ impl Landing for Directory {
             .truncate(true)
             .open(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
-        filter.stdout(file.try_clone()?);
+        let output = Output::File {
+            file: file.try_clone()?,
+            partial: None,
+        };
         let digest = Arc::new(Mutex::new(Digester::new(mac_key.as_ref())));
-        Ok(Box::new(DirFile {
+        let arrival = Box::new(DirFile {
             follow: Follow::new(file.try_clone()?, 0, digest.clone()),
             digest,
             file,
             partial: Some(partial),
             dir: self.dir.clone(),
             name: name.to_string(),
-        }))
+        });
+        Ok((output, arrival))
     }
 
     fn mark_incomplete(&self, text: &str) -> anyhow::Result<()> {

@@ -1,22 +1,23 @@
-//! One file in the making: its filter process, where the filter's output lands (an
-//! [`Arrival`]), and what the file makes durable once complete.
+//! One file in the making: its filter (a process, or as-split's own thread with --in-process),
+//! where the filter's output lands (an [`Arrival`]), and what the file makes durable once
+//! complete.
 
+use super::inprocess;
 use super::job::{Advance, Durable, Job};
-use super::landing::Arrival;
-use anyhow::Context;
+use super::landing::{Arrival, Output};
+use anyhow::{bail, Context};
 use as_cli::process::{detached_shell, kill_group};
 use as_cli::signals;
 use as_common::stream::{FrameBatch, Header, StreamWriter};
-use std::io::{BufWriter, Read};
-use std::process::{Child, ChildStdin, Stdio};
+use std::io::{BufWriter, Read, Write};
+use std::process::{Child, Stdio};
 use std::thread::JoinHandle;
 
 /// A file being written: its stream goes through the filter into where it lands.
 pub struct FileInProgress {
     name: String,
-    writer: Option<StreamWriter<BufWriter<ChildStdin>>>,
-    filter: Child,
-    filter_err: Option<JoinHandle<String>>,
+    writer: Option<StreamWriter<BufWriter<Box<dyn Write + Send>>>>,
+    filter: Filter,
     arrival: Box<dyn Arrival>,
     /// Stream bytes sent since the file's size was last looked at, and what it was.
     unmeasured: usize,
@@ -30,18 +31,45 @@ impl FileInProgress {
     pub fn open(job: &Job, first: bool) -> anyhow::Result<FileInProgress> {
         let number = job.take_number()?;
         let name = job.landing.name(number);
-        let mut filter = detached_shell(&job.filter);
-        let mut arrival = job.landing.start(&name, &mut filter, job.mac_key)?;
-        let mut filter = filter
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run the filter {:?}", job.filter))?;
-        // The filter's complaints become part of our one error line, or vanish when we
-        // stopped it ourselves.
-        let filter_err = collect(filter.stderr.take().expect("piped"));
-        arrival.attach(&mut filter)?;
-        let stdin = filter.stdin.take().expect("piped");
+        let (output, mut arrival) = job.landing.start(&name, job.mac_key)?;
+        let (stdin, filter): (Box<dyn Write + Send>, _) = match job.in_process {
+            Some(stages) => {
+                let Output::File { file, .. } = output else {
+                    bail!("--in-process writes files itself: not to standard output or a sink")
+                };
+                let (input, thread) = inprocess::start(stages, file, &name);
+                (Box::new(input), Filter::Thread(Some(thread)))
+            }
+            None => {
+                let mut cmd = detached_shell(&job.filter);
+                match output {
+                    Output::File { file, partial } => {
+                        cmd.stdout(file);
+                        if let Some(p) = partial {
+                            cmd.env("PARTIAL", p);
+                        }
+                    }
+                    Output::Piped => {
+                        cmd.stdout(Stdio::piped());
+                    }
+                }
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .with_context(|| format!("cannot run the filter {:?}", job.filter))?;
+                // The filter's complaints become part of our one error line, or vanish when
+                // we stopped it ourselves.
+                let err = collect(child.stderr.take().expect("piped"));
+                arrival.attach(&mut child)?;
+                let stdin = child.stdin.take().expect("piped");
+                let filter = Filter::Process {
+                    child,
+                    err: Some(err),
+                };
+                (Box::new(stdin), filter)
+            }
+        };
         let header = Header {
             first_file: first,
             append: arrival.continues(),
@@ -53,7 +81,6 @@ impl FileInProgress {
             name,
             writer: Some(writer),
             filter,
-            filter_err: Some(filter_err),
             arrival,
             unmeasured: 0,
             measured: 0,
@@ -77,17 +104,35 @@ impl FileInProgress {
     pub fn write(&mut self, b: &FrameBatch, advances: &[Advance], job: &Job) -> anyhow::Result<()> {
         let w = self.writer.as_mut().expect("open");
         if let Err(e) = w.batch(b) {
-            // The filter stopped reading: its exit, or the destination, says why.
-            return match self.filter.wait() {
-                Ok(st) if !st.success() => Err(self.filter_failed(job, st)),
-                _ => Err(anyhow::Error::new(e)
-                    .context(format!("writing to the filter of {}", self.name))),
-            };
+            // The filter stopped reading: its end, or the destination, says why.
+            let e =
+                anyhow::Error::new(e).context(format!("writing to the filter of {}", self.name));
+            return Err(self.ended(job).err().unwrap_or(e));
         }
         self.durable.add(&b.counts, advances);
         self.unmeasured += b.len();
         self.sent += b.len() as u64;
         Ok(())
+    }
+
+    /// Waits for the filter to end (its input closed): why it failed, if it did.
+    fn ended(&mut self, job: &Job) -> anyhow::Result<()> {
+        match &mut self.filter {
+            Filter::Process { child, .. } => {
+                let st = child.wait()?;
+                match st.success() {
+                    true => Ok(()),
+                    false => Err(self.filter_failed(job, st)),
+                }
+            }
+            Filter::Thread(t) => match t.take().map(|t| t.join()) {
+                None | Some(Ok(Ok(()))) => Ok(()),
+                Some(Ok(Err(e))) => {
+                    Err(e.context(format!("the in-process filter failed for {}", self.name)))
+                }
+                Some(Err(_)) => bail!("the in-process filter panicked for {}", self.name),
+            },
+        }
     }
 
     fn filter_failed(&mut self, job: &Job, st: std::process::ExitStatus) -> anyhow::Error {
@@ -96,11 +141,11 @@ impl FileInProgress {
         if let Some(e) = self.arrival.failure() {
             return e;
         }
-        let complaint = self
-            .filter_err
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
+        let complaint = match &mut self.filter {
+            Filter::Process { err, .. } => err.take().and_then(|h| h.join().ok()),
+            Filter::Thread(_) => None,
+        }
+        .unwrap_or_default();
         let last = complaint.lines().last().unwrap_or("").trim().to_string();
         let why = if last.is_empty() {
             String::new()
@@ -132,10 +177,7 @@ impl FileInProgress {
             .finish()
             .map(|_| ())
             .with_context(|| format!("writing to the filter of {}", self.name));
-        let st = self.filter.wait()?;
-        if !st.success() {
-            return Err(self.filter_failed(job, st));
-        }
+        self.ended(job)?;
         let landed = self.arrival.finish(written)?;
         let bytes = landed.bytes;
         let mut completed = job.completed.lock().unwrap();
@@ -150,17 +192,39 @@ impl FileInProgress {
 
     /// Gives up on the file: stops its filter and removes what it wrote.
     pub fn abort(&mut self) {
-        // Stop the filter before closing its input, so it never sees (and reports) a cut
-        // stream: the whole of it (the shell and the pipeline it runs, in a process group of
-        // its own), so that nothing of it writes into the file afterwards.
-        kill_group(&self.filter);
-        drop(self.writer.take());
-        let _ = self.filter.wait();
-        if let Some(h) = self.filter_err.take() {
-            let _ = h.join();
+        match &mut self.filter {
+            Filter::Process { child, err } => {
+                // Stop the filter before closing its input, so it never sees (and reports) a
+                // cut stream: the whole of it (the shell and the pipeline it runs, in a process
+                // group of its own), so that nothing of it writes into the file afterwards.
+                kill_group(child);
+                drop(self.writer.take());
+                let _ = child.wait();
+                if let Some(h) = err.take() {
+                    let _ = h.join();
+                }
+            }
+            Filter::Thread(t) => {
+                // The stream cut short: the thread stops at it, and writes nothing more.
+                drop(self.writer.take());
+                if let Some(t) = t.take() {
+                    let _ = t.join();
+                }
+            }
         }
         self.arrival.abort();
     }
+}
+
+/// What makes a file's bytes of its stream.
+enum Filter {
+    /// The filter command, in a process group of its own, and its stderr being read.
+    Process {
+        child: Child,
+        err: Option<JoinHandle<String>>,
+    },
+    /// The stages the options describe, on a thread of as-split's (--in-process).
+    Thread(Option<JoinHandle<anyhow::Result<()>>>),
 }
 
 /// Reads all of a child's stderr, on a thread.

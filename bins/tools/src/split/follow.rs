@@ -21,6 +21,8 @@ pub struct Follow {
     digest: Arc<Mutex<Digester>>,
     hashed: u64,
     flushed: u64,
+    /// What is read back, kept between reads (zeroing a new one cost as much as the hashing).
+    buf: Vec<u8>,
 }
 
 impl Follow {
@@ -31,6 +33,7 @@ impl Follow {
             digest,
             hashed: at,
             flushed: at,
+            buf: Vec::new(),
         }
     }
 
@@ -51,7 +54,10 @@ impl Follow {
     /// Hashes `[hashed, len)`: bytes below a length the file had are whole (appends only add).
     fn hash_to(&mut self, len: u64) -> io::Result<()> {
         let mut digest = self.digest.lock().unwrap();
-        let mut buf = vec![0u8; (len - self.hashed).min(256 << 10) as usize];
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; 256 << 10];
+        }
+        let buf = &mut self.buf;
         while self.hashed < len {
             let want = (len - self.hashed).min(buf.len() as u64) as usize;
             let n = match self.file.read_at(&mut buf[..want], self.hashed) {

@@ -78,6 +78,8 @@ pub struct Landed {
 pub struct Job {
     pub landing: Box<dyn Landing>,
     pub filter: String,
+    /// The filter's stages run on as-split's own threads (--in-process).
+    pub in_process: Option<super::inprocess::Stages>,
     /// Bytes after which a file (or the one file's segment) is closed.
     pub limit: u64,
     pub header: Header,

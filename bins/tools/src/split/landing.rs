@@ -6,8 +6,9 @@ use super::job::Landed;
 use as_common::manifest::FileDigest;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
+use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 
 /// Where the backup's files land, and the marks it leaves there while it is unfinished.
 pub trait Landing: Send + Sync {
@@ -28,15 +29,14 @@ pub trait Landing: Send + Sync {
     /// The name of file `n`, in messages (and FILE for a sink).
     fn name(&self, n: u64) -> String;
 
-    /// Makes the place of the file `name` and points the filter's output (and environment) at
-    /// it; returns what follows the file's bytes until they have landed (and hashes them, with
-    /// an HMAC under `mac_key` if given).
+    /// Makes the place of the file `name`: returns where its filter writes, and what follows
+    /// the file's bytes until they have landed (and hashes them, with an HMAC under `mac_key`
+    /// if given).
     fn start(
         &self,
         name: &str,
-        filter: &mut Command,
         mac_key: Option<[u8; 32]>,
-    ) -> anyhow::Result<Box<dyn Arrival>>;
+    ) -> anyhow::Result<(Output, Box<dyn Arrival>)>;
 
     /// Every file has landed.
     fn seal(&self) -> anyhow::Result<()> {
@@ -66,6 +66,18 @@ pub trait Landing: Send + Sync {
     fn publish(&self, _name: &str, _data: &[u8]) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// Where a file's filter writes.
+pub enum Output {
+    /// Into the file itself; `partial`: its path, given to a filter process as PARTIAL (for a
+    /// stage that goes on from what the file holds: `as-crypt --append "$PARTIAL"`).
+    File {
+        file: File,
+        partial: Option<PathBuf>,
+    },
+    /// Into a pipe that the arrival reads ([`Arrival::attach`]).
+    Piped,
 }
 
 /// One file's bytes on their way into a [`Landing`].

@@ -38,6 +38,15 @@ impl Storage {
         })
     }
 
+    /// The stages of [`Storage::filter`] for as-split's own threads (--in-process), which do
+    /// not encrypt.
+    pub fn stages(&self) -> super::inprocess::Stages {
+        super::inprocess::Stages {
+            compact: self.stored.compact,
+            level: self.stored.compression_level,
+        }
+    }
+
     /// The filter that stores files so: `as-encode [--compact] [| as-zstd -l N] [| as-crypt
     /// ...]`; the one file's segments go on from what the file holds (as-crypt --append).
     pub fn filter(&self, args: &Args) -> String {

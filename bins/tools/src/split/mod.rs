@@ -5,6 +5,7 @@
 mod dir;
 mod file;
 mod follow;
+mod inprocess;
 mod job;
 mod landing;
 mod manifest;
@@ -93,6 +94,13 @@ pub struct Args {
     /// filter given here must store the files as those options say, for the manifest says so.
     #[arg(long)]
     pub filter: Option<String>,
+
+    /// Run the filter the options describe (as-encode [--compact] [| as-zstd -l N]) on
+    /// as-split's own threads instead of as processes: the same bytes (the tools' own code),
+    /// without two processes and two pipes a file. For files (-d DIR, -o FILE); not with
+    /// --filter, --sink or --encrypt.
+    #[arg(long, conflicts_with_all = ["filter", "sink", "encrypt"])]
+    pub in_process: bool,
 
     /// The files are compact ASB (as-encode --compact).
     #[arg(long)]
@@ -216,6 +224,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         return Err(Usage(format!("invalid file prefix {p:?} (no /)")).into());
     }
+    if args.in_process
+        && args
+            .output_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str() == "-")
+    {
+        return Err(Usage("--in-process writes files: not with -o -".into()).into());
+    }
     let storage = manifest::Storage::new(&args)?;
     if args.check_options {
         return Ok(());
@@ -276,6 +292,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let job = Arc::new(Job {
         landing,
         filter: args.filter.clone().unwrap_or_else(|| storage.filter(&args)),
+        in_process: args.in_process.then(|| storage.stages()),
         limit,
         header,
         reuse: Mutex::new(reuse),

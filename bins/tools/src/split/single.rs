@@ -3,7 +3,7 @@
 
 use super::follow::Follow;
 use super::job::Landed;
-use super::landing::{Arrival, Landing};
+use super::landing::{Arrival, Landing, Output};
 use anyhow::{bail, Context};
 use as_common::layout;
 use as_common::manifest::{Digester, FileDigest};
@@ -11,7 +11,6 @@ use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 pub struct SingleFile {
@@ -119,20 +118,21 @@ impl Landing for SingleFile {
     fn start(
         &self,
         _name: &str,
-        filter: &mut Command,
         _mac_key: Option<[u8; 32]>,
-    ) -> anyhow::Result<Box<dyn Arrival>> {
+    ) -> anyhow::Result<(Output, Box<dyn Arrival>)> {
         let file = self.file.as_ref().expect("opened by fresh or resume");
         let start = file.metadata()?.len();
-        filter.stdout(file.try_clone()?);
-        // For stages that go on from what the file holds (as-crypt --append "$PARTIAL").
-        filter.env("PARTIAL", &self.partial);
-        Ok(Box::new(Segment {
+        let output = Output::File {
+            file: file.try_clone()?,
+            partial: Some(self.partial.clone()),
+        };
+        let arrival = Box::new(Segment {
             follow: Follow::new(file.try_clone()?, start, self.digest.clone()),
             file: file.try_clone()?,
             partial: self.partial.clone(),
             start,
-        }))
+        });
+        Ok((output, arrival))
     }
 
     /// FILE.partial becomes FILE.

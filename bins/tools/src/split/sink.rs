@@ -3,7 +3,7 @@
 //! of an unfinished backup goes through the sink too.
 
 use super::job::Landed;
-use super::landing::{Arrival, Landing};
+use super::landing::{Arrival, Landing, Output};
 use anyhow::{bail, Context};
 use as_cli::framed::FramedWriter;
 use as_cli::process::{detached_shell, kill_group};
@@ -14,7 +14,7 @@ use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -72,18 +72,17 @@ impl Landing for Sink {
     fn start(
         &self,
         name: &str,
-        filter: &mut Command,
         mac_key: Option<[u8; 32]>,
-    ) -> anyhow::Result<Box<dyn Arrival>> {
-        filter.stdout(Stdio::piped());
-        Ok(Box::new(SinkFile {
+    ) -> anyhow::Result<(Output, Box<dyn Arrival>)> {
+        let arrival = Box::new(SinkFile {
             cmd: self.cmd.clone(),
             framed: self.framed,
             name: name.to_string(),
             pump: Pump::idle(),
             child: None,
             mac_key,
-        }))
+        });
+        Ok((Output::Piped, arrival))
     }
 
     /// Sent whole, by a sink that can delete it again.

@@ -2,12 +2,12 @@
 //! manifest (`--manifest PATH`). Nothing to resume from: a pipe cannot be cut back.
 
 use super::job::Landed;
-use super::landing::{Arrival, Landing};
+use super::landing::{Arrival, Landing, Output};
 use super::sink::Pump;
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 pub struct Stdout;
 
@@ -35,14 +35,13 @@ impl Landing for Stdout {
     fn start(
         &self,
         _name: &str,
-        filter: &mut Command,
         mac_key: Option<[u8; 32]>,
-    ) -> anyhow::Result<Box<dyn Arrival>> {
-        filter.stdout(Stdio::piped());
-        Ok(Box::new(Piped {
+    ) -> anyhow::Result<(Output, Box<dyn Arrival>)> {
+        let arrival = Box::new(Piped {
             pump: Pump::idle(),
             mac_key,
-        }))
+        });
+        Ok((Output::Piped, arrival))
     }
 }
 
