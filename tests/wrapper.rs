@@ -73,6 +73,16 @@ fn every_local_output_mode() {
     assert_eq!(summary(&o).3, o.stdout.len() as u64);
     assert!(decode(&["--validate", "-z", "zstd"], &o.stdout)
         .starts_with(&format!("valid: {records} record(s)")));
+    // Plain and encrypted: the last stage counts what went out (as-encode's and as-crypt's
+    // --summary).
+    let key = support::samples().join("encrypted/key.pem");
+    let key = key.to_str().unwrap();
+    for extra in [&[][..], &["-y", "aes128", "--encryption-key-file", key]] {
+        let o = asbackup(&[&["-h", &host, "-n", "test", "-o", "-"][..], extra].concat());
+        assert!(o.status.success(), "{}", support::stderr(&o));
+        assert_eq!(summary(&o).3, o.stdout.len() as u64, "{extra:?}");
+        assert_eq!(summary(&o).0, records);
+    }
 
     // Directory mode with a file limit and parallel workers.
     let dir = tmp.path().join("d");

@@ -127,6 +127,47 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A writer that counts the bytes written through it, into a counter its owner keeps (for a
+/// tool's `--summary`: the writer itself is often moved into an encoder).
+pub struct Counted<W> {
+    inner: W,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<W: Write> Counted<W> {
+    pub fn new(inner: W) -> (Counted<W>, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let bytes = std::sync::Arc::default();
+        let w = Counted {
+            inner,
+            bytes: std::sync::Arc::clone(&bytes),
+        };
+        (w, bytes)
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.bytes
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `bytes=N` into `path` when one was given: the `--summary` of a filter stage.
+pub fn bytes_summary(
+    path: Option<&Path>,
+    bytes: &std::sync::atomic::AtomicU64,
+) -> anyhow::Result<()> {
+    crate::summary::Summary::new()
+        .set("bytes", bytes.load(std::sync::atomic::Ordering::Relaxed))
+        .write(path)
+}
+
 /// Flushes `w`, naming what it is in the error.
 pub fn flush(mut w: impl Write) -> anyhow::Result<()> {
     w.flush().context("cannot write the output")

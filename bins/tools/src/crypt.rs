@@ -1,7 +1,7 @@
 //! `as-crypt`: encrypt or decrypt a backup as asbackup --encrypt does.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, open_input, CHUNK};
+use as_cli::io::{binary_stdout, bytes_summary, open_input, Counted, CHUNK};
 use as_common::crypt::{Decryptor, Encryptor};
 use clap::Parser;
 use std::io::{BufWriter, Read, Write};
@@ -39,6 +39,11 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
+    /// Write `bytes=N` (the bytes written to standard output) into this file once done: for a
+    /// wrapper that reports them (scripts/asbackup -o -) without counting them again.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
     /// The data to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
 }
@@ -51,7 +56,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut input = open_input(a.input.as_deref())?;
-    let mut out = BufWriter::with_capacity(CHUNK, binary_stdout("encrypted data")?);
+    let (out, bytes) = Counted::new(binary_stdout("encrypted data")?);
+    let mut out = BufWriter::with_capacity(CHUNK, out);
     let mut buf = vec![0u8; CHUNK];
     if a.decrypt {
         let mut d = Decryptor::new(input, &key).context("decrypting")?;
@@ -79,7 +85,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         e.flush()?;
     }
-    Ok(())
+    bytes_summary(a.summary.as_deref(), &bytes)
 }
 
 /// The file to continue and its length, unless it is missing or empty.

@@ -52,6 +52,11 @@ pub struct Args {
     #[arg(long, requires = "estimate")]
     pub estimate_encrypted: bool,
 
+    /// Write `bytes=N` (the bytes written to standard output) into this file once done: for a
+    /// wrapper that reports them (scripts/asbackup -o -) without counting them again.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
     /// The record stream to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
 }
@@ -159,6 +164,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return estimate(&args, reader, records);
     }
     let (_, written) = encode(&mut reader, io::stdout().lock(), args.compact, &name)?;
+    as_cli::summary::Summary::new()
+        .set("bytes", written)
+        .write(args.summary.as_deref())?;
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
         tracing::info!(

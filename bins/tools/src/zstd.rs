@@ -1,7 +1,7 @@
 //! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, open_input, read_retrying, CHUNK};
+use as_cli::io::{binary_stdout, bytes_summary, open_input, read_retrying, Counted, CHUNK};
 use as_cli::BadInput;
 use as_common::stream::{MAGIC, ZSTD_MAGIC};
 use clap::Parser;
@@ -40,6 +40,11 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
+    /// Write `bytes=N` (the bytes written to standard output) into this file once done: for a
+    /// wrapper that reports them (scripts/asbackup -o -) without counting them again.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+
     /// The data to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
 }
@@ -58,20 +63,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let input = BufReader::with_capacity(CHUNK, open_input(args.input.as_deref())?);
-    let out = binary_stdout(if args.decompress {
+    let (out, bytes) = Counted::new(binary_stdout(if args.decompress {
         "decompressed data"
     } else {
         "compressed data"
-    })?;
+    })?);
     if args.decompress {
-        decompress(input, out)
+        decompress(input, out)?;
     } else {
         let threads = match args.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             n => n,
         };
-        compress(input, out, args.level, threads)
+        compress(input, out, args.level, threads)?;
     }
+    bytes_summary(args.summary.as_deref(), &bytes)
 }
 
 /// zstd's smallest job size (its default grows with the window, to several MiB).
