@@ -158,14 +158,18 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-/// Writes `bytes=N` into `path` when one was given: the `--summary` of a filter stage.
-pub fn bytes_summary(
+/// The `--summary` of a filter stage, into `path` when one was given: `bytes=N` written, and
+/// `output_closed=true` when it failed because its reader went away. Returns `result`.
+pub fn filter_summary(
     path: Option<&Path>,
     bytes: &std::sync::atomic::AtomicU64,
+    result: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     crate::summary::Summary::new()
         .set("bytes", bytes.load(std::sync::atomic::Ordering::Relaxed))
-        .write(path)
+        .set("output_closed", result.as_ref().is_err_and(is_broken_pipe))
+        .write(path)?;
+    result
 }
 
 /// Flushes `w`, naming what it is in the error.

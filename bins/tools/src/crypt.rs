@@ -1,7 +1,7 @@
 //! `as-crypt`: encrypt or decrypt a backup as asbackup --encrypt does.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, bytes_summary, open_input, Counted, CHUNK};
+use as_cli::io::{binary_stdout, filter_summary, open_input, Counted, CHUNK};
 use as_common::crypt::{Decryptor, Encryptor};
 use clap::Parser;
 use std::io::{BufWriter, Read, Write};
@@ -58,34 +58,37 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut input = open_input(a.input.as_deref())?;
     let (out, bytes) = Counted::new(binary_stdout("encrypted data")?);
     let mut out = BufWriter::with_capacity(CHUNK, out);
-    let mut buf = vec![0u8; CHUNK];
-    if a.decrypt {
-        let mut d = Decryptor::new(input, &key).context("decrypting")?;
-        loop {
-            let n = d.read(&mut buf).context("reading the encrypted input")?;
-            if n == 0 {
-                break;
+    let result = (|| -> anyhow::Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        if a.decrypt {
+            let mut d = Decryptor::new(input, &key).context("decrypting")?;
+            loop {
+                let n = d.read(&mut buf).context("reading the encrypted input")?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
             }
-            out.write_all(&buf[..n])?;
-        }
-        out.flush()?;
-    } else {
-        let mut e = match existing(a.append.as_deref())? {
-            Some((f, len)) => Encryptor::append(out, &key, f, len).with_context(|| {
-                format!("cannot continue {}", a.append.as_deref().unwrap().display())
-            })?,
-            None => Encryptor::new(out, &key)?,
-        };
-        loop {
-            let n = input.read(&mut buf).context("reading the input")?;
-            if n == 0 {
-                break;
+            out.flush()?;
+        } else {
+            let mut e = match existing(a.append.as_deref())? {
+                Some((f, len)) => Encryptor::append(out, &key, f, len).with_context(|| {
+                    format!("cannot continue {}", a.append.as_deref().unwrap().display())
+                })?,
+                None => Encryptor::new(out, &key)?,
+            };
+            loop {
+                let n = input.read(&mut buf).context("reading the input")?;
+                if n == 0 {
+                    break;
+                }
+                e.write_all(&buf[..n])?;
             }
-            e.write_all(&buf[..n])?;
+            e.flush()?;
         }
-        e.flush()?;
-    }
-    bytes_summary(a.summary.as_deref(), &bytes)
+        Ok(())
+    })();
+    filter_summary(a.summary.as_deref(), &bytes, result)
 }
 
 /// The file to continue and its length, unless it is missing or empty.

@@ -163,10 +163,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(records) = args.estimate {
         return estimate(&args, reader, records);
     }
-    let (_, written) = encode(&mut reader, io::stdout().lock(), args.compact, &name)?;
-    as_cli::summary::Summary::new()
-        .set("bytes", written)
-        .write(args.summary.as_deref())?;
+    let (out, bytes) = as_cli::io::Counted::new(io::stdout().lock());
+    let result = encode(&mut reader, out, args.compact, &name).map(|(_, w)| w);
+    let written = *result.as_ref().unwrap_or(&0);
+    as_cli::io::filter_summary(args.summary.as_deref(), &bytes, result.map(|_| ()))?;
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
         tracing::info!(

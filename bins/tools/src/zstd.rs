@@ -1,7 +1,7 @@
 //! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, bytes_summary, open_input, read_retrying, Counted, CHUNK};
+use as_cli::io::{binary_stdout, filter_summary, open_input, read_retrying, Counted, CHUNK};
 use as_cli::BadInput;
 use as_common::stream::{MAGIC, ZSTD_MAGIC};
 use clap::Parser;
@@ -68,16 +68,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         "compressed data"
     })?);
-    if args.decompress {
-        decompress(input, out)?;
+    let result = if args.decompress {
+        decompress(input, out)
     } else {
         let threads = match args.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             n => n,
         };
-        compress(input, out, args.level, threads)?;
-    }
-    bytes_summary(args.summary.as_deref(), &bytes)
+        compress(input, out, args.level, threads)
+    };
+    filter_summary(args.summary.as_deref(), &bytes, result)
 }
 
 /// zstd's smallest job size (its default grows with the window, to several MiB).

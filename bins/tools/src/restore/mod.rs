@@ -343,14 +343,16 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
                     }
                 }
             }
-            Input::Write { item, read: n } => {
+            Input::Writes { items, read: n } => {
                 Counts::add(&read, n);
-                Counts::add(&counts.records, 1);
-                Counts::add(&counts.bytes, item.bytes.len() as u64);
-                writer.put(item);
-                written += 1;
-                if let Some((bw, tps)) = c.nice {
-                    throttle(started, written, counts, bw, tps);
+                for item in items {
+                    Counts::add(&counts.records, 1);
+                    Counts::add(&counts.bytes, item.bytes.len() as u64);
+                    writer.put(item);
+                    written += 1;
+                    if let Some((bw, tps)) = c.nice {
+                        throttle(started, written, counts, bw, tps);
+                    }
                 }
                 Ok(())
             }
