@@ -40,8 +40,9 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// Write `bytes=N` (the bytes written to standard output) into this file once done: for a
-    /// wrapper that reports them (scripts/asbackup -o -) without counting them again.
+    /// Write into this file once done `bytes=N` (the bytes written to standard output) and
+    /// `output_closed=true|false` (whether it failed because its reader went away): for a
+    /// wrapper that reports them (scripts/asbackup -o -) without counting the bytes again.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 
