@@ -528,9 +528,42 @@ fn remove_artifacts_of_one_file() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// The files as-split makes of `stream` stored so (`store`), with the filter processes or
+/// `--in-process` (`how`), into `at` (a directory, -w 2; else one file of one segment, so that
+/// the files are cut in the same places either way): each file's name and bytes.
+fn split_into(
+    at: &Path,
+    stream: &[u8],
+    store: &[&str],
+    how: &[&str],
+    dir: bool,
+) -> Vec<(String, Vec<u8>)> {
+    let a = at.to_str().unwrap();
+    let dest: &[&str] = match dir {
+        true => &["-d", a, "-w", "2"],
+        false => &["-o", a, "--checkpoint", "1000"],
+    };
+    let (code, _, err) = run(
+        support::tool("as-split"),
+        &[dest, store, how].concat(),
+        stream,
+    );
+    assert_eq!(code, 0, "{store:?} {how:?}: {err}");
+    let files = match dir {
+        true => files(at),
+        false => vec![at.to_path_buf()],
+    };
+    files
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(p).unwrap())
+        })
+        .collect()
+}
+
 /// --in-process runs as-encode's and as-zstd's code on as-split's own threads: the files are
-/// byte for byte those of the filter processes, for every way of storing them (one file a
-/// worker, and one segment, so that the files are cut in the same places).
+/// byte for byte those of the filter processes, for every way of storing them.
 #[test]
 fn in_process_files_are_the_filter_processes_files() {
     let stream = generated(20000);
@@ -541,43 +574,18 @@ fn in_process_files_are_the_filter_processes_files() {
         &["-z", "zstd", "--compression-level", "9", "--compact"],
     ];
     for store in stores {
-        let tmp = tempfile::tempdir().unwrap();
-        let made = |how: &[&str], dir: bool| -> Vec<(String, Vec<u8>)> {
-            let tag = if how.is_empty() { "procs" } else { "threads" };
-            let at = tmp.path().join(format!("{tag}-{dir}"));
-            let at = at.to_str().unwrap();
-            let dest: &[&str] = match dir {
-                true => &["-d", at, "-w", "2"],
-                false => &["-o", at, "--checkpoint", "1000"],
-            };
-            let (code, _, err) = run(
-                support::tool("as-split"),
-                &[dest, store, how].concat(),
-                &stream,
-            );
-            assert_eq!(code, 0, "{store:?} {how:?}: {err}");
-            let files = match dir {
-                true => files(Path::new(at)),
-                false => vec![std::path::PathBuf::from(at)],
-            };
-            let got = files
-                .iter()
-                .map(|p| {
-                    (
-                        p.file_name().unwrap().to_string_lossy().into_owned(),
-                        std::fs::read(p).unwrap(),
-                    )
-                })
-                .collect();
-            for p in files {
-                std::fs::remove_file(p).unwrap();
-            }
-            got
-        };
         for dir in [true, false] {
-            let procs = made(&[], dir);
-            let threads = made(&["--in-process"], dir);
+            let tmp = tempfile::tempdir().unwrap();
+            let procs = split_into(&tmp.path().join("p"), &stream, store, &[], dir);
+            let threads = split_into(
+                &tmp.path().join("t"),
+                &stream,
+                store,
+                &["--in-process"],
+                dir,
+            );
             assert_eq!(procs.len(), if dir { 2 } else { 1 }, "{store:?}");
+            assert_eq!(procs.len(), threads.len());
             for ((a, x), (b, y)) in procs.iter().zip(&threads) {
                 if dir {
                     assert_eq!(a, b);
@@ -590,5 +598,39 @@ fn in_process_files_are_the_filter_processes_files() {
                 );
             }
         }
+    }
+}
+
+/// Encrypted, each file's IV is random: the files of --in-process decrypt to the bytes of the
+/// filter processes' files, and the backup verifies against its manifest (the HMACs).
+#[test]
+fn in_process_encrypted_files_decrypt_to_the_filter_processes_bytes() {
+    let stream = generated(20000);
+    let key = support::samples().join("encrypted/key.pem");
+    let key = key.to_str().unwrap();
+    let crypt = ["-y", "aes256", "--encryption-key-file", key];
+    let store = [&["-z", "zstd"][..], &crypt].concat();
+    for dir in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let procs = split_into(&tmp.path().join("p"), &stream, &store, &[], dir);
+        let at = tmp.path().join("t");
+        let threads = split_into(&at, &stream, &store, &["--in-process"], dir);
+        assert_eq!(procs.len(), threads.len());
+        let plain = |b: &[u8]| {
+            let (code, out, err) = run(
+                support::tool("as-crypt"),
+                &[&["-d"][..], &crypt].concat(),
+                b,
+            );
+            assert_eq!(code, 0, "{err}");
+            out
+        };
+        for ((a, x), (_, y)) in procs.iter().zip(&threads) {
+            assert!(x != y, "{a}: a new IV each time");
+            assert!(plain(x) == plain(y), "{a}: the plaintexts differ");
+        }
+        let verify = [&[at.to_str().unwrap()][..], &store].concat();
+        let (code, _, err) = run(support::tool("as-verify"), &verify, b"");
+        assert_eq!(code, 0, "{err}");
     }
 }

@@ -165,11 +165,12 @@ pub fn filter_summary(
     bytes: &std::sync::atomic::AtomicU64,
     result: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    crate::summary::Summary::new()
+    let written = crate::summary::Summary::new()
         .set("bytes", bytes.load(std::sync::atomic::Ordering::Relaxed))
         .set("output_closed", result.as_ref().is_err_and(is_broken_pipe))
-        .write(path)?;
-    result
+        .write(path);
+    // The stage's own failure first: a summary that cannot be written is the lesser news.
+    result.and(written)
 }
 
 /// Flushes `w`, naming what it is in the error.

@@ -93,7 +93,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 }
 
 /// The file to continue and its length, unless it is missing or empty.
-fn existing(path: Option<&Path>) -> anyhow::Result<Option<(std::fs::File, u64)>> {
+pub(crate) fn existing(path: Option<&Path>) -> anyhow::Result<Option<(std::fs::File, u64)>> {
     let Some(p) = path else { return Ok(None) };
     match std::fs::File::open(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -346,6 +346,10 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             Input::Writes { items, read: n } => {
                 Counts::add(&read, n);
                 for item in items {
+                    // Paced (-N), a batch takes a while: a stop is not kept waiting for it.
+                    if c.nice.is_some() && (shared.failed() || signals::received().is_some()) {
+                        break;
+                    }
                     Counts::add(&counts.records, 1);
                     Counts::add(&counts.bytes, item.bytes.len() as u64);
                     writer.put(item);

@@ -1,7 +1,7 @@
 //! `PREFIX_NNNNN.asb` files in a directory: each written as `.PREFIX_NNNNN.asb.partial` by its
 //! filter, synced and renamed into place once complete.
 
-use super::follow::Follow;
+use super::follow::{Follow, Hashed, Shared};
 use super::job::Landed;
 use super::landing::{Arrival, Landing, Output};
 use super::resume;
@@ -17,15 +17,19 @@ use std::sync::{Arc, Mutex};
 pub struct Directory {
     dir: PathBuf,
     prefix: String,
+    /// Files are hashed as they land (not those of a filter given by hand: see
+    /// [`super::follow::Follow`]).
+    hash_as_they_land: bool,
 }
 
 impl Directory {
     /// Creates the directory if missing.
-    pub fn create(dir: &Path, prefix: &str) -> anyhow::Result<Directory> {
+    pub fn create(dir: &Path, prefix: &str, hash_as_they_land: bool) -> anyhow::Result<Directory> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Directory {
             dir: dir.to_path_buf(),
             prefix: prefix.to_string(),
+            hash_as_they_land,
         })
     }
 
@@ -88,10 +92,14 @@ impl Landing for Directory {
             file: file.try_clone()?,
             partial: None,
         };
-        let digest = Arc::new(Mutex::new(Digester::new(mac_key.as_ref())));
+        let digest = self.hash_as_they_land.then(|| {
+            let digest = Digester::new(mac_key.as_ref());
+            Arc::new(Mutex::new(Hashed { digest, at: 0 }))
+        });
         let arrival = Box::new(DirFile {
             follow: Follow::new(file.try_clone()?, 0, digest.clone()),
             digest,
+            mac_key,
             file,
             partial: Some(partial),
             dir: self.dir.clone(),
@@ -124,7 +132,8 @@ struct DirFile {
     dir: PathBuf,
     name: String,
     follow: Follow,
-    digest: Arc<Mutex<Digester>>,
+    digest: Option<Shared>,
+    mac_key: Option<[u8; 32]>,
 }
 
 impl Arrival for DirFile {
@@ -132,7 +141,7 @@ impl Arrival for DirFile {
         self.follow.catch_up(false).unwrap_or(0)
     }
 
-    /// The digest is of the file read back as it grew.
+    /// The digest is of the file read back as it grew, or once synced.
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
         let p = self.partial.clone().expect("not finished");
@@ -148,8 +157,14 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        let digest =
-            std::mem::replace(&mut *self.digest.lock().unwrap(), Digester::new(None)).finish();
+        let digest = match self.digest.take() {
+            Some(d) => {
+                std::mem::replace(&mut d.lock().unwrap().digest, Digester::new(None)).finish()
+            }
+            None => File::open(&fin)
+                .and_then(|f| Digester::of(f, self.mac_key.as_ref()))
+                .with_context(|| format!("cannot read back {}", fin.display()))?,
+        };
         Ok(Landed {
             bytes: digest.size,
             file_len: None,

@@ -32,12 +32,12 @@ impl FileInProgress {
         let number = job.take_number()?;
         let name = job.landing.name(number);
         let (output, mut arrival) = job.landing.start(&name, job.mac_key)?;
-        let (stdin, filter): (Box<dyn Write + Send>, _) = match job.in_process {
+        let (stdin, filter): (Box<dyn Write + Send>, _) = match &job.in_process {
             Some(stages) => {
-                let Output::File { file, .. } = output else {
+                let Output::File { file, partial } = output else {
                     bail!("--in-process writes files itself: not to standard output or a sink")
                 };
-                let (input, thread) = inprocess::start(stages, file, &name);
+                let (input, thread) = inprocess::start(stages.clone(), file, partial, &name);
                 (Box::new(input), Filter::Thread(Some(thread)))
             }
             None => {
@@ -205,7 +205,9 @@ impl FileInProgress {
                 }
             }
             Filter::Thread(t) => {
-                // The stream cut short: the thread stops at it, and writes nothing more.
+                // The stream cut short: the thread stops at it (after what was in flight, and
+                // as-encode's line that poisons a cut file); the arrival removes the file, or
+                // a resume cuts the one file back.
                 drop(self.writer.take());
                 if let Some(t) = t.take() {
                     let _ = t.join();

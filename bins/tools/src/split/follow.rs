@@ -15,52 +15,76 @@ const HASH_STEP: u64 = 1 << 20;
 /// whole, small enough that the final sync waits for little.
 const FLUSH_STEP: u64 = 8 << 20;
 
+/// The digest of a file's bytes from its start up to `at`.
+pub struct Hashed {
+    pub digest: Digester,
+    pub at: u64,
+}
+
+/// A digest the segments of the one file share.
+pub type Shared = Arc<Mutex<Hashed>>;
+
 pub struct Follow {
     file: File,
-    /// The digest of the file's bytes up to `hashed` (shared by the segments of the one file).
-    digest: Arc<Mutex<Digester>>,
-    hashed: u64,
+    /// The digest to extend, if the file is hashed as it lands (not for a filter given by hand,
+    /// which might write its output out of order: its file is read back once complete).
+    digest: Option<Shared>,
     flushed: u64,
+    /// Why the file could not be read back, kept for the end: until then its length is still
+    /// what the file-size limit goes by.
+    failed: Option<io::Error>,
     /// What is read back, kept between reads (zeroing a new one cost as much as the hashing).
     buf: Vec<u8>,
 }
 
 impl Follow {
-    /// Follows `file` from `at`, where `digest` has hashed it up to.
-    pub fn new(file: File, at: u64, digest: Arc<Mutex<Digester>>) -> Follow {
+    /// Follows `file`, which holds `at` bytes already: hashed into `digest` (which must stand
+    /// at `at`) when given.
+    pub fn new(file: File, at: u64, digest: Option<Shared>) -> Follow {
+        if let Some(d) = &digest {
+            assert_eq!(d.lock().unwrap().at, at, "a digest of what the file holds");
+        }
         Follow {
             file,
             digest,
-            hashed: at,
             flushed: at,
+            failed: None,
             buf: Vec::new(),
         }
     }
 
     /// Catches up with what the filter has written: returns the file's length. `end`: the
-    /// filter has finished, so every byte is hashed (and the caller syncs).
+    /// filter has finished, so every byte is hashed (and the caller syncs), and a failure to
+    /// read back is returned.
     pub fn catch_up(&mut self, end: bool) -> io::Result<u64> {
         let len = self.file.metadata()?.len();
-        if end || len >= self.hashed + HASH_STEP {
-            self.hash_to(len)?;
+        if let Some(d) = self.digest.clone() {
+            let mut d = d.lock().unwrap();
+            if self.failed.is_none() && (end || len >= d.at + HASH_STEP) {
+                if let Err(e) = self.hash_to(&mut d, len) {
+                    self.failed = Some(e);
+                }
+            }
         }
-        if !end && len >= self.flushed + FLUSH_STEP {
+        if end {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+        } else if len >= self.flushed + FLUSH_STEP {
             start_writeback(&self.file, self.flushed, len - self.flushed);
             self.flushed = len;
         }
         Ok(len)
     }
 
-    /// Hashes `[hashed, len)`: bytes below a length the file had are whole (appends only add).
-    fn hash_to(&mut self, len: u64) -> io::Result<()> {
-        let mut digest = self.digest.lock().unwrap();
+    /// Hashes `[d.at, len)`: bytes below a length the file had are whole (appends only add).
+    fn hash_to(&mut self, d: &mut Hashed, len: u64) -> io::Result<()> {
         if self.buf.is_empty() {
             self.buf = vec![0u8; 256 << 10];
         }
-        let buf = &mut self.buf;
-        while self.hashed < len {
-            let want = (len - self.hashed).min(buf.len() as u64) as usize;
-            let n = match self.file.read_at(&mut buf[..want], self.hashed) {
+        while d.at < len {
+            let want = (len - d.at).min(self.buf.len() as u64) as usize;
+            let n = match self.file.read_at(&mut self.buf[..want], d.at) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -71,8 +95,8 @@ impl Follow {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            digest.update(&buf[..n]);
-            self.hashed += n as u64;
+            d.digest.update(&self.buf[..n]);
+            d.at += n as u64;
         }
         Ok(())
     }

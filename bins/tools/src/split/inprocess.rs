@@ -1,22 +1,26 @@
-//! The filter the options describe (`as-encode [--compact] [| as-zstd -l N]`) run on a thread of
-//! as-split's own (--in-process): the tools' own functions, so the same bytes, without two
-//! processes and two pipes a file.
+//! The filter the options describe (`as-encode [--compact] [| as-zstd -l N] [| as-crypt ...]`)
+//! run on a thread of as-split's own (--in-process): the tools' own functions, so the same bytes
+//! (bar an encrypted file's random IV), without the processes and pipes of each file.
 
 use anyhow::Context;
 use as_cli::io::CHUNK;
 use as_cli::signals;
+use as_common::crypt::{Encryptor, Key};
 use as_common::stream::StreamReader;
 use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 /// The stages the options describe.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Stages {
     pub compact: bool,
     /// zstd's level, when the files are compressed.
     pub level: Option<i32>,
+    /// The key, when the files are encrypted.
+    pub key: Option<Key>,
 }
 
 /// Chunks of stream in flight to the thread: about what a pipe between the tools holds.
@@ -24,9 +28,12 @@ const IN_FLIGHT: usize = 4;
 
 /// Starts the stages for one file: returns where its stream goes (closing it ends the stream)
 /// and the thread, which ends with the file written (not synced) or the reason it is not.
+/// `partial`: the one file the segments go into, whose keystream an encrypted segment goes on
+/// with (as `as-crypt --append "$PARTIAL"`).
 pub fn start(
     stages: Stages,
     file: File,
+    partial: Option<PathBuf>,
     name: &str,
 ) -> (ChunkWriter, JoinHandle<anyhow::Result<()>>) {
     let (tx, rx) = crossbeam_channel::bounded(IN_FLIGHT);
@@ -35,17 +42,39 @@ pub fn start(
         let mut reader =
             StreamReader::new(ChunkReader::new(rx)).with_context(|| format!("reading {what}"))?;
         let out = BufWriter::with_capacity(CHUNK, file);
-        let mut out = match stages.level {
-            None => crate::encode::encode(&mut reader, out, stages.compact, &what)?.0,
-            Some(level) => {
-                let z = Unflushed(crate::zstd::encoder(out, level, 1)?);
-                let (z, _) = crate::encode::encode(&mut reader, z, stages.compact, &what)?;
-                z.0.finish().context("cannot write the output")?
+        match &stages.key {
+            None => compress(&stages, &mut reader, out, &what)?,
+            Some(key) => {
+                let crypt = match crate::crypt::existing(partial.as_deref())? {
+                    Some((f, len)) => Encryptor::append(out, key, f, len)
+                        .context("cannot continue the encrypted file")?,
+                    None => Encryptor::new(out, key)?,
+                };
+                compress(&stages, &mut reader, crypt, &what)?.into_inner()
             }
-        };
-        out.flush().context("cannot write the output")
+        }
+        .flush()
+        .context("cannot write the output")
     });
     (ChunkWriter::new(tx), thread)
+}
+
+/// The stream as ASB text (`as-encode`), compressed when the stages say (`| as-zstd -l N`),
+/// into `out`, which is returned.
+fn compress<R: Read, W: Write>(
+    stages: &Stages,
+    reader: &mut StreamReader<R>,
+    out: W,
+    what: &str,
+) -> anyhow::Result<W> {
+    Ok(match stages.level {
+        None => crate::encode::encode(reader, out, stages.compact, what)?.0,
+        Some(level) => {
+            let z = Unflushed(crate::zstd::encoder(out, level, 1)?);
+            let (z, _) = crate::encode::encode(reader, z, stages.compact, what)?;
+            z.0.finish().context("cannot write the output")?
+        }
+    })
 }
 
 /// A compressor that as-encode's flush at its end leaves alone, as it is left between the two

@@ -45,7 +45,7 @@ pub trait Landing: Send + Sync {
 
     /// The digest of the one file the segments went into, hashed as they landed (none where
     /// each file has its own, in [`super::job::Landed`]).
-    fn whole(&self) -> Option<FileDigest> {
+    fn single_file_digest(&self) -> Option<FileDigest> {
         None
     }
 

@@ -38,12 +38,12 @@ impl Storage {
         })
     }
 
-    /// The stages of [`Storage::filter`] for as-split's own threads (--in-process), which do
-    /// not encrypt.
+    /// The stages of [`Storage::filter`], for as-split's own threads (--in-process).
     pub fn stages(&self) -> super::inprocess::Stages {
         super::inprocess::Stages {
             compact: self.stored.compact,
             level: self.stored.compression_level,
+            key: self.key.clone(),
         }
     }
 

@@ -95,11 +95,11 @@ pub struct Args {
     #[arg(long)]
     pub filter: Option<String>,
 
-    /// Run the filter the options describe (as-encode [--compact] [| as-zstd -l N]) on
-    /// as-split's own threads instead of as processes: the same bytes (the tools' own code),
-    /// without two processes and two pipes a file. For files (-d DIR, -o FILE); not with
-    /// --filter, --sink or --encrypt.
-    #[arg(long, conflicts_with_all = ["filter", "sink", "encrypt"])]
+    /// Run the filter the options describe (as-encode [--compact] [| as-zstd -l N] [| as-crypt
+    /// ...]) on as-split's own threads instead of as processes: the same bytes (the tools' own
+    /// code; an encrypted file's IV is random either way), without the processes and pipes of
+    /// each file. For files (-d DIR, -o FILE); not with --filter or --sink.
+    #[arg(long, conflicts_with_all = ["filter", "sink"])]
     pub in_process: bool,
 
     /// The files are compact ASB (as-encode --compact).
@@ -383,14 +383,14 @@ fn landing(
         }
         // Created once a stream arrives: a scan that fails to start leaves nothing behind.
         (None, Some(dir), _) => (
-            Box::new(dir::Directory::create(dir, prefix)?),
+            Box::new(dir::Directory::create(dir, prefix, args.filter.is_none())?),
             workers,
             limit,
         ),
         // The one file on standard output: no limit, no state.
         (None, None, Some(f)) if f.as_os_str() == "-" => (Box::new(stdout::Stdout), 1, u64::MAX),
         (None, None, Some(f)) => (
-            Box::new(single::SingleFile::new(f, mac_key)),
+            Box::new(single::SingleFile::new(f, mac_key, args.filter.is_none())),
             1,
             args.checkpoint << 20,
         ),
@@ -406,9 +406,17 @@ fn write_manifest(
     st: &as_common::state::BackupState,
     storage: &manifest::Storage,
 ) -> anyhow::Result<()> {
-    // The one file, hashed as its segments landed (on standard output, as it went).
-    let single = match (&args.output_file, job.landing.whole()) {
-        (Some(f), Some(digest)) => {
+    let mac_key = storage.key.as_ref().map(|k| k.mac_key());
+    // The one file, hashed as its segments landed, else read back now (on standard output, as
+    // it went).
+    let single = match &args.output_file {
+        Some(f) if f.as_os_str() != "-" => {
+            let digest = match job.landing.single_file_digest() {
+                Some(d) => d,
+                None => std::fs::File::open(f)
+                    .and_then(|r| as_common::manifest::Digester::of(r, mac_key.as_ref()))
+                    .with_context(|| format!("cannot read back {}", f.display()))?,
+            };
             let name = f
                 .file_name()
                 .unwrap_or_default()

@@ -1,7 +1,7 @@
 //! One file (`-o FILE`): segments appended to FILE.partial, each synced and recorded in the
 //! state; FILE.partial becomes FILE once the backup is complete.
 
-use super::follow::Follow;
+use super::follow::{Follow, Hashed, Shared};
 use super::job::Landed;
 use super::landing::{Arrival, Landing, Output};
 use anyhow::{bail, Context};
@@ -19,19 +19,22 @@ pub struct SingleFile {
     /// FILE.partial opened for appending, once the backup is fresh or resumed.
     file: Option<File>,
     /// The digest of FILE.partial as far as its segments have landed (an HMAC too, under the
-    /// key of an encrypted backup).
-    digest: Arc<Mutex<Digester>>,
-    mac_key: Option<[u8; 32]>,
+    /// key of an encrypted backup). None for a filter given by hand (see
+    /// [`super::follow::Follow`]) or a resumed backup (hashing what the runs before wrote would
+    /// hold the stream up): the file is then read back whole once complete.
+    digest: Option<Shared>,
 }
 
 impl SingleFile {
-    pub fn new(path: &Path, mac_key: Option<[u8; 32]>) -> SingleFile {
+    pub fn new(path: &Path, mac_key: Option<[u8; 32]>, hash_as_it_lands: bool) -> SingleFile {
         SingleFile {
             path: path.to_path_buf(),
             partial: layout::with_suffix(path, layout::PARTIAL),
             file: None,
-            digest: Arc::new(Mutex::new(Digester::new(mac_key.as_ref()))),
-            mac_key,
+            digest: hash_as_it_lands.then(|| {
+                let digest = Digester::new(mac_key.as_ref());
+                Arc::new(Mutex::new(Hashed { digest, at: 0 }))
+            }),
         }
     }
 
@@ -53,12 +56,6 @@ impl SingleFile {
                 f.set_len(len).with_context(|| {
                     format!("cannot cut {} back to {len} bytes", partial.display())
                 })?;
-                // What the runs before wrote, hashed once: the segments go on from there.
-                let mut d = Digester::new(self.mac_key.as_ref());
-                let mut prefix = std::io::Read::take(&f, len);
-                std::io::copy(&mut prefix, &mut d)
-                    .with_context(|| format!("cannot read back {}", partial.display()))?;
-                *self.digest.lock().unwrap() = d;
                 f
             }
             None => opts
@@ -108,6 +105,7 @@ impl Landing for SingleFile {
     fn resume(&mut self, st: &mut BackupState) -> anyhow::Result<VecDeque<u64>> {
         st.open.clear();
         self.open(Some(st.file_len))?;
+        self.digest = None;
         Ok(VecDeque::new())
     }
 
@@ -148,8 +146,16 @@ impl Landing for SingleFile {
         state::sync_dir(dir.unwrap_or(Path::new("."))).context("cannot sync the directory")
     }
 
-    fn whole(&self) -> Option<FileDigest> {
-        Some(self.digest.lock().unwrap().clone().finish())
+    fn single_file_digest(&self) -> Option<FileDigest> {
+        Some(
+            self.digest
+                .as_ref()?
+                .lock()
+                .unwrap()
+                .digest
+                .clone()
+                .finish(),
+        )
     }
 }
 
