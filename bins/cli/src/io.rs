@@ -158,21 +158,6 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-/// The `--summary` of a filter stage, into `path` when one was given: `bytes=N` written, and
-/// `output_closed=true` when it failed because its reader went away. Returns `result`.
-pub fn filter_summary(
-    path: Option<&Path>,
-    bytes: &std::sync::atomic::AtomicU64,
-    result: anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let written = crate::summary::Summary::new()
-        .set("bytes", bytes.load(std::sync::atomic::Ordering::Relaxed))
-        .set("output_closed", result.as_ref().is_err_and(is_broken_pipe))
-        .write(path);
-    // The stage's own failure first: a summary that cannot be written is the lesser news.
-    result.and(written)
-}
-
 /// Flushes `w`, naming what it is in the error.
 pub fn flush(mut w: impl Write) -> anyhow::Result<()> {
     w.flush().context("cannot write the output")

@@ -45,6 +45,35 @@ impl Summary {
     }
 }
 
+/// `--summary FILE` of a filter stage (as-encode, as-zstd, as-crypt).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FilterSummary {
+    /// Write into this file once done `bytes=N` (the bytes written to standard output) and
+    /// `output_closed=true|false` (whether it failed because its reader went away): for a
+    /// wrapper that reports them (scripts/asbackup -o -) without counting the bytes again.
+    #[arg(long = "summary", value_name = "FILE")]
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl FilterSummary {
+    /// Writes the summary of a stage that wrote `bytes` and ended with `result` (when a path
+    /// was given); returns `result`, whose failure comes before the summary's own.
+    pub fn write(
+        &self,
+        bytes: &std::sync::atomic::AtomicU64,
+        result: anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let written = Summary::new()
+            .set("bytes", bytes.load(std::sync::atomic::Ordering::Relaxed))
+            .set(
+                "output_closed",
+                result.as_ref().is_err_and(crate::io::is_broken_pipe),
+            )
+            .write(self.path.as_deref());
+        result.and(written)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Summary;

@@ -1,7 +1,7 @@
 //! `as-crypt`: encrypt or decrypt a backup as asbackup --encrypt does.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, filter_summary, open_input, Counted, CHUNK};
+use as_cli::io::{binary_stdout, open_input, Counted, CHUNK};
 use as_common::crypt::{Decryptor, Encryptor};
 use clap::Parser;
 use std::io::{BufWriter, Read, Write};
@@ -39,11 +39,8 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// Write into this file once done `bytes=N` (the bytes written to standard output) and
-    /// `output_closed=true|false` (whether it failed because its reader went away): for a
-    /// wrapper that reports them (scripts/asbackup -o -) without counting the bytes again.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub summary: as_cli::summary::FilterSummary,
 
     /// The data to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
@@ -89,7 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         Ok(())
     })();
-    filter_summary(a.summary.as_deref(), &bytes, result)
+    a.summary.write(&bytes, result)
 }
 
 /// The file to continue and its length, unless it is missing or empty.

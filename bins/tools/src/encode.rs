@@ -52,11 +52,8 @@ pub struct Args {
     #[arg(long, requires = "estimate")]
     pub estimate_encrypted: bool,
 
-    /// Write into this file once done `bytes=N` (the bytes written to standard output) and
-    /// `output_closed=true|false` (whether it failed because its reader went away): for a
-    /// wrapper that reports them (scripts/asbackup -o -) without counting the bytes again.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub summary: as_cli::summary::FilterSummary,
 
     /// The record stream to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
@@ -167,7 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (out, bytes) = as_cli::io::Counted::new(io::stdout().lock());
     let result = encode(&mut reader, out, args.compact, &name).map(|(_, w)| w);
     let written = *result.as_ref().unwrap_or(&0);
-    as_cli::io::filter_summary(args.summary.as_deref(), &bytes, result.map(|_| ()))?;
+    args.summary.write(&bytes, result.map(|_| ()))?;
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
         tracing::info!(

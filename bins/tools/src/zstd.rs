@@ -1,7 +1,7 @@
 //! `as-zstd`: zstd compression and decompression of backups, as asbackup -z zstd writes them.
 
 use anyhow::Context;
-use as_cli::io::{binary_stdout, filter_summary, open_input, read_retrying, Counted, CHUNK};
+use as_cli::io::{binary_stdout, open_input, read_retrying, Counted, CHUNK};
 use as_cli::BadInput;
 use as_common::stream::{MAGIC, ZSTD_MAGIC};
 use clap::Parser;
@@ -40,11 +40,8 @@ pub struct Args {
     #[arg(long)]
     pub check_options: bool,
 
-    /// Write into this file once done `bytes=N` (the bytes written to standard output) and
-    /// `output_closed=true|false` (whether it failed because its reader went away): for a
-    /// wrapper that reports them (scripts/asbackup -o -) without counting the bytes again.
-    #[arg(long, value_name = "FILE")]
-    pub summary: Option<PathBuf>,
+    #[command(flatten)]
+    pub summary: as_cli::summary::FilterSummary,
 
     /// The data to read; standard input when absent or `-`.
     pub input: Option<PathBuf>,
@@ -78,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         compress(input, out, args.level, threads)
     };
-    filter_summary(args.summary.as_deref(), &bytes, result)
+    args.summary.write(&bytes, result)
 }
 
 /// zstd's smallest job size (its default grows with the window, to several MiB).
