@@ -1,7 +1,7 @@
 //! `PREFIX_NNNNN.asb` files in a directory: each written as `.PREFIX_NNNNN.asb.partial` by its
 //! filter, synced and renamed into place once complete.
 
-use super::follow::{Follow, Hashed, Shared};
+use super::follow::{self, Follow, Shared};
 use super::job::Landed;
 use super::landing::{Arrival, Landing, Output};
 use super::resume;
@@ -12,7 +12,6 @@ use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 pub struct Directory {
     dir: PathBuf,
@@ -92,10 +91,9 @@ impl Landing for Directory {
             file: file.try_clone()?,
             partial: None,
         };
-        let digest = self.hash_as_they_land.then(|| {
-            let digest = Digester::new(mac_key.as_ref());
-            Arc::new(Mutex::new(Hashed { digest, at: 0 }))
-        });
+        let digest = self
+            .hash_as_they_land
+            .then(|| follow::shared(mac_key.as_ref()));
         let arrival = Box::new(DirFile {
             follow: Follow::new(file.try_clone()?, 0, digest.clone()),
             digest,

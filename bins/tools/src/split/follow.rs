@@ -24,6 +24,12 @@ pub struct Hashed {
 /// A digest the segments of the one file share.
 pub type Shared = Arc<Mutex<Hashed>>;
 
+/// A digest of nothing yet, with an HMAC under `mac_key` if given.
+pub fn shared(mac_key: Option<&[u8; 32]>) -> Shared {
+    let digest = Digester::new(mac_key);
+    Arc::new(Mutex::new(Hashed { digest, at: 0 }))
+}
+
 pub struct Follow {
     file: File,
     /// The digest to extend, if the file is hashed as it lands (not for a filter given by hand,

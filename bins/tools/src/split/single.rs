@@ -1,17 +1,16 @@
 //! One file (`-o FILE`): segments appended to FILE.partial, each synced and recorded in the
 //! state; FILE.partial becomes FILE once the backup is complete.
 
-use super::follow::{Follow, Hashed, Shared};
+use super::follow::{self, Follow, Shared};
 use super::job::Landed;
 use super::landing::{Arrival, Landing, Output};
 use anyhow::{bail, Context};
 use as_common::layout;
-use as_common::manifest::{Digester, FileDigest};
+use as_common::manifest::FileDigest;
 use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 pub struct SingleFile {
     path: PathBuf,
@@ -31,10 +30,7 @@ impl SingleFile {
             path: path.to_path_buf(),
             partial: layout::with_suffix(path, layout::PARTIAL),
             file: None,
-            digest: hash_as_it_lands.then(|| {
-                let digest = Digester::new(mac_key.as_ref());
-                Arc::new(Mutex::new(Hashed { digest, at: 0 }))
-            }),
+            digest: hash_as_it_lands.then(|| follow::shared(mac_key.as_ref())),
         }
     }
 
