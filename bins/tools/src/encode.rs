@@ -162,9 +162,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return estimate(&args, reader, records);
     }
     let (out, bytes) = as_cli::io::Counted::new(io::stdout().lock());
-    let result = encode(&mut reader, out, args.compact, &name).map(|(_, w)| w);
-    let written = *result.as_ref().unwrap_or(&0);
-    args.summary.write(&bytes, result.map(|_| ()))?;
+    let result = encode(&mut reader, out, args.compact, &name).map(drop);
+    args.summary.write(&bytes, result)?;
+    let written = bytes.load(std::sync::atomic::Ordering::Relaxed);
     if args.verbose {
         let t = reader.trailer().unwrap_or_default();
         tracing::info!(
@@ -183,14 +183,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Encodes the rest of `reader`'s stream into `out` as ASB text (`name`: the input, in errors):
-/// what as-encode writes, and what as-split writes in-process (--in-process). Returns `out` and
-/// the bytes written.
+/// what as-encode writes, and what as-split writes in-process (--in-process). Returns `out`.
 pub fn encode<R: io::Read, W: io::Write>(
     reader: &mut StreamReader<R>,
     out: W,
     compact: bool,
     name: &str,
-) -> anyhow::Result<(W, u64)> {
+) -> anyhow::Result<W> {
     let mut w = AsbWriter::new(out, compact);
     let h = reader.header();
     if !h.append {
@@ -218,9 +217,7 @@ pub fn encode<R: io::Read, W: io::Write>(
             Err(e) => return Err(fail_input(&mut w, e.into(), name)),
         }
     }
-    let written = w.bytes_written();
-    let out = w.finish().context("cannot write the output")?;
-    Ok((out, written))
+    w.finish().context("cannot write the output")
 }
 
 /// The input failed: mark what was written as incomplete, then report.

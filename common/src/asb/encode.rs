@@ -25,7 +25,6 @@ pub struct AsbWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
     compact: bool,
-    written: u64,
 }
 
 /// Appends `name` with `\`, space and LF escaped by a backslash.
@@ -69,7 +68,6 @@ impl<W: Write> AsbWriter<W> {
             out,
             buf: Vec::with_capacity(FLUSH_AT + (64 << 10)),
             compact,
-            written: 0,
         }
     }
 
@@ -205,7 +203,6 @@ impl<W: Write> AsbWriter<W> {
     fn maybe_flush(&mut self) -> io::Result<()> {
         if self.buf.len() >= FLUSH_AT {
             self.out.write_all(&self.buf)?;
-            self.written += self.buf.len() as u64;
             self.buf.clear();
         }
         Ok(())
@@ -214,7 +211,6 @@ impl<W: Write> AsbWriter<W> {
     /// Hands everything buffered to the writer and flushes it.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.write_all(&self.buf)?;
-        self.written += self.buf.len() as u64;
         self.buf.clear();
         self.out.flush()
     }
@@ -222,11 +218,6 @@ impl<W: Write> AsbWriter<W> {
     /// The writer, e.g. to take what a `Vec` collected after [`AsbWriter::flush`].
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out
-    }
-
-    /// Bytes handed to the writer so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.written + self.buf.len() as u64
     }
 
     pub fn finish(mut self) -> io::Result<W> {

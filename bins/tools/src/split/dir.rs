@@ -159,9 +159,7 @@ impl Arrival for DirFile {
             Some(d) => {
                 std::mem::replace(&mut d.lock().unwrap().digest, Digester::new(None)).finish()
             }
-            None => File::open(&fin)
-                .and_then(|f| Digester::of(f, self.mac_key.as_ref()))
-                .with_context(|| format!("cannot read back {}", fin.display()))?,
+            None => follow::read_back(&fin, self.mac_key.as_ref())?,
         };
         Ok(Landed {
             bytes: digest.size,

@@ -180,9 +180,7 @@ impl FileInProgress {
         self.ended(job)?;
         let landed = self.arrival.finish(written)?;
         let bytes = landed.bytes;
-        let mut completed = job.completed.lock().unwrap();
-        (completed.0, completed.1) = (completed.0 + bytes, completed.1 + self.sent);
-        drop(completed);
+        job.file_completed(bytes, self.sent);
         job.commit(&self.durable, &self.name, landed)?;
         if job.verbose {
             tracing::info!(file = %self.name, bytes, "{} ({bytes} bytes)", self.name);

@@ -3,10 +3,12 @@
 //! from the disk again), and its writeback started as it goes, so that the sync making it
 //! durable has little left to wait for.
 
-use as_common::manifest::Digester;
+use anyhow::Context;
+use as_common::manifest::{Digester, FileDigest};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// New bytes are hashed once there are this many (each look costs a system call).
@@ -23,6 +25,13 @@ pub struct Hashed {
 
 /// A digest the segments of the one file share.
 pub type Shared = Arc<Mutex<Hashed>>;
+
+/// The digest of the whole file at `path`, read back (a file not hashed as it landed).
+pub fn read_back(path: &Path, mac_key: Option<&[u8; 32]>) -> anyhow::Result<FileDigest> {
+    File::open(path)
+        .and_then(|f| Digester::of(f, mac_key))
+        .with_context(|| format!("cannot read back {}", path.display()))
+}
 
 /// A digest of nothing yet, with an HMAC under `mac_key` if given.
 pub fn shared(mac_key: Option<&[u8; 32]>) -> Shared {

@@ -68,10 +68,10 @@ fn compress<R: Read, W: Write>(
     what: &str,
 ) -> anyhow::Result<W> {
     Ok(match stages.level {
-        None => crate::encode::encode(reader, out, stages.compact, what)?.0,
+        None => crate::encode::encode(reader, out, stages.compact, what)?,
         Some(level) => {
             let z = Unflushed(crate::zstd::encoder(out, level, 1)?);
-            let (z, _) = crate::encode::encode(reader, z, stages.compact, what)?;
+            let z = crate::encode::encode(reader, z, stages.compact, what)?;
             z.0.finish().context("cannot write the output")?
         }
     })

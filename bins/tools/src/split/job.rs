@@ -99,7 +99,7 @@ pub struct Job {
     pub metadata: Mutex<(Vec<String>, Vec<String>)>,
     /// Bytes landed and stream bytes sent of the files completed so far (see
     /// [`Job::predicted`]).
-    pub completed: Mutex<(u64, u64)>,
+    pub landed_of_sent: Mutex<(u64, u64)>,
 }
 
 impl Job {
@@ -107,11 +107,17 @@ impl Job {
     /// files completed so far went: a filter holds a few MiB in its pipes and buffers, which its
     /// file's size does not show yet (0 before any file is complete).
     pub fn predicted(&self, sent: u64) -> u64 {
-        let (landed, of) = *self.completed.lock().unwrap();
+        let (landed, of) = *self.landed_of_sent.lock().unwrap();
         match of {
             0 => 0,
             _ => (sent as u128 * landed as u128 / of as u128) as u64,
         }
+    }
+
+    /// A file is complete: `landed` bytes of the stream bytes `sent` to its filter.
+    pub fn file_completed(&self, landed: u64, sent: u64) {
+        let mut c = self.landed_of_sent.lock().unwrap();
+        (c.0, c.1) = (c.0 + landed, c.1 + sent);
     }
 
     /// Hands out the next file number, noting it as open in the state first: if it is left

@@ -43,10 +43,10 @@ pub trait Landing: Send + Sync {
         Ok(())
     }
 
-    /// The digest of the one file the segments went into, hashed as they landed (none where
-    /// each file has its own, in [`super::job::Landed`]).
-    fn single_file_digest(&self) -> Option<FileDigest> {
-        None
+    /// The digest of the one file the segments went into, once sealed (none where each file
+    /// has its own, in [`super::job::Landed`], or the file is standard output).
+    fn single_file_digest(&self) -> anyhow::Result<Option<FileDigest>> {
+        Ok(None)
     }
 
     /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not

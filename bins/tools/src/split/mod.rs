@@ -303,7 +303,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         verbose: args.verbose,
         mac_key,
         metadata: Default::default(),
-        completed: Default::default(),
+        landed_of_sent: Default::default(),
     });
     job.save(&job.state.lock().unwrap())?;
 
@@ -406,17 +406,9 @@ fn write_manifest(
     st: &as_common::state::BackupState,
     storage: &manifest::Storage,
 ) -> anyhow::Result<()> {
-    let mac_key = storage.key.as_ref().map(|k| k.mac_key());
-    // The one file, hashed as its segments landed, else read back now (on standard output, as
-    // it went).
-    let single = match &args.output_file {
-        Some(f) if f.as_os_str() != "-" => {
-            let digest = match job.landing.single_file_digest() {
-                Some(d) => d,
-                None => std::fs::File::open(f)
-                    .and_then(|r| as_common::manifest::Digester::of(r, mac_key.as_ref()))
-                    .with_context(|| format!("cannot read back {}", f.display()))?,
-            };
+    // The one file (on standard output, hashed as it went).
+    let single = match (&args.output_file, job.landing.single_file_digest()?) {
+        (Some(f), Some(digest)) => {
             let name = f
                 .file_name()
                 .unwrap_or_default()

@@ -22,6 +22,7 @@ pub struct SingleFile {
     /// [`super::follow::Follow`]) or a resumed backup (hashing what the runs before wrote would
     /// hold the stream up): the file is then read back whole once complete.
     digest: Option<Shared>,
+    mac_key: Option<[u8; 32]>,
 }
 
 impl SingleFile {
@@ -31,6 +32,7 @@ impl SingleFile {
             partial: layout::with_suffix(path, layout::PARTIAL),
             file: None,
             digest: hash_as_it_lands.then(|| follow::shared(mac_key.as_ref())),
+            mac_key,
         }
     }
 
@@ -142,16 +144,12 @@ impl Landing for SingleFile {
         state::sync_dir(dir.unwrap_or(Path::new("."))).context("cannot sync the directory")
     }
 
-    fn single_file_digest(&self) -> Option<FileDigest> {
-        Some(
-            self.digest
-                .as_ref()?
-                .lock()
-                .unwrap()
-                .digest
-                .clone()
-                .finish(),
-        )
+    /// Hashed as the segments landed, else read back now that FILE is complete.
+    fn single_file_digest(&self) -> anyhow::Result<Option<FileDigest>> {
+        Ok(Some(match &self.digest {
+            Some(d) => d.lock().unwrap().digest.clone().finish(),
+            None => follow::read_back(&self.path, self.mac_key.as_ref())?,
+        }))
     }
 }
 
