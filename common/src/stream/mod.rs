@@ -297,25 +297,41 @@ fn seal_frame(buf: &mut Vec<u8>, start: usize) -> Result<(), StreamError> {
     Ok(())
 }
 
-/// The digest of a sealed record frame, read without decoding the rest of the record.
-pub fn record_digest(frame: &[u8]) -> Option<[u8; DIGEST_LEN]> {
-    record_codec::digest(frame.get(5..)?)
+/// A frame as read, its checksum verified, for stages that route frames without decoding them
+/// ([`StreamReader::next_sealed`], [`FrameBatch::sealed`]).
+pub struct Sealed<'a> {
+    /// Kind, length and payload.
+    frame: &'a [u8],
+    crc: u32,
 }
 
-/// The partition-done marker of a sealed frame.
-pub fn partition_done_of(frame: &[u8]) -> Option<PartitionDone> {
-    rmp_serde::from_slice(frame.get(5..frame.len().checked_sub(4)?)?).ok()
-}
+impl Sealed<'_> {
+    fn payload(&self) -> &[u8] {
+        &self.frame[5..]
+    }
 
-/// The name of the index or UDF module a sealed frame defines (None for other frames).
-pub fn metadata_name_of(kind: Kind, frame: &[u8]) -> Option<String> {
-    let body = frame.get(5..frame.len().checked_sub(4)?)?;
-    let name = match kind {
-        Kind::SIndex => rmp_serde::from_slice::<SIndex>(body).ok()?.name,
-        Kind::Udf => rmp_serde::from_slice::<Udf>(body).ok()?.name.to_vec(),
-        _ => return None,
-    };
-    Some(String::from_utf8_lossy(&name).into_owned())
+    /// The digest of a record frame, read without decoding the rest of the record.
+    pub fn record_digest(&self) -> Option<[u8; DIGEST_LEN]> {
+        record_codec::digest(self.payload())
+    }
+
+    /// The partition-done marker of a frame.
+    pub fn partition_done(&self) -> Option<PartitionDone> {
+        rmp_serde::from_slice(self.payload()).ok()
+    }
+
+    /// The name of the index or UDF module a frame of `kind` defines (None for other frames).
+    pub fn metadata_name(&self, kind: Kind) -> Option<String> {
+        let name = match kind {
+            Kind::SIndex => rmp_serde::from_slice::<SIndex>(self.payload()).ok()?.name,
+            Kind::Udf => rmp_serde::from_slice::<Udf>(self.payload())
+                .ok()?
+                .name
+                .to_vec(),
+            _ => return None,
+        };
+        Some(String::from_utf8_lossy(&name).into_owned())
+    }
 }
 
 /// Complete frames built away from the writer (e.g. by scan workers) and handed to
@@ -348,9 +364,11 @@ impl FrameBatch {
         Ok(())
     }
 
-    /// Adds a frame sealed elsewhere (from [`StreamReader::next_sealed`]).
-    pub fn sealed(&mut self, kind: Kind, frame: &[u8]) {
-        self.bytes.extend_from_slice(frame);
+    /// Adds a frame as read (from [`StreamReader::next_sealed`]): sealed again with the
+    /// checksum already verified, not computed a second time.
+    pub fn sealed(&mut self, kind: Kind, f: &Sealed) {
+        self.bytes.extend_from_slice(f.frame);
+        self.bytes.extend_from_slice(&f.crc.to_le_bytes());
         Counts::add_to(&mut self.counts, kind);
     }
 
@@ -367,9 +385,13 @@ impl FrameBatch {
 pub struct StreamReader<R: Read> {
     input: R,
     header: Header,
+    /// The frame read last is `buf[..len]` (without its checksum); `buf` may hold more.
     buf: Vec<u8>,
+    len: usize,
     /// The checksum of the frame in `buf`, as read and verified.
     crc: u32,
+    /// Whether checksums are verified (see [`StreamReader::trust_checksums`]).
+    verify: bool,
     counts: Counts,
     trailer: Option<Trailer>,
     offset: u64,
@@ -431,7 +453,9 @@ impl<R: Read> StreamReader<R> {
                 origin: None,
             },
             buf: Vec::with_capacity(1 << 16),
+            len: 0,
             crc: 0,
+            verify: true,
             counts: Counts::default(),
             trailer: None,
             offset: 12,
@@ -453,6 +477,13 @@ impl<R: Read> StreamReader<R> {
         &self.header
     }
 
+    /// From now on, frames are taken as their checksums say without computing them again: for
+    /// a stream handed over in memory by a stage that has verified every frame itself (as-split
+    /// to its own encoding threads). Order, counts and the trailer are still checked.
+    pub fn trust_checksums(&mut self) {
+        self.verify = false;
+    }
+
     /// The trailer, once [`StreamReader::next_frame`] has returned `None`.
     pub fn trailer(&self) -> Option<Trailer> {
         self.trailer
@@ -467,17 +498,17 @@ impl<R: Read> StreamReader<R> {
     }
 
     fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, StreamError> {
-        rmp_serde::from_slice(&self.buf[5..]).map_err(|e| self.corrupt(format!("bad payload: {e}")))
+        rmp_serde::from_slice(&self.buf[5..self.len])
+            .map_err(|e| self.corrupt(format!("bad payload: {e}")))
     }
 
-    /// Reads the next frame into `buf` (kind, length, payload), checking its CRC.
+    /// Reads the next frame into `buf[..len]` (kind, length, payload), checking its CRC.
     /// Returns `None` at a clean end of input.
     fn raw_frame(&mut self) -> Result<Option<Kind>, StreamError> {
         loop {
             self.frames += 1;
-            self.buf.clear();
-            self.buf.resize(5, 0);
-            let n = read_full(&mut self.input, &mut self.buf[..5])?;
+            self.len = 0;
+            let n = self.read_into(0, 5)?;
             if n == 0 {
                 return Ok(None);
             }
@@ -497,9 +528,7 @@ impl<R: Read> StreamReader<R> {
             let mut got = 0;
             while got < want {
                 let step = (want - got).min(1 << 20);
-                let at = self.buf.len();
-                self.buf.resize(at + step, 0);
-                let n = read_full(&mut self.input, &mut self.buf[at..])?;
+                let n = self.read_into(5 + got, step)?;
                 got += n;
                 if n < step {
                     return Err(StreamError::Truncated(format!(
@@ -511,13 +540,13 @@ impl<R: Read> StreamReader<R> {
                     )));
                 }
             }
-            let body = self.buf.len() - 4;
-            let crc = u32::from_le_bytes(self.buf[body..].try_into().unwrap());
-            if crc32c::crc32c(&self.buf[..body]) != crc {
+            let body = 5 + len as usize;
+            let crc = u32::from_le_bytes(self.buf[body..body + 4].try_into().unwrap());
+            if self.verify && crc32c::crc32c(&self.buf[..body]) != crc {
                 return Err(self.corrupt("checksum mismatch".into()));
             }
             self.crc = crc;
-            self.buf.truncate(body);
+            self.len = body;
             let kind_byte = self.buf[0];
             self.offset += want as u64 + 5;
             match Kind::from_u8(kind_byte) {
@@ -526,6 +555,15 @@ impl<R: Read> StreamReader<R> {
                 None => return Err(self.corrupt(format!("unknown frame kind {kind_byte}"))),
             }
         }
+    }
+
+    /// Reads up to `n` bytes of input into `buf[at..at + n]`. `buf` only grows, so that what it
+    /// held before is not zeroed again for every frame.
+    fn read_into(&mut self, at: usize, n: usize) -> io::Result<usize> {
+        if self.buf.len() < at + n {
+            self.buf.resize(at + n, 0);
+        }
+        read_full(&mut self.input, &mut self.buf[at..at + n])
     }
 
     /// Reads the next frame, counting it; `None` after a valid trailer at the end of the input.
@@ -565,16 +603,17 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    /// The next frame still sealed (kind, length, payload, checksum), appended to `out`, for
-    /// stages that route frames without decoding them; `None` after a valid trailer.
-    pub fn next_sealed(&mut self, out: &mut Vec<u8>) -> Result<Option<Kind>, StreamError> {
+    /// The next frame undecoded, for stages that route frames ([`FrameBatch::sealed`]);
+    /// `None` after a valid trailer.
+    pub fn next_sealed(&mut self) -> Result<Option<(Kind, Sealed<'_>)>, StreamError> {
         let Some(kind) = self.counted_frame()? else {
             return Ok(None);
         };
-        // Sealed again with the checksum already verified, not computed a second time.
-        out.extend_from_slice(&self.buf);
-        out.extend_from_slice(&self.crc.to_le_bytes());
-        Ok(Some(kind))
+        let f = Sealed {
+            frame: &self.buf[..self.len],
+            crc: self.crc,
+        };
+        Ok(Some((kind, f)))
     }
 
     /// The next frame, or `None` after a valid trailer at the end of the input.
@@ -583,7 +622,7 @@ impl<R: Read> StreamReader<R> {
             return Ok(None);
         };
         Ok(Some(match kind {
-            Kind::Record => match record_codec::read(&self.buf[5..]) {
+            Kind::Record => match record_codec::read(&self.buf[5..self.len]) {
                 Ok(r) => Frame::Record(r),
                 Err(field) => return Err(self.corrupt(format!("malformed record ({field})"))),
             },

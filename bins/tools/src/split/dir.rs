@@ -135,6 +135,10 @@ struct DirFile {
 }
 
 impl Arrival for DirFile {
+    fn hashed_by_writer(&mut self) -> Option<Shared> {
+        self.follow.give_digest()
+    }
+
     fn landed(&mut self) -> u64 {
         self.follow.catch_up(false).unwrap_or(0)
     }

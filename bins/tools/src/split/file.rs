@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 /// A file being written: its stream goes through the filter into where it lands.
 pub struct FileInProgress {
     name: String,
-    writer: Option<StreamWriter<BufWriter<Box<dyn Write + Send>>>>,
+    writer: Option<StreamWriter<Box<dyn Write + Send>>>,
     filter: Filter,
     arrival: Box<dyn Arrival>,
     /// Stream bytes sent since the file's size was last looked at, and what it was.
@@ -37,7 +37,10 @@ impl FileInProgress {
                 let Output::File { file, partial } = output else {
                     bail!("--in-process writes files itself: not to standard output or a sink")
                 };
-                let (input, thread) = inprocess::start(stages.clone(), file, partial, &name);
+                let digest = arrival.hashed_by_writer();
+                let (input, thread) =
+                    inprocess::start(stages.clone(), file, digest, partial, &name);
+                // (Buffered by the thread's input already.)
                 (Box::new(input), Filter::Thread(Some(thread)))
             }
             None => {
@@ -67,7 +70,7 @@ impl FileInProgress {
                     child,
                     err: Some(err),
                 };
-                (Box::new(stdin), filter)
+                (Box::new(BufWriter::with_capacity(64 << 10, stdin)), filter)
             }
         };
         let header = Header {
@@ -75,7 +78,7 @@ impl FileInProgress {
             append: arrival.continues(),
             ..job.header.clone()
         };
-        let writer = StreamWriter::new(BufWriter::with_capacity(64 << 10, stdin), &header)
+        let writer = StreamWriter::new(stdin, &header)
             .with_context(|| format!("writing to the filter of {name}"))?;
         Ok(FileInProgress {
             name,

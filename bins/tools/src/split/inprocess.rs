@@ -2,6 +2,7 @@
 //! run on a thread of as-split's own (--in-process): the tools' own functions, so the same bytes
 //! (bar an encrypted file's random IV), without the processes and pipes of each file.
 
+use super::follow::{Hashing, Shared};
 use anyhow::Context;
 use as_cli::io::CHUNK;
 use as_cli::signals;
@@ -28,11 +29,13 @@ const IN_FLIGHT: usize = 4;
 
 /// Starts the stages for one file: returns where its stream goes (closing it ends the stream)
 /// and the thread, which ends with the file written (not synced) or the reason it is not.
+/// `digest`: what the file's bytes are hashed into as they are written.
 /// `partial`: the one file the segments go into, whose keystream an encrypted segment goes on
 /// with (as `as-crypt --append "$PARTIAL"`).
 pub fn start(
     stages: Stages,
     file: File,
+    digest: Option<Shared>,
     partial: Option<PathBuf>,
     name: &str,
 ) -> (ChunkWriter, JoinHandle<anyhow::Result<()>>) {
@@ -41,7 +44,9 @@ pub fn start(
     let thread = signals::spawn(move || -> anyhow::Result<()> {
         let mut reader =
             StreamReader::new(ChunkReader::new(rx)).with_context(|| format!("reading {what}"))?;
-        let out = BufWriter::with_capacity(CHUNK, file);
+        // Every frame was checked as as-split read it.
+        reader.trust_checksums();
+        let out = BufWriter::with_capacity(CHUNK, Hashing::new(file, digest));
         match &stages.key {
             None => compress(&stages, &mut reader, out, &what)?,
             Some(key) => {

@@ -91,6 +91,12 @@ pub trait Arrival: Send {
     /// [`super::follow`]).
     fn landed(&mut self) -> u64;
 
+    /// The digest the file's bytes go into, for a writer of ours that hashes them as it writes
+    /// them (in order): the arrival no longer reads them back for it.
+    fn hashed_by_writer(&mut self) -> Option<super::follow::Shared> {
+        None
+    }
+
     /// Whether [`Arrival::landed`] costs no system call (else it is asked less often).
     fn cheap_to_measure(&self) -> bool {
         false

@@ -7,7 +7,7 @@ use anyhow::Context;
 use as_cli::signals;
 use as_cli::BadInput;
 use as_common::record::partition_of;
-use as_common::stream::{self, FrameBatch, Kind, PartitionStatus, StreamReader};
+use as_common::stream::{FrameBatch, Kind, PartitionStatus, StreamReader};
 use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,27 +40,22 @@ pub fn split<R: Read>(
     // tells about durability.
     let mut pending: Vec<(Vec<Advance>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
     let read_result = (|| -> anyhow::Result<()> {
-        let mut frame = Vec::with_capacity(1 << 16);
         loop {
             if let Some(i) = signals::received() {
                 return Err(i.into());
             }
-            frame.clear();
-            let Some(kind) = reader
-                .next_sealed(&mut frame)
-                .context("reading the input")?
-            else {
+            let Some((kind, frame)) = reader.next_sealed().context("reading the input")? else {
                 return Ok(());
             };
             let malformed = || BadInput("malformed frame in the input".into());
             let (to, advance) = match kind {
                 Kind::Record => {
-                    let d = stream::record_digest(&frame).ok_or_else(malformed)?;
+                    let d = frame.record_digest().ok_or_else(malformed)?;
                     let p = partition_of(&d);
                     (p as usize % n, Advance::Record(p, d))
                 }
                 Kind::PartitionDone => {
-                    let m = stream::partition_done_of(&frame).ok_or_else(malformed)?;
+                    let m = frame.partition_done().ok_or_else(malformed)?;
                     let advance = match m.status {
                         PartitionStatus::Complete => Advance::Done(m.partition),
                         PartitionStatus::Partial => Advance::Nothing,
@@ -70,7 +65,7 @@ pub fn split<R: Read>(
                 // Index and UDF definitions belong to the first file, once.
                 _ if !first => continue,
                 _ => {
-                    if let Some(name) = stream::metadata_name_of(kind, &frame) {
+                    if let Some(name) = frame.metadata_name(kind) {
                         let mut m = job.metadata.lock().unwrap();
                         match kind {
                             Kind::SIndex => m.0.push(name),

@@ -162,6 +162,10 @@ struct Segment {
 }
 
 impl Arrival for Segment {
+    fn hashed_by_writer(&mut self) -> Option<Shared> {
+        self.follow.give_digest()
+    }
+
     fn landed(&mut self) -> u64 {
         self.follow
             .catch_up(false)
