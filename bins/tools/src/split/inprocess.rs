@@ -40,10 +40,12 @@ pub fn start(
     name: &str,
 ) -> (ChunkWriter, JoinHandle<anyhow::Result<()>>) {
     let (tx, rx) = crossbeam_channel::bounded(IN_FLIGHT);
+    // Chunks read go back to be filled again: no allocation (and no fresh pages) per chunk.
+    let (back_tx, back_rx) = crossbeam_channel::bounded(IN_FLIGHT + 1);
     let what = format!("the stream of {name}");
     let thread = signals::spawn(move || -> anyhow::Result<()> {
-        let mut reader =
-            StreamReader::new(ChunkReader::new(rx)).with_context(|| format!("reading {what}"))?;
+        let mut reader = StreamReader::new(ChunkReader::new(rx, back_tx))
+            .with_context(|| format!("reading {what}"))?;
         // Every frame was checked as as-split read it.
         reader.trust_checksums();
         let out = BufWriter::with_capacity(CHUNK, Hashing::new(file, digest));
@@ -61,7 +63,7 @@ pub fn start(
         .flush()
         .context("cannot write the output")
     });
-    (ChunkWriter::new(tx), thread)
+    (ChunkWriter::new(tx, back_rx), thread)
 }
 
 /// The stream as ASB text (`as-encode`), compressed when the stages say (`| as-zstd -l N`),
@@ -100,18 +102,28 @@ impl<W: Write> Write for Unflushed<W> {
 pub struct ChunkWriter {
     buf: Vec<u8>,
     tx: Sender<Vec<u8>>,
+    /// Chunks the thread has read, to fill again.
+    back: Receiver<Vec<u8>>,
 }
 
 impl ChunkWriter {
-    fn new(tx: Sender<Vec<u8>>) -> ChunkWriter {
+    fn new(tx: Sender<Vec<u8>>, back: Receiver<Vec<u8>>) -> ChunkWriter {
         ChunkWriter {
             buf: Vec::with_capacity(CHUNK),
             tx,
+            back,
         }
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let next = match self.back.try_recv() {
+            Ok(mut v) => {
+                v.clear();
+                v
+            }
+            Err(_) => Vec::with_capacity(CHUNK),
+        };
+        let chunk = std::mem::replace(&mut self.buf, next);
         self.tx.send(chunk).map_err(|_| {
             // As a pipe whose reader went away: the thread's result says why.
             io::Error::new(io::ErrorKind::BrokenPipe, "the in-process filter stopped")
@@ -140,14 +152,16 @@ impl Write for ChunkWriter {
 /// Reads the chunks a [`ChunkWriter`] sent; the end of the stream once it is dropped.
 struct ChunkReader {
     rx: Receiver<Vec<u8>>,
+    back: Sender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
 
 impl ChunkReader {
-    fn new(rx: Receiver<Vec<u8>>) -> ChunkReader {
+    fn new(rx: Receiver<Vec<u8>>, back: Sender<Vec<u8>>) -> ChunkReader {
         ChunkReader {
             rx,
+            back,
             chunk: Vec::new(),
             at: 0,
         }
@@ -158,7 +172,12 @@ impl Read for ChunkReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
             match self.rx.recv() {
-                Ok(c) => (self.chunk, self.at) = (c, 0),
+                Ok(c) => {
+                    let done = std::mem::replace(&mut self.chunk, c);
+                    self.at = 0;
+                    // (Dropped instead when the writer has enough.)
+                    let _ = self.back.try_send(done);
+                }
                 Err(_) => return Ok(0),
             }
         }

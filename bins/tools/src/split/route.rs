@@ -15,6 +15,11 @@ use std::sync::Arc;
 /// Frames are handed to a worker in batches of about this many bytes; a file may pass its limit
 /// by one batch.
 const BATCH: usize = 32 << 10;
+/// Batches queued for each worker.
+const IN_FLIGHT: usize = 32;
+
+/// Frames for a worker, with what each tells about durability.
+type Batch = (Vec<Advance>, FrameBatch);
 
 /// Routes the input's frames to the workers until the input ends, fails or a signal arrives;
 /// the workers then finish their files.
@@ -28,17 +33,35 @@ pub fn split<R: Read>(
     let mut txs = Vec::new();
     let mut handles = Vec::new();
     let mut first_file = Some(first_file);
+    // Batches written go back to be filled again: no allocation (nor growth) per batch.
+    let (back_tx, back_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT * n + n);
     for _ in 0..n {
-        let (tx, rx) = crossbeam_channel::bounded::<(Vec<Advance>, FrameBatch)>(32);
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
         let s = job.clone();
         let f = first_file.take();
-        handles.push(signals::spawn(move || worker(&s, rx, f)));
+        let back = back_tx.clone();
+        handles.push(signals::spawn(move || worker(&s, rx, back, f)));
         txs.push(tx);
     }
+    let fresh = || match back_rx.try_recv() {
+        Ok((mut advances, mut frames)) => {
+            advances.clear();
+            frames.bytes.clear();
+            frames.counts = Default::default();
+            (advances, frames)
+        }
+        Err(_) => {
+            let frames = FrameBatch {
+                bytes: Vec::with_capacity(2 * BATCH),
+                ..Default::default()
+            };
+            (Vec::new(), frames)
+        }
+    };
 
     // Frames go to a worker in batches (fewer hand-overs between threads), each with what it
     // tells about durability.
-    let mut pending: Vec<(Vec<Advance>, FrameBatch)> = (0..n).map(|_| Default::default()).collect();
+    let mut pending: Vec<Batch> = (0..n).map(|_| fresh()).collect();
     let read_result = (|| -> anyhow::Result<()> {
         loop {
             if let Some(i) = signals::received() {
@@ -79,7 +102,7 @@ pub fn split<R: Read>(
             slot.1.sealed(kind, &frame);
             slot.0.push(advance);
             if slot.1.len() >= BATCH
-                && (txs[to].send(std::mem::take(slot)).is_err()
+                && (txs[to].send(std::mem::replace(slot, fresh())).is_err()
                     || job.failed.load(Ordering::SeqCst))
             {
                 // A worker stopped: its error is reported below.
@@ -131,7 +154,8 @@ pub fn split<R: Read>(
 /// the file holds.
 fn worker(
     s: &Job,
-    rx: crossbeam_channel::Receiver<(Vec<Advance>, FrameBatch)>,
+    rx: crossbeam_channel::Receiver<Batch>,
+    back: crossbeam_channel::Sender<Batch>,
     mut current: Option<FileInProgress>,
 ) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
@@ -151,6 +175,8 @@ fn worker(
                 .as_mut()
                 .expect("opened")
                 .write(&batch, &advances, s)?;
+            // (Dropped instead when the router has enough.)
+            let _ = back.try_send((advances, batch));
         }
         if let Some(mut f) = current.take() {
             // Without a state to resume from, what a broken backup finished would only
