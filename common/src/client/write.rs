@@ -9,7 +9,7 @@
 //! replace is info3 CREATE_OR_REPLACE, and without a generation check the generation sent is 0.
 
 use crate::record::Record;
-use crate::wire::msg::{put_field, put_op, Msg, MsgHeader, MsgWriter};
+use crate::wire::msg::{put_field, put_op, Msg, MsgHeader, MsgWriter, HEADER_SIZE};
 use crate::wire::{field, flags, op, WireError};
 
 /// info1 bit of a batch request.
@@ -99,25 +99,28 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32, policy: &Policy) 
 
 /// A batch request made of rows from [`encode_row`], numbered in order.
 pub fn batch_request<'a>(
-    rows: impl ExactSizeIterator<Item = &'a [u8]>,
+    rows: impl ExactSizeIterator<Item = &'a [u8]> + Clone,
     timeout_ms: u32,
 ) -> Vec<u8> {
-    let mut data = Vec::new();
-    data.extend_from_slice(&(rows.len() as u32).to_be_bytes());
-    data.push(PARENT_FLAGS);
-    for (i, row) in rows.enumerate() {
-        data.extend_from_slice(&(i as u32).to_be_bytes());
-        data.extend_from_slice(row);
-    }
-    let mut w = MsgWriter::new();
+    // The field: the row count, the parent flags, then each row after its index; built in
+    // place, in a buffer of the request's size.
+    let data_len = 5 + rows.clone().map(|r| 4 + r.len()).sum::<usize>();
+    let mut w = MsgWriter::with_capacity(8 + HEADER_SIZE + 5 + data_len);
     w.begin_proto();
     w.message(&MsgHeader {
         info1: INFO1_BATCH,
         timeout: timeout_ms,
         ..Default::default()
     });
-    w.field(FIELD_BATCH, &data);
-    w.finish().to_vec()
+    w.field_with(FIELD_BATCH, data_len, |data| {
+        data.extend_from_slice(&(rows.len() as u32).to_be_bytes());
+        data.push(PARENT_FLAGS);
+        for (i, row) in rows.enumerate() {
+            data.extend_from_slice(&(i as u32).to_be_bytes());
+            data.extend_from_slice(row);
+        }
+    });
+    w.into_request()
 }
 
 /// TTL meaning "never expires" in a write.
@@ -287,6 +290,18 @@ pub fn outcome(code: u8) -> Outcome {
 /// generation and TTL, the fields and a WRITE op per bin.
 pub fn encode_row(b: &mut Vec<u8>, ns: &[u8], row: &Row, policy: &Policy) {
     let r = row.record;
+    // The row's size, reserved at once (not grown, and copied, bin by bin): header, fields
+    // (size and type, then the data) and ops (size, op, type, flags, name length; a GeoJSON
+    // value takes 3 bytes more).
+    let fields = [ns.len(), r.set.as_deref().map_or(0, <[u8]>::len)]
+        .into_iter()
+        .chain(r.key.as_ref().map(|k| 1 + k.data.len()))
+        .map(|len| 5 + len);
+    let ops = r
+        .bins
+        .iter()
+        .map(|bin| 8 + bin.name.len() + bin.value.data.len() + 3);
+    b.reserve(34 + fields.chain(ops).sum::<usize>());
     let (info2, info3) = policy.info();
     b.extend_from_slice(&r.digest);
     b.extend_from_slice(&[ROW_FLAGS, 0, info2 | flags::INFO2_RESPOND_ALL_OPS, info3]);

@@ -162,6 +162,14 @@ impl MsgWriter {
         Self::default()
     }
 
+    /// A writer whose buffer holds `bytes` before it grows.
+    pub fn with_capacity(bytes: usize) -> Self {
+        MsgWriter {
+            buf: Vec::with_capacity(bytes),
+            at: 0,
+        }
+    }
+
     /// Starts a proto holding messages.
     pub fn begin_proto(&mut self) {
         self.buf.clear();
@@ -202,6 +210,16 @@ impl MsgWriter {
         self.bump(18);
     }
 
+    /// A field of `len` bytes, which `data` appends to the buffer itself (no copy of its own).
+    pub fn field_with(&mut self, ftype: u8, len: usize, data: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.extend_from_slice(&(len as u32 + 1).to_be_bytes());
+        self.buf.push(ftype);
+        let at = self.buf.len();
+        data(&mut self.buf);
+        assert_eq!(self.buf.len() - at, len, "the field's length as announced");
+        self.bump(18);
+    }
+
     pub fn op(&mut self, op: u8, ptype: u8, name: &[u8], value: &[u8]) {
         put_op(&mut self.buf, op, ptype, name, value);
         self.bump(20);
@@ -211,6 +229,12 @@ impl MsgWriter {
     pub fn finish(&mut self) -> &[u8] {
         seal_proto(&mut self.buf, TYPE_MSG);
         &self.buf
+    }
+
+    /// The request, its proto size filled in.
+    pub fn into_request(mut self) -> Vec<u8> {
+        seal_proto(&mut self.buf, TYPE_MSG);
+        self.buf
     }
 
     /// Bytes in the proto body so far.

@@ -67,6 +67,8 @@ pub struct Prepare {
     pub exclude: Option<as_common::catalog::Inventory>,
     /// The digests of the records read, when kept (--seen-out).
     pub seen: Option<std::sync::Mutex<Vec<Entry>>>,
+    /// Buffers to encode writes in.
+    pub spares: super::writer::Spares,
 }
 
 impl Prepare {
@@ -123,7 +125,7 @@ impl Prepare {
             return None;
         }
         let row = Row { record, ttl };
-        let mut bytes = Vec::with_capacity(128);
+        let mut bytes = self.spares.take();
         if self.batch {
             encode_row(&mut bytes, &self.namespace, &row, &self.policy);
         } else {
