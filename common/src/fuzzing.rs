@@ -56,6 +56,14 @@ pub fn stream_read(data: &[u8]) {
     if let Ok(mut r) = StreamReader::new(&input[..]) {
         while let Ok(Some(_)) = r.next_frame() {}
     }
+    // As as-split reads it: frames routed undecoded, by what their start says.
+    if let Ok(mut r) = StreamReader::new(&input[..]) {
+        let mut batch = FrameBatch::default();
+        while let Ok(Some((kind, f))) = r.next_sealed() {
+            let _ = (f.record_digest(), f.partition_done(), f.metadata_name(kind));
+            batch.sealed(kind, &f);
+        }
+    }
 }
 
 /// What a server (or anything listening on its port) answers: proto framing, scan reply

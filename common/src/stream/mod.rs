@@ -297,7 +297,8 @@ fn seal_frame(buf: &mut Vec<u8>, start: usize) -> Result<(), StreamError> {
     Ok(())
 }
 
-/// A frame as read, its checksum verified, for stages that route frames without decoding them
+/// A frame as read (its checksum verified, unless [`StreamReader::trust_checksums`]), for stages
+/// that route frames without decoding them
 /// ([`StreamReader::next_sealed`], [`FrameBatch::sealed`]).
 pub struct Sealed<'a> {
     /// Kind, length and payload.
@@ -388,7 +389,7 @@ pub struct StreamReader<R: Read> {
     /// The frame read last is `buf[..len]` (without its checksum); `buf` may hold more.
     buf: Vec<u8>,
     len: usize,
-    /// The checksum of the frame in `buf`, as read and verified.
+    /// The checksum of the frame in `buf`, as read (and verified, unless trusted).
     crc: u32,
     /// Whether checksums are verified (see [`StreamReader::trust_checksums`]).
     verify: bool,
@@ -682,6 +683,115 @@ mod tests {
 
     /// An index without an expression is the 7-element array older readers know; one with an
     /// expression has it as an 8th element, and both read back.
+    fn header() -> Header {
+        Header {
+            namespace: Some(b"test".to_vec()),
+            first_file: true,
+            producer: "t".into(),
+            scope: "s".into(),
+            append: false,
+            origin: None,
+        }
+    }
+
+    /// Records of every kind, a large one first and small ones after (the reader's buffer is
+    /// then longer than the frames that follow), as a stream.
+    fn records_and_stream() -> (Vec<Record<'static>>, Vec<u8>) {
+        let mut g = crate::gen::Generator::new(7, b"test");
+        let mut records: Vec<Record<'static>> = (0..50).map(|_| g.record()).collect();
+        records[0].bins.push(crate::record::Bin {
+            name: std::borrow::Cow::Borrowed(b"big"),
+            value: crate::record::Value::new(crate::record::particle::BLOB, vec![7u8; 300 << 10]),
+        });
+        let mut w = StreamWriter::new(Vec::new(), &header()).unwrap();
+        for r in &records {
+            w.record(r).unwrap();
+        }
+        (records, w.finish().unwrap().0)
+    }
+
+    #[test]
+    fn frames_of_any_size_in_turn() {
+        let (records, bytes) = records_and_stream();
+        let mut r = StreamReader::new(&bytes[..]).unwrap();
+        for want in &records {
+            match r.next_frame().unwrap() {
+                Some(Frame::Record(got)) => assert_eq!(&got, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn sealed_frames_are_the_bytes_read() {
+        let (records, bytes) = records_and_stream();
+        let mut r = StreamReader::new(&bytes[..]).unwrap();
+        let mut batch = FrameBatch::default();
+        let mut digests = Vec::new();
+        while let Some((kind, f)) = r.next_sealed().unwrap() {
+            digests.push(f.record_digest().unwrap());
+            batch.sealed(kind, &f);
+        }
+        let want: Vec<_> = records.iter().map(|r| r.digest).collect();
+        assert_eq!(digests, want);
+        assert_eq!(batch.counts.records, records.len() as u64);
+        // The record frames, byte for byte: what follows the header up to the trailer.
+        let mut again = StreamWriter::new(Vec::new(), &header()).unwrap();
+        let start = again.out.len();
+        again.batch(&batch).unwrap();
+        let (out, _) = again.finish().unwrap();
+        assert_eq!(out, bytes);
+        assert_eq!(&out[start..start + batch.len()], &batch.bytes[..]);
+    }
+
+    #[test]
+    fn optional_frames_of_newer_writers_are_skipped() {
+        let (records, bytes) = records_and_stream();
+        // A frame of kind 0x80 (optional) right after the header.
+        let mut r = StreamReader::new(&bytes[..]).unwrap();
+        let after_header = r.offset as usize;
+        let mut optional = vec![0x80, 0, 0, 0, 0, 1, 2, 3];
+        seal_frame(&mut optional, 0).unwrap();
+        let mut with = bytes[..after_header].to_vec();
+        with.extend_from_slice(&optional);
+        with.extend_from_slice(&bytes[after_header..]);
+        r = StreamReader::new(&with[..]).unwrap();
+        let mut n = 0;
+        while let Some(f) = r.next_frame().unwrap() {
+            assert!(matches!(f, Frame::Record(_)));
+            n += 1;
+        }
+        assert_eq!(n, records.len());
+    }
+
+    #[test]
+    fn trusted_checksums_are_not_computed_but_the_rest_is_checked() {
+        let (_, bytes) = records_and_stream();
+        let r = StreamReader::new(&bytes[..]).unwrap();
+        // The first record frame's checksum, spoiled.
+        let first = r.offset as usize;
+        let len = u32::from_le_bytes(bytes[first + 1..first + 5].try_into().unwrap()) as usize;
+        let mut bad = bytes.clone();
+        bad[first + 5 + len] ^= 0xff;
+        let drain = |mut r: StreamReader<&[u8]>| -> Result<u64, StreamError> {
+            let mut n = 0;
+            while r.next_frame()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        };
+        let err = drain(StreamReader::new(&bad[..]).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        let mut trusting = StreamReader::new(&bad[..]).unwrap();
+        trusting.trust_checksums();
+        assert_eq!(drain(trusting).unwrap(), 50);
+        // Cut before its trailer: still truncated.
+        let mut cut = StreamReader::new(&bad[..first + 5 + len + 4]).unwrap();
+        cut.trust_checksums();
+        assert!(matches!(drain(cut), Err(StreamError::Truncated(_))));
+    }
+
     #[test]
     fn index_expressions_only_when_there_is_one() {
         let mut s = SIndex {

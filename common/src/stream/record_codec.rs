@@ -93,8 +93,7 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// The digest field of a record payload (or of a sealed frame's payload with its checksum after
-/// it), skipping the namespace and set.
+/// The digest field of a record payload, skipping the namespace and set.
 pub(super) fn digest(payload: &[u8]) -> Option<[u8; DIGEST_LEN]> {
     let mut c = Cur(payload);
     c.array(Some(RECORD_FIELDS), "record").ok()?;

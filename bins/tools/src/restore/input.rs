@@ -125,12 +125,13 @@ impl Prepare {
             return None;
         }
         let row = Row { record, ttl };
-        let mut bytes = self.spares.take();
-        if self.batch {
-            encode_row(&mut bytes, &self.namespace, &row, &self.policy);
+        let bytes = if self.batch {
+            let mut b = self.spares.take();
+            encode_row(&mut b, &self.namespace, &row, &self.policy);
+            b
         } else {
-            bytes = single_write_request(&self.namespace, &row, 10000, &self.policy);
-        }
+            single_write_request(&self.namespace, &row, 10000, &self.policy)
+        };
         Some(Item {
             digest: r.digest,
             bytes,

@@ -52,9 +52,13 @@ impl Spares {
         self.rx.try_recv().unwrap_or_default()
     }
 
+    /// Keeps `b` for another record, unless it is one of the rare large ones (which would
+    /// stay held).
     fn give(&self, mut b: Vec<u8>) {
-        b.clear();
-        let _ = self.tx.try_send(b);
+        if b.capacity() <= SPARE_MAX {
+            b.clear();
+            let _ = self.tx.try_send(b);
+        }
     }
 }
 
@@ -139,8 +143,9 @@ pub fn next_delay(attempts: &mut u32, max_retries: u32, scale_us: u64) -> Option
     })
 }
 
-/// Record buffers kept for the readers ([`Spares`]).
+/// Record buffers kept for the readers ([`Spares`]), of at most `SPARE_MAX` bytes each.
 const SPARES: usize = 4096;
+const SPARE_MAX: usize = 16 << 10;
 
 pub struct Writer {
     tx: Option<Sender<Vec<Item>>>,

@@ -79,7 +79,7 @@ impl Landing for Directory {
         mac_key: Option<[u8; 32]>,
     ) -> anyhow::Result<(Output, Box<dyn Arrival>)> {
         let partial = self.dir.join(layout::partial_name(name));
-        // Read too: the file is hashed as it lands (super::follow).
+        // Read too: a filter process's file is hashed as it lands (super::follow).
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -143,7 +143,8 @@ impl Arrival for DirFile {
         self.follow.catch_up(false).unwrap_or(0)
     }
 
-    /// The digest is of the file read back as it grew, or once synced.
+    /// The digest is of the file as it was written (by an in-process filter) or read back as it
+    /// grew, or else read back once synced.
     fn finish(&mut self, written: anyhow::Result<()>) -> anyhow::Result<Landed> {
         written?;
         let p = self.partial.clone().expect("not finished");

@@ -42,7 +42,8 @@ pub fn shared(mac_key: Option<&[u8; 32]>) -> Shared {
 pub struct Follow {
     file: File,
     /// The digest to extend, if the file is hashed as it lands (not for a filter given by hand,
-    /// which might write its output out of order: its file is read back once complete).
+    /// which might write its output out of order: its file is read back once complete), and
+    /// not given to the writer ([`Follow::give_digest`]).
     digest: Option<Shared>,
     flushed: u64,
     /// Why the file could not be read back, kept for the end: until then its length is still
@@ -75,8 +76,8 @@ impl Follow {
     }
 
     /// Catches up with what the filter has written: returns the file's length. `end`: the
-    /// filter has finished, so every byte is hashed (and the caller syncs), and a failure to
-    /// read back is returned.
+    /// filter has finished, so every byte is hashed if the digest is still here (and the caller
+    /// syncs), and a failure to read back is returned.
     pub fn catch_up(&mut self, end: bool) -> io::Result<u64> {
         let len = self.file.metadata()?.len();
         if let Some(d) = self.digest.clone() {

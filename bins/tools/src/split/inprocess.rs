@@ -175,8 +175,10 @@ impl Read for ChunkReader {
                 Ok(c) => {
                     let done = std::mem::replace(&mut self.chunk, c);
                     self.at = 0;
-                    // (Dropped instead when the writer has enough.)
-                    let _ = self.back.try_send(done);
+                    // (Dropped instead when the writer has enough; the first is none.)
+                    if done.capacity() > 0 {
+                        let _ = self.back.try_send(done);
+                    }
                 }
                 Err(_) => return Ok(0),
             }

@@ -175,8 +175,10 @@ fn worker(
                 .as_mut()
                 .expect("opened")
                 .write(&batch, &advances, s)?;
-            // (Dropped instead when the router has enough.)
-            let _ = back.try_send((advances, batch));
+            // (Dropped instead when the router has enough, or one large record made it large.)
+            if batch.bytes.capacity() <= 4 * BATCH {
+                let _ = back.try_send((advances, batch));
+            }
         }
         if let Some(mut f) = current.take() {
             // Without a state to resume from, what a broken backup finished would only

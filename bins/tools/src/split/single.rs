@@ -41,7 +41,7 @@ impl SingleFile {
     fn open(&mut self, resume_at: Option<u64>) -> anyhow::Result<()> {
         let partial = &self.partial;
         let mut opts = std::fs::OpenOptions::new();
-        // Read too: the segments are hashed as they land (super::follow).
+        // Read too: a filter process's segments are hashed as they land (super::follow).
         opts.read(true).append(true);
         let file = match resume_at {
             Some(len) => {
