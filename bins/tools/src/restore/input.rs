@@ -67,8 +67,6 @@ pub struct Prepare {
     pub exclude: Option<as_common::catalog::Inventory>,
     /// The digests of the records read, when kept (--seen-out).
     pub seen: Option<std::sync::Mutex<Vec<Entry>>>,
-    /// Buffers to encode writes in.
-    pub spares: super::writer::Spares,
 }
 
 impl Prepare {
@@ -126,7 +124,7 @@ impl Prepare {
         }
         let row = Row { record, ttl };
         let bytes = if self.batch {
-            let mut b = self.spares.take();
+            let mut b = Vec::new();
             encode_row(&mut b, &self.namespace, &row, &self.policy);
             b
         } else {

@@ -287,7 +287,6 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             )),
         },
         seen: a.seen_out.as_ref().map(|_| Default::default()),
-        spares: shared.spares.clone(),
     });
     let seen_out = a.seen_out.as_ref().map(|p| (p, prep.clone()));
     let inputs = match source {

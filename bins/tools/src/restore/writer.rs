@@ -31,37 +31,6 @@ pub struct Item {
     pub delete: bool,
 }
 
-/// The buffers of records written, back to the readers to encode the next records in: a
-/// record's buffer is then not allocated by one thread and freed by another (which glibc's
-/// malloc makes costly: a tenth of a restore's CPU).
-#[derive(Clone)]
-pub struct Spares {
-    tx: Sender<Vec<u8>>,
-    rx: Receiver<Vec<u8>>,
-}
-
-impl Spares {
-    /// At most `n` kept (a few batches' worth).
-    pub fn new(n: usize) -> Spares {
-        let (tx, rx) = bounded(n);
-        Spares { tx, rx }
-    }
-
-    /// An empty buffer, one given back if there is one.
-    pub fn take(&self) -> Vec<u8> {
-        self.rx.try_recv().unwrap_or_default()
-    }
-
-    /// Keeps `b` for another record, unless it is one of the rare large ones (which would
-    /// stay held).
-    fn give(&self, mut b: Vec<u8>) {
-        if b.capacity() <= SPARE_MAX {
-            b.clear();
-            let _ = self.tx.try_send(b);
-        }
-    }
-}
-
 pub struct WriteOptions {
     pub batch: bool,
     /// The transaction TTL sent (asrestore sends its socket timeout, 10000).
@@ -80,7 +49,6 @@ pub struct WriteState {
     last_refresh: Mutex<Option<Instant>>,
     /// The first error that stops the restore.
     failure: Mutex<Option<anyhow::Error>>,
-    pub spares: Spares,
 }
 
 impl WriteState {
@@ -91,7 +59,6 @@ impl WriteState {
             settings,
             last_refresh: Mutex::new(None),
             failure: Mutex::new(None),
-            spares: Spares::new(SPARES),
         }
     }
 
@@ -142,10 +109,6 @@ pub fn next_delay(attempts: &mut u32, max_retries: u32, scale_us: u64) -> Option
         n => Duration::from_micros(scale_us.saturating_mul(1u64 << (n - 2).min(40))),
     })
 }
-
-/// Record buffers kept for the readers ([`Spares`]), of at most `SPARE_MAX` bytes each.
-const SPARES: usize = 4096;
-const SPARE_MAX: usize = 16 << 10;
 
 pub struct Writer {
     tx: Option<Sender<Vec<Item>>>,
@@ -246,17 +209,13 @@ fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec
                 }
                 last_error = e.to_string();
             }
-            for (mut item, code) in group.into_iter().zip(results) {
+            for (item, code) in group.into_iter().zip(results) {
                 let Some(code) = code else {
                     again.push(item);
                     continue;
                 };
-                let deleted = item.delete && (code == 0 || code == 2);
-                if deleted || outcome(code) != Outcome::Retry {
-                    shared.spares.give(std::mem::take(&mut item.bytes));
-                }
                 // KEY_NOT_FOUND: deleted meanwhile, which is what was wanted.
-                if deleted {
+                if item.delete && (code == 0 || code == 2) {
                     Counts::add(&c.deleted, 1);
                     continue;
                 }
