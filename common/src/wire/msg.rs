@@ -131,12 +131,16 @@ impl<'a> Msg<'a> {
 /// A field: its size (type byte included), type, and the concatenation of `parts` (e.g. a
 /// key: particle type, bytes). Also the encoding of a batch row's fields.
 pub fn put_field(b: &mut Vec<u8>, ftype: u8, parts: &[&[u8]]) {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    b.extend_from_slice(&(len as u32 + 1).to_be_bytes());
-    b.push(ftype);
+    put_field_header(b, ftype, parts.iter().map(|p| p.len()).sum());
     for p in parts {
         b.extend_from_slice(p);
     }
+}
+
+/// The start of a field of `len` bytes of data: its size (type byte included) and type.
+fn put_field_header(b: &mut Vec<u8>, ftype: u8, len: usize) {
+    b.extend_from_slice(&(len as u32 + 1).to_be_bytes());
+    b.push(ftype);
 }
 
 /// An op: size, op code, particle type, flags 0, name length, name, value.
@@ -212,8 +216,7 @@ impl MsgWriter {
 
     /// A field of `len` bytes, which `data` appends to the buffer itself (no copy of its own).
     pub fn field_with(&mut self, ftype: u8, len: usize, data: impl FnOnce(&mut Vec<u8>)) {
-        self.buf.extend_from_slice(&(len as u32 + 1).to_be_bytes());
-        self.buf.push(ftype);
+        put_field_header(&mut self.buf, ftype, len);
         let at = self.buf.len();
         data(&mut self.buf);
         assert_eq!(self.buf.len() - at, len, "the field's length as announced");

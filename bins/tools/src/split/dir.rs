@@ -7,7 +7,6 @@ use super::landing::{Arrival, Landing, Output};
 use super::resume;
 use anyhow::{bail, Context};
 use as_common::layout;
-use as_common::manifest::Digester;
 use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -160,12 +159,7 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        let digest = match self.digest.take() {
-            Some(d) => {
-                std::mem::replace(&mut d.lock().unwrap().digest, Digester::new(None)).finish()
-            }
-            None => follow::read_back(&fin, self.mac_key.as_ref())?,
-        };
+        let digest = follow::finished(self.digest.as_ref(), &fin, self.mac_key.as_ref())?;
         Ok(Landed {
             bytes: digest.size,
             file_len: None,

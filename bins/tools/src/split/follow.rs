@@ -33,6 +33,19 @@ pub fn read_back(path: &Path, mac_key: Option<&[u8; 32]>) -> anyhow::Result<File
         .with_context(|| format!("cannot read back {}", path.display()))
 }
 
+/// The digest of the complete file at `path`: the one it was hashed into as it landed, if it
+/// was, else read back.
+pub fn finished(
+    digest: Option<&Shared>,
+    path: &Path,
+    mac_key: Option<&[u8; 32]>,
+) -> anyhow::Result<FileDigest> {
+    match digest {
+        Some(d) => Ok(d.lock().unwrap().digest.clone().finish()),
+        None => read_back(path, mac_key),
+    }
+}
+
 /// A digest of nothing yet, with an HMAC under `mac_key` if given.
 pub fn shared(mac_key: Option<&[u8; 32]>) -> Shared {
     let digest = Digester::new(mac_key);

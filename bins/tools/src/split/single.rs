@@ -146,10 +146,7 @@ impl Landing for SingleFile {
 
     /// Hashed as the segments landed, else read back now that FILE is complete.
     fn single_file_digest(&self) -> anyhow::Result<Option<FileDigest>> {
-        Ok(Some(match &self.digest {
-            Some(d) => d.lock().unwrap().digest.clone().finish(),
-            None => follow::read_back(&self.path, self.mac_key.as_ref())?,
-        }))
+        follow::finished(self.digest.as_ref(), &self.path, self.mac_key.as_ref()).map(Some)
     }
 }
 
