@@ -478,3 +478,35 @@ fn a_single_file_backup_resumes() {
         assert!(manifest.contains(&sha), "{opts:?}: {manifest}");
     }
 }
+
+/// A single file begun without a manifest (--no-manifest: nothing is hashed as it lands) and
+/// finished with one: the manifest's digest is still the whole file's, read back at the end.
+#[test]
+fn a_single_file_begun_without_a_manifest_resumes_with_one() {
+    let s = TestServer::start(1, &["--sample", "8000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("one.asb");
+    let f = file.to_str().unwrap();
+    let state = tmp.path().join("one.asb.state");
+    let args = ["-h", host.as_str(), "-n", "test", "-o", f];
+    let child = spawn(&[&args[..], &["--no-manifest", "-L", "3000"]].concat());
+    running(&state);
+    kill(child.id() as i32, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+
+    resume_to_the_end(&args, &[], &state);
+    let (code, _, err) = support::run(support::tool("as-verify"), &[f], b"");
+    assert_eq!(code, 0, "{err}");
+    let manifest = std::fs::read_to_string(format!("{f}.manifest")).unwrap();
+    let sum = Command::new("sha256sum").arg(&file).output().unwrap();
+    assert!(
+        manifest.contains(&String::from_utf8_lossy(&sum.stdout)[..64]),
+        "{manifest}"
+    );
+    let mut got = std::collections::BTreeMap::new();
+    support::count_digests(&std::fs::read(&file).unwrap(), &mut got);
+    let want = server_digests(&host, &["-n", "test"]);
+    assert_eq!(lost_and_doubled(&want, &got), (0, 0));
+}

@@ -597,6 +597,14 @@ fn in_process_files_are_the_filter_processes_files() {
                     y.len()
                 );
             }
+            if !dir {
+                // Without a manifest the one file is not hashed: the same bytes, no manifest.
+                let at = tmp.path().join("n");
+                let bare = split_into(&at, &stream, store, &["--in-process", "--no-manifest"], dir);
+                assert!(bare[0].1 == threads[0].1, "{store:?} --no-manifest");
+                assert!(!tmp.path().join("n.manifest").exists());
+                assert!(tmp.path().join("t.manifest").exists());
+            }
         }
     }
 }

@@ -3,10 +3,10 @@
 
 use super::landing::Landing;
 use as_common::manifest::{FileDigest, FileEntry};
-use as_common::record::DIGEST_LEN;
+use as_common::record::{DIGEST_LEN, PARTITIONS};
 use as_common::state::{BackupState, Progress};
 use as_common::stream::Header;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
@@ -27,10 +27,11 @@ pub struct Durable {
     pub records: u64,
     pub indexes: u64,
     pub udfs: u64,
-    /// Records of each partition in the file.
-    counts: HashMap<u16, u64>,
-    /// Last digest written of each partition, and partitions whose end is in the file.
-    progress: HashMap<u16, [u8; DIGEST_LEN]>,
+    /// Records of each partition in the file and the last digest written of it, by partition
+    /// number (a table, not a map: this runs for every record), and the partitions it holds.
+    partitions: Vec<(u64, [u8; DIGEST_LEN])>,
+    touched: Vec<u16>,
+    /// Partitions whose end is in the file.
     done: Vec<u16>,
 }
 
@@ -42,8 +43,8 @@ impl Durable {
             records: 0,
             indexes: 0,
             udfs: 0,
-            counts: HashMap::new(),
-            progress: HashMap::new(),
+            partitions: Vec::new(),
+            touched: Vec::new(),
             done: Vec::new(),
         }
     }
@@ -56,8 +57,14 @@ impl Durable {
         for a in advances {
             match *a {
                 Advance::Record(p, d) => {
-                    self.progress.insert(p, d);
-                    *self.counts.entry(p).or_default() += 1;
+                    if self.partitions.is_empty() {
+                        self.partitions = vec![(0, [0; DIGEST_LEN]); PARTITIONS as usize];
+                    }
+                    let (n, last) = &mut self.partitions[usize::from(p)];
+                    if *n == 0 {
+                        self.touched.push(p);
+                    }
+                    (*n, *last) = (*n + 1, d);
                 }
                 Advance::Done(p) => self.done.push(p),
                 Advance::Nothing => {}
@@ -160,20 +167,20 @@ impl Job {
                 udfs: f.udfs,
             });
         }
-        // (A state begun by an older version has none: its backup gets no manifest.)
-        if st.counts.len() == as_common::record::PARTITIONS as usize {
-            for (&p, &n) in &f.counts {
+        // (A state begun by an older version has no counts: its backup gets no manifest.)
+        let counted = st.counts.len() == PARTITIONS as usize;
+        for &p in &f.touched {
+            let (n, d) = f.partitions[usize::from(p)];
+            if counted {
                 st.counts[usize::from(p)] += n;
+            }
+            if st.partitions[usize::from(p)] != Progress::Complete {
+                st.partitions[usize::from(p)] = Progress::After(d);
             }
         }
         if f.first {
             let (i, u) = self.metadata.lock().unwrap().clone();
             (st.indexes, st.udfs) = (i, u);
-        }
-        for (&p, &d) in &f.progress {
-            if st.partitions[p as usize] != Progress::Complete {
-                st.partitions[p as usize] = Progress::After(d);
-            }
         }
         for &p in &f.done {
             st.partitions[p as usize] = Progress::Complete;

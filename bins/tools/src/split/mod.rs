@@ -389,8 +389,14 @@ fn landing(
         ),
         // The one file on standard output: no limit, no state.
         (None, None, Some(f)) if f.as_os_str() == "-" => (Box::new(stdout::Stdout), 1, u64::MAX),
+        // Hashed as it lands for its manifest: with none to write (--no-manifest), not hashed
+        // at all (a resume without --no-manifest reads the file back whole).
         (None, None, Some(f)) => (
-            Box::new(single::SingleFile::new(f, mac_key, args.filter.is_none())),
+            Box::new(single::SingleFile::new(
+                f,
+                mac_key,
+                args.filter.is_none() && !args.no_manifest,
+            )),
             1,
             args.checkpoint << 20,
         ),

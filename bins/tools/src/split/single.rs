@@ -20,7 +20,8 @@ pub struct SingleFile {
     /// The digest of FILE.partial as far as its segments have landed (an HMAC too, under the
     /// key of an encrypted backup). None for a filter given by hand (see
     /// [`super::follow::Follow`]) or a resumed backup (hashing what the runs before wrote would
-    /// hold the stream up): the file is then read back whole once complete.
+    /// hold the stream up): the file is then read back whole once complete; and none for a
+    /// backup without a manifest, which needs no digest.
     digest: Option<Shared>,
     mac_key: Option<[u8; 32]>,
 }
