@@ -99,6 +99,17 @@ fn running(state: &Path) {
     support::wait_for_file(state, Duration::from_millis(700));
 }
 
+/// Starts the backup (`args`, throttled), stops it with SIGTERM once it is running, and gives
+/// its output: it must have ended with status 143.
+fn stopped_by_sigterm(args: &[&str], state: &Path) -> Output {
+    let child = spawn(args);
+    running(state);
+    kill(child.id() as i32, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+    o
+}
+
 /// The options of one backup: scope and output, throttled so that it can be interrupted.
 fn options<'a>(host: &'a str, dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["-h", host, "-n", "test", "-d", dir];
@@ -120,12 +131,8 @@ fn interrupt_twice_then_finish(extra: &[&str], scope: &[&str]) {
     args.extend_from_slice(scope);
     let throttled = [&args[..], &["--records-per-second", "3000"]].concat();
 
-    let child = spawn(&throttled);
-    running(&state);
-    kill(child.id() as i32, "-TERM");
-    let o = child.wait_with_output().unwrap();
+    let o = stopped_by_sigterm(&throttled, &state);
     let err = support::stderr(&o);
-    assert_eq!(o.status.code(), Some(143), "{err}");
     assert!(err.contains("the backup was interrupted (TERM)"), "{err}");
     assert!(
         err.contains(&format!("--continue {st}")),
@@ -253,10 +260,10 @@ fn a_resume_with_another_scope_is_refused() {
     let d = dir.to_str().unwrap();
     let state = dir.join("test.asb.state");
     let args = options(&host, d, &[]);
-    let child = spawn(&[&args[..], &["--records-per-second", "1000"]].concat());
-    running(&state);
-    kill(child.id() as i32, "-TERM");
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
+    stopped_by_sigterm(
+        &[&args[..], &["--records-per-second", "1000"]].concat(),
+        &state,
+    );
     let o = resume(&args, &["-s", "set1"], &state);
     assert_eq!(o.status.code(), Some(2), "{}", support::stderr(&o));
     assert!(
@@ -389,11 +396,7 @@ fn the_state_can_live_elsewhere() {
         };
         let dst = format!("{}{}", dst.display(), if i == 0 { "/" } else { "" });
         let args = options(&host, d, &["-q", "q", "--state-file-dst", &dst]);
-        let child = spawn(&[&args[..], &["-L", "2500"]].concat());
-        running(&state);
-        kill(child.id() as i32, "-TERM");
-        let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+        let o = stopped_by_sigterm(&[&args[..], &["-L", "2500"]].concat(), &state);
         assert!(state.exists());
         assert!(!dir.join("q.asb.state").exists());
         // asbackup's words, naming the state file as-split keeps.
@@ -434,11 +437,7 @@ fn a_single_file_backup_resumes() {
         let state = tmp.path().join(format!("one{i}.asb.state"));
         let partial = tmp.path().join(format!("one{i}.asb.partial"));
         let args = [&["-h", host.as_str(), "-n", "test", "-o", f][..], opts].concat();
-        let child = spawn(&[&args[..], &["-L", "3000"]].concat());
-        running(&state);
-        kill(child.id() as i32, "-TERM");
-        let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+        let o = stopped_by_sigterm(&[&args[..], &["-L", "3000"]].concat(), &state);
         assert!(support::stderr(&o).contains(&format!("--continue {}", state.display())));
         assert!(partial.exists() && !file.exists());
 
@@ -490,11 +489,10 @@ fn a_single_file_begun_without_a_manifest_resumes_with_one() {
     let f = file.to_str().unwrap();
     let state = tmp.path().join("one.asb.state");
     let args = ["-h", host.as_str(), "-n", "test", "-o", f];
-    let child = spawn(&[&args[..], &["--no-manifest", "-L", "3000"]].concat());
-    running(&state);
-    kill(child.id() as i32, "-TERM");
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+    stopped_by_sigterm(
+        &[&args[..], &["--no-manifest", "-L", "3000"]].concat(),
+        &state,
+    );
 
     resume_to_the_end(&args, &[], &state);
     let (code, _, err) = support::run(support::tool("as-verify"), &[f], b"");

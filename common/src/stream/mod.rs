@@ -681,8 +681,6 @@ mod tests {
         assert_eq!(h.namespace.as_deref(), Some(&b"ns"[..]));
     }
 
-    /// An index without an expression is the 7-element array older readers know; one with an
-    /// expression has it as an 8th element, and both read back.
     fn header() -> Header {
         Header {
             namespace: Some(b"test".to_vec()),
@@ -792,6 +790,8 @@ mod tests {
         assert!(matches!(drain(cut), Err(StreamError::Truncated(_))));
     }
 
+    /// An index without an expression is the 7-element array older readers know; one with an
+    /// expression has it as an 8th element, and both read back.
     #[test]
     fn index_expressions_only_when_there_is_one() {
         let mut s = SIndex {

@@ -236,7 +236,7 @@ impl MsgWriter {
 
     /// The request, its proto size filled in.
     pub fn into_request(mut self) -> Vec<u8> {
-        seal_proto(&mut self.buf, TYPE_MSG);
+        self.finish();
         self.buf
     }
 
