@@ -94,19 +94,21 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32, policy: &Policy) 
             b
         })
         .collect();
-    batch_request(encoded.iter().map(Vec::as_slice), timeout_ms)
+    let mut w = MsgWriter::new();
+    batch_request(&mut w, encoded.iter().map(Vec::as_slice), timeout_ms).to_vec()
 }
 
 /// A batch request made of rows from [`encode_row`], numbered in order.
-pub fn batch_request<'a>(
+pub fn batch_request<'w, 'a>(
+    w: &'w mut MsgWriter,
     rows: impl ExactSizeIterator<Item = &'a [u8]> + Clone,
     timeout_ms: u32,
-) -> Vec<u8> {
+) -> &'w [u8] {
     // The field: the row count, the parent flags, then each row after its index; built in
-    // place, in a buffer of the request's size.
+    // place, in `w`'s buffer, which a caller reuses from one request to the next.
     let data_len = 5 + rows.clone().map(|r| 4 + r.len()).sum::<usize>();
-    let mut w = MsgWriter::with_capacity(8 + HEADER_SIZE + 5 + data_len);
     w.begin_proto();
+    w.buf.reserve(HEADER_SIZE + 5 + data_len);
     w.message(&MsgHeader {
         info1: INFO1_BATCH,
         timeout: timeout_ms,
@@ -120,7 +122,7 @@ pub fn batch_request<'a>(
             data.extend_from_slice(row);
         }
     });
-    w.into_request()
+    w.finish()
 }
 
 /// TTL meaning "never expires" in a write.

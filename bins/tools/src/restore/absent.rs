@@ -4,7 +4,8 @@
 
 use super::args::Args;
 use super::counts::Counts;
-use super::writer::{Item, WriteState, Writer};
+use super::items::Item;
+use super::writer::{WriteState, Writer};
 use anyhow::Context;
 use as_cli::Usage;
 use as_common::catalog::Inventory;
@@ -103,23 +104,25 @@ pub fn delete(
         a.max_async_batches as usize,
         a.batch_size(t.batch),
     );
+    let mut bytes = Vec::with_capacity(64);
     for (digest, set) in &doomed {
-        let bytes = match t.batch {
+        match t.batch {
             true => {
-                let mut b = Vec::with_capacity(64);
-                encode_delete_row(&mut b, ns, set.as_deref(), digest);
-                b
+                bytes.clear();
+                encode_delete_row(&mut bytes, ns, set.as_deref(), digest);
             }
-            false => single_delete_request(
-                ns,
-                set.as_deref(),
-                digest,
-                t.socket_timeout.as_millis() as u32,
-            ),
-        };
+            false => {
+                bytes = single_delete_request(
+                    ns,
+                    set.as_deref(),
+                    digest,
+                    t.socket_timeout.as_millis() as u32,
+                )
+            }
+        }
         writer.put(Item {
-            digest: *digest,
-            bytes,
+            digest,
+            bytes: &bytes,
             delete: true,
         });
     }

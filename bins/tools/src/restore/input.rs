@@ -7,7 +7,7 @@
 //! the one writer. A reader that fails sends why and stops the others.
 
 use super::counts::Counts;
-use super::writer::Item;
+use super::items::{Items, Spares};
 use crate::backup::Layers;
 use anyhow::Context;
 use as_cli::signals;
@@ -28,7 +28,7 @@ pub enum Input {
     /// Records' writes, in order, and the bytes of their file read since the last item sent:
     /// the bytes read count as restored once their records are handed to the writer.
     Writes {
-        items: Vec<Item>,
+        items: Items,
         read: u64,
     },
     /// A file read whole: its name, and its last bytes read.
@@ -70,15 +70,15 @@ pub struct Prepare {
 }
 
 impl Prepare {
-    /// The write for a record, or `None` when it is not to be written (counted here as read,
-    /// and as expired or skipped). A write is counted as read when the restore takes it, so
-    /// that records read ahead and dropped by an interruption are not counted.
-    pub fn write(&self, r: &Record) -> Option<Item> {
+    /// Adds the write for a record to `out`; false when it is not to be written (counted here
+    /// as read, and as expired or skipped). A write is counted as read when the restore takes
+    /// it, so that records read ahead and dropped by an interruption are not counted.
+    pub fn write(&self, r: &Record, out: &mut Items) -> bool {
         if self.exclude.as_ref().is_some_and(|x| x.contains(&r.digest)) {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
             Counts::add(&self.counts.superseded, 1);
-            return None;
+            return false;
         }
         if let Some(seen) = &self.seen {
             seen.lock().unwrap().push((r.digest, r.generation));
@@ -86,7 +86,7 @@ impl Prepare {
         let Some(ttl) = restore_ttl(r.expiry, self.now, i64::from(self.extra_ttl)) else {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.expired, 1);
-            return None;
+            return false;
         };
         let wanted_set = self.sets.is_empty()
             || r.set
@@ -110,7 +110,7 @@ impl Prepare {
         if !wanted_set || record.bins.is_empty() {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
-            return None;
+            return false;
         }
         if self
             .inventory
@@ -120,21 +120,19 @@ impl Prepare {
             Counts::add(&self.counts.records, 1);
             Counts::add(&self.counts.skipped, 1);
             Counts::add(&self.counts.absent, 1);
-            return None;
+            return false;
         }
         let row = Row { record, ttl };
-        let bytes = if self.batch {
-            let mut b = Vec::new();
-            encode_row(&mut b, &self.namespace, &row, &self.policy);
-            b
-        } else {
-            single_write_request(&self.namespace, &row, 10000, &self.policy)
-        };
-        Some(Item {
-            digest: r.digest,
-            bytes,
-            delete: false,
-        })
+        out.push_with(r.digest, false, |b| match self.batch {
+            true => encode_row(b, &self.namespace, &row, &self.policy),
+            false => b.extend_from_slice(&single_write_request(
+                &self.namespace,
+                &row,
+                10000,
+                &self.policy,
+            )),
+        });
+        true
     }
 }
 
@@ -148,7 +146,7 @@ const BATCH: usize = 64;
 /// A reader's writes not sent yet.
 #[derive(Default)]
 struct Pending {
-    items: Vec<Item>,
+    items: Items,
     read: u64,
 }
 
@@ -158,6 +156,8 @@ struct Feed {
     tx: Sender<Input>,
     stop: Arc<AtomicBool>,
     prep: Arc<Prepare>,
+    /// The writes' buffers the restore has taken, handed back.
+    spares: Spares,
 }
 
 impl Feed {
@@ -171,11 +171,13 @@ impl Feed {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// Queues a record's write (`read`: bytes read since the last), sending the batch once it
-    /// is full; false when reading is to stop.
-    fn write(&self, p: &mut Pending, item: Item, read: u64) -> bool {
-        p.items.push(item);
-        p.read += read;
+    /// Queues a record's write, if it is to be written (`read`: the bytes read since the last
+    /// one queued), sending the batch once it is full; false when reading is to stop.
+    fn write(&self, p: &mut Pending, r: &Record, read: impl FnOnce() -> u64) -> bool {
+        if !self.prep.write(r, &mut p.items) {
+            return true;
+        }
+        p.read += read();
         p.items.len() < BATCH || self.flush(p)
     }
 
@@ -185,7 +187,8 @@ impl Feed {
         if p.items.is_empty() {
             return true;
         }
-        let (items, read) = (std::mem::take(&mut p.items), std::mem::take(&mut p.read));
+        let items = std::mem::replace(&mut p.items, self.spares.take());
+        let read = std::mem::take(&mut p.read);
         self.send(Input::Writes { items, read })
     }
 }
@@ -195,6 +198,15 @@ impl Feed {
 pub struct Inputs {
     pub rx: Receiver<Input>,
     stop: Arc<AtomicBool>,
+    /// Where the writes' buffers go back once taken (see [`Inputs::give`]).
+    spares: Spares,
+}
+
+impl Inputs {
+    /// Hands back the buffer of writes taken from an [`Input::Writes`].
+    pub fn give(&self, items: Items) {
+        self.spares.give(items);
+    }
 }
 
 impl Drop for Inputs {
@@ -206,12 +218,15 @@ impl Drop for Inputs {
 fn channel(prep: Arc<Prepare>) -> (Feed, Inputs) {
     let (tx, rx) = bounded(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
+    // As many as can be out at once: in the queue, and one being taken.
+    let spares = Spares::new(QUEUE + 1);
     let feed = Feed {
         tx,
         stop: stop.clone(),
         prep,
+        spares: spares.clone(),
     };
-    (feed, Inputs { rx, stop })
+    (feed, Inputs { rx, stop, spares })
 }
 
 /// A record stream, read by one thread.
@@ -243,10 +258,7 @@ pub fn stream<R: BufRead + Send + 'static>(
                     feed.send(Input::End);
                     return;
                 }
-                Frame::Record(r) => match feed.prep.write(&r) {
-                    Some(item) => feed.write(&mut p, item, 0),
-                    None => true,
-                },
+                Frame::Record(r) => feed.write(&mut p, &r, || 0),
                 Frame::PartitionDone(_) => true,
             };
             if !go {
@@ -408,10 +420,7 @@ fn decode(feed: &Feed, file: Opened) -> bool {
             }
             AsbItem::Record(rec) => {
                 found += 1;
-                match feed.prep.write(&rec) {
-                    Some(item) => feed.write(&mut p, item, since()),
-                    None => true,
-                }
+                feed.write(&mut p, &rec, &mut since)
             }
         };
         if !go {

@@ -12,6 +12,7 @@ mod args;
 mod config;
 mod counts;
 mod input;
+mod items;
 mod metadata;
 mod progress;
 mod writer;
@@ -345,7 +346,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
             }
             Input::Writes { items, read: n } => {
                 Counts::add(&read, n);
-                for item in items {
+                for item in items.iter() {
                     // Paced (-N), a batch takes a while: a stop is not kept waiting for it.
                     if c.nice.is_some() && (shared.failed() || signals::received().is_some()) {
                         break;
@@ -358,6 +359,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
                         throttle(started, written, counts, bw, tps);
                     }
                 }
+                inputs.give(items);
                 Ok(())
             }
             Input::FileDone { name, read: n } => {

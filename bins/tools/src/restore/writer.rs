@@ -10,26 +10,20 @@
 //! on one connection before the answers are read, where asrestore opens a connection per record.
 
 use super::counts::Counts;
+use super::items::{Item, Items, Spares};
 use as_cli::signals;
 use as_common::client::cluster::Cluster;
 use as_common::client::conn::Conn;
 use as_common::client::write::{self, outcome, row_results, Outcome};
 use as_common::client::{code_name, ClientError};
 use as_common::record::partition_of;
-use as_common::wire::{Msg, TYPE_MSG};
+use as_common::wire::{Msg, MsgWriter, TYPE_MSG};
 use crossbeam_channel::{bounded, Receiver, Sender};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// One record ready to send: a batch row without its index, or a whole single-write request.
-pub struct Item {
-    pub digest: [u8; 20],
-    pub bytes: Vec<u8>,
-    /// A delete (--delete-absent): done when the record is gone, whether or not it was there.
-    pub delete: bool,
-}
 
 pub struct WriteOptions {
     pub batch: bool,
@@ -111,9 +105,11 @@ pub fn next_delay(attempts: &mut u32, max_retries: u32, scale_us: u64) -> Option
 }
 
 pub struct Writer {
-    tx: Option<Sender<Vec<Item>>>,
+    tx: Option<Sender<Items>>,
     workers: Vec<JoinHandle<()>>,
-    pending: HashMap<usize, Vec<Item>>,
+    pending: HashMap<usize, Items>,
+    /// Batches written, handed back by the workers.
+    spares: Spares,
     batch_size: usize,
     pub shared: Arc<WriteState>,
 }
@@ -121,33 +117,39 @@ pub struct Writer {
 impl Writer {
     /// `workers` batches are written at once; as many more may wait, ready, in the queue.
     pub fn new(shared: Arc<WriteState>, workers: usize, batch_size: usize) -> Writer {
-        let (tx, rx) = bounded::<Vec<Item>>(workers);
+        let (tx, rx) = bounded::<Items>(workers);
+        // As many as can be out at once: queued, being written, and on their way back.
+        let spares = Spares::new(3 * workers);
         let workers = (0..workers)
             .map(|_| {
-                let (rx, shared) = (rx.clone(), shared.clone());
-                signals::spawn(move || work(&shared, &rx))
+                let (rx, shared, spares) = (rx.clone(), shared.clone(), spares.clone());
+                signals::spawn(move || work(&shared, &rx, &spares))
             })
             .collect();
         Writer {
             tx: Some(tx),
             workers,
             pending: HashMap::new(),
+            spares,
             batch_size,
             shared,
         }
     }
 
     pub fn put(&mut self, item: Item) {
-        let node = self.shared.node_for(&item.digest);
-        let batch = self.pending.entry(node).or_default();
+        let node = self.shared.node_for(item.digest);
+        let batch = match self.pending.entry(node) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(self.spares.take()),
+        };
         batch.push(item);
         if batch.len() >= self.batch_size {
-            let full = std::mem::take(batch);
+            let full = std::mem::replace(batch, self.spares.take());
             self.send(full);
         }
     }
 
-    fn send(&self, batch: Vec<Item>) {
+    fn send(&self, batch: Items) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(batch);
         }
@@ -173,43 +175,67 @@ impl Writer {
     }
 }
 
-fn work(shared: &WriteState, rx: &Receiver<Vec<Item>>) {
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
+/// What a worker keeps from one batch to the next: its connections, and the buffer its batch
+/// requests are built in.
+#[derive(Default)]
+struct Lane {
+    conns: HashMap<usize, Conn>,
+    request: MsgWriter,
+}
+
+fn work(shared: &WriteState, rx: &Receiver<Items>, spares: &Spares) {
+    let mut lane = Lane::default();
     for batch in rx {
         // After a failure the restore stops: what is queued is not written (nor counted).
         if !shared.failed() {
-            write_batch(shared, &mut conns, batch);
+            write_batch(shared, &mut lane, &batch);
         }
+        spares.give(batch);
     }
 }
 
+/// `items` by the node to write each on: borrowed whole when they all go to one, as they do
+/// unless the partition map changed since they were grouped.
+fn by_node<'a>(shared: &WriteState, items: &'a Items) -> Vec<(usize, Cow<'a, Items>)> {
+    let nodes: Vec<usize> = items.iter().map(|i| shared.node_for(i.digest)).collect();
+    if nodes.windows(2).all(|w| w[0] == w[1]) {
+        return nodes
+            .first()
+            .map(|&n| (n, Cow::Borrowed(items)))
+            .into_iter()
+            .collect();
+    }
+    let mut groups: HashMap<usize, Items> = HashMap::new();
+    for (item, node) in items.iter().zip(nodes) {
+        groups.entry(node).or_default().push(item);
+    }
+    groups
+        .into_iter()
+        .map(|(n, g)| (n, Cow::Owned(g)))
+        .collect()
+}
+
 /// Writes one batch until every record has an outcome, or the restore must stop.
-fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec<Item>) {
+fn write_batch(shared: &WriteState, lane: &mut Lane, items: &Items) {
     let s = &shared.settings;
     let c = &shared.counts;
-    let mut todo = items;
+    let mut retry = None;
     let mut attempts = 0;
     loop {
-        let mut groups: HashMap<usize, Vec<Item>> = HashMap::new();
-        for item in todo {
-            groups
-                .entry(shared.node_for(&item.digest))
-                .or_default()
-                .push(item);
-        }
-        let mut again = Vec::new();
+        let todo = retry.as_ref().unwrap_or(items);
+        let mut again = Items::default();
         let mut last_error = String::new();
-        for (node, group) in groups {
+        for (node, group) in by_node(shared, todo) {
             let mut results = vec![None; group.len()];
-            if let Err(e) = exchange(shared, conns, node, &group, &mut results) {
-                conns.remove(&node);
+            if let Err(e) = exchange(shared, lane, node, &group, &mut results) {
+                lane.conns.remove(&node);
                 if !e.retryable() {
                     shared.fail(e.into());
                     return;
                 }
                 last_error = e.to_string();
             }
-            for (item, code) in group.into_iter().zip(results) {
+            for (item, code) in group.iter().zip(results) {
                 let Some(code) = code else {
                     again.push(item);
                     continue;
@@ -267,7 +293,7 @@ fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec
             Some(d) => std::thread::sleep(d),
         }
         shared.refresh();
-        todo = again;
+        retry = Some(again);
     }
 }
 
@@ -275,12 +301,12 @@ fn write_batch(shared: &WriteState, conns: &mut HashMap<usize, Conn>, items: Vec
 /// On an error, the records without a result are the ones to retry.
 fn exchange(
     shared: &WriteState,
-    conns: &mut HashMap<usize, Conn>,
+    lane: &mut Lane,
     node: usize,
-    group: &[Item],
+    group: &Items,
     results: &mut [Option<u8>],
 ) -> Result<(), ClientError> {
-    let conn = match conns.entry(node) {
+    let conn = match lane.conns.entry(node) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(shared.cluster.read().unwrap().connect(node)?)
@@ -289,11 +315,12 @@ fn exchange(
     let addr = conn.addr.to_string();
     let protocol = |m: &str| ClientError::Protocol(addr.clone(), m.to_string());
     if shared.settings.batch {
-        let request = write::batch_request(
-            group.iter().map(|i| i.bytes.as_slice()),
+        let rows = group.iter().map(|i| i.bytes);
+        conn.send(write::batch_request(
+            &mut lane.request,
+            rows,
             shared.settings.timeout_ms,
-        );
-        conn.send(&request)?;
+        ))?;
         loop {
             if conn.read()? != TYPE_MSG {
                 return Err(protocol("batch answer of another proto type"));
@@ -313,11 +340,7 @@ fn exchange(
         }
     } else {
         // Pipelined: every request, then every answer, in order.
-        let mut out = Vec::with_capacity(group.iter().map(|i| i.bytes.len()).sum());
-        for i in group {
-            out.extend_from_slice(&i.bytes);
-        }
-        conn.send(&out)?;
+        conn.send(group.bytes())?;
         for slot in results.iter_mut() {
             if conn.read()? != TYPE_MSG {
                 return Err(protocol("write answer of another proto type"));

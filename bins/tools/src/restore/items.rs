@@ -1,0 +1,141 @@
+//! Writes packed for their hand-overs between threads: the records' bytes back to back in one
+//! buffer, and buffers handed back to be filled again.
+//!
+//! A buffer of its own for each record, filled on a reading thread and freed on a writing one,
+//! made glibc's per-thread arenas fragment: as-restore's peak memory grew with the backup's size
+//! (18 MiB for 100,000 records, 25 MiB for 1,000,000; flat with `MALLOC_ARENA_MAX=1`). Packed and
+//! recycled, a restore allocates nothing per record once its buffers are warm.
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+/// One record's write, as [`Items`] hold it.
+#[derive(Clone, Copy)]
+pub struct Item<'a> {
+    pub digest: &'a [u8; 20],
+    /// A batch row without its index, or a whole single-write request.
+    pub bytes: &'a [u8],
+    /// A delete (--delete-absent): done when the record is gone, whether or not it was there.
+    pub delete: bool,
+}
+
+#[derive(Clone)]
+struct Entry {
+    digest: [u8; 20],
+    /// Where its bytes are in the buffer.
+    start: usize,
+    end: usize,
+    delete: bool,
+}
+
+/// Writes in order, their bytes in one buffer.
+#[derive(Default, Clone)]
+pub struct Items {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Items {
+    /// Appends a write whose bytes `encode` appends to the buffer it is given.
+    pub fn push_with(&mut self, digest: [u8; 20], delete: bool, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        encode(&mut self.bytes);
+        self.entries.push(Entry {
+            digest,
+            start,
+            end: self.bytes.len(),
+            delete,
+        });
+    }
+
+    pub fn push(&mut self, item: Item) {
+        self.push_with(*item.digest, item.delete, |b| {
+            b.extend_from_slice(item.bytes)
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every write's bytes back to back: pipelined single writes, as they are sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Item<'_>> + Clone {
+        self.entries.iter().map(|e| Item {
+            digest: &e.digest,
+            bytes: &self.bytes[e.start..e.end],
+            delete: e.delete,
+        })
+    }
+
+    /// Empties it, keeping what it has allocated.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
+}
+
+/// Emptied [`Items`] on their way back to the thread that fills them. Bounded: a buffer handed
+/// back when the pool is full is freed, and a taker finding none makes one.
+#[derive(Clone)]
+pub struct Spares {
+    tx: Sender<Items>,
+    rx: Receiver<Items>,
+}
+
+impl Spares {
+    pub fn new(keep: usize) -> Spares {
+        let (tx, rx) = bounded(keep);
+        Spares { tx, rx }
+    }
+
+    pub fn take(&self) -> Items {
+        self.rx.try_recv().unwrap_or_default()
+    }
+
+    pub fn give(&self, mut items: Items) {
+        items.clear();
+        let _ = self.tx.try_send(items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_keep_each_write_whole_and_in_order() {
+        let mut items = Items::default();
+        items.push_with([1; 20], false, |b| b.extend_from_slice(b"first"));
+        items.push_with([2; 20], true, |_| {});
+        items.push(Item {
+            digest: &[3; 20],
+            bytes: b"third",
+            delete: false,
+        });
+        let got: Vec<_> = items
+            .iter()
+            .map(|i| (i.digest[0], i.bytes.to_vec(), i.delete))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, b"first".to_vec(), false),
+                (2, Vec::new(), true),
+                (3, b"third".to_vec(), false)
+            ]
+        );
+        assert_eq!(items.bytes(), b"firstthird");
+        let spares = Spares::new(1);
+        spares.give(items);
+        let again = spares.take();
+        assert!(again.is_empty() && again.bytes().is_empty());
+        assert!(again.bytes.capacity() >= 10, "kept what it had allocated");
+    }
+}
