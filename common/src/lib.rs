@@ -21,6 +21,7 @@ pub mod layout;
 pub mod manifest;
 pub mod record;
 pub mod scope;
+pub mod spares;
 pub mod state;
 pub mod stream;
 #[cfg(test)]

@@ -55,8 +55,9 @@ pub struct ScanShared {
     pub retries: AtomicU64,
 }
 
-/// Hands sealed frames to the writer; returns false when the writer is gone.
-pub type Sink<'a> = dyn FnMut(FrameBatch) -> bool + 'a;
+/// Hands a batch's sealed frames to the writer, leaving it empty (it may swap in a spare
+/// buffer); returns false when the writer is gone.
+pub type Sink<'a> = dyn FnMut(&mut FrameBatch) -> bool + 'a;
 
 /// Sends a batch once it holds about this much.
 const BATCH_BYTES: usize = 256 << 10;
@@ -212,7 +213,7 @@ impl ScanShared {
                     break;
                 }
             }
-            if !batch.is_empty() && !sink(std::mem::take(&mut batch)) {
+            if !batch.is_empty() && !sink(&mut batch) {
                 return Err(ClientError::Incomplete("the output closed".into()));
             }
             if retry == 0 || self.limit_reached() || self.stop.load(Ordering::SeqCst) {
@@ -245,7 +246,7 @@ impl ScanShared {
             let mut c = self.cluster.write().unwrap();
             let _ = c.refresh(&self.spec.namespace);
         }
-        if !batch.is_empty() && !sink(batch) {
+        if !batch.is_empty() && !sink(&mut batch) {
             return Err(ClientError::Incomplete("the output closed".into()));
         }
         Ok(())
@@ -453,7 +454,7 @@ impl ScanShared {
                 batch
                     .record(&rec)
                     .map_err(|e| ClientError::Protocol(addr.clone(), e.to_string()))?;
-                if batch.len() >= BATCH_BYTES && !sink(std::mem::take(batch)) {
+                if batch.len() >= BATCH_BYTES && !sink(batch) {
                     self.stop.store(true, Ordering::SeqCst);
                     return Err(ClientError::Incomplete("the output closed".into()));
                 }

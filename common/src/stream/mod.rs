@@ -343,6 +343,13 @@ pub struct FrameBatch {
     pub counts: Trailer,
 }
 
+impl crate::spares::Reuse for FrameBatch {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.counts = Trailer::default();
+    }
+}
+
 impl FrameBatch {
     pub fn record(&mut self, r: &Record) -> Result<(), StreamError> {
         let start = self.bytes.len();

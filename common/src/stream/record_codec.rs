@@ -1,42 +1,93 @@
-//! The record frame's payload, written and read with `rmp` directly.
+//! The record frame's payload, written by hand and read with `rmp`.
 //!
 //! Records are most of a stream, and serde's generic path costs more than the ASB encoding
 //! itself. These functions produce exactly the bytes `rmp_serde` writes for [`Record`] (a test
-//! checks it) and read them back borrowing every byte field from the frame buffer.
+//! checks it) and read them back borrowing every byte field from the frame buffer. The writes
+//! append msgpack's markers to the buffer directly: rmp's writers, generic over `io::Write`
+//! with an error to check at each call, were a sixth of as-scan's CPU.
 
 use crate::record::{Bin, Record, Value, DIGEST_LEN};
-use rmp::encode;
 use std::borrow::Cow;
 
 /// Number of fields of a record, in [`Record`]'s declaration order.
 const RECORD_FIELDS: u32 = 7;
 
-const VEC_WRITE: &str = "writing to a Vec cannot fail";
+/// msgpack's smallest form of an unsigned integer, as `rmp::encode::write_uint` picks it.
+#[inline]
+fn put_uint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else if v <= u8::MAX as u64 {
+        out.extend_from_slice(&[0xcc, v as u8]);
+    } else if v <= u16::MAX as u64 {
+        out.push(0xcd);
+        out.extend_from_slice(&(v as u16).to_be_bytes());
+    } else if v <= u32::MAX as u64 {
+        out.push(0xce);
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        out.push(0xcf);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
 
+/// A bin (bytes) value, as `rmp::encode::write_bin`.
+#[inline]
+fn put_bin(out: &mut Vec<u8>, data: &[u8]) {
+    let n = data.len();
+    if n <= u8::MAX as usize {
+        out.extend_from_slice(&[0xc4, n as u8]);
+    } else if n <= u16::MAX as usize {
+        out.push(0xc5);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xc6);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+}
+
+/// An array's length, as `rmp::encode::write_array_len`.
+#[inline]
+fn put_array_len(out: &mut Vec<u8>, n: u32) {
+    if n < 16 {
+        out.push(0x90 | n as u8);
+    } else if n <= u16::MAX as u32 {
+        out.push(0xdc);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0xdd);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+const NIL: u8 = 0xc0;
+
+#[inline]
 fn value(out: &mut Vec<u8>, v: &Value) {
-    encode::write_array_len(out, 2).expect(VEC_WRITE);
-    encode::write_uint(out, v.ptype as u64).expect(VEC_WRITE);
-    encode::write_bin(out, &v.data).expect(VEC_WRITE);
+    put_array_len(out, 2);
+    put_uint(out, v.ptype as u64);
+    put_bin(out, &v.data);
 }
 
 pub(super) fn write(out: &mut Vec<u8>, r: &Record) {
-    encode::write_array_len(out, RECORD_FIELDS).expect(VEC_WRITE);
-    encode::write_bin(out, &r.namespace).expect(VEC_WRITE);
+    put_array_len(out, RECORD_FIELDS);
+    put_bin(out, &r.namespace);
     match &r.set {
-        Some(s) => encode::write_bin(out, s).expect(VEC_WRITE),
-        None => encode::write_nil(out).expect(VEC_WRITE),
+        Some(s) => put_bin(out, s),
+        None => out.push(NIL),
     }
-    encode::write_bin(out, &r.digest).expect(VEC_WRITE);
+    put_bin(out, &r.digest);
     match &r.key {
         Some(k) => value(out, k),
-        None => encode::write_nil(out).expect(VEC_WRITE),
+        None => out.push(NIL),
     }
-    encode::write_uint(out, r.generation as u64).expect(VEC_WRITE);
-    encode::write_uint(out, r.expiry as u64).expect(VEC_WRITE);
-    encode::write_array_len(out, r.bins.len() as u32).expect(VEC_WRITE);
+    put_uint(out, r.generation as u64);
+    put_uint(out, r.expiry as u64);
+    put_array_len(out, r.bins.len() as u32);
     for b in &r.bins {
-        encode::write_array_len(out, 2).expect(VEC_WRITE);
-        encode::write_bin(out, &b.name).expect(VEC_WRITE);
+        put_array_len(out, 2);
+        put_bin(out, &b.name);
         value(out, &b.value);
     }
 }
@@ -70,7 +121,7 @@ impl<'a> Cur<'a> {
 
     /// Consumes a nil and returns true, or returns false leaving the value in place.
     fn nil(&mut self) -> bool {
-        if self.0.first() == Some(&0xc0) {
+        if self.0.first() == Some(&NIL) {
             self.0 = &self.0[1..];
             true
         } else {
@@ -165,6 +216,40 @@ mod tests {
             assert_eq!(read(&ours).unwrap(), r);
             let via_serde: Record = rmp_serde::from_slice(&ours).unwrap();
             assert_eq!(via_serde, r);
+        }
+    }
+
+    #[test]
+    fn markers_as_rmp_writes_them() {
+        let edges = [
+            0u64,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+        ];
+        for &v in edges.iter().chain(&[0x1_0000_0000, u64::MAX]) {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            put_uint(&mut ours, v);
+            rmp::encode::write_uint(&mut theirs, v).unwrap();
+            assert_eq!(ours, theirs, "uint {v}");
+        }
+        for &n in &edges {
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            put_array_len(&mut ours, n as u32);
+            rmp::encode::write_array_len(&mut theirs, n as u32).unwrap();
+            assert_eq!(ours, theirs, "array of {n}");
+        }
+        for n in [0usize, 1, 0xff, 0x100, 0xffff, 0x1_0000, 0x2_0000] {
+            let data = vec![7u8; n];
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            put_bin(&mut ours, &data);
+            rmp::encode::write_bin(&mut theirs, &data).unwrap();
+            assert_eq!(ours, theirs, "bin of {n} bytes");
         }
     }
 

@@ -7,7 +7,7 @@
 //! the one writer. A reader that fails sends why and stops the others.
 
 use super::counts::Counts;
-use super::items::{Items, Spares};
+use super::items::Items;
 use crate::backup::Layers;
 use anyhow::Context;
 use as_cli::signals;
@@ -15,6 +15,7 @@ use as_common::asb::{AsbItem, AsbReader};
 use as_common::backup::BackupFile;
 use as_common::client::write::{encode_row, restore_ttl, single_write_request, Policy, Row};
 use as_common::record::{Record, SIndex, Udf};
+use as_common::spares::Spares;
 use as_common::stream::{Frame, StreamReader};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::io::{BufRead, Read};
@@ -157,7 +158,7 @@ struct Feed {
     stop: Arc<AtomicBool>,
     prep: Arc<Prepare>,
     /// The writes' buffers the restore has taken, handed back.
-    spares: Spares,
+    spares: Spares<Items>,
 }
 
 impl Feed {
@@ -199,7 +200,7 @@ pub struct Inputs {
     pub rx: Receiver<Input>,
     stop: Arc<AtomicBool>,
     /// Where the writes' buffers go back once taken (see [`Inputs::give`]).
-    spares: Spares,
+    spares: Spares<Items>,
 }
 
 impl Inputs {

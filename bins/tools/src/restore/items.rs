@@ -1,12 +1,8 @@
 //! Writes packed for their hand-overs between threads: the records' bytes back to back in one
-//! buffer, and buffers handed back to be filled again.
-//!
-//! A buffer of its own for each record, filled on a reading thread and freed on a writing one,
-//! made glibc's per-thread arenas fragment: as-restore's peak memory grew with the backup's size
-//! (18 MiB for 100,000 records, 25 MiB for 1,000,000; flat with `MALLOC_ARENA_MAX=1`). Packed and
-//! recycled, a restore allocates nothing per record once its buffers are warm.
+//! buffer that goes back to be filled again ([`as_common::spares`]), where each record had a
+//! buffer of its own, filled on a reading thread and freed on a writing one.
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use as_common::spares::Reuse;
 
 /// One record's write, as [`Items`] hold it.
 #[derive(Clone, Copy)]
@@ -73,35 +69,12 @@ impl Items {
             delete: e.delete,
         })
     }
+}
 
-    /// Empties it, keeping what it has allocated.
-    pub fn clear(&mut self) {
+impl Reuse for Items {
+    fn clear(&mut self) {
         self.bytes.clear();
         self.entries.clear();
-    }
-}
-
-/// Emptied [`Items`] on their way back to the thread that fills them. Bounded: a buffer handed
-/// back when the pool is full is freed, and a taker finding none makes one.
-#[derive(Clone)]
-pub struct Spares {
-    tx: Sender<Items>,
-    rx: Receiver<Items>,
-}
-
-impl Spares {
-    pub fn new(keep: usize) -> Spares {
-        let (tx, rx) = bounded(keep);
-        Spares { tx, rx }
-    }
-
-    pub fn take(&self) -> Items {
-        self.rx.try_recv().unwrap_or_default()
-    }
-
-    pub fn give(&self, mut items: Items) {
-        items.clear();
-        let _ = self.tx.try_send(items);
     }
 }
 
@@ -132,10 +105,7 @@ mod tests {
             ]
         );
         assert_eq!(items.bytes(), b"firstthird");
-        let spares = Spares::new(1);
-        spares.give(items);
-        let again = spares.take();
-        assert!(again.is_empty() && again.bytes().is_empty());
-        assert!(again.bytes.capacity() >= 10, "kept what it had allocated");
+        items.clear();
+        assert!(items.is_empty() && items.bytes().is_empty() && items.iter().len() == 0);
     }
 }

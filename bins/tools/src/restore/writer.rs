@@ -10,13 +10,14 @@
 //! on one connection before the answers are read, where asrestore opens a connection per record.
 
 use super::counts::Counts;
-use super::items::{Item, Items, Spares};
+use super::items::{Item, Items};
 use as_cli::signals;
 use as_common::client::cluster::Cluster;
 use as_common::client::conn::Conn;
 use as_common::client::write::{self, outcome, row_results, Outcome};
 use as_common::client::{code_name, ClientError};
 use as_common::record::partition_of;
+use as_common::spares::Spares;
 use as_common::wire::{Msg, MsgWriter, TYPE_MSG};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::borrow::Cow;
@@ -109,7 +110,7 @@ pub struct Writer {
     workers: Vec<JoinHandle<()>>,
     pending: HashMap<usize, Items>,
     /// Batches written, handed back by the workers.
-    spares: Spares,
+    spares: Spares<Items>,
     batch_size: usize,
     pub shared: Arc<WriteState>,
 }
@@ -183,7 +184,7 @@ struct Lane {
     request: MsgWriter,
 }
 
-fn work(shared: &WriteState, rx: &Receiver<Items>, spares: &Spares) {
+fn work(shared: &WriteState, rx: &Receiver<Items>, spares: &Spares<Items>) {
     let mut lane = Lane::default();
     for batch in rx {
         // After a failure the restore stops: what is queued is not written (nor counted).

@@ -7,6 +7,7 @@ use as_common::client::filter::Work;
 use as_common::client::scan::{ScanShared, ScanSpec};
 use as_common::client::ClientError;
 use as_common::record::Record;
+use as_common::spares::Spares;
 use as_common::stream::{Frame, FrameBatch, Header, StreamReader, StreamWriter};
 use std::sync::atomic::Ordering;
 
@@ -34,12 +35,14 @@ pub fn each_record(
     }
     drop(job_tx);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * n);
+    let spares = Spares::new(6 * n);
     let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
     let mut failed = None;
     std::thread::scope(|s| {
         for _ in 0..n {
             let (job_rx, out_tx, err_tx) = (job_rx.clone(), out_tx.clone(), err_tx.clone());
-            s.spawn(move || crate::scan::workers::work(shared, &job_rx, &out_tx, &err_tx));
+            let spares = &spares;
+            s.spawn(move || crate::scan::workers::work(shared, &job_rx, &out_tx, spares, &err_tx));
         }
         drop(out_tx);
         for batch in out_rx.iter() {
@@ -48,6 +51,7 @@ pub fn each_record(
                 failed = Some(e);
                 break;
             }
+            spares.give(batch);
         }
         // Unblocks the workers still sending.
         drop(out_rx);

@@ -6,6 +6,7 @@ use anyhow::bail;
 use as_common::client::filter::Work;
 use as_common::client::scan::ScanShared;
 use as_common::client::ClientError;
+use as_common::spares::Spares;
 use as_common::stream::{FrameBatch, StreamWriter};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering;
@@ -18,13 +19,14 @@ pub fn work(
     shared: &ScanShared,
     jobs: &Receiver<Vec<Work>>,
     out: &Sender<FrameBatch>,
+    spares: &Spares<FrameBatch>,
     errors: &Sender<ClientError>,
 ) {
     for job in jobs.iter() {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let mut sink = |b: FrameBatch| out.send(b).is_ok();
+        let mut sink = |b: &mut FrameBatch| out.send(std::mem::replace(b, spares.take())).is_ok();
         if let Err(e) = shared.scan_job(&job, &mut sink) {
             shared.stop.store(true, Ordering::SeqCst);
             let _ = errors.send(e);
@@ -49,17 +51,20 @@ pub fn scan_all<W: std::io::Write>(
     }
     drop(job_tx);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * workers);
+    // Written batches go back to the workers: as many as can be out at once.
+    let spares = Spares::new(6 * workers);
     let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
     let mut handles = Vec::new();
     for _ in 0..workers {
-        let (shared, job_rx, out_tx, err_tx) = (
+        let (shared, job_rx, out_tx, spares, err_tx) = (
             shared.clone(),
             job_rx.clone(),
             out_tx.clone(),
+            spares.clone(),
             err_tx.clone(),
         );
         handles.push(std::thread::spawn(move || {
-            work(&shared, &job_rx, &out_tx, &err_tx)
+            work(&shared, &job_rx, &out_tx, &spares, &err_tx)
         }));
     }
     drop(out_tx);
@@ -84,6 +89,7 @@ pub fn scan_all<W: std::io::Write>(
             break;
         }
         progress.update(written, bytes, shared.retries.load(Ordering::Relaxed));
+        spares.give(batch);
     }
     drop(out_rx);
     for h in handles {
