@@ -99,18 +99,45 @@ struct Cur<'a>(&'a [u8]);
 type Res<T> = Result<T, &'static str>;
 
 impl<'a> Cur<'a> {
+    /// The next `N` bytes as a big-endian number.
+    #[inline]
+    fn be<const N: usize>(&mut self, what: &'static str) -> Res<u64> {
+        let (b, rest) = self.0.split_first_chunk::<N>().ok_or(what)?;
+        self.0 = rest;
+        Ok(b.iter().fold(0, |v, &x| v << 8 | x as u64))
+    }
+
+    #[inline]
+    fn marker(&mut self, what: &'static str) -> Res<u8> {
+        let (&m, rest) = self.0.split_first().ok_or(what)?;
+        self.0 = rest;
+        Ok(m)
+    }
+
+    /// An array's length; its forms as `rmp::decode::read_array_len` takes them.
     #[inline]
     fn array(&mut self, want: Option<u32>, what: &'static str) -> Res<u32> {
-        let n = rmp::decode::read_array_len(&mut self.0).map_err(|_| what)?;
+        let n = match self.marker(what)? {
+            m @ 0x90..=0x9f => (m & 0x0f) as u32,
+            0xdc => self.be::<2>(what)? as u32,
+            0xdd => self.be::<4>(what)? as u32,
+            _ => return Err(what),
+        };
         match want {
             Some(w) if w != n => Err(what),
             _ => Ok(n),
         }
     }
 
+    /// A bin (bytes) value; its forms as `rmp::decode::read_bin_len` takes them.
     #[inline]
     fn bytes(&mut self, what: &'static str) -> Res<&'a [u8]> {
-        let n = rmp::decode::read_bin_len(&mut self.0).map_err(|_| what)? as usize;
+        let n = match self.marker(what)? {
+            0xc4 => self.be::<1>(what)?,
+            0xc5 => self.be::<2>(what)?,
+            0xc6 => self.be::<4>(what)?,
+            _ => return Err(what),
+        } as usize;
         if n > self.0.len() {
             return Err(what);
         }
@@ -129,9 +156,23 @@ impl<'a> Cur<'a> {
         }
     }
 
+    /// A non-negative integer in any of msgpack's forms, as `rmp::decode::read_int` takes it
+    /// into a `u64`: a negative one is out of range.
     #[inline]
     fn uint<T: TryFrom<u64>>(&mut self, what: &'static str) -> Res<T> {
-        let v: u64 = rmp::decode::read_int(&mut self.0).map_err(|_| what)?;
+        let signed = |v: i64| u64::try_from(v).map_err(|_| what);
+        let v = match self.marker(what)? {
+            m @ 0x00..=0x7f => m as u64,
+            0xcc => self.be::<1>(what)?,
+            0xcd => self.be::<2>(what)?,
+            0xce => self.be::<4>(what)?,
+            0xcf => self.be::<8>(what)?,
+            0xd0 => signed(self.be::<1>(what)? as u8 as i8 as i64)?,
+            0xd1 => signed(self.be::<2>(what)? as u16 as i16 as i64)?,
+            0xd2 => signed(self.be::<4>(what)? as u32 as i32 as i64)?,
+            0xd3 => signed(self.be::<8>(what)? as i64)?,
+            _ => return Err(what),
+        };
         T::try_from(v).map_err(|_| what)
     }
 
@@ -250,6 +291,64 @@ mod tests {
             put_bin(&mut ours, &data);
             rmp::encode::write_bin(&mut theirs, &data).unwrap();
             assert_eq!(ours, theirs, "bin of {n} bytes");
+        }
+    }
+
+    /// The readers take what rmp's take, and refuse what they refuse: every form of every
+    /// edge value (signed forms included), and each cut short.
+    #[test]
+    fn readers_as_rmp_reads() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for v in [
+            0i64,
+            1,
+            0x7f,
+            0x80,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            -1,
+            -33,
+            i64::MIN,
+        ] {
+            for write in [
+                |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_sint(b, v)),
+                |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_i64(b, v)),
+                |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_uint(b, v as u64)),
+                |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_array_len(b, v as u32)),
+                |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_bin_len(b, v as u32)),
+            ] {
+                let mut b = Vec::new();
+                write(&mut b, v);
+                b.extend_from_slice(&[0; 8]);
+                cases.push(b);
+            }
+        }
+        cases.extend((0..=255u8).map(|m| vec![m, 1, 2, 3, 4, 5, 6, 7, 8]));
+        for case in cases {
+            for cut in 0..=case.len() {
+                let b = &case[..cut];
+                let mut c = Cur(b);
+                assert_eq!(
+                    c.uint::<u64>("u").ok(),
+                    rmp::decode::read_int::<u64, _>(&mut &b[..]).ok(),
+                    "{b:x?}"
+                );
+                let mut c = Cur(b);
+                assert_eq!(
+                    c.array(None, "a").ok(),
+                    rmp::decode::read_array_len(&mut &b[..]).ok(),
+                    "{b:x?}"
+                );
+                let (mut c, mut r) = (Cur(b), b);
+                let ours = c.bytes("b").ok();
+                let theirs = rmp::decode::read_bin_len(&mut r)
+                    .ok()
+                    .and_then(|n| r.get(..n as usize));
+                assert_eq!(ours, theirs, "{b:x?}");
+            }
         }
     }
 
