@@ -367,10 +367,13 @@ impl ScanShared {
             }
             let body = std::mem::take(&mut conn.body);
             let mut at = 0;
+            // One message and one list of bins for all of the reply's records.
+            let mut m = Msg::default();
+            let mut bins = Vec::new();
             while at < body.len() {
-                let (m, used) =
-                    Msg::parse(&body[at..]).map_err(|e| ClientError::Wire(addr.clone(), e))?;
-                at += used;
+                at += m
+                    .parse_into(&body[at..])
+                    .map_err(|e| ClientError::Wire(addr.clone(), e))?;
                 let h = m.header;
                 if h.info3 & flags::INFO3_PARTITION_DONE != 0 {
                     // 8.x sends one only for a partition it could not scan; older servers also
@@ -427,8 +430,8 @@ impl ScanShared {
                         code: h.result,
                     });
                 }
-                let rec =
-                    record_of(&m, ns).map_err(|e| ClientError::Protocol(addr.clone(), e.into()))?;
+                let rec = record_with(&m, ns, std::mem::take(&mut bins))
+                    .map_err(|e| ClientError::Protocol(addr.clone(), e.into()))?;
                 let p = partition_of(&rec.digest);
                 if !mine[p as usize] {
                     self.debug(|| {
@@ -454,6 +457,7 @@ impl ScanShared {
                 batch
                     .record(&rec)
                     .map_err(|e| ClientError::Protocol(addr.clone(), e.to_string()))?;
+                bins = rec.bins;
                 if batch.len() >= BATCH_BYTES && !sink(batch) {
                     self.stop.store(true, Ordering::SeqCst);
                     return Err(ClientError::Incomplete("the output closed".into()));
@@ -466,6 +470,16 @@ impl ScanShared {
 
 /// A scan reply message as a record, borrowing its bytes from the message.
 pub fn record_of<'a>(m: &Msg<'a>, default_ns: &'a [u8]) -> Result<Record<'a>, &'static str> {
+    record_with(m, default_ns, Vec::new())
+}
+
+/// [`record_of`], its bins in `bins` (emptied first), a list to reuse.
+pub fn record_with<'a>(
+    m: &Msg<'a>,
+    default_ns: &'a [u8],
+    mut bins: Vec<Bin<'a>>,
+) -> Result<Record<'a>, &'static str> {
+    bins.clear();
     let digest: [u8; DIGEST_LEN] = m
         .field(field::DIGEST)
         .and_then(|d| d.try_into().ok())
@@ -484,21 +498,20 @@ pub fn record_of<'a>(m: &Msg<'a>, default_ns: &'a [u8]) -> Result<Record<'a>, &'
         key,
         generation: m.header.generation as u16,
         expiry: m.header.ttl,
-        bins: m
-            .ops
-            .iter()
-            .map(|o| {
+        bins: {
+            for o in &m.ops {
                 let data = if o.ptype == crate::record::particle::GEOJSON {
                     geojson_text(o.value)?
                 } else {
                     o.value
                 };
-                Ok(Bin {
+                bins.push(Bin {
                     name: Cow::Borrowed(o.name),
                     value: Value::new(o.ptype, data),
-                })
-            })
-            .collect::<Result<_, &'static str>>()?,
+                });
+            }
+            bins
+        },
     })
 }
 

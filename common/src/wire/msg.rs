@@ -43,7 +43,7 @@ pub struct Op<'a> {
 }
 
 /// A message borrowing from the buffer it was parsed from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Msg<'a> {
     pub header: MsgHeader,
     pub fields: Vec<Field<'a>>,
@@ -66,6 +66,14 @@ fn be32(b: &[u8]) -> u32 {
 impl<'a> Msg<'a> {
     /// Parses the message at the start of `buf`; returns it and the number of bytes it took.
     pub fn parse(buf: &'a [u8]) -> Result<(Msg<'a>, usize), WireError> {
+        let mut m = Msg::default();
+        let used = m.parse_into(buf)?;
+        Ok((m, used))
+    }
+
+    /// [`Msg::parse`] into this message, reusing its lists (a scan reads a reply's records
+    /// into one message, without two allocations each).
+    pub fn parse_into(&mut self, buf: &'a [u8]) -> Result<usize, WireError> {
         let mut b = buf;
         let h = take(&mut b, HEADER_SIZE, "short message header")?;
         if h[0] as usize != HEADER_SIZE {
@@ -83,7 +91,9 @@ impl<'a> Msg<'a> {
             n_fields: u16::from_be_bytes([h[18], h[19]]),
             n_ops: u16::from_be_bytes([h[20], h[21]]),
         };
-        let mut fields = Vec::with_capacity(header.n_fields as usize);
+        let fields = &mut self.fields;
+        fields.clear();
+        fields.reserve(header.n_fields as usize);
         for _ in 0..header.n_fields {
             let size = be32(take(&mut b, 4, "short field header")?) as usize;
             if size == 0 {
@@ -95,7 +105,9 @@ impl<'a> Msg<'a> {
                 data: &f[1..],
             });
         }
-        let mut ops = Vec::with_capacity(header.n_ops as usize);
+        let ops = &mut self.ops;
+        ops.clear();
+        ops.reserve(header.n_ops as usize);
         for _ in 0..header.n_ops {
             let size = be32(take(&mut b, 4, "short operation header")?) as usize;
             let o = take(&mut b, size, "operation past the end of the message")?;
@@ -110,14 +122,8 @@ impl<'a> Msg<'a> {
                 value: &o[4 + name_len..],
             });
         }
-        Ok((
-            Msg {
-                header,
-                fields,
-                ops,
-            },
-            buf.len() - b.len(),
-        ))
+        self.header = header;
+        Ok(buf.len() - b.len())
     }
 
     pub fn field(&self, ftype: u8) -> Option<&'a [u8]> {
