@@ -157,25 +157,25 @@ pub fn parse_double(tok: &[u8]) -> Option<f64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let lower = body.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "nan" => f64::NAN,
-        "inf" | "infinity" => f64::INFINITY,
-        _ => {
-            // Only digits, one '.', and an exponent: reject forms Rust accepts but C does not.
-            let ok = !body.is_empty()
-                && body
-                    .bytes()
-                    .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-                && body
-                    .bytes()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_digit() || c == b'.');
-            if !ok {
-                return None;
-            }
-            body.parse::<f64>().ok()?
+    let word = |w: &str| body.eq_ignore_ascii_case(w);
+    let v = if word("nan") {
+        f64::NAN
+    } else if word("inf") || word("infinity") {
+        f64::INFINITY
+    } else {
+        // Only digits, one '.', and an exponent: reject forms Rust accepts but C does not.
+        let ok = !body.is_empty()
+            && body
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+            && body
+                .bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == b'.');
+        if !ok {
+            return None;
         }
+        body.parse::<f64>().ok()?
     };
     Some(if neg { -v } else { v })
 }
