@@ -260,26 +260,18 @@ mod tests {
         }
     }
 
+    /// Where msgpack's forms change.
+    const EDGES: [u64; 9] = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff];
+
     #[test]
     fn markers_as_rmp_writes_them() {
-        let edges = [
-            0u64,
-            1,
-            0x7f,
-            0x80,
-            0xff,
-            0x100,
-            0xffff,
-            0x1_0000,
-            0xffff_ffff,
-        ];
-        for &v in edges.iter().chain(&[0x1_0000_0000, u64::MAX]) {
+        for &v in EDGES.iter().chain(&[0x1_0000_0000, u64::MAX]) {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             put_uint(&mut ours, v);
             rmp::encode::write_uint(&mut theirs, v).unwrap();
             assert_eq!(ours, theirs, "uint {v}");
         }
-        for &n in &edges {
+        for &n in &EDGES {
             let (mut ours, mut theirs) = (Vec::new(), Vec::new());
             put_array_len(&mut ours, n as u32);
             rmp::encode::write_array_len(&mut theirs, n as u32).unwrap();
@@ -299,20 +291,11 @@ mod tests {
     #[test]
     fn readers_as_rmp_reads() {
         let mut cases: Vec<Vec<u8>> = Vec::new();
-        for v in [
-            0i64,
-            1,
-            0x7f,
-            0x80,
-            0xff,
-            0x100,
-            0xffff,
-            0x1_0000,
-            0xffff_ffff,
-            -1,
-            -33,
-            i64::MIN,
-        ] {
+        for v in EDGES
+            .map(|v| v as i64)
+            .into_iter()
+            .chain([-1, -33, i64::MIN])
+        {
             for write in [
                 |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_sint(b, v)),
                 |b: &mut Vec<u8>, v: i64| drop(rmp::encode::write_i64(b, v)),
