@@ -72,7 +72,8 @@ impl<'a> Msg<'a> {
     }
 
     /// [`Msg::parse`] into this message, reusing its lists (a scan reads a reply's records
-    /// into one message, without two allocations each).
+    /// into one message, without two allocations each). After an error it holds nothing
+    /// meaningful.
     pub fn parse_into(&mut self, buf: &'a [u8]) -> Result<usize, WireError> {
         let mut b = buf;
         let h = take(&mut b, HEADER_SIZE, "short message header")?;

@@ -139,10 +139,10 @@ impl Writer {
 
     pub fn put(&mut self, item: Item) {
         let node = self.shared.node_for(item.digest);
-        let batch = match self.pending.entry(node) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(self.spares.take()),
-        };
+        let batch = self
+            .pending
+            .entry(node)
+            .or_insert_with(|| self.spares.take());
         batch.push(item);
         if batch.len() >= self.batch_size {
             let full = std::mem::replace(batch, self.spares.take());
