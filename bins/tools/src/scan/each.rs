@@ -5,9 +5,7 @@
 use anyhow::bail;
 use as_common::client::filter::Work;
 use as_common::client::scan::{ScanShared, ScanSpec};
-use as_common::client::ClientError;
 use as_common::record::Record;
-use as_common::spares::Spares;
 use as_common::stream::{Frame, FrameBatch, Header, StreamReader, StreamWriter};
 use std::sync::atomic::Ordering;
 
@@ -29,40 +27,7 @@ pub fn each_record(
         .map(|i| works[works.len() * i / n..works.len() * (i + 1) / n].to_vec())
         .filter(|j| !j.is_empty())
         .collect();
-    let (job_tx, job_rx) = crossbeam_channel::unbounded();
-    for j in jobs {
-        job_tx.send(j).expect("receiver alive");
-    }
-    drop(job_tx);
-    let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * n);
-    let spares = Spares::new(6 * n);
-    let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
-    let mut failed = None;
-    std::thread::scope(|s| {
-        for _ in 0..n {
-            let (job_rx, out_tx, err_tx) = (job_rx.clone(), out_tx.clone(), err_tx.clone());
-            let spares = &spares;
-            s.spawn(move || crate::scan::workers::work(shared, &job_rx, &out_tx, spares, &err_tx));
-        }
-        drop(out_tx);
-        for batch in out_rx.iter() {
-            if let Err(e) = records(&batch, on) {
-                shared.stop.store(true, Ordering::SeqCst);
-                failed = Some(e);
-                break;
-            }
-            spares.give(batch);
-        }
-        // Unblocks the workers still sending.
-        drop(out_rx);
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    if let Ok(e) = err_rx.try_recv() {
-        return Err(e.into());
-    }
-    if shared.stop.load(Ordering::SeqCst) {
+    if !super::workers::run(shared, jobs, n, &mut |batch| records(batch, on))? {
         bail!("the scan stopped before it finished");
     }
     Ok(())

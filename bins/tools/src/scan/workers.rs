@@ -2,7 +2,7 @@
 //! arrival, at most --bandwidth MiB/s.
 
 use super::progress::Progress;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use as_common::client::filter::Work;
 use as_common::client::scan::ScanShared;
 use as_common::client::ClientError;
@@ -10,7 +10,6 @@ use as_common::spares::Spares;
 use as_common::stream::{FrameBatch, StreamWriter};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A worker: takes jobs until none is left or the scan stops, sending their batches to `out`;
@@ -35,15 +34,16 @@ pub fn work(
     }
 }
 
-/// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
-pub fn scan_all<W: std::io::Write>(
-    shared: &Arc<ScanShared>,
+/// Runs the jobs on `parallel` workers (at most one a job) and hands their batches to `take`,
+/// on this thread, in order of arrival; the batches then go back to the workers. An error of
+/// `take` stops the workers and is returned first, then a worker's error. `Ok(false)`: the
+/// scan was stopped before every job ran (a signal, or --max-records reached).
+pub fn run(
+    shared: &ScanShared,
     jobs: Vec<Vec<Work>>,
     parallel: usize,
-    w: &mut StreamWriter<W>,
-    mut progress: Progress,
-    bandwidth: Option<u64>,
-) -> anyhow::Result<u64> {
+    take: &mut dyn FnMut(&FrameBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
     let workers = parallel.min(jobs.len()).max(1);
     for j in jobs {
@@ -51,28 +51,47 @@ pub fn scan_all<W: std::io::Write>(
     }
     drop(job_tx);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<FrameBatch>(4 * workers);
-    // Written batches go back to the workers: as many as can be out at once.
+    // As many as can be out at once: queued, being filled, and on their way back.
     let spares = Spares::new(6 * workers);
     let (err_tx, err_rx) = crossbeam_channel::unbounded::<ClientError>();
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let (shared, job_rx, out_tx, spares, err_tx) = (
-            shared.clone(),
-            job_rx.clone(),
-            out_tx.clone(),
-            spares.clone(),
-            err_tx.clone(),
-        );
-        handles.push(std::thread::spawn(move || {
-            work(&shared, &job_rx, &out_tx, &spares, &err_tx)
-        }));
+    let mut failed = None;
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (job_rx, out_tx, spares, err_tx) = (&job_rx, out_tx.clone(), &spares, &err_tx);
+            s.spawn(move || work(shared, job_rx, &out_tx, spares, err_tx));
+        }
+        drop(out_tx);
+        for batch in out_rx.iter() {
+            if let Err(e) = take(&batch) {
+                shared.stop.store(true, Ordering::SeqCst);
+                failed = Some(e);
+                break;
+            }
+            spares.give(batch);
+        }
+        // Unblocks the workers still sending.
+        drop(out_rx);
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    drop(out_tx);
-    drop(err_tx);
-    let mut written = 0u64;
-    let mut bytes = 0u64;
-    let mut write_error = None;
-    for batch in out_rx.iter() {
+    if let Ok(e) = err_rx.try_recv() {
+        return Err(e.into());
+    }
+    Ok(!shared.stop.load(Ordering::SeqCst))
+}
+
+/// Runs the jobs on `parallel` workers and writes their frames; returns the record count.
+pub fn scan_all<W: std::io::Write>(
+    shared: &ScanShared,
+    jobs: Vec<Vec<Work>>,
+    parallel: usize,
+    w: &mut StreamWriter<W>,
+    mut progress: Progress,
+    bandwidth: Option<u64>,
+) -> anyhow::Result<u64> {
+    let (mut written, mut bytes) = (0u64, 0u64);
+    let finished = run(shared, jobs, parallel, &mut |batch| {
         written += batch.counts.records;
         bytes += batch.len() as u64;
         if let Some(limit) = bandwidth {
@@ -82,26 +101,11 @@ pub fn scan_all<W: std::io::Write>(
                 std::thread::sleep(wait);
             }
         }
-        if let Err(e) = w.batch(&batch) {
-            // Stop the workers; the error is reported below.
-            shared.stop.store(true, Ordering::SeqCst);
-            write_error = Some(e);
-            break;
-        }
+        w.batch(batch).context("cannot write the output")?;
         progress.update(written, bytes, shared.retries.load(Ordering::Relaxed));
-        spares.give(batch);
-    }
-    drop(out_rx);
-    for h in handles {
-        let _ = h.join();
-    }
-    if let Some(e) = write_error {
-        return Err(anyhow::Error::new(e).context("cannot write the output"));
-    }
-    if let Ok(e) = err_rx.try_recv() {
-        return Err(e.into());
-    }
-    if shared.stop.load(Ordering::SeqCst) && shared.spec.max_records == 0 {
+        Ok(())
+    })?;
+    if !finished && shared.spec.max_records == 0 {
         bail!("scan stopped before it finished");
     }
     Ok(written)
