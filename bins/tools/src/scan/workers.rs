@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// A worker: takes jobs until none is left or the scan stops, sending their batches to `out`;
 /// a failure stops the scan and goes to `errors`.
-pub fn work(
+fn work(
     shared: &ScanShared,
     jobs: &Receiver<Vec<Work>>,
     out: &Sender<FrameBatch>,
