@@ -18,6 +18,13 @@ impl<T> Reuse for Vec<T> {
     }
 }
 
+impl<A: Reuse, B: Reuse> Reuse for (A, B) {
+    fn clear(&mut self) {
+        self.0.clear();
+        self.1.clear();
+    }
+}
+
 /// Emptied buffers on their way back. Bounded: one handed back when the pool is full is
 /// freed, and a taker finding none makes one.
 pub struct Spares<T> {

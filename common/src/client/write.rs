@@ -95,7 +95,8 @@ pub fn write_request(ns: &[u8], rows: &[Row], timeout_ms: u32, policy: &Policy) 
         })
         .collect();
     let mut w = MsgWriter::new();
-    batch_request(&mut w, encoded.iter().map(Vec::as_slice), timeout_ms).to_vec()
+    batch_request(&mut w, encoded.iter().map(Vec::as_slice), timeout_ms);
+    w.buf
 }
 
 /// A batch request made of rows from [`encode_row`], numbered in order.

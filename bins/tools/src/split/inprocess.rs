@@ -7,6 +7,7 @@ use anyhow::Context;
 use as_cli::io::CHUNK;
 use as_cli::signals;
 use as_common::crypt::{Encryptor, Key};
+use as_common::spares::Spares;
 use as_common::stream::StreamReader;
 use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
@@ -41,10 +42,11 @@ pub fn start(
 ) -> (ChunkWriter, JoinHandle<anyhow::Result<()>>) {
     let (tx, rx) = crossbeam_channel::bounded(IN_FLIGHT);
     // Chunks read go back to be filled again: no allocation (and no fresh pages) per chunk.
-    let (back_tx, back_rx) = crossbeam_channel::bounded(IN_FLIGHT + 1);
+    let spares = Spares::new(IN_FLIGHT + 1);
+    let read_spares = spares.clone();
     let what = format!("the stream of {name}");
     let thread = signals::spawn(move || -> anyhow::Result<()> {
-        let mut reader = StreamReader::new(ChunkReader::new(rx, back_tx))
+        let mut reader = StreamReader::new(ChunkReader::new(rx, read_spares))
             .with_context(|| format!("reading {what}"))?;
         // Every frame was checked as as-split read it.
         reader.trust_checksums();
@@ -63,7 +65,7 @@ pub fn start(
         .flush()
         .context("cannot write the output")
     });
-    (ChunkWriter::new(tx, back_rx), thread)
+    (ChunkWriter::new(tx, spares), thread)
 }
 
 /// The stream as ASB text (`as-encode`), compressed when the stages say (`| as-zstd -l N`),
@@ -103,26 +105,21 @@ pub struct ChunkWriter {
     buf: Vec<u8>,
     tx: Sender<Vec<u8>>,
     /// Chunks the thread has read, to fill again.
-    back: Receiver<Vec<u8>>,
+    spares: Spares<Vec<u8>>,
 }
 
 impl ChunkWriter {
-    fn new(tx: Sender<Vec<u8>>, back: Receiver<Vec<u8>>) -> ChunkWriter {
+    fn new(tx: Sender<Vec<u8>>, spares: Spares<Vec<u8>>) -> ChunkWriter {
         ChunkWriter {
             buf: Vec::with_capacity(CHUNK),
             tx,
-            back,
+            spares,
         }
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let next = match self.back.try_recv() {
-            Ok(mut v) => {
-                v.clear();
-                v
-            }
-            Err(_) => Vec::with_capacity(CHUNK),
-        };
+        let mut next = self.spares.take();
+        next.reserve(CHUNK);
         let chunk = std::mem::replace(&mut self.buf, next);
         self.tx.send(chunk).map_err(|_| {
             // As a pipe whose reader went away: the thread's result says why.
@@ -152,16 +149,16 @@ impl Write for ChunkWriter {
 /// Reads the chunks a [`ChunkWriter`] sent; the end of the stream once it is dropped.
 struct ChunkReader {
     rx: Receiver<Vec<u8>>,
-    back: Sender<Vec<u8>>,
+    spares: Spares<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
 
 impl ChunkReader {
-    fn new(rx: Receiver<Vec<u8>>, back: Sender<Vec<u8>>) -> ChunkReader {
+    fn new(rx: Receiver<Vec<u8>>, spares: Spares<Vec<u8>>) -> ChunkReader {
         ChunkReader {
             rx,
-            back,
+            spares,
             chunk: Vec::new(),
             at: 0,
         }
@@ -177,7 +174,7 @@ impl Read for ChunkReader {
                     self.at = 0;
                     // (Dropped instead when the writer has enough; the first is none.)
                     if done.capacity() > 0 {
-                        let _ = self.back.try_send(done);
+                        self.spares.give(done);
                     }
                 }
                 Err(_) => return Ok(0),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use as_cli::signals;
 use as_cli::BadInput;
 use as_common::record::partition_of;
+use as_common::spares::{Reuse, Spares};
 use as_common::stream::{FrameBatch, Kind, PartitionStatus, StreamReader};
 use std::io::Read;
 use std::sync::atomic::Ordering;
@@ -42,28 +43,20 @@ pub fn split<R: Read>(
     });
     let threads = if inline.is_some() { 0 } else { n };
     // Batches written go back to be filled again: no allocation (nor growth) per batch.
-    let (back_tx, back_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT * n + n);
+    let spares = Spares::<Batch>::new(IN_FLIGHT * n + n);
     for _ in 0..threads {
         let (tx, rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
         let s = job.clone();
         let f = first_file.take();
-        let back = back_tx.clone();
-        handles.push(signals::spawn(move || worker(&s, rx, back, f)));
+        let spares = spares.clone();
+        handles.push(signals::spawn(move || worker(&s, rx, &spares, f)));
         txs.push(tx);
     }
     let mut worker_error = None;
-    let fresh = || match back_rx.try_recv() {
-        Ok(mut b) => {
-            emptied(&mut b);
-            b
-        }
-        Err(_) => {
-            let frames = FrameBatch {
-                bytes: Vec::with_capacity(2 * BATCH),
-                ..Default::default()
-            };
-            (Vec::new(), frames)
-        }
+    let fresh = || {
+        let mut b = spares.take();
+        b.1.bytes.reserve(2 * BATCH);
+        b
     };
 
     // Frames go to a worker in batches (fewer hand-overs between threads), each with what it
@@ -114,7 +107,7 @@ pub fn split<R: Read>(
             let stopped = match &mut inline {
                 Some(w) => {
                     let taken = w.take(job, &slot.0, &slot.1);
-                    emptied(slot);
+                    slot.clear();
                     match taken {
                         Ok(()) => false,
                         Err(e) => {
@@ -186,13 +179,6 @@ pub fn split<R: Read>(
     Ok(())
 }
 
-/// Empties a batch to be filled again.
-fn emptied((advances, frames): &mut Batch) {
-    advances.clear();
-    frames.bytes.clear();
-    frames.counts = Default::default();
-}
-
 /// A worker: owns its current file; receives frames to append. When its input ends, even
 /// early, the file it holds is finished: every frame in it is whole, and the state says what
 /// the file holds.
@@ -248,7 +234,7 @@ impl Worker {
 fn worker(
     s: &Job,
     rx: crossbeam_channel::Receiver<Batch>,
-    back: crossbeam_channel::Sender<Batch>,
+    spares: &Spares<Batch>,
     current: Option<FileInProgress>,
 ) -> anyhow::Result<()> {
     let mut w = Worker { current };
@@ -257,7 +243,7 @@ fn worker(
             w.take(s, &advances, &batch)?;
             // (Dropped instead when the router has enough, or one large record made it large.)
             if batch.bytes.capacity() <= 4 * BATCH {
-                let _ = back.try_send((advances, batch));
+                spares.give((advances, batch));
             }
         }
         w.finish(s)
