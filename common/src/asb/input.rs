@@ -77,6 +77,43 @@ impl<R: Read> Input<R> {
         Ok(&self.buf[self.pos..self.end])
     }
 
+    /// The bytes read and not yet consumed.
+    pub fn window(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Reads once more after what the window holds, moving it to the front of the buffer
+    /// first; false at end of input or when the window already fills the buffer.
+    pub fn more(&mut self) -> io::Result<bool> {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            return Ok(false);
+        }
+        loop {
+            match self.r.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Consumes the first `n` bytes of the window, which end with a line feed.
+    pub fn consume_lines(&mut self, n: usize) {
+        let done = &self.buf[self.pos..self.pos + n];
+        debug_assert_eq!(done.last(), Some(&b'\n'));
+        self.line += count_lf(done);
+        self.col = 1;
+        self.pos += n;
+    }
+
     pub fn peek(&mut self) -> io::Result<Option<u8>> {
         Ok(if self.fill()? {
             Some(self.buf[self.pos])
@@ -212,6 +249,14 @@ impl<R: Read> Input<R> {
         }
         Ok(n - left)
     }
+}
+
+/// The line feeds in `b`, counted in byte-wide lanes, which the compiler vectorizes 32 bytes a
+/// step (a count into a u64 goes 4 bytes a step).
+fn count_lf(b: &[u8]) -> u64 {
+    b.chunks(255)
+        .map(|chunk| chunk.iter().fold(0u8, |n, &c| n + (c == b'\n') as u8) as u64)
+        .sum()
 }
 
 /// Moves a (line, column) position over `consumed`.

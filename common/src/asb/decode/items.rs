@@ -1,12 +1,10 @@
 //! The items of an ASB file: globals (secondary indexes, UDFs) and records with their keys and
 //! bins, read over the lexing in the parent module.
 
-use super::{show, AsbError, AsbErrorKind, AsbItem, AsbReader, Res};
+use super::fast::{self, Miss};
+use super::{parse_digest, show, AsbError, AsbErrorKind, AsbItem, AsbReader, Head, Res};
 use crate::asb::bytes_particle;
-use crate::record::{
-    particle, Bin, IndexDataType, IndexType, Record, SIndex, Udf, Value, DIGEST_LEN,
-};
-use base64_simd::{Out, STANDARD as B64};
+use crate::record::{particle, Bin, IndexDataType, IndexType, Record, SIndex, Udf, Value};
 use std::borrow::Cow;
 use std::io::Read;
 use std::ops::Range;
@@ -199,6 +197,64 @@ impl<R: Read> AsbReader<R> {
     }
 
     fn record(&mut self) -> Res<AsbItem<'_>> {
+        let head = match self.fast_record()? {
+            Some(head) => head,
+            None => self.careful_record()?,
+        };
+        let a = &self.arena;
+        Ok(AsbItem::Record(Record {
+            namespace: Cow::Borrowed(&a[head.namespace]),
+            set: head.set.map(|s| Cow::Borrowed(&a[s])),
+            digest: head.digest,
+            key: head.key.map(|(ptype, r)| Value::new(ptype, &a[r])),
+            generation: head.generation,
+            expiry: head.expiry,
+            bins: self
+                .bins
+                .iter()
+                .map(|(name, ptype, value)| Bin {
+                    name: Cow::Borrowed(&a[name.clone()]),
+                    value: Value::new(*ptype, &a[value.clone()]),
+                })
+                .collect(),
+        }))
+    }
+
+    /// The record at the start of the window when it is there whole and plainly written
+    /// (`fast.rs`); `None` leaves it, untouched, to `careful_record`.
+    fn fast_record(&mut self) -> Res<Option<Head>> {
+        if !self.fast {
+            return Ok(None);
+        }
+        loop {
+            let got = fast::record(
+                self.inp.window(),
+                self.legacy,
+                &mut self.arena,
+                &mut self.bins,
+            );
+            match got {
+                Ok((head, used)) => {
+                    self.inp.consume_lines(used);
+                    return Ok(Some(head));
+                }
+                Err(miss) => {
+                    self.arena.clear();
+                    self.bins.clear();
+                    if miss == Miss::Odd {
+                        return Ok(None);
+                    }
+                    let more = self.inp.more();
+                    if !self.io(more)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A record read one field at a time, with the line and column of any error.
+    fn careful_record(&mut self) -> Res<Head> {
         let mut c = self.record_line()?;
         let key = if c == b'k' {
             let k = self.key()?;
@@ -217,14 +273,12 @@ impl<R: Read> AsbReader<R> {
         let at = self.inp.pos();
         self.tok.clear();
         self.raw_into(28, "the digest", true)?;
-        let mut digest = [0u8; DIGEST_LEN];
-        if !matches!(B64.decode(&self.tok, Out::from_slice(&mut digest)), Ok(d) if d.len() == DIGEST_LEN)
-        {
+        let Some(digest) = parse_digest(&self.tok) else {
             return self.bad_at(
                 at,
                 "invalid digest (expected 28 base64 characters of 20 bytes)".into(),
             );
-        }
+        };
         self.expect(b'\n', "a line feed after the digest")?;
 
         let mut c = self.record_line()?;
@@ -253,23 +307,14 @@ impl<R: Read> AsbReader<R> {
             let b = self.bin()?;
             self.bins.push(b);
         }
-        let a = &self.arena;
-        Ok(AsbItem::Record(Record {
-            namespace: Cow::Borrowed(&a[namespace]),
-            set: set.map(|s| Cow::Borrowed(&a[s])),
+        Ok(Head {
+            key,
+            namespace,
+            set,
             digest,
-            key: key.map(|(ptype, r)| Value::new(ptype, &a[r])),
             generation,
             expiry,
-            bins: self
-                .bins
-                .iter()
-                .map(|(name, ptype, value)| Bin {
-                    name: Cow::Borrowed(&a[name.clone()]),
-                    value: Value::new(*ptype, &a[value.clone()]),
-                })
-                .collect(),
-        }))
+        })
     }
 
     fn key(&mut self) -> Res<(u8, Range<usize>)> {

@@ -7,14 +7,15 @@
 use super::double::parse_double;
 use super::input::{Input, Stop};
 use super::INCOMPLETE_MARKER;
-use crate::record::{Record, SIndex, Udf};
+use crate::record::{Record, SIndex, Udf, DIGEST_LEN};
 use crate::stream::{MAGIC, ZSTD_MAGIC};
-use base64_simd::STANDARD as B64;
+use base64_simd::{Out, STANDARD as B64};
 use std::fmt;
 use std::io::{self, Read};
 use std::ops::Range;
 use thiserror::Error;
 
+mod fast;
 mod items;
 
 /// Longest escaped token (names, sindex context) the C reader accepts.
@@ -111,6 +112,19 @@ pub struct AsbReader<R> {
     bins: Vec<(Range<usize>, u8, Range<usize>)>,
     /// Where the current `+` line started.
     line_at: (u64, u64),
+    /// Whether records are first tried by `fast.rs` (off only to test it against the careful
+    /// reader).
+    fast: bool,
+}
+
+/// A record's fields before its bins, as ranges of the arena; its bins are in `bins`.
+struct Head {
+    key: Option<(u8, Range<usize>)>,
+    namespace: Range<usize>,
+    set: Option<Range<usize>>,
+    digest: [u8; DIGEST_LEN],
+    generation: u16,
+    expiry: u32,
 }
 
 type Res<T> = Result<T, AsbError>;
@@ -128,6 +142,36 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Digits only, at most `max`.
+fn parse_uint(tok: &[u8], max: u64) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &c in tok {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    (v <= max).then_some(v)
+}
+
+/// The 20 bytes of a digest line's 28 base64 characters.
+fn parse_digest(text: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    // Unpadded, 28 characters hold 21 bytes: room for them, so that base64-simd reports the
+    // wrong length instead of asserting.
+    let mut out = [0u8; 21];
+    let d = B64.decode(text, Out::from_slice(&mut out)).ok()?;
+    (*d).try_into().ok()
+}
+
+/// An optional `-` and digits, within an i64.
+fn parse_int(tok: &[u8]) -> Option<i64> {
+    let digits = tok.strip_prefix(b"-").unwrap_or(tok);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(tok).ok()?.parse::<i64>().ok()
+}
+
 impl<R: Read> AsbReader<R> {
     /// Reads the version line and the meta lines.
     pub fn new(input: R) -> Res<Self> {
@@ -143,6 +187,7 @@ impl<R: Read> AsbReader<R> {
             arena: Vec::with_capacity(64 << 10),
             bins: Vec::new(),
             line_at: (1, 1),
+            fast: true,
         };
         r.read_version()?;
         r.read_meta()?;
@@ -151,6 +196,14 @@ impl<R: Read> AsbReader<R> {
 
     pub fn header(&self) -> &AsbHeader {
         &self.header
+    }
+
+    /// Reads every record field by field, as when the fast path misses: for tests that
+    /// compare the two.
+    #[doc(hidden)]
+    pub fn careful_only(mut self) -> Self {
+        self.fast = false;
+        self
     }
 
     fn err<T>(&self, kind: AsbErrorKind) -> Res<T> {
@@ -270,20 +323,9 @@ impl<R: Read> AsbReader<R> {
         }
     }
 
-    fn parse_uint(&self, max: u64) -> Option<u64> {
-        let mut v: u64 = 0;
-        for &c in &self.tok {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-        }
-        (v <= max).then_some(v)
-    }
-
     fn uint(&mut self, what: &str, max: u64) -> Res<u64> {
         let at = self.number_token(what)?;
-        match self.parse_uint(max) {
+        match parse_uint(&self.tok, max) {
             Some(v) => Ok(v),
             None => self.bad_at(
                 at,
@@ -298,7 +340,7 @@ impl<R: Read> AsbReader<R> {
     /// The length field before a payload of `what`, and the space after it.
     fn length(&mut self, what: &str) -> Res<u64> {
         let at = self.number_token("a length")?;
-        let Some(n) = self.parse_uint(MAX_LEN) else {
+        let Some(n) = parse_uint(&self.tok, MAX_LEN) else {
             return self.bad_at(
                 at,
                 format!("invalid length {:?} of {what}", lossy(&self.tok)),
@@ -317,18 +359,9 @@ impl<R: Read> AsbReader<R> {
 
     fn int(&mut self, what: &str) -> Res<i64> {
         let at = self.number_token(what)?;
-        let s = &self.tok;
-        let digits = s.strip_prefix(b"-").unwrap_or(s);
-        let v = if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(s)
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-        } else {
-            None
-        };
-        match v {
+        match parse_int(&self.tok) {
             Some(v) => Ok(v),
-            None => self.bad_at(at, format!("invalid {what} {:?}", lossy(s))),
+            None => self.bad_at(at, format!("invalid {what} {:?}", lossy(&self.tok))),
         }
     }
 
