@@ -86,8 +86,17 @@ impl<'a> Cur<'a> {
     /// A number token: the bytes up to a space or LF, which is not consumed.
     fn number(&mut self) -> Fast<&'a [u8]> {
         let rest = &self.b[self.i..];
-        let n = memchr::memchr2(b' ', b'\n', rest).ok_or(Miss::Short)?;
-        if n == 0 || n > MAX_NUMBER {
+        // A plain look: numbers are short, and memchr's set-up costs more than it saves.
+        let n = match rest
+            .iter()
+            .take(MAX_NUMBER + 1)
+            .position(|&c| c == b' ' || c == b'\n')
+        {
+            Some(n) => n,
+            None if rest.len() > MAX_NUMBER => return Err(Miss::Odd),
+            None => return Err(Miss::Short),
+        };
+        if n == 0 {
             return Err(Miss::Odd);
         }
         self.i += n;
@@ -123,12 +132,7 @@ impl<'a> Cur<'a> {
         let start = out.len();
         loop {
             let rest = &self.b[self.i..];
-            let found = if unescape {
-                memchr::memchr3(b' ', b'\n', b'\\', rest)
-            } else {
-                memchr::memchr2(b' ', b'\n', rest)
-            };
-            let n = found.ok_or(Miss::Short)?;
+            let n = name_end(rest, unescape).ok_or(Miss::Short)?;
             out.extend_from_slice(&rest[..n]);
             self.i += n;
             if rest[n] != b'\\' {
@@ -144,6 +148,24 @@ impl<'a> Cur<'a> {
         }
         Ok(start..out.len())
     }
+}
+
+/// Where a name in `b` ends (at a space or LF), or stops at a backslash when `unescape`.
+fn name_end(b: &[u8], unescape: bool) -> Option<usize> {
+    // A plain look first: names are short, and memchr's set-up costs more than it saves on them.
+    const SHORT: usize = 32;
+    let head = &b[..b.len().min(SHORT)];
+    let end = |c: &u8| matches!(c, b' ' | b'\n') || (unescape && *c == b'\\');
+    if let Some(n) = head.iter().position(end) {
+        return Some(n);
+    }
+    let tail = &b[head.len()..];
+    let found = if unescape {
+        memchr::memchr3(b' ', b'\n', b'\\', tail)
+    } else {
+        memchr::memchr2(b' ', b'\n', tail)
+    };
+    found.map(|n| head.len() + n)
 }
 
 /// Appends `bytes` to `arena`, returning where they are.

@@ -165,11 +165,28 @@ fn parse_digest(text: &[u8]) -> Option<[u8; DIGEST_LEN]> {
 
 /// An optional `-` and digits, within an i64.
 fn parse_int(tok: &[u8]) -> Option<i64> {
-    let digits = tok.strip_prefix(b"-").unwrap_or(tok);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let (neg, digits) = match tok.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, tok),
+    };
+    if digits.is_empty() {
         return None;
     }
-    std::str::from_utf8(tok).ok()?.parse::<i64>().ok()
+    // A negative number is summed downwards, so that i64::MIN fits.
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(c - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
 }
 
 impl<R: Read> AsbReader<R> {
@@ -474,5 +491,39 @@ impl<R: Read> AsbReader<R> {
             col: at.1,
             kind: AsbErrorKind::Incomplete(lossy(&self.tok)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_int;
+
+    #[test]
+    fn integers_parse_as_rust_parses_them() {
+        let cases: &[&[u8]] = &[
+            b"0",
+            b"-0",
+            b"007",
+            b"-007",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"-9223372036854775808",
+            b"-9223372036854775809",
+            b"99999999999999999999",
+            b"-",
+            b"",
+            b"+1",
+            b"1-",
+            b"--1",
+            b"1 ",
+            b"12a",
+        ];
+        for &tok in cases {
+            let digits = tok.strip_prefix(b"-").unwrap_or(tok);
+            let rust = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(tok).unwrap().parse::<i64>().ok())
+                .flatten();
+            assert_eq!(parse_int(tok), rust, "{:?}", String::from_utf8_lossy(tok));
+        }
     }
 }
