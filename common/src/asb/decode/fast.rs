@@ -135,18 +135,19 @@ impl<'a> Cur<'a> {
             let n = name_end(rest, unescape).ok_or(Miss::Short)?;
             out.extend_from_slice(&rest[..n]);
             self.i += n;
-            if rest[n] != b'\\' {
-                break;
+            if rest[n] == b'\\' {
+                // The byte after a backslash is taken as it is.
+                let escaped = *rest.get(n + 1).ok_or(Miss::Short)?;
+                out.push(escaped);
+                self.i += 2;
             }
-            // The byte after a backslash is taken as it is.
-            let escaped = *rest.get(n + 1).ok_or(Miss::Short)?;
-            out.push(escaped);
-            self.i += 2;
+            if out.len() - start > MAX_TOKEN {
+                return Err(Miss::Odd);
+            }
+            if rest[n] != b'\\' {
+                return Ok(start..out.len());
+            }
         }
-        if out.len() - start > MAX_TOKEN {
-            return Err(Miss::Odd);
-        }
-        Ok(start..out.len())
     }
 }
 
