@@ -177,6 +177,17 @@ impl<'a> Cur<'a> {
     }
 
     #[inline]
+    fn bin(&mut self) -> Res<Bin<'a>> {
+        self.array(Some(2), "bin")?;
+        let name = self.bytes("bin name")?;
+        let value = self.value("bin value")?;
+        Ok(Bin {
+            name: Cow::Borrowed(name),
+            value,
+        })
+    }
+
+    #[inline]
     fn value(&mut self, what: &'static str) -> Res<Value<'a>> {
         self.array(Some(2), what)?;
         let ptype = self.uint::<u8>(what)?;
@@ -212,14 +223,12 @@ pub(super) fn read(payload: &[u8]) -> Res<Record<'_>> {
     let n = c.array(None, "bins")? as usize;
     // Each bin takes at least 5 bytes: do not let a corrupt count reserve more than that.
     let mut bins = Vec::with_capacity(n.min(c.0.len() / 5));
-    for _ in 0..n {
-        c.array(Some(2), "bin")?;
-        let name = c.bytes("bin name")?;
-        let value = c.value("bin value")?;
-        bins.push(Bin {
-            name: Cow::Borrowed(name),
-            value,
-        });
+    // Through `extend`, which is inlined here where a `push` per bin was a call (5% of
+    // as-encode's samples); the first malformed bin stops it.
+    let mut bad = None;
+    bins.extend((0..n).map_while(|_| c.bin().map_err(|e| bad = Some(e)).ok()));
+    if let Some(e) = bad {
+        return Err(e);
     }
     if !c.0.is_empty() {
         return Err("bytes after the record");
