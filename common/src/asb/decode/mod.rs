@@ -156,8 +156,8 @@ fn parse_uint(tok: &[u8], max: u64) -> Option<u64> {
 
 /// The 20 bytes of a digest line's 28 base64 characters.
 fn parse_digest(text: &[u8]) -> Option<[u8; DIGEST_LEN]> {
-    // Unpadded, 28 characters hold 21 bytes: room for them, so that base64-simd reports the
-    // wrong length instead of asserting.
+    // Unpadded, 28 characters hold 21 bytes. base64-simd asserts that its output has room for
+    // what it decodes, so there is room for 21, and the length is what rejects them.
     let mut out = [0u8; 21];
     let d = B64.decode(text, Out::from_slice(&mut out)).ok()?;
     (*d).try_into().ok()
