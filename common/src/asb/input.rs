@@ -85,24 +85,12 @@ impl<R: Read> Input<R> {
     /// Reads once more after what the window holds, moving it to the front of the buffer
     /// first; false at end of input or when the window already fills the buffer.
     pub fn more(&mut self) -> io::Result<bool> {
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
-        }
-        if self.end == self.buf.len() {
+        let have = self.end - self.pos;
+        if have == self.buf.len() {
             return Ok(false);
         }
-        loop {
-            match self.r.read(&mut self.buf[self.end..]) {
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(n > 0);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // One byte more than the window is one read more.
+        Ok(self.peek_n(have + 1)?.len() > have)
     }
 
     /// Consumes the first `n` bytes of the window, which end with a line feed.
@@ -264,7 +252,7 @@ fn advance(line: &mut u64, col: &mut u64, consumed: &[u8]) {
     match memchr::memrchr(b'\n', consumed) {
         None => *col += consumed.len() as u64,
         Some(last) => {
-            *line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+            *line += count_lf(consumed);
             *col = (consumed.len() - last) as u64;
         }
     }
