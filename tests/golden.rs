@@ -485,6 +485,10 @@ fn decoder_errors_name_line_and_column() {
         (b"Version 3.1\n* u L f.lua 10 abc", "unexpected end of input in the UDF content: 3 of 10 bytes"),
         (b"Version 3.1\n+ n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g 1\n+ t 0\n+ b 1\n- I a 1\n# INCOMPLETE BACKUP: producer died\n", "marked incomplete by the tool that wrote it: producer died"),
         (b"Version 3.1\n- I a 1\n", "line 2, column 1: expected '+' or '*'"),
+        // A record line has no `!` (a bin line's raw mark): not taken as a line start and
+        // the line after it read as the namespace.
+        (b"Version 3.1\n+ n! + n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g 1\n+ t 0\n+ b 0\n", "line 2, column 4: expected a space after the record line letter, found '!'"),
+        (b"Version 3.1\n+ n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWA=\n+ g! 1\n+ t 0\n+ b 0\n", "line 4, column 4: expected a space after the record line letter, found '!'"),
         // 28 characters without the padding decode to 21 bytes (this once panicked).
         (b"Version 3.1\n+ n t\n+ d 7JEZLUt/jONdXXjTS8ply6qqyWAA\n+ g 1\n+ t 0\n+ b 0\n", "line 3, column 5: invalid digest"),
     ];

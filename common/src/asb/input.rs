@@ -137,18 +137,18 @@ impl<R: Read> Input<R> {
         Ok(false)
     }
 
-    /// Consumes a line start `<lead> <letter> ` or `<lead> <letter>! ` when the input has
-    /// one, returning the letter and whether the `!` was there; anything else is left for the
-    /// caller's slower path, which names the problem.
+    /// Consumes a line start `<lead> <letter> `, or `<lead> <letter>! ` where `bang` allows
+    /// it, when the input has one, returning the letter and whether the `!` was there; anything
+    /// else is left for the caller's slower path, which names the problem.
     #[inline]
-    pub fn line_start(&mut self, lead: u8) -> io::Result<Option<(u8, bool)>> {
+    pub fn line_start(&mut self, lead: u8, bang: bool) -> io::Result<Option<(u8, bool)>> {
         let b = self.peek_n(5)?;
         if b.len() < 4 || b[0] != lead || b[1] != b' ' || matches!(b[2], b' ' | b'\n' | b'!') {
             return Ok(None);
         }
         let (letter, n, bang) = match (b[3], b.get(4)) {
             (b' ', _) => (b[2], 4, false),
-            (b'!', Some(b' ')) => (b[2], 5, true),
+            (b'!', Some(b' ')) if bang => (b[2], 5, true),
             _ => return Ok(None),
         };
         self.pos += n;

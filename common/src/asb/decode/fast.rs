@@ -139,7 +139,14 @@ impl<'a> Cur<'a> {
         let start = out.len();
         loop {
             let rest = &self.b[self.i..];
-            let n = name_end(rest, unescape).ok_or(Miss::Short)?;
+            let Some(n) = name_end(rest, unescape) else {
+                // Too long already, whatever follows: the careful reader says so without
+                // waiting for more input.
+                return Err(match out.len() - start + rest.len() > MAX_TOKEN {
+                    true => Miss::Odd,
+                    false => Miss::Short,
+                });
+            };
             out.extend_from_slice(&rest[..n]);
             self.i += n;
             if rest[n] == b'\\' {
@@ -444,6 +451,36 @@ mod tests {
         // Larger than the input's buffer, so records straddle its refills too.
         agree(&generated(1500, false));
         agree(&generated(1500, true));
+    }
+
+    /// Hands out its bytes in one read, then fails (a download cut off).
+    struct ThenFails<'a>(&'a [u8]);
+
+    impl Read for ThenFails<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("connection reset"));
+            }
+            let k = buf.len().min(self.0.len());
+            buf[..k].copy_from_slice(&self.0[..k]);
+            self.0 = &self.0[k..];
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn a_name_too_long_is_an_error_before_the_next_read() {
+        let data = format!(
+            "Version 3.1\n+ n t\n{DIGEST}+ g 1\n+ t 1\n+ b 1\n- I {}",
+            "n".repeat(MAX_TOKEN + 500)
+        );
+        let careful =
+            outcome(AsbReader::new(ThenFails(data.as_bytes())).map(AsbReader::careful_only));
+        assert!(
+            careful.last().unwrap().contains("longer than"),
+            "{careful:?}"
+        );
+        assert_eq!(outcome(AsbReader::new(ThenFails(data.as_bytes()))), careful);
     }
 
     #[test]

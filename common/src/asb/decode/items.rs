@@ -9,6 +9,10 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::ops::Range;
 
+/// Reads more after which a record the fast path found cut short by the buffer's end is left to
+/// the careful reader.
+const RETRIES: usize = 4;
+
 impl<R: Read> AsbReader<R> {
     /// The next global or record, or `None` at the end of the input.
     pub fn next_item(&mut self) -> Res<Option<AsbItem<'_>>> {
@@ -166,8 +170,9 @@ impl<R: Read> AsbReader<R> {
     /// Reads `+ <letter> ` and returns the letter.
     fn record_line(&mut self) -> Res<u8> {
         self.line_at = self.inp.pos();
-        let r = self.inp.line_start(b'+');
-        if let Some((c, false)) = self.io(r)? {
+        // (A record line has no `!`: one is left to the slower path, which rejects it.)
+        let r = self.inp.line_start(b'+', false);
+        if let Some((c, _)) = self.io(r)? {
             return Ok(c);
         }
         self.expect_str(b"+ ", "'+ ' (a record line)")?;
@@ -226,6 +231,10 @@ impl<R: Read> AsbReader<R> {
         if !self.fast {
             return Ok(None);
         }
+        // Each read more means parsing the record again from its start: an input that comes in
+        // small reads (a network download, a slow pipe) would parse a large record many times
+        // over, so after a few it goes the careful way.
+        let mut reads = 0;
         loop {
             let got = fast::record(
                 self.inp.window(),
@@ -241,9 +250,10 @@ impl<R: Read> AsbReader<R> {
                 Err(miss) => {
                     self.arena.clear();
                     self.bins.clear();
-                    if miss == Miss::Odd {
+                    if miss == Miss::Odd || reads == RETRIES {
                         return Ok(None);
                     }
+                    reads += 1;
                     let more = self.inp.more();
                     if !self.io(more)? {
                         return Ok(None);
@@ -348,7 +358,7 @@ impl<R: Read> AsbReader<R> {
 
     fn bin(&mut self) -> Res<(Range<usize>, u8, Range<usize>)> {
         let at = (self.inp.pos().0, self.inp.pos().1 + 2);
-        let r = self.inp.line_start(b'-');
+        let r = self.inp.line_start(b'-', true);
         let (t, raw) = match self.io(r)? {
             Some(fast) => fast,
             None => {
