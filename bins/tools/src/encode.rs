@@ -1,7 +1,7 @@
 //! `as-encode`: record stream → ASB text, byte for byte what asbackup writes.
 
 use anyhow::Context;
-use as_cli::io::{buffered, input_name, open_input};
+use as_cli::io::{input_name, open_input};
 use as_common::asb::{AsbWriter, EncodeError};
 use as_common::stream::{Frame, StreamReader};
 use clap::Parser;
@@ -156,7 +156,8 @@ fn estimate(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let name = input_name(&args.input);
-    let input = buffered(open_input(args.input.as_deref())?);
+    // (The stream reader reads ahead itself.)
+    let input = open_input(args.input.as_deref())?;
     let mut reader = StreamReader::new(input).with_context(|| format!("reading {name}"))?;
     if let Some(records) = args.estimate {
         return estimate(&args, reader, records);

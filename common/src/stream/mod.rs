@@ -389,12 +389,20 @@ impl FrameBatch {
     }
 }
 
+/// Input read ahead at a time: frames are taken where they lie in it, not copied out one by one
+/// (the caller's input needs no buffer of its own).
+const READ_AHEAD: usize = 256 << 10;
+
 /// Reads a record stream, checking magic, version, checksums, frame order and the trailer.
 pub struct StreamReader<R: Read> {
     input: R,
     header: Header,
-    /// The frame read last is `buf[..len]` (without its checksum); `buf` may hold more.
+    /// Input read: `buf[pos..end]` is not taken yet. The frame read last is
+    /// `buf[at..at + len]` (kind, length and payload, without its checksum).
     buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    at: usize,
     len: usize,
     /// The checksum of the frame in `buf`, as read (and verified, unless trusted).
     crc: u32,
@@ -435,21 +443,7 @@ pub fn sniff_foreign(start: &[u8]) -> StreamError {
 
 impl<R: Read> StreamReader<R> {
     /// Opens a stream and reads its header.
-    pub fn new(mut input: R) -> Result<Self, StreamError> {
-        let mut pre = [0u8; 12];
-        let n = read_full(&mut input, &mut pre)?;
-        if n < 8 || pre[..8] != MAGIC {
-            return Err(sniff_foreign(&pre[..n]));
-        }
-        if n < 12 {
-            return Err(StreamError::Truncated(
-                "input ends inside the stream preamble".into(),
-            ));
-        }
-        let version = u32::from_le_bytes(pre[8..12].try_into().unwrap());
-        if version != VERSION {
-            return Err(StreamError::Version(version));
-        }
+    pub fn new(input: R) -> Result<Self, StreamError> {
         let mut r = StreamReader {
             input,
             header: Header {
@@ -460,7 +454,10 @@ impl<R: Read> StreamReader<R> {
                 append: false,
                 origin: None,
             },
-            buf: Vec::with_capacity(1 << 16),
+            buf: vec![0; READ_AHEAD],
+            pos: 0,
+            end: 0,
+            at: 0,
             len: 0,
             crc: 0,
             verify: true,
@@ -469,6 +466,21 @@ impl<R: Read> StreamReader<R> {
             offset: 12,
             frames: 0,
         };
+        let n = r.fill(12)?;
+        let pre = &r.buf[..n.min(12)];
+        if n < 8 || pre[..8] != MAGIC {
+            return Err(sniff_foreign(pre));
+        }
+        if n < 12 {
+            return Err(StreamError::Truncated(
+                "input ends inside the stream preamble".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(pre[8..12].try_into().unwrap());
+        if version != VERSION {
+            return Err(StreamError::Version(version));
+        }
+        r.pos = 12;
         match r.raw_frame()? {
             Some(Kind::Header) => r.header = r.decode()?,
             Some(k) => return Err(r.corrupt(format!("first frame is {k:?}, expected the header"))),
@@ -505,18 +517,22 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, StreamError> {
-        rmp_serde::from_slice(&self.buf[5..self.len])
-            .map_err(|e| self.corrupt(format!("bad payload: {e}")))
+    /// The payload of the frame read last.
+    fn payload(&self) -> &[u8] {
+        &self.buf[self.at + 5..self.at + self.len]
     }
 
-    /// Reads the next frame into `buf[..len]` (kind, length, payload), checking its CRC.
-    /// Returns `None` at a clean end of input.
+    fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, StreamError> {
+        rmp_serde::from_slice(self.payload()).map_err(|e| self.corrupt(format!("bad payload: {e}")))
+    }
+
+    /// Reads the next frame into `buf[at..at + len]` (kind, length, payload), checking its
+    /// CRC. Returns `None` at a clean end of input.
     fn raw_frame(&mut self) -> Result<Option<Kind>, StreamError> {
         loop {
             self.frames += 1;
             self.len = 0;
-            let n = self.read_into(0, 5)?;
+            let n = self.fill(5)?;
             if n == 0 {
                 return Ok(None);
             }
@@ -526,37 +542,31 @@ impl<R: Read> StreamReader<R> {
                     self.frames, self.offset
                 )));
             }
-            let len = u32::from_le_bytes(self.buf[1..5].try_into().unwrap());
+            let p = self.pos;
+            let len = u32::from_le_bytes(self.buf[p + 1..p + 5].try_into().unwrap());
             if len > MAX_FRAME {
                 return Err(self.corrupt(format!("frame length {len} is larger than {MAX_FRAME}")));
             }
-            // Grow by at most 1 MiB ahead of the data actually read, never by what the length
-            // field claims.
-            let want = len as usize + 4;
-            let mut got = 0;
-            while got < want {
-                let step = (want - got).min(1 << 20);
-                let n = self.read_into(5 + got, step)?;
-                got += n;
-                if n < step {
-                    return Err(StreamError::Truncated(format!(
-                        "input ends inside frame {} (byte offset {}): {} of {} bytes",
-                        self.frames,
-                        self.offset,
-                        got + 5,
-                        want + 5
-                    )));
-                }
+            let want = 5 + len as usize + 4;
+            let n = self.fill(want)?;
+            if n < want {
+                return Err(StreamError::Truncated(format!(
+                    "input ends inside frame {} (byte offset {}): {n} of {want} bytes",
+                    self.frames, self.offset,
+                )));
             }
-            let body = 5 + len as usize;
-            let crc = u32::from_le_bytes(self.buf[body..body + 4].try_into().unwrap());
-            if self.verify && crc32c::crc32c(&self.buf[..body]) != crc {
+            // (The frame may have moved to the front of the buffer.)
+            let (at, body) = (self.pos, 5 + len as usize);
+            let crc = u32::from_le_bytes(self.buf[at + body..at + want].try_into().unwrap());
+            if self.verify && crc32c::crc32c(&self.buf[at..at + body]) != crc {
                 return Err(self.corrupt("checksum mismatch".into()));
             }
             self.crc = crc;
+            self.at = at;
             self.len = body;
-            let kind_byte = self.buf[0];
-            self.offset += want as u64 + 5;
+            self.pos += want;
+            let kind_byte = self.buf[at];
+            self.offset += want as u64;
             match Kind::from_u8(kind_byte) {
                 Some(k) => return Ok(Some(k)),
                 None if kind_byte >= 0x80 => continue, // optional frame from a newer writer
@@ -565,13 +575,30 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    /// Reads up to `n` bytes of input into `buf[at..at + n]`. `buf` only grows, so that what it
-    /// held before is not zeroed again for every frame.
-    fn read_into(&mut self, at: usize, n: usize) -> io::Result<usize> {
-        if self.buf.len() < at + n {
-            self.buf.resize(at + n, 0);
+    /// Makes `buf[pos..end]` hold at least `n` bytes (fewer only at the end of the input),
+    /// moving what it holds to the front first when it has to read; returns how many it holds.
+    /// `buf` grows for a frame larger than it, by at most 1 MiB ahead of the data actually read
+    /// (never by what a length field claims), and stays grown, so that it is not zeroed again.
+    fn fill(&mut self, n: usize) -> io::Result<usize> {
+        if self.end - self.pos >= n {
+            return Ok(self.end - self.pos);
         }
-        read_full(&mut self.input, &mut self.buf[at..at + n])
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        while self.end < n {
+            if self.end == self.buf.len() {
+                let grow = (n - self.end).min(1 << 20);
+                self.buf.resize(self.end + grow, 0);
+            }
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => break,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.end)
     }
 
     /// Reads the next frame, counting it; `None` after a valid trailer at the end of the input.
@@ -600,8 +627,7 @@ impl<R: Read> StreamReader<R> {
                         self.counts.0
                     )));
                 }
-                let mut extra = [0u8; 1];
-                if read_full(&mut self.input, &mut extra)? != 0 {
+                if self.fill(1)? != 0 {
                     return Err(self.corrupt("data after the trailer".into()));
                 }
                 self.trailer = Some(t);
@@ -618,7 +644,7 @@ impl<R: Read> StreamReader<R> {
             return Ok(None);
         };
         let f = Sealed {
-            frame: &self.buf[..self.len],
+            frame: &self.buf[self.at..self.at + self.len],
             crc: self.crc,
         };
         Ok(Some((kind, f)))
@@ -630,7 +656,7 @@ impl<R: Read> StreamReader<R> {
             return Ok(None);
         };
         Ok(Some(match kind {
-            Kind::Record => match record_codec::read(&self.buf[5..self.len]) {
+            Kind::Record => match record_codec::read(self.payload()) {
                 Ok(r) => Frame::Record(r),
                 Err(field) => return Err(self.corrupt(format!("malformed record ({field})"))),
             },
@@ -704,10 +730,13 @@ mod tests {
     fn records_and_stream() -> (Vec<Record<'static>>, Vec<u8>) {
         let mut g = crate::gen::Generator::new(7, b"test");
         let mut records: Vec<Record<'static>> = (0..50).map(|_| g.record()).collect();
-        records[0].bins.push(crate::record::Bin {
-            name: std::borrow::Cow::Borrowed(b"big"),
-            value: crate::record::Value::new(crate::record::particle::BLOB, vec![7u8; 300 << 10]),
-        });
+        // Larger than the reader's read-ahead, and than the most it grows by at a time.
+        for (i, size) in [(0, 300 << 10), (2, 3 << 20)] {
+            records[i].bins.push(crate::record::Bin {
+                name: std::borrow::Cow::Borrowed(b"big"),
+                value: crate::record::Value::new(crate::record::particle::BLOB, vec![7u8; size]),
+            });
+        }
         let mut w = StreamWriter::new(Vec::new(), &header()).unwrap();
         for r in &records {
             w.record(r).unwrap();
@@ -726,6 +755,61 @@ mod tests {
             }
         }
         assert!(r.next_frame().unwrap().is_none());
+    }
+
+    /// Hands its bytes out a few at a time, as a pipe may.
+    struct Dribble<'a>(&'a [u8], usize);
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 = self.1.wrapping_mul(31).wrapping_add(7);
+            let k = (self.1 % 5000 + 1).min(buf.len()).min(self.0.len());
+            buf[..k].copy_from_slice(&self.0[..k]);
+            self.0 = &self.0[k..];
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn frames_read_alike_in_small_reads_and_cut_anywhere() {
+        let (records, bytes) = records_and_stream();
+        let mut r = StreamReader::new(Dribble(&bytes, 0)).unwrap();
+        for want in &records {
+            match r.next_frame().unwrap() {
+                Some(Frame::Record(got)) => assert_eq!(&got, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(r.next_frame().unwrap().is_none());
+        // Cut inside the third record (3 MiB): how much of it there was, and how much it needs.
+        let mut r = StreamReader::new(Dribble(&bytes, 0)).unwrap();
+        r.next_frame().unwrap();
+        r.next_frame().unwrap();
+        let at = r.offset as usize;
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        let cut = &bytes[..at + (2 << 20)];
+        let mut r = StreamReader::new(Dribble(cut, 0)).unwrap();
+        r.next_frame().unwrap();
+        r.next_frame().unwrap();
+        let err = r.next_frame().unwrap_err().to_string();
+        let want = format!(
+            "input ends inside frame 4 (byte offset {at}): {} of {} bytes",
+            2 << 20,
+            len + 9
+        );
+        assert!(err.contains(&want), "{err}");
+        // A byte after the trailer, already read ahead with it.
+        let mut more = bytes.clone();
+        more.push(0);
+        let mut r = StreamReader::new(&more[..]).unwrap();
+        let err = loop {
+            match r.next_frame() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the extra byte went unseen"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("data after the trailer"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::place::Place;
 use super::{duration, At};
-use as_cli::io::{binary_stdout, buffered, open_input_interruptible};
+use as_cli::io::{binary_stdout, open_input_interruptible};
 use as_cli::{BadInput, Usage};
 use as_common::backup::join;
 use as_common::catalog::{self, Begin, CatalogError, Inventory, Status};
@@ -168,7 +168,7 @@ pub fn chain(at: &At, until: Option<&str>, inventory_out: Option<&Path>) -> anyh
 /// A record stream on stdin into an inventory.
 pub fn inventory(output: Option<&Path>) -> anyhow::Result<()> {
     let input = open_input_interruptible(None)?;
-    let mut reader = StreamReader::new(buffered(input))?;
+    let mut reader = StreamReader::new(input)?;
     let mut entries = Vec::new();
     while let Some(f) = reader.next_frame()? {
         if let Frame::Record(r) = f {

@@ -18,7 +18,7 @@ use as_common::record::{Record, SIndex, Udf};
 use as_common::spares::Spares;
 use as_common::stream::{Frame, StreamReader};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -231,10 +231,7 @@ fn channel(prep: Arc<Prepare>) -> (Feed, Inputs) {
 }
 
 /// A record stream, read by one thread.
-pub fn stream<R: BufRead + Send + 'static>(
-    mut reader: StreamReader<R>,
-    prep: Arc<Prepare>,
-) -> Inputs {
+pub fn stream<R: Read + Send + 'static>(mut reader: StreamReader<R>, prep: Arc<Prepare>) -> Inputs {
     let (feed, inputs) = channel(prep);
     signals::spawn(move || {
         let mut p = Pending::default();

@@ -22,7 +22,7 @@ pub use writer::next_delay;
 
 use crate::backup::Layers;
 use anyhow::{bail, Context};
-use as_cli::io::{buffered, open_input_interruptible};
+use as_cli::io::open_input_interruptible;
 use as_cli::{signals, BadInput, Usage};
 use as_common::backup::BackupFile;
 use as_common::client::cluster::Cluster;
@@ -199,7 +199,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
         Some(set) => Source::Files(first_file(&layers, &mut set.files)?),
         None => {
             let input = open_input_interruptible(a.input.as_deref())?;
-            let reader = StreamReader::new(buffered(input)).context("reading the record stream")?;
+            let reader = StreamReader::new(input).context("reading the record stream")?;
             Source::Stream(reader)
         }
     };
@@ -454,7 +454,7 @@ fn restore(a: &Args, counts: &Arc<Counts>) -> anyhow::Result<()> {
 #[allow(clippy::large_enum_variant)] // one per restore
 enum Source {
     Files(input::Opened),
-    Stream(StreamReader<std::io::BufReader<Box<dyn std::io::Read + Send>>>),
+    Stream(StreamReader<Box<dyn std::io::Read + Send>>),
 }
 
 /// Opens the file with the indexes and UDFs (`# first-file`), moved to the front: the first

@@ -16,7 +16,7 @@ mod sink;
 mod stdout;
 
 use anyhow::Context;
-use as_cli::io::{buffered, open_input_interruptible};
+use as_cli::io::open_input_interruptible;
 use as_cli::signals;
 use as_cli::summary::Summary;
 use as_cli::{BadInput, Usage};
@@ -241,7 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     signals::install();
     let input = open_input_interruptible(args.input.as_deref())?;
-    let mut reader = StreamReader::new(buffered(input)).context("reading the input")?;
+    let mut reader = StreamReader::new(input).context("reading the input")?;
     let header = reader.header().clone();
     let prefix = match &args.output_file_prefix {
         Some(p) => p.clone(),
