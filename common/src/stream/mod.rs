@@ -454,7 +454,7 @@ impl<R: Read> StreamReader<R> {
                 append: false,
                 origin: None,
             },
-            buf: vec![0; READ_AHEAD],
+            buf: Vec::new(),
             pos: 0,
             end: 0,
             at: 0,
@@ -527,7 +527,8 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Reads the next frame into `buf[at..at + len]` (kind, length, payload), checking its
-    /// CRC. Returns `None` at a clean end of input.
+    /// CRC. Returns `None` at a clean end of input. After an error the reader is not read
+    /// again: the frame that failed is not skipped.
     fn raw_frame(&mut self) -> Result<Option<Kind>, StreamError> {
         loop {
             self.frames += 1;
@@ -577,8 +578,10 @@ impl<R: Read> StreamReader<R> {
 
     /// Makes `buf[pos..end]` hold at least `n` bytes (fewer only at the end of the input),
     /// moving what it holds to the front first when it has to read; returns how many it holds.
-    /// `buf` grows for a frame larger than it, by at most 1 MiB ahead of the data actually read
-    /// (never by what a length field claims), and stays grown, so that it is not zeroed again.
+    /// `buf` doubles from 4 KiB to the read-ahead as it is read into (a short stream, as a
+    /// batch of as-verify's scan, is not given 256 KiB to zero), and grows for a frame larger
+    /// than it by at most 1 MiB ahead of the data actually read (never by what a length field
+    /// claims); it stays grown, so that it is not zeroed again.
     fn fill(&mut self, n: usize) -> io::Result<usize> {
         if self.end - self.pos >= n {
             return Ok(self.end - self.pos);
@@ -586,6 +589,10 @@ impl<R: Read> StreamReader<R> {
         self.buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
+        if self.buf.len() < READ_AHEAD {
+            let size = (2 * self.buf.len()).clamp(4 << 10, READ_AHEAD);
+            self.buf.resize(size, 0);
+        }
         while self.end < n {
             if self.end == self.buf.len() {
                 let grow = (n - self.end).min(1 << 20);
@@ -725,8 +732,8 @@ mod tests {
         }
     }
 
-    /// Records of every kind, a large one first and small ones after (the reader's buffer is
-    /// then longer than the frames that follow), as a stream.
+    /// Records of every kind, large ones among them (300 KiB first, 3 MiB third: the reader's
+    /// buffer grows past its read-ahead, and more than 1 MiB at once), as a stream.
     fn records_and_stream() -> (Vec<Record<'static>>, Vec<u8>) {
         let mut g = crate::gen::Generator::new(7, b"test");
         let mut records: Vec<Record<'static>> = (0..50).map(|_| g.record()).collect();
@@ -757,13 +764,13 @@ mod tests {
         assert!(r.next_frame().unwrap().is_none());
     }
 
-    /// Hands its bytes out a few at a time, as a pipe may.
-    struct Dribble<'a>(&'a [u8], usize);
+    /// Hands its bytes out a few at a time (1 to `.2` a read), as a pipe may.
+    struct Dribble<'a>(&'a [u8], usize, usize);
 
     impl Read for Dribble<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.1 = self.1.wrapping_mul(31).wrapping_add(7);
-            let k = (self.1 % 5000 + 1).min(buf.len()).min(self.0.len());
+            let k = (self.1 % self.2 + 1).min(buf.len()).min(self.0.len());
             buf[..k].copy_from_slice(&self.0[..k]);
             self.0 = &self.0[k..];
             Ok(k)
@@ -773,7 +780,7 @@ mod tests {
     #[test]
     fn frames_read_alike_in_small_reads_and_cut_anywhere() {
         let (records, bytes) = records_and_stream();
-        let mut r = StreamReader::new(Dribble(&bytes, 0)).unwrap();
+        let mut r = StreamReader::new(Dribble(&bytes, 0, 5000)).unwrap();
         for want in &records {
             match r.next_frame().unwrap() {
                 Some(Frame::Record(got)) => assert_eq!(&got, want),
@@ -782,13 +789,13 @@ mod tests {
         }
         assert!(r.next_frame().unwrap().is_none());
         // Cut inside the third record (3 MiB): how much of it there was, and how much it needs.
-        let mut r = StreamReader::new(Dribble(&bytes, 0)).unwrap();
+        let mut r = StreamReader::new(Dribble(&bytes, 0, 5000)).unwrap();
         r.next_frame().unwrap();
         r.next_frame().unwrap();
         let at = r.offset as usize;
         let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
         let cut = &bytes[..at + (2 << 20)];
-        let mut r = StreamReader::new(Dribble(cut, 0)).unwrap();
+        let mut r = StreamReader::new(Dribble(cut, 0, 5000)).unwrap();
         r.next_frame().unwrap();
         r.next_frame().unwrap();
         let err = r.next_frame().unwrap_err().to_string();
@@ -798,18 +805,50 @@ mod tests {
             len + 9
         );
         assert!(err.contains(&want), "{err}");
-        // A byte after the trailer, already read ahead with it.
+        // A byte after the trailer, read ahead with it or in a read of its own.
         let mut more = bytes.clone();
         more.push(0);
-        let mut r = StreamReader::new(&more[..]).unwrap();
-        let err = loop {
-            match r.next_frame() {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the extra byte went unseen"),
-                Err(e) => break e.to_string(),
-            }
+        for err in [
+            drain_err(StreamReader::new(&more[..])),
+            drain_err(StreamReader::new(Dribble(&more, 0, 5000))),
+        ] {
+            assert!(err.contains("data after the trailer"), "{err}");
+        }
+    }
+
+    /// How reading a whole stream ends: its error, or "ok".
+    fn drain_err<R: Read>(r: Result<StreamReader<R>, StreamError>) -> String {
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => return e.to_string(),
         };
-        assert!(err.contains("data after the trailer"), "{err}");
+        loop {
+            match r.next_sealed() {
+                Ok(Some(_)) => {}
+                Ok(None) => return "ok".into(),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn every_cut_fails_alike_whatever_the_reads() {
+        let mut g = crate::gen::Generator::new(3, b"test");
+        let mut w = StreamWriter::new(Vec::new(), &header()).unwrap();
+        for _ in 0..3 {
+            w.record(&g.record()).unwrap();
+        }
+        let bytes = w.finish().unwrap().0;
+        assert_eq!(drain_err(StreamReader::new(Dribble(&bytes, 0, 5000))), "ok");
+        for end in 0..bytes.len() {
+            let cut = &bytes[..end];
+            let whole = drain_err(StreamReader::new(cut));
+            assert_ne!(whole, "ok", "cut at {end}");
+            for (seed, most) in [(0, 1), (1, 7), (2, 100)] {
+                let dribbled = drain_err(StreamReader::new(Dribble(cut, seed, most)));
+                assert_eq!(dribbled, whole, "cut at {end}");
+            }
+        }
     }
 
     #[test]
