@@ -107,10 +107,12 @@ impl Recorder {
                 std::thread::spawn(move || {
                     let mut b = [0u8; 65536];
                     while let Ok(n) = c_in.read(&mut b) {
+                        // Recorded before it is passed on: once the server has it, the client
+                        // may have its answer and the test look at what was sent.
+                        keep.lock().unwrap()[slot].extend_from_slice(&b[..n]);
                         if n == 0 || s_out.write_all(&b[..n]).is_err() {
                             break;
                         }
-                        keep.lock().unwrap()[slot].extend_from_slice(&b[..n]);
                     }
                     let _ = s_out.shutdown(std::net::Shutdown::Write);
                 });
