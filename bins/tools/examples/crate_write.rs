@@ -1,21 +1,24 @@
 //! Benchmark baseline for as-restore: the official `aerospike` crate writing the same records with
 //! its own batch writes (batches of 128, 32 in flight, as asrestore's defaults).
 //!
-//! `crate_write gen N FILE`          writes a record stream of N plain records (set `bench`,
-//!                                   stored integer keys, bins i, d, s (40 bytes), b (64 bytes))
+//! `crate_write gen N FILE [NS]`      writes a record stream of N plain records (namespace NS,
+//!                                   `test` by default; set `bench`, stored integer keys, bins i,
+//!                                   d, s (40 bytes), b (64 bytes))
 //! `crate_write write HOST:PORT FILE` writes that stream's records with the crate, prints the count
+//! `crate_write truncate HOST:PORT NS` empties the namespace (the bench's own, on a server given)
 use aerospike::operations::scalar;
 use aerospike::{
-    BatchOperation, BatchPolicy, BatchWritePolicy, Bin, Client, ClientPolicy, Key, Value,
+    AdminPolicy, BatchOperation, BatchPolicy, BatchWritePolicy, Bin, Client, ClientPolicy, Key,
+    Value,
 };
 use as_common::record::{particle, Bin as SBin, Record, Value as SValue};
 use as_common::stream::{Frame, Header, StreamReader, StreamWriter};
 use futures::StreamExt;
 
-fn gen(n: u64, path: &str) {
+fn gen(n: u64, path: &str, ns: &str) {
     let out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let header = Header {
-        namespace: Some(b"test".to_vec()),
+        namespace: Some(ns.as_bytes().to_vec()),
         first_file: true,
         producer: "crate_write".into(),
         scope: "bench".into(),
@@ -31,7 +34,7 @@ fn gen(n: u64, path: &str) {
         };
         let s = format!("{k:040}");
         let r = Record {
-            namespace: b"test".to_vec().into(),
+            namespace: ns.as_bytes().to_vec().into(),
             set: Some(b"bench".to_vec().into()),
             digest: as_common::wire::digest(b"bench", &key),
             key: Some(key),
@@ -116,11 +119,35 @@ fn write(host: &str, path: &str) -> u64 {
     n
 }
 
+/// Truncates the namespace with the crate (`truncate-namespace`, to every node through the
+/// server's own distribution of it).
+fn truncate(host: &str, ns: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Client::new(&ClientPolicy::default(), &host.to_string())
+            .await
+            .expect("connect");
+        c.truncate(&AdminPolicy::default(), ns, "", 0)
+            .await
+            .expect("truncate");
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("gen") => gen(args[1].parse().unwrap(), &args[2]),
+        Some("gen") => gen(
+            args[1].parse().unwrap(),
+            &args[2],
+            args.get(3).map_or("test", String::as_str),
+        ),
         Some("write") => println!("{}", write(&args[1], &args[2])),
-        _ => panic!("crate_write gen N FILE | crate_write write HOST:PORT FILE"),
+        Some("truncate") => truncate(&args[1], &args[2]),
+        _ => panic!(
+            "crate_write gen N FILE [NS] | crate_write write HOST:PORT FILE | crate_write truncate HOST:PORT NS"
+        ),
     }
 }
