@@ -1,5 +1,7 @@
 //! A seedable generator of realistic records (every particle type, keys of every kind, names that
-//! need escaping, bytes with NUL and LF, ordered CDTs) for tests and benchmarks.
+//! need escaping, bytes with NUL and LF, ordered CDTs) for tests and benchmarks. Each is a record
+//! a real server takes as it is: an ordered list in order, a HyperLogLog of the size its bits make
+//! (what Aerospike 8.1 checks of a write; anything else it refuses and a restore stops there).
 //! The same seed gives the same records on every machine (ChaCha8).
 
 use crate::record::{particle, Bin, IndexDataType, IndexType, Record, SIndex, Udf, Value};
@@ -120,22 +122,52 @@ impl Generator {
         }
     }
 
+    /// A list of strings and integers; an ordered one (flag 1) holds them in the server's order,
+    /// which it checks on every write (cdt.c): integers before strings, integers by value,
+    /// strings by their bytes, a prefix first (`Item`'s derived order).
     fn list(&mut self) -> Vec<u8> {
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        enum Item {
+            Int(i64),
+            Str(Vec<u8>),
+        }
         let ordered = self.rng.gen_bool(0.3);
         let n = self.rng.gen_range(0..8usize);
+        let mut items: Vec<Item> = (0..n)
+            .map(|i| match i % 2 {
+                0 => Item::Str(self.text(1, 12)),
+                _ => Item::Int(self.rng.gen_range(-1000..100000)),
+            })
+            .collect();
         let mut out = vec![0x90 | (n + ordered as usize) as u8];
         if ordered {
             out.extend_from_slice(&[0xc7, 0x00, 0x01]);
+            items.sort_unstable();
         }
-        for i in 0..n {
-            if i % 2 == 0 {
-                let s = self.text(1, 12);
-                Self::mp_str(&mut out, &s);
-            } else {
-                Self::mp_int(&mut out, self.rng.gen_range(-1000..100000));
+        for item in items {
+            match item {
+                Item::Int(v) => Self::mp_int(&mut out, v),
+                Item::Str(s) => Self::mp_str(&mut out, &s),
             }
         }
         out
+    }
+
+    /// A HyperLogLog as the server stores it (particle_hll.c): flags 0, index bits 4 to 16,
+    /// minhash bits 0 or 4 to 51, an 8-byte cache, and exactly the registers those sizes make.
+    /// Anything else, a server refuses (parameter error).
+    fn hll(&mut self) -> Vec<u8> {
+        let index_bits: u8 = self.rng.gen_range(4..=10);
+        let minhash_bits: u8 = if self.rng.gen_bool(0.3) {
+            self.rng.gen_range(4..=8)
+        } else {
+            0
+        };
+        let registers = ((6 + minhash_bits as usize) << index_bits).div_ceil(8);
+        let mut hll = vec![0x00, index_bits, minhash_bits];
+        hll.extend_from_slice(&[0; 8]);
+        hll.extend(self.bytes(registers, registers));
+        hll
     }
 
     fn map(&mut self) -> Vec<u8> {
@@ -219,8 +251,7 @@ impl Generator {
                 ));
             }
             1 => {
-                let mut hll = vec![0x00, 0x0c, 0x00];
-                hll.extend(self.bytes(64, 64));
+                let hll = self.hll();
                 bins.push(Self::bin(b"visitors", Value::new(particle::HLL, hll)));
             }
             2 => {
@@ -299,5 +330,67 @@ mod tests {
         ] {
             assert!(seen.contains(&t), "particle type {t} never generated");
         }
+    }
+
+    /// What a real server checks of a written particle (particle_hll.c, cdt.c), so that a
+    /// server takes every generated record (a write it refuses would stop a restore).
+    #[test]
+    fn hlls_and_ordered_lists_are_as_a_server_takes_them() {
+        // The elements of a generated list (strings and integers): its order flag, and each
+        // as (is a string, the integer, the string's bytes), which sorts as the server does.
+        fn items(b: &[u8]) -> (bool, Vec<(bool, i64, Vec<u8>)>) {
+            let ordered = b.get(1..4) == Some(&[0xc7, 0x00, 0x01][..]);
+            let mut at = if ordered { 4 } else { 1 };
+            let mut out = Vec::new();
+            while at < b.len() {
+                let (item, len) = match b[at] {
+                    v @ 0..=0x7f => ((false, v as i64, vec![]), 1),
+                    0xd3 => {
+                        let v = i64::from_be_bytes(b[at + 1..at + 9].try_into().unwrap());
+                        ((false, v, vec![]), 9)
+                    }
+                    // A string's first byte is its particle type.
+                    m @ 0xa0..=0xbf => {
+                        let n = (m & 0x1f) as usize;
+                        ((true, 0, b[at + 2..at + 1 + n].to_vec()), 1 + n)
+                    }
+                    0xd9 => {
+                        let n = b[at + 1] as usize;
+                        ((true, 0, b[at + 3..at + 2 + n].to_vec()), 2 + n)
+                    }
+                    m => panic!("unexpected msgpack byte {m:#x}"),
+                };
+                out.push(item);
+                at += len;
+            }
+            assert_eq!(out.len() + ordered as usize, (b[0] & 0x0f) as usize);
+            (ordered, out)
+        }
+        let mut g = Generator::new(3, b"test");
+        let (mut hlls, mut ordered) = (0, 0);
+        for _ in 0..3000 {
+            for b in g.record().bins {
+                let d = &b.value.data;
+                if b.value.ptype == particle::HLL {
+                    let (index, minhash) = (d[1] as usize, d[2] as usize);
+                    assert_eq!(d[0], 0, "flags");
+                    assert!((4..=16).contains(&index));
+                    assert!(minhash == 0 || (4..=51).contains(&minhash));
+                    assert_eq!(d.len(), 11 + ((6 + minhash) << index).div_ceil(8));
+                    hlls += 1;
+                }
+                if b.value.ptype == particle::LIST {
+                    let (is_ordered, items) = items(d);
+                    if is_ordered {
+                        assert!(items.windows(2).all(|w| w[0] <= w[1]), "{items:?}");
+                        ordered += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            hlls > 100 && ordered > 500,
+            "{hlls} HLLs, {ordered} ordered lists"
+        );
     }
 }

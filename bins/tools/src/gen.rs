@@ -13,7 +13,9 @@ use std::io::BufWriter;
 /// and a trailer. The same seed gives the same stream on every machine. The records mix string,
 /// integer and blob keys, three sets and the null set, integers, doubles (NaN included), booleans,
 /// strings with LF and non-ASCII text, blobs with NUL and LF, ordered and unordered lists and
-/// maps, GeoJSON, HyperLogLogs and language blobs, and bin names that need escaping.
+/// maps, GeoJSON, HyperLogLogs and language blobs, and bin names that need escaping. A real
+/// server takes every record as it is (as-restore writes them all), bar those whose time to live
+/// has already passed.
 #[derive(Parser, Debug)]
 #[command(name = "as-gen", version, max_term_width = 100, after_long_help = as_cli::EXIT_STATUS_HELP)]
 pub struct Args {

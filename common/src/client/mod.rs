@@ -65,7 +65,12 @@ pub fn code_name(code: u8) -> String {
     let n = match code {
         1 => "server error",
         2 => "key not found",
-        4 => "parameter error (a filter this server does not support?)",
+        // A scan filter, or a written bin's value (Aerospike 8.1 answers so an HLL whose size does
+        // not match its bits; an ordered list out of order is a "server error"), that the server
+        // refuses; its log says which.
+        4 => {
+            "parameter error (a scan filter or a bin value the server refuses: its log says which)"
+        }
         3 => "generation error",
         5 => "record exists",
         8 => "server full",
