@@ -1,7 +1,7 @@
 //! as-restore against the test server: round trips of every particle type (batch and single
 //! writes, our streams and the official asbackup samples), asrestore's policies against records
 //! already there, filters and remaps, and faults: overload, connection resets, a node killed,
-//! record errors with and without -K, retries used up, SIGINT.
+//! record errors with and without -K, retries used up, SIGINT; the bin values a server refuses.
 
 use as_test_support as support;
 
@@ -752,4 +752,95 @@ fn a_null_set_index_is_restored_without_a_set() {
     let list = s.info(0, "sindex-list:ns=test");
     assert!(list.contains("indexname=idx_noset:set=null:"), "{list}");
     assert_eq!(null_set(&s), None, "created without a set");
+}
+
+/// The bin values a real server refuses, the test server refuses with the same result code, in
+/// batch and in single writes, and stores nothing of their records (server-behaviours S19): a
+/// HyperLogLog whose size is not the one its bits make (code 4), an ordered list out of order, a
+/// key-ordered map out of key order, a map with a key twice (code 1). The same kinds of value,
+/// made right, are written as they are.
+#[test]
+fn bin_values_a_server_refuses_are_refused_with_its_codes() {
+    use as_common::record::particle::{HLL, LIST, MAP};
+    // 4 index bits, no minhash bits: 11 bytes of header and (6 * 16 + 7) / 8 = 12 of registers.
+    let mut hll = vec![0u8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    hll.extend(1..=12);
+    let mut hll_long = hll.clone();
+    hll_long.push(0);
+    let v = |t: u8, b: &[u8]| SValue::new(t, b.to_vec());
+    let cases: Vec<(&str, SValue<'static>, Option<u8>)> = vec![
+        ("an HLL", v(HLL, &hll), None),
+        ("an HLL of 6 bytes", v(HLL, &[0, 8, 0, 1, 2, 3]), Some(4)),
+        ("an HLL a byte too long", v(HLL, &hll_long), Some(4)),
+        (
+            "an ordered [1, 2]",
+            v(LIST, &[0x93, 0xc7, 0, 1, 1, 2]),
+            None,
+        ),
+        (
+            "an ordered [2, 1]",
+            v(LIST, &[0x93, 0xc7, 0, 1, 2, 1]),
+            Some(1),
+        ),
+        (
+            "an ordered [-1, 1]",
+            v(LIST, &[0x93, 0xc7, 0, 1, 0xff, 1]),
+            None,
+        ),
+        (
+            "an ordered [\"a\", 1]",
+            v(LIST, &[0x93, 0xc7, 0, 1, 0xa2, 3, b'a', 1]),
+            Some(1),
+        ),
+        (
+            "a key-ordered {a, b}",
+            v(
+                MAP,
+                &[0x83, 0xc7, 0, 1, 0xc0, 0xa2, 3, b'a', 1, 0xa2, 3, b'b', 2],
+            ),
+            None,
+        ),
+        (
+            "a key-ordered {b, a}",
+            v(
+                MAP,
+                &[0x83, 0xc7, 0, 1, 0xc0, 0xa2, 3, b'b', 1, 0xa2, 3, b'a', 2],
+            ),
+            Some(1),
+        ),
+        (
+            "a map {a, a}",
+            v(MAP, &[0x82, 0xa2, 3, b'a', 1, 0xa2, 3, b'a', 2]),
+            Some(1),
+        ),
+    ];
+    let s = TestServer::start(1, &[]);
+    let mut want = ByKey::new();
+    for (first, single) in [(0, false), (100, true)] {
+        for (i, (what, value, refused)) in cases.iter().enumerate() {
+            let key = first + i as i64;
+            let stream = stream_of(&[record("p", key, 1, 0, &[("v", value.clone())])]);
+            let mut args = vec!["--retry-scale-factor", "1000"];
+            if single {
+                args.push("--disable-batch-writes");
+            }
+            let (code, err, sum) = restore(&s, &args, &stream);
+            let how = if single { "single" } else { "batch" };
+            match refused {
+                None => {
+                    assert_eq!(code, 0, "{what} ({how}): {err}");
+                    assert_eq!(count(&sum, "inserted"), 1, "{what} ({how})");
+                    want.insert(key, (1, vec![("v".to_string(), value.data.to_vec())]));
+                }
+                Some(c) => {
+                    assert_ne!(code, 0, "{what} ({how}) was written: {err}");
+                    assert!(
+                        err.contains(&format!("(code {c})")),
+                        "{what} ({how}): {err}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(by_key(&s), want);
 }

@@ -6,6 +6,7 @@
 //! for the official clients to write, read, delete and scan, and for as-scan to back it up.
 
 mod batch;
+mod check;
 mod exp;
 mod info;
 mod scan;

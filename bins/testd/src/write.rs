@@ -1,9 +1,9 @@
 //! Single-record commands: reads, writes, deletes, touches and simple operate calls, with the
-//! server's generation, TTL, send-key and exists semantics; and batch writes, each row applied
-//! as the same command (`batch.rs`).
+//! server's generation, TTL, send-key and exists semantics, refusing the bin values a server
+//! refuses (`check.rs`); and batch writes, each row applied as the same command (`batch.rs`).
 
 use super::store::{now_cl, now_ns, partition_of, Stored, StoredBin};
-use super::Cluster;
+use super::{check, Cluster};
 use as_common::record::particle;
 use as_common::wire::{field, flags, op, result, Msg, MsgHeader, MsgWriter};
 
@@ -182,10 +182,19 @@ pub fn apply(cluster: &Cluster, msg: &Msg, digest: &[u8; 20]) -> Applied {
                     rec.bins.remove(i);
                 }
             }
-            op::WRITE => match pos {
-                Some(i) => rec.bins[i] = (o.name.to_vec(), o.ptype, o.value.to_vec()),
-                None => rec.bins.push((o.name.to_vec(), o.ptype, o.value.to_vec())),
-            },
+            op::WRITE => {
+                // A bin value the server refuses (an HLL of the wrong size, an ordered list out
+                // of order...: check.rs, server-behaviours S19) fails the whole write and
+                // nothing of it is stored: write_master (as/src/transaction/write.c) returns
+                // the error of as_bin_particle_from_client (as/src/base/particle.c).
+                if let Some(code) = check::refused(o.ptype, o.value) {
+                    return reply(code, None, None);
+                }
+                match pos {
+                    Some(i) => rec.bins[i] = (o.name.to_vec(), o.ptype, o.value.to_vec()),
+                    None => rec.bins.push((o.name.to_vec(), o.ptype, o.value.to_vec())),
+                }
+            }
             op::INCR => match pos {
                 Some(i) => match numeric_add(&rec.bins[i], o.ptype, o.value) {
                     Some(v) => rec.bins[i].2 = v,
