@@ -15,7 +15,11 @@ def tool(name):
 
 @pytest.fixture
 def server():
-    s = Server(nodes=2)
+    # AS_TEST_SERVER=HOST:PORT: a real server instead (support.ExternalServer empties its
+    # namespace `test`).
+    import os
+    real = os.environ.get("AS_TEST_SERVER")
+    s = support.ExternalServer(real) if real else Server(nodes=2)
     yield s
     s.stop()
 
@@ -24,7 +28,8 @@ def server():
 def client(server, tmp_path):
     import aerospike
     # udf_put keeps a copy of each module in the client's Lua path: keep it out of the checkout.
-    config = {"hosts": [("127.0.0.1", server.ports[0])], "lua": {"user_path": str(tmp_path)}}
+    config = {"hosts": [(getattr(server, "addr", "127.0.0.1"), server.ports[0])],
+              "lua": {"user_path": str(tmp_path)}}
     c = aerospike.client(config).connect()
     yield c
     c.close()

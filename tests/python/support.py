@@ -68,6 +68,44 @@ class Server:
         self.p.wait()
 
 
+class ExternalServer(Server):
+    """A real server or cluster given by AS_TEST_SERVER=HOST:PORT (a seed on this machine's
+    loopback or elsewhere): the Python-client tests then run against it. Its namespace `test` is
+    emptied first, and its secondary indexes and UDF modules removed: never one whose data is
+    wanted."""
+
+    def __init__(self, hostport):
+        host, _, port = hostport.rpartition(":")
+        self.addr, self.ports, self.host = host, [int(port)], hostport
+        for line in self.info("sindex-list:ns=test").strip().split(";"):
+            fields = dict(f.split("=", 1) for f in line.split(":") if "=" in f)
+            if "indexname" in fields:
+                self.info(f"sindex-delete:ns=test;indexname={fields['indexname']}")
+        for module in self.info("udf-list").strip().split(";"):
+            fields = dict(f.split("=", 1) for f in module.split(",") if "=" in f)
+            if "filename" in fields:
+                self.info(f"udf-remove:filename={fields['filename']}")
+        assert self.info("truncate-namespace:namespace=test").strip() == "ok"
+        # (A write in the truncation's millisecond would be truncated with it.)
+        time.sleep(0.1)
+
+    def info(self, cmd, node=0):
+        s = socket.create_connection((self.addr, self.ports[0]))
+        body = (cmd + "\n").encode()
+        s.sendall(bytes([2, 1]) + len(body).to_bytes(6, "big") + body)
+        h = s.recv(8)
+        n = int.from_bytes(h[2:], "big")
+        data = b""
+        while len(data) < n:
+            data += s.recv(n - len(data))
+        s.close()
+        # (The answer starts with the command itself on a real server.)
+        return data.decode().split("\t", 1)[-1]
+
+    def stop(self):
+        pass
+
+
 def wait_port(port):
     for _ in range(200):
         try:
