@@ -32,7 +32,8 @@ pub struct Args {
     )]
     pub level: i32,
 
-    /// Compression worker threads; 0 uses one per core. As with zstd -T.
+    /// Compression worker threads; 0 uses one per core. As with zstd -T; the output is the same
+    /// whatever their number.
     #[arg(short = 'T', long, default_value_t = 1)]
     pub threads: u32,
 
@@ -78,10 +79,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     args.summary.write(&bytes, result)
 }
 
-/// zstd's smallest job size (its default grows with the window, to several MiB).
-const JOB_SIZE: u32 = 512 << 10;
+/// zstd's job: what each worker compresses at a time. zstd's output depends on it and not on how
+/// many workers there are, so with one size for every thread count, `-T N` writes the same bytes
+/// for every N. 1 MiB keeps the output close behind the input (as-split measures file sizes on
+/// what comes out) and keeps two workers as fast as zstd's own default (several MiB) does; 512
+/// KiB starved them.
+const JOB_SIZE: u32 = 1 << 20;
 
-/// The compressor as-zstd writes with (as-split --in-process too: the same frames).
+/// The compressor as-zstd writes with (as-split --in-process too: the same frames, whatever the
+/// number of threads).
 pub fn encoder<W: Write>(
     out: W,
     level: i32,
@@ -90,11 +96,7 @@ pub fn encoder<W: Write>(
     let mut enc = zstd::stream::write::Encoder::new(out, level)?;
     enc.multithread(threads)
         .context("cannot start zstd worker threads")?;
-    // With one worker, small jobs keep the output close behind the input (as-split measures file
-    // sizes on what comes out) at no cost in speed or ratio; with more, they would starve them.
-    if threads == 1 {
-        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
-    }
+    enc.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
     // zstd's command-line tool checks its output with a content checksum by default; so do we.
     enc.include_checksum(true)?;
     Ok(enc)
@@ -148,4 +150,38 @@ fn decompress(mut input: impl BufRead, mut out: impl Write) -> anyhow::Result<()
 /// zstd skippable frames (magic 0x184D2A50..=0x184D2A5F, little-endian) are valid zstd data too.
 fn is_skippable(b: &[u8]) -> bool {
     b.len() >= 4 && b[1..4] == [0x2a, 0x4d, 0x18] && b[0] & 0xf0 == 0x50
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes do not depend on the number of threads: as-split gives a file's compressor the
+    /// cores it has (--in-process), and its files must be what `as-zstd -l N` writes.
+    #[test]
+    fn the_same_bytes_whatever_the_threads() {
+        // Some MiB of ASB from generated records: several jobs of [`JOB_SIZE`].
+        let mut g = as_common::gen::Generator::new(5, b"test");
+        let mut asb = Vec::new();
+        while asb.len() < 5 * JOB_SIZE as usize {
+            for b in g.record().bins {
+                asb.extend_from_slice(&b.name);
+                asb.extend_from_slice(&b.value.data);
+                asb.push(b'\n');
+            }
+        }
+        let compressed = |threads| {
+            let mut out = Vec::new();
+            compress(&asb[..], &mut out, 3, threads).unwrap();
+            out
+        };
+        let one = compressed(1);
+        assert!(one.len() < asb.len());
+        for threads in [2, 3] {
+            assert!(one == compressed(threads), "{threads} threads");
+        }
+        let mut back = Vec::new();
+        decompress(&one[..], &mut back).unwrap();
+        assert!(back == asb);
+    }
 }

@@ -23,6 +23,8 @@ pub struct Stages {
     pub level: Option<i32>,
     /// The key, when the files are encrypted.
     pub key: Option<Key>,
+    /// zstd's worker threads for each file (its bytes are the same whatever their number).
+    pub threads: u32,
 }
 
 /// Chunks of stream in flight to the thread: about what a pipe between the tools holds.
@@ -79,7 +81,7 @@ fn compress<R: Read, W: Write>(
     Ok(match stages.level {
         None => crate::encode::encode(reader, out, stages.compact, what)?,
         Some(level) => {
-            let z = Unflushed(crate::zstd::encoder(out, level, 1)?);
+            let z = Unflushed(crate::zstd::encoder(out, level, stages.threads)?);
             let z = crate::encode::encode(reader, z, stages.compact, what)?;
             z.0.finish().context("cannot write the output")?
         }

@@ -38,12 +38,20 @@ impl Storage {
         })
     }
 
-    /// The stages of [`Storage::filter`], for as-split's own threads (--in-process).
-    pub fn stages(&self) -> super::inprocess::Stages {
+    /// The stages of [`Storage::filter`], for as-split's own threads (--in-process). zstd gets
+    /// the cores the files written at once leave it: all of them for the one file (-o FILE),
+    /// one worker each for as many files as cores.
+    pub fn stages(&self, args: &Args) -> super::inprocess::Stages {
+        let files = match args.output_file {
+            Some(_) => 1,
+            None => args.parallel,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         super::inprocess::Stages {
             compact: self.stored.compact,
             level: self.stored.compression_level,
             key: self.key.clone(),
+            threads: (cores / files).max(1),
         }
     }
 
