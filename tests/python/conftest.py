@@ -28,8 +28,7 @@ def server():
 def client(server, tmp_path):
     import aerospike
     # udf_put keeps a copy of each module in the client's Lua path: keep it out of the checkout.
-    config = {"hosts": [(getattr(server, "addr", "127.0.0.1"), server.ports[0])],
-              "lua": {"user_path": str(tmp_path)}}
+    config = {"hosts": [(server.addr, server.ports[0])], "lua": {"user_path": str(tmp_path)}}
     c = aerospike.client(config).connect()
     yield c
     c.close()

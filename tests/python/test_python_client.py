@@ -166,7 +166,7 @@ def test_the_python_client_reads_what_was_restored(server, client, tmp_path):
                             str(asb), "-w"], capture_output=True, env=env)
         assert r.returncode == 0, r.stderr
         assert b"inserted 5: failed 0" in r.stderr, r.stderr
-        other = aerospike.client({"hosts": [(getattr(target, "addr", "127.0.0.1"), target.ports[0])],
+        other = aerospike.client({"hosts": [(target.addr, target.ports[0])],
                                   "lua": {"user_path": str(tmp_path)}}).connect()
         try:
             for key, bins in written:

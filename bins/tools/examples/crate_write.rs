@@ -97,14 +97,8 @@ fn write(host: &str, path: &str) -> u64 {
             .push(BatchOperation::write(&wp, key, ops));
         n += 1;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, c) = connect(host);
     rt.block_on(async {
-        let c = Client::new(&ClientPolicy::default(), &host.to_string())
-            .await
-            .expect("connect");
         let c = &c;
         let policy = BatchPolicy::default();
         let policy = &policy;
@@ -122,18 +116,21 @@ fn write(host: &str, path: &str) -> u64 {
 /// Truncates the namespace with the crate (`truncate-namespace`, to every node through the
 /// server's own distribution of it).
 fn truncate(host: &str, ns: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let (rt, c) = connect(host);
+    rt.block_on(c.truncate(&AdminPolicy::default(), ns, "", 0))
+        .expect("truncate");
+}
+
+/// A runtime, and the crate's client connected to `host` on it.
+fn connect(host: &str) -> (tokio::runtime::Runtime, Client) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let c = Client::new(&ClientPolicy::default(), &host.to_string())
-            .await
-            .expect("connect");
-        c.truncate(&AdminPolicy::default(), ns, "", 0)
-            .await
-            .expect("truncate");
-    });
+    let c = rt
+        .block_on(Client::new(&ClientPolicy::default(), &host.to_string()))
+        .expect("connect");
+    (rt, c)
 }
 
 fn main() {
