@@ -167,6 +167,22 @@ fn scans_of_test_as_recorded() {
     assert_none(&diffs);
 }
 
+/// Bin values the server refuses (server-behaviours S19), as asrestore met them: one batch of five
+/// rows (a 6-byte HLL: 4; an ordered list [2, 1], a key-ordered map {b, a}, a map {a, a}: 1; a
+/// valid HLL and ordered list: written), then the same five as single writes, one connection
+/// each; each into an empty server.
+#[test]
+fn refused_bin_values_as_recorded() {
+    for (scenario, conns) in [
+        ("asrestore-refused/batch-writes", &[3][..]),
+        ("asrestore-refused/no-batch-writes", &[3, 4, 5, 6, 7][..]),
+    ] {
+        let s = TestServer::start(1, &[]);
+        let diffs = replay_all(&s, &[(scenario, conns)], &mut Normalizer::default());
+        assert_none(&diffs);
+    }
+}
+
 /// Emptying the namespace and dropping its indexes and modules, as `prep-truncate` did.
 #[test]
 fn truncate_and_drops_as_recorded() {

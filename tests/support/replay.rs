@@ -74,8 +74,11 @@ pub enum Kind {
     Info,
     /// A single-record command: one reply proto.
     Single,
-    /// A scan, query or batch: replies up to LAST, or a lone error.
+    /// A scan or query: replies up to LAST, or a lone error.
     Multi,
+    /// A batch: replies up to LAST, which a whole batch's error carries too; a row's error is
+    /// that row's answer (as_batch_send_error, `as/src/base/batch.c`; server-behaviours S19).
+    Batch,
 }
 
 pub fn kind(p: &Proto) -> Kind {
@@ -88,7 +91,9 @@ pub fn kind(p: &Proto) -> Kind {
     let scan = h.info1 & flags::INFO1_READ != 0
         && h.info2 & flags::INFO2_WRITE == 0
         && m.field(field::DIGEST).is_none();
-    if batch || scan {
+    if batch {
+        Kind::Batch
+    } else if scan {
         Kind::Multi
     } else {
         Kind::Single
@@ -98,8 +103,14 @@ pub fn kind(p: &Proto) -> Kind {
 /// Whether `p` is the last reply proto of a request of kind `k`. An error of a scan is one
 /// message with a result code and no LAST (server-behaviours S8).
 pub fn ends(k: Kind, p: &Proto) -> bool {
-    if k != Kind::Multi || p.ptype != TYPE_MSG {
+    if !matches!(k, Kind::Multi | Kind::Batch) || p.ptype != TYPE_MSG {
         return true;
+    }
+    if k == Kind::Batch {
+        return p
+            .msgs()
+            .iter()
+            .any(|m| m.header.info3 & flags::INFO3_LAST != 0);
     }
     p.msgs().iter().any(|m| {
         m.header.info3 & flags::INFO3_LAST != 0

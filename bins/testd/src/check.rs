@@ -1,5 +1,6 @@
 //! The bin values a real server refuses on a write, and the result code it answers them with
-//! (server-behaviours S19). Two kinds of value are checked, as the Aerospike 8.1.2.0 source
+//! (server-behaviours S19; the recording `asrestore-refused` holds one case of each kind, which
+//! the conformance test replays). Two kinds of value are checked, as the Aerospike 8.1.2.0 source
 //! checks them (file and function cited; the code here is our own); every other particle is
 //! taken as it comes.
 //!
