@@ -844,3 +844,25 @@ fn bin_values_a_server_refuses_are_refused_with_its_codes() {
     }
     assert_eq!(by_key(&s), want);
 }
+
+/// A batch the server answers with a refusal for one row and success for others: the restore
+/// stops, without retrying the refused rows, and counts what was written (asrestore's
+/// `_batch_status_submit` does both), so it never reads as a restore that wrote nothing.
+#[test]
+fn a_stopped_batch_counts_the_rows_it_wrote() {
+    use as_common::record::particle::{HLL, LIST};
+    let v = |t: u8, b: &[u8]| SValue::new(t, b.to_vec());
+    let s = TestServer::start(1, &[]);
+    let stream = stream_of(&[
+        record("p", 1, 1, 0, &[("v", v(HLL, &[0, 8, 0, 1, 2, 3]))]),
+        record("p", 2, 1, 0, &[("v", v(LIST, &[0x93, 0xc7, 0, 1, 2, 1]))]),
+        record("p", 3, 1, 0, &[("v", v(LIST, &[0x93, 0xc7, 0, 1, 1, 2]))]),
+    ]);
+    let (code, err, sum) = restore(&s, &["--batch-size", "8"], &stream);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("(code 4)"), "{err}");
+    assert!(!err.contains("nothing was restored"), "{err}");
+    assert_eq!(count(&sum, "inserted"), 1, "{sum}");
+    assert_eq!(count(&sum, "retries"), 0, "{sum}");
+    assert_eq!(by_key(&s).len(), 1);
+}

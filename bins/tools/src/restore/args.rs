@@ -22,7 +22,9 @@ use std::path::PathBuf;
 /// or a server without batch writes, as single writes pipelined on each connection. Timeouts,
 /// overload and lost connections are retried on the partition's current master with asrestore's
 /// backoff; a record the server refuses (too big, bad bin name or type, forbidden, key mismatch)
-/// stops the restore unless --ignore-record-error. SIGINT or SIGTERM stops reading: the writes in
+/// stops the restore unless --ignore-record-error, and so does a bin value it refuses (a
+/// parameter error, or a server error for a batch row), with every outcome of the batch counted.
+/// SIGINT or SIGTERM stops reading: the writes in
 /// flight finish, the counts are printed and the exit status is 128 + the signal.
 ///
 /// The counts are asrestore's: records read, expired, skipped (no bins left, or a set not asked

@@ -18,7 +18,7 @@ use as_common::client::write::{self, outcome, row_results, Outcome};
 use as_common::client::{code_name, ClientError};
 use as_common::record::partition_of;
 use as_common::spares::Spares;
-use as_common::wire::{Msg, MsgWriter, TYPE_MSG};
+use as_common::wire::{result, Msg, MsgWriter, TYPE_MSG};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -236,6 +236,9 @@ fn write_batch(shared: &WriteState, lane: &mut Lane, items: &Items) {
                 }
                 last_error = e.to_string();
             }
+            // Every row's outcome is counted, those after a failure too (as asrestore does): a
+            // restore that stops still says what it wrote. The first failure stops it.
+            let mut failure = None;
             for (item, code) in group.iter().zip(results) {
                 let Some(code) = code else {
                     again.push(item);
@@ -246,33 +249,42 @@ fn write_batch(shared: &WriteState, lane: &mut Lane, items: &Items) {
                     Counts::add(&c.deleted, 1);
                     continue;
                 }
-                match outcome(code) {
+                // A batch row the server answers SERVER_ERROR is one it refuses for its value
+                // (a list or map out of order: server-behaviours S19); asrestore stops at any
+                // such row too (`_batch_status_submit`). A single write's is retried, as
+                // asrestore does.
+                let outcome = match outcome(code) {
+                    Outcome::Retry if s.batch && code == result::SERVER_ERROR => Outcome::Fatal,
+                    o => o,
+                };
+                match outcome {
                     Outcome::Inserted => Counts::add(&c.inserted, 1),
                     Outcome::Existed => Counts::add(&c.existed, 1),
                     Outcome::Fresher => Counts::add(&c.fresher, 1),
                     Outcome::RecordError => {
                         Counts::add(&c.ignored, 1);
-                        if !s.ignore_record_error {
-                            shared.fail(
-                                ClientError::RecordRejected {
-                                    digest: base64_simd::STANDARD.encode_to_string(item.digest),
-                                    code,
-                                }
-                                .into(),
-                            );
-                            return;
+                        if !s.ignore_record_error && failure.is_none() {
+                            failure = Some(ClientError::RecordRejected {
+                                digest: base64_simd::STANDARD.encode_to_string(item.digest),
+                                code,
+                            });
                         }
                     }
                     Outcome::Fatal => {
-                        let addr = shared.cluster.read().unwrap().nodes[node].addr.to_string();
-                        shared.fail(ClientError::Rejected { addr, code }.into());
-                        return;
+                        if failure.is_none() {
+                            let addr = shared.cluster.read().unwrap().nodes[node].addr.to_string();
+                            failure = Some(ClientError::Rejected { addr, code });
+                        }
                     }
                     Outcome::Retry => {
                         last_error = code_name(code);
                         again.push(item);
                     }
                 }
+            }
+            if let Some(e) = failure {
+                shared.fail(e.into());
+                return;
             }
         }
         if again.is_empty() {
