@@ -23,6 +23,11 @@ pub struct Storage {
     pub key: Option<Key>,
 }
 
+/// The most zstd workers a file gets. One encoding thread makes about 600 MB/s of ASB and one
+/// worker compresses about 200 MB/s of it at level 3 (docs/performance.md): with more workers
+/// than that takes, they would only hold their buffers.
+const ZSTD_THREADS: u32 = 4;
+
 impl Storage {
     pub fn new(args: &Args) -> anyhow::Result<Storage> {
         let key = args.key.key()?;
@@ -40,7 +45,7 @@ impl Storage {
 
     /// The stages of [`Storage::filter`], for as-split's own threads (--in-process). zstd gets
     /// the cores the files written at once leave it: all of them for the one file (-o FILE),
-    /// one worker each for as many files as cores.
+    /// one worker each for as many files as cores; at most [`ZSTD_THREADS`].
     pub fn stages(&self, args: &Args) -> super::inprocess::Stages {
         let files = match args.output_file {
             Some(_) => 1,
@@ -51,7 +56,7 @@ impl Storage {
             compact: self.stored.compact,
             level: self.stored.compression_level,
             key: self.key.clone(),
-            threads: (cores / files).max(1),
+            threads: (cores / files).clamp(1, ZSTD_THREADS),
         }
     }
 

@@ -98,8 +98,8 @@ pub struct Args {
     /// Run the filter the options describe (as-encode [--compact] [| as-zstd -l N] [| as-crypt
     /// ...]) on as-split's own threads instead of as processes: the same bytes (the tools' own
     /// code; an encrypted file's IV is random either way), without the processes and pipes of
-    /// each file. zstd gets the cores the files written at once leave it (all of them for -o
-    /// FILE), which changes no byte. For files (-d DIR, -o FILE); not with --filter or --sink.
+    /// each file. zstd gets the cores the files written at once leave it (up to 4 threads for
+    /// -o FILE), which changes no byte. For files (-d DIR, -o FILE); not with --filter or --sink.
     #[arg(long, conflicts_with_all = ["filter", "sink"])]
     pub in_process: bool,
 
