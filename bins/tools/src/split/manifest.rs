@@ -23,7 +23,7 @@ pub struct Storage {
     pub key: Option<Key>,
 }
 
-/// The most zstd workers a file gets. One encoding thread makes about 600 MB/s of ASB and one
+/// The most zstd workers a file gets. One encoding thread makes about 700 MB/s of ASB and one
 /// worker compresses about 200 MB/s of it at level 3 (docs/performance.md): with more workers
 /// than that takes, they would only hold their buffers.
 const ZSTD_THREADS: u32 = 4;
@@ -44,8 +44,8 @@ impl Storage {
     }
 
     /// The stages of [`Storage::filter`], for as-split's own threads (--in-process). zstd gets
-    /// the cores the files written at once leave it: all of them for the one file (-o FILE),
-    /// one worker each for as many files as cores; at most [`ZSTD_THREADS`].
+    /// the cores the files written at once leave it: all of them for the one file (-o FILE) and
+    /// one each for as many files as cores, at most [`ZSTD_THREADS`].
     pub fn stages(&self, args: &Args) -> super::inprocess::Stages {
         let files = match args.output_file {
             Some(_) => 1,
