@@ -6,7 +6,7 @@
 use anyhow::Context;
 use as_common::manifest::{Digester, FileDigest};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -82,8 +82,8 @@ impl Follow {
         }
     }
 
-    /// Hands the digest over to the writer ([`Hashing`]), which hashes the bytes as it writes
-    /// them: none to read back then.
+    /// Hands the digest over to the writer (as-split's own thread, --in-process), which hashes
+    /// the bytes as it writes them: none to read back then.
     pub fn give_digest(&mut self) -> Option<Shared> {
         self.digest.take()
     }
@@ -134,35 +134,6 @@ impl Follow {
             d.at += n as u64;
         }
         Ok(())
-    }
-}
-
-/// A file written by a thread of ours, in order: its bytes hashed on their way in (the copy
-/// [`Follow`] reads back saved), into the digest handed over by [`Follow::give_digest`].
-pub struct Hashing {
-    file: File,
-    digest: Option<Shared>,
-}
-
-impl Hashing {
-    pub fn new(file: File, digest: Option<Shared>) -> Hashing {
-        Hashing { file, digest }
-    }
-}
-
-impl Write for Hashing {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(b)?;
-        if let Some(d) = &self.digest {
-            let mut d = d.lock().unwrap();
-            d.digest.update(&b[..n]);
-            d.at += n as u64;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
     }
 }
 

@@ -2,7 +2,7 @@
 //! run on a thread of as-split's own (--in-process): the tools' own functions, so the same bytes
 //! (bar an encrypted file's random IV), without the processes and pipes of each file.
 
-use super::follow::{Hashing, Shared};
+use super::follow::Shared;
 use anyhow::Context;
 use as_cli::io::CHUNK;
 use as_cli::signals;
@@ -11,7 +11,7 @@ use as_common::spares::Spares;
 use as_common::stream::StreamReader;
 use crossbeam_channel::{Receiver, Sender};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
@@ -42,32 +42,70 @@ pub fn start(
     partial: Option<PathBuf>,
     name: &str,
 ) -> (ChunkWriter, JoinHandle<anyhow::Result<()>>) {
-    let (tx, rx) = crossbeam_channel::bounded(IN_FLIGHT);
-    // Chunks read go back to be filled again: no allocation (and no fresh pages) per chunk.
-    let spares = Spares::new(IN_FLIGHT + 1);
-    let read_spares = spares.clone();
+    let (input, rx, read_spares) = channel();
     let what = format!("the stream of {name}");
+    let name = name.to_string();
     let thread = signals::spawn(move || -> anyhow::Result<()> {
         let mut reader = StreamReader::new(ChunkReader::new(rx, read_spares))
             .with_context(|| format!("reading {what}"))?;
         // Every frame was checked as as-split read it.
         reader.trust_checksums();
-        let out = BufWriter::with_capacity(CHUNK, Hashing::new(file, digest));
-        match &stages.key {
-            None => compress(&stages, &mut reader, out, &what)?,
-            Some(key) => {
-                let crypt = match crate::crypt::existing(partial.as_deref())? {
-                    Some((f, len)) => Encryptor::append(out, key, f, len)
-                        .context("cannot continue the encrypted file")?,
-                    None => Encryptor::new(out, key)?,
-                };
-                compress(&stages, &mut reader, crypt, &what)?.into_inner()
+        let (out, landing) = write_behind(file, digest);
+        let made = (|| -> anyhow::Result<()> {
+            match &stages.key {
+                None => compress(&stages, &mut reader, out, &what)?,
+                Some(key) => {
+                    let crypt = match crate::crypt::existing(partial.as_deref())? {
+                        Some((f, len)) => Encryptor::append(out, key, f, len)
+                            .context("cannot continue the encrypted file")?,
+                        None => Encryptor::new(out, key)?,
+                    };
+                    compress(&stages, &mut reader, crypt, &what)?.into_inner()
+                }
             }
+            .flush()
+            .context("cannot write the output")
+        })();
+        // (The writer is gone: the thread has the last chunk and ends.) Its failure, a full
+        // disk say, is why the encoding could not go on.
+        match landing.join() {
+            Ok(Ok(())) => made,
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context("cannot write the output")),
+            Err(_) => anyhow::bail!("the thread writing {name} panicked"),
         }
-        .flush()
-        .context("cannot write the output")
     });
-    (ChunkWriter::new(tx, spares), thread)
+    (input, thread)
+}
+
+/// A writer of chunks to a thread, that thread's end of it, and where its chunks come back.
+fn channel() -> (ChunkWriter, Receiver<Vec<u8>>, Spares<Vec<u8>>) {
+    let (tx, rx) = crossbeam_channel::bounded(IN_FLIGHT);
+    // Chunks read go back to be filled again: no allocation (and no fresh pages) per chunk.
+    let spares = Spares::new(IN_FLIGHT + 1);
+    (ChunkWriter::new(tx, spares.clone()), rx, spares)
+}
+
+/// Writes the file and hashes its bytes (into `digest`) on a thread of its own, behind the
+/// stages: on a machine with a core to spare, the encoding never waits for either (SHA-256 at
+/// about 1.7 GB/s takes 0.4 of the time the encoding takes to make ASB).
+fn write_behind(
+    mut file: File,
+    digest: Option<Shared>,
+) -> (ChunkWriter, JoinHandle<io::Result<()>>) {
+    let (out, rx, spares) = channel();
+    let thread = signals::spawn(move || -> io::Result<()> {
+        for chunk in rx.iter() {
+            file.write_all(&chunk)?;
+            if let Some(d) = &digest {
+                let mut d = d.lock().unwrap();
+                d.digest.update(&chunk);
+                d.at += chunk.len() as u64;
+            }
+            spares.give(chunk);
+        }
+        Ok(())
+    });
+    (out, thread)
 }
 
 /// The stream as ASB text (`as-encode`), compressed when the stages say (`| as-zstd -l N`),
@@ -125,7 +163,7 @@ impl ChunkWriter {
         let chunk = std::mem::replace(&mut self.buf, next);
         self.tx.send(chunk).map_err(|_| {
             // As a pipe whose reader went away: the thread's result says why.
-            io::Error::new(io::ErrorKind::BrokenPipe, "the in-process filter stopped")
+            io::Error::new(io::ErrorKind::BrokenPipe, "the thread it feeds stopped")
         })
     }
 }
