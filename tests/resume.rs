@@ -478,6 +478,38 @@ fn a_single_file_backup_resumes() {
     }
 }
 
+/// A directory begun without a manifest (--no-manifest: its files are not hashed) and finished
+/// with one: the files the first run completed are read back for their digests.
+#[test]
+fn a_directory_begun_without_a_manifest_resumes_with_one() {
+    let s = TestServer::start(1, &["--sample", "12000"]);
+    let host = s.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bk");
+    let d = dir.to_str().unwrap();
+    let state = dir.join("test.asb.state");
+    let args = options(&host, d, &["-F", "1"]);
+    let child = spawn(&[&args[..], &["--no-manifest", "-L", "3000"]].concat());
+    // Stopped once it has completed a file.
+    support::wait_for_file(&dir.join("test_00000.asb"), Duration::ZERO);
+    kill(child.id() as i32, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
+
+    resume_to_the_end(&args, &[], &state);
+    let manifest = std::fs::read_to_string(dir.join("test.manifest")).unwrap();
+    let first = Command::new("sha256sum")
+        .arg(dir.join("test_00000.asb"))
+        .output()
+        .unwrap();
+    assert!(
+        manifest.contains(&String::from_utf8_lossy(&first.stdout)[..64]),
+        "{manifest}"
+    );
+    // (as-verify checks every file's digest.)
+    assert_exactly_once(&host, &dir, &[]);
+}
+
 /// A single file begun without a manifest (--no-manifest: nothing is hashed as it lands) and
 /// finished with one: the manifest's digest is still the whole file's, read back at the end.
 #[test]

@@ -12,6 +12,18 @@ pub struct FileDigest {
     pub hmac: Option<String>,
 }
 
+impl FileDigest {
+    /// A file's size alone, its bytes not hashed (a backup without a manifest); a manifest
+    /// written later hashes them then (an empty `sha256` says so).
+    pub fn unhashed(size: u64) -> FileDigest {
+        FileDigest {
+            size,
+            sha256: String::new(),
+            hmac: None,
+        }
+    }
+}
+
 /// Hashes bytes as they are written or read.
 #[derive(Clone)]
 pub struct Digester {

@@ -7,6 +7,7 @@ use super::landing::{Arrival, Landing, Output};
 use super::resume;
 use anyhow::{bail, Context};
 use as_common::layout;
+use as_common::manifest::{FileDigest, FileEntry};
 use as_common::state::{self, BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -15,19 +16,29 @@ use std::path::{Path, PathBuf};
 pub struct Directory {
     dir: PathBuf,
     prefix: String,
-    /// Files are hashed as they land (not those of a filter given by hand: see
-    /// [`super::follow::Follow`]).
-    hash_as_they_land: bool,
+    digests: Digests,
+}
+
+/// How the files get the digests their manifest lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Digests {
+    /// Hashed as they land (not those of a filter given by hand: see [`Follow`]).
+    AsTheyLand,
+    /// Read back once synced.
+    ReadBack,
+    /// Not hashed (--no-manifest): a resume that writes a manifest reads them back then
+    /// ([`fill_in`]).
+    None,
 }
 
 impl Directory {
     /// Creates the directory if missing.
-    pub fn create(dir: &Path, prefix: &str, hash_as_they_land: bool) -> anyhow::Result<Directory> {
+    pub fn create(dir: &Path, prefix: &str, digests: Digests) -> anyhow::Result<Directory> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Directory {
             dir: dir.to_path_buf(),
             prefix: prefix.to_string(),
-            hash_as_they_land,
+            digests,
         })
     }
 
@@ -90,12 +101,12 @@ impl Landing for Directory {
             file: file.try_clone()?,
             partial: None,
         };
-        let digest = self
-            .hash_as_they_land
-            .then(|| follow::shared(mac_key.as_ref()));
+        let digest =
+            (self.digests == Digests::AsTheyLand).then(|| follow::shared(mac_key.as_ref()));
         let arrival = Box::new(DirFile {
             follow: Follow::new(file.try_clone()?, 0, digest.clone()),
             digest,
+            hashed: self.digests != Digests::None,
             mac_key,
             file,
             partial: Some(partial),
@@ -130,6 +141,8 @@ struct DirFile {
     name: String,
     follow: Follow,
     digest: Option<Shared>,
+    /// Whether the file gets a digest at all.
+    hashed: bool,
     mac_key: Option<[u8; 32]>,
 }
 
@@ -148,7 +161,8 @@ impl Arrival for DirFile {
         written?;
         let p = self.partial.clone().expect("not finished");
         let fin = self.dir.join(&self.name);
-        self.follow
+        let len = self
+            .follow
             .catch_up(true)
             .with_context(|| format!("cannot read back {}", p.display()))?;
         self.file
@@ -159,7 +173,10 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        let digest = follow::finished(self.digest.as_ref(), &fin, self.mac_key.as_ref())?;
+        let digest = match self.hashed {
+            true => follow::finished(self.digest.as_ref(), &fin, self.mac_key.as_ref())?,
+            false => FileDigest::unhashed(len),
+        };
         Ok(Landed {
             bytes: digest.size,
             file_len: None,
@@ -172,4 +189,26 @@ impl Arrival for DirFile {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Gives the files that were not hashed as they were written (a run with --no-manifest that
+/// this one resumed) their digests, read back from `dir`.
+pub fn fill_in(
+    dir: &Path,
+    files: &mut [FileEntry],
+    mac_key: Option<&[u8; 32]>,
+) -> anyhow::Result<()> {
+    for f in files.iter_mut().filter(|f| f.sha256.is_empty()) {
+        let d = follow::read_back(&dir.join(&f.name), mac_key)?;
+        if d.size != f.size {
+            bail!(
+                "{} changed since it was written ({} bytes, now {})",
+                f.name,
+                f.size,
+                d.size
+            );
+        }
+        (f.sha256, f.hmac) = (d.sha256, d.hmac);
+    }
+    Ok(())
 }

@@ -383,11 +383,17 @@ fn landing(
             (Box::new(sink), workers, limit)
         }
         // Created once a stream arrives: a scan that fails to start leaves nothing behind.
-        (None, Some(dir), _) => (
-            Box::new(dir::Directory::create(dir, prefix, args.filter.is_none())?),
-            workers,
-            limit,
-        ),
+        (None, Some(dir), _) => {
+            // Hashed as they land when our filters write them, read back when a filter given
+            // by hand does (it might write out of order), not at all without a manifest.
+            let digests = match (args.no_manifest, args.filter.is_none()) {
+                (true, _) => dir::Digests::None,
+                (false, true) => dir::Digests::AsTheyLand,
+                (false, false) => dir::Digests::ReadBack,
+            };
+            let d = dir::Directory::create(dir, prefix, digests)?;
+            (Box::new(d), workers, limit)
+        }
         // The one file on standard output: no limit, no state.
         (None, None, Some(f)) if f.as_os_str() == "-" => (Box::new(stdout::Stdout), 1, u64::MAX),
         // Hashed as it lands for its manifest: with none to write (--no-manifest), not hashed
@@ -450,6 +456,10 @@ fn write_manifest(
         return Ok(());
     }
     let mut m = manifest::build(job, st, storage, single);
+    match &args.directory {
+        Some(d) if args.sink.is_none() => dir::fill_in(d, &mut m.files, job.mac_key.as_ref())?,
+        _ => {}
+    }
     if args.filter.is_some() {
         let first = match (&args.directory, &args.output_file) {
             (Some(d), _) => m.files.first().map(|f| d.join(&f.name)),
