@@ -175,7 +175,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "no_manifest")]
     pub manifest: Option<PathBuf>,
 
-    /// Write no manifest (the backup is then as asbackup's: nothing proves it whole).
+    /// Write no manifest (the backup is then as asbackup's: nothing proves it whole). Files on
+    /// this machine are then not hashed; a resume without this option reads them back.
     #[arg(long)]
     pub no_manifest: bool,
 
