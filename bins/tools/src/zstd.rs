@@ -86,6 +86,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// KiB starved them.
 const JOB_SIZE: u32 = 1 << 20;
 
+/// How much of the window before a job its worker loads first, as zstd's overlap log: 4 is a
+/// 32nd of the 2 MiB window at level 3, 64 KiB, where zstd's default (6) loads 256 KiB, a
+/// quarter of each job again. A whole `as-split -d -w 2 -z zstd` runs 2.1% fewer instructions
+/// (cachegrind, 40,000 records) for files 0.03% larger. Like the job size, it is the same for
+/// every thread count.
+const OVERLAP_LOG: u32 = 4;
+
 /// The compressor as-zstd writes with (as-split --in-process too: the same frames, whatever the
 /// number of threads).
 pub fn encoder<W: Write>(
@@ -97,6 +104,7 @@ pub fn encoder<W: Write>(
     enc.multithread(threads)
         .context("cannot start zstd worker threads")?;
     enc.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
+    enc.set_parameter(zstd::stream::raw::CParameter::OverlapSizeLog(OVERLAP_LOG))?;
     // zstd's command-line tool checks its output with a content checksum by default; so do we.
     enc.include_checksum(true)?;
     Ok(enc)
