@@ -490,8 +490,9 @@ fn a_directory_begun_without_a_manifest_resumes_with_one() {
     let state = dir.join("test.asb.state");
     let args = options(&host, d, &["-F", "1"]);
     let child = spawn(&[&args[..], &["--no-manifest", "-L", "3000"]].concat());
-    // Stopped once it has completed a file.
-    support::wait_for_file(&dir.join("test_00000.asb"), Duration::ZERO);
+    // Stopped once a file is complete and in the state: one worker commits a file before it
+    // begins the next, so once the second has landed.
+    support::wait_for_file(&dir.join("test_00001.asb"), Duration::ZERO);
     kill(child.id() as i32, "-TERM");
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143), "{}", support::stderr(&o));
