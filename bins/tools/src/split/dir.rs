@@ -27,8 +27,8 @@ pub enum Digests {
     /// Read back once synced.
     ReadBack,
     /// Not hashed (--no-manifest): a resume that writes a manifest reads them back then
-    /// ([`fill_in`]).
-    None,
+    /// ([`Landing::fill_in`]).
+    Skipped,
 }
 
 impl Directory {
@@ -106,7 +106,7 @@ impl Landing for Directory {
         let arrival = Box::new(DirFile {
             follow: Follow::new(file.try_clone()?, 0, digest.clone()),
             digest,
-            hashed: self.digests != Digests::None,
+            digests: self.digests,
             mac_key,
             file,
             partial: Some(partial),
@@ -114,6 +114,22 @@ impl Landing for Directory {
             name: name.to_string(),
         });
         Ok((output, arrival))
+    }
+
+    fn fill_in(&self, files: &mut [FileEntry], mac_key: Option<&[u8; 32]>) -> anyhow::Result<()> {
+        for f in files.iter_mut().filter(|f| f.sha256.is_empty()) {
+            let d = follow::read_back(&self.dir.join(&f.name), mac_key)?;
+            if d.size != f.size {
+                bail!(
+                    "{} changed since it was written ({} bytes, now {})",
+                    f.name,
+                    f.size,
+                    d.size
+                );
+            }
+            (f.sha256, f.hmac) = (d.sha256, d.hmac);
+        }
+        Ok(())
     }
 
     fn mark_incomplete(&self, text: &str) -> anyhow::Result<()> {
@@ -140,9 +156,9 @@ struct DirFile {
     dir: PathBuf,
     name: String,
     follow: Follow,
+    /// Given when `digests` is [`Digests::AsTheyLand`].
     digest: Option<Shared>,
-    /// Whether the file gets a digest at all.
-    hashed: bool,
+    digests: Digests,
     mac_key: Option<[u8; 32]>,
 }
 
@@ -173,9 +189,9 @@ impl Arrival for DirFile {
         self.partial = None;
         state::sync_dir(&self.dir)
             .with_context(|| format!("cannot sync {}", self.dir.display()))?;
-        let digest = match self.hashed {
-            true => follow::finished(self.digest.as_ref(), &fin, self.mac_key.as_ref())?,
-            false => FileDigest::unhashed(len),
+        let digest = match self.digests {
+            Digests::Skipped => FileDigest::unhashed(len),
+            _ => follow::finished(self.digest.as_ref(), &fin, self.mac_key.as_ref())?,
         };
         Ok(Landed {
             bytes: digest.size,
@@ -189,26 +205,4 @@ impl Arrival for DirFile {
             let _ = std::fs::remove_file(p);
         }
     }
-}
-
-/// Gives the files that were not hashed as they were written (a run with --no-manifest that
-/// this one resumed) their digests, read back from `dir`.
-pub fn fill_in(
-    dir: &Path,
-    files: &mut [FileEntry],
-    mac_key: Option<&[u8; 32]>,
-) -> anyhow::Result<()> {
-    for f in files.iter_mut().filter(|f| f.sha256.is_empty()) {
-        let d = follow::read_back(&dir.join(&f.name), mac_key)?;
-        if d.size != f.size {
-            bail!(
-                "{} changed since it was written ({} bytes, now {})",
-                f.name,
-                f.size,
-                d.size
-            );
-        }
-        (f.sha256, f.hmac) = (d.sha256, d.hmac);
-    }
-    Ok(())
 }

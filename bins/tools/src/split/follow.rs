@@ -23,6 +23,14 @@ pub struct Hashed {
     pub at: u64,
 }
 
+impl Hashed {
+    /// Hashes the file's next bytes.
+    pub fn update(&mut self, b: &[u8]) {
+        self.digest.update(b);
+        self.at += b.len() as u64;
+    }
+}
+
 /// A digest the segments of the one file share.
 pub type Shared = Arc<Mutex<Hashed>>;
 
@@ -130,8 +138,7 @@ impl Follow {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            d.digest.update(&self.buf[..n]);
-            d.at += n as u64;
+            d.update(&self.buf[..n]);
         }
         Ok(())
     }

@@ -97,9 +97,7 @@ fn write_behind(
         for chunk in rx.iter() {
             file.write_all(&chunk)?;
             if let Some(d) = &digest {
-                let mut d = d.lock().unwrap();
-                d.digest.update(&chunk);
-                d.at += chunk.len() as u64;
+                d.lock().unwrap().update(&chunk);
             }
             spares.give(chunk);
         }

@@ -3,7 +3,7 @@
 //! knows only these two interfaces, resolved once from the options.
 
 use super::job::Landed;
-use as_common::manifest::FileDigest;
+use as_common::manifest::{FileDigest, FileEntry};
 use as_common::state::{BackupState, Kind};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -47,6 +47,13 @@ pub trait Landing: Send + Sync {
     /// has its own, in [`super::job::Landed`], or the file is standard output).
     fn single_file_digest(&self) -> anyhow::Result<Option<FileDigest>> {
         Ok(None)
+    }
+
+    /// Gives the manifest's entries that have no digest (files a run with --no-manifest left
+    /// unhashed, which this one resumed) their digests, where this landing can read the files
+    /// back; every file landed elsewhere was hashed.
+    fn fill_in(&self, _files: &mut [FileEntry], _mac_key: Option<&[u8; 32]>) -> anyhow::Result<()> {
+        Ok(())
     }
 
     /// Writes (or overwrites) `PREFIX.asb.incomplete`, the marker that says the backup is not

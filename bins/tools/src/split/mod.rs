@@ -388,7 +388,7 @@ fn landing(
             // Hashed as they land when our filters write them, read back when a filter given
             // by hand does (it might write out of order), not at all without a manifest.
             let digests = match (args.no_manifest, args.filter.is_none()) {
-                (true, _) => dir::Digests::None,
+                (true, _) => dir::Digests::Skipped,
                 (false, true) => dir::Digests::AsTheyLand,
                 (false, false) => dir::Digests::ReadBack,
             };
@@ -457,10 +457,7 @@ fn write_manifest(
         return Ok(());
     }
     let mut m = manifest::build(job, st, storage, single);
-    match &args.directory {
-        Some(d) if args.sink.is_none() => dir::fill_in(d, &mut m.files, job.mac_key.as_ref())?,
-        _ => {}
-    }
+    job.landing.fill_in(&mut m.files, job.mac_key.as_ref())?;
     if args.filter.is_some() {
         let first = match (&args.directory, &args.output_file) {
             (Some(d), _) => m.files.first().map(|f| d.join(&f.name)),
