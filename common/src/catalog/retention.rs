@@ -335,7 +335,7 @@ impl Bucket {
 }
 
 /// Decides for each time (any order given) whether it is kept, and why; index i of the result
-/// is times[i], an empty list meaning removed. See [`apply_at`]; "now" is the clock's.
+/// is `times[i]`, an empty list meaning removed. See [`apply_at`]; "now" is the clock's.
 pub fn apply(times: &[DateTime<Utc>], policy: &Policy) -> Vec<Vec<&'static str>> {
     apply_at(times, policy, Utc::now())
 }

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 
 /// A frame as read (its checksum verified, unless [`StreamReader::trust_checksums`]), for stages
 /// that route frames without decoding them
-/// ([`StreamReader::next_sealed`], [`FrameBatch::sealed`]).
+/// ([`StreamReader::next_sealed`], [`FrameBatch::sealed`](super::FrameBatch::sealed)).
 pub struct Sealed<'a> {
     /// Kind, length and payload.
     pub(super) frame: &'a [u8],
@@ -300,7 +300,7 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    /// The next frame undecoded, for stages that route frames ([`FrameBatch::sealed`]);
+    /// The next frame undecoded, for stages that route frames ([`FrameBatch::sealed`](super::FrameBatch::sealed));
     /// `None` after a valid trailer.
     pub fn next_sealed(&mut self) -> Result<Option<(Kind, Sealed<'_>)>, StreamError> {
         let Some(kind) = self.counted_frame()? else {

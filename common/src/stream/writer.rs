@@ -145,7 +145,7 @@ impl FrameBatch {
         Ok(())
     }
 
-    /// Adds a frame as read (from [`StreamReader::next_sealed`]): sealed again with the
+    /// Adds a frame as read (from [`StreamReader::next_sealed`](super::StreamReader::next_sealed)): sealed again with the
     /// checksum already verified, not computed a second time.
     pub fn sealed(&mut self, kind: Kind, f: &Sealed) {
         self.bytes.extend_from_slice(f.frame);
